@@ -1,0 +1,37 @@
+# Two commands on a fresh machine: `make run` and `make test` (see README).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
+
+.PHONY: deps run test test-fast lint fmt services bench-matchmaking clean
+
+deps: $(VENV)/.installed
+	@command -v redis-server >/dev/null 2>&1 || { \
+		echo "installing redis-server from the OS packages"; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq redis-server >/dev/null; }
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+run: deps
+	$(PY) -m conversation.devstack run
+
+test: deps
+	$(VENV)/bin/ruff check .
+	$(PY) -m conversation.devstack test $(PYTEST_ARGS)
+
+services: deps
+	$(PY) -m conversation.devstack services
+
+lint: deps
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+bench-matchmaking: deps
+	$(PY) -m conversation.devstack bench matchmaking
+
+clean:
+	rm -rf var .pytest_cache .ruff_cache

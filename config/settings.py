@@ -1,0 +1,224 @@
+"""Django settings, read from environment variables (see README's configuration table).
+
+Defaults run locally; with DJANGO_DEBUG=0 the service refuses to start without
+a real DJANGO_SECRET_KEY and a JWT key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from django.core.exceptions import ImproperlyConfigured
+
+from config.env import env_bool, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+DEBUG = env_bool("DJANGO_DEBUG", True)
+
+_DEV_SECRET_KEY = "dev-insecure-secret-key-change-me"
+_DEV_JWT_SECRET = "dev-insecure-jwt-secret-change-me"
+
+SECRET_KEY = env_str("DJANGO_SECRET_KEY") or (_DEV_SECRET_KEY if DEBUG else "")
+JWT_SECRET = env_str("JWT_SECRET") or (_DEV_JWT_SECRET if DEBUG and not env_str("JWT_PUBLIC_KEY") else "")
+JWT_PUBLIC_KEY = env_str("JWT_PUBLIC_KEY").replace("\\n", "\n")
+# Algorithms are fixed here, never taken from a token's header.
+JWT_ALGORITHMS = ["RS256"] if JWT_PUBLIC_KEY else ["HS256"]
+JWT_AUDIENCE = env_str("JWT_AUDIENCE") or None
+JWT_ISSUER = env_str("JWT_ISSUER") or None
+
+if not DEBUG:
+    if not SECRET_KEY or SECRET_KEY == _DEV_SECRET_KEY:
+        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG=0")
+    if not (JWT_PUBLIC_KEY or JWT_SECRET) or JWT_SECRET == _DEV_JWT_SECRET:
+        raise ImproperlyConfigured("JWT_SECRET or JWT_PUBLIC_KEY must be set when DJANGO_DEBUG=0")
+    if JWT_SECRET and len(JWT_SECRET) < 32:
+        raise ImproperlyConfigured("JWT_SECRET must be at least 32 characters when DJANGO_DEBUG=0")
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
+CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", [])
+CSRF_TRUSTED_ORIGINS = [o for o in CORS_ALLOWED_ORIGINS if o.startswith(("http://", "https://"))]
+PORT = env_int("PORT", 8000, minimum=1, maximum=65535)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "channels",
+    "conversation",
+    "topics",
+    "matchmaking",
+    "sessions_app",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "conversation.middleware.StoreUnavailableMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+ASGI_APPLICATION = "config.asgi.application"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+
+def _database_from_url(url: str) -> dict:
+    """SQL database for Django's own tables (auth, admin log, sessions)."""
+    if not url:
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": VAR_DIR / "db.sqlite3"}
+    parsed = urlparse(url)
+    if parsed.scheme == "sqlite":
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": unquote(parsed.path) or ":memory:"}
+    if parsed.scheme in {"postgres", "postgresql"}:
+        return {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": parsed.path.lstrip("/"),
+            "USER": unquote(parsed.username or ""),
+            "PASSWORD": unquote(parsed.password or ""),
+            "HOST": parsed.hostname or "",
+            "PORT": parsed.port or "",
+            "CONN_MAX_AGE": 60,
+        }
+    raise ImproperlyConfigured(f"DATABASE_URL scheme {parsed.scheme!r} is not supported (sqlite, postgres)")
+
+
+DATABASES = {"default": _database_from_url(env_str("DATABASE_URL"))}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+MONGODB_URI = env_str("MONGODB_URI", "mongodb://127.0.0.1:27017/conversation")
+MONGODB_TIMEOUT_MS = env_int("MONGODB_TIMEOUT_MS", 3000, minimum=100)
+REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
+    raise ImproperlyConfigured(f"REDIS_URL must be a redis:// URL, got {REDIS_URL!r}")
+if not MONGODB_URI.startswith(("mongodb://", "mongodb+srv://")):
+    raise ImproperlyConfigured("MONGODB_URI must be a mongodb:// URL")
+
+CACHES = {
+    "default": {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "cache",
+        "TIMEOUT": 300,
+        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 2, "SOCKET_TIMEOUT": 2},
+    }
+}
+
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [REDIS_URL], "prefix": "channels", "capacity": 200, "expiry": 30},
+    }
+}
+
+CELERY_BROKER_URL = REDIS_URL
+CELERY_RESULT_BACKEND = REDIS_URL
+CELERY_RESULT_EXPIRES = 3600
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+
+S3_BUCKET = env_str("S3_BUCKET", "conversation-recordings")
+S3_ENDPOINT_URL = env_str("S3_ENDPOINT_URL") or None
+AWS_REGION = env_str("AWS_REGION", "us-east-1")
+RECORDING_MAX_BYTES = env_int("RECORDING_MAX_BYTES", 200 * 1024 * 1024, minimum=1)
+RECORDING_URL_TTL_SECONDS = env_int("RECORDING_URL_TTL_SECONDS", 900, minimum=60, maximum=604800)
+
+# Product rules (seconds unless named otherwise).
+MATCHMAKING_REQUEST_TTL_SECONDS = env_int("MATCHMAKING_REQUEST_TTL_SECONDS", 120, minimum=10)
+MATCHMAKING_RELAX_AFTER_SECONDS = env_int("MATCHMAKING_RELAX_AFTER_SECONDS", 30, minimum=0)
+MATCHMAKING_REMATCH_COOLDOWN_SECONDS = env_int("MATCHMAKING_REMATCH_COOLDOWN_SECONDS", 600, minimum=0)
+MATCHMAKING_REQUEST_HISTORY_DAYS = env_int("MATCHMAKING_REQUEST_HISTORY_DAYS", 7, minimum=1)
+MATCHMAKING_RATE_LIMIT_PER_MINUTE = env_int("MATCHMAKING_RATE_LIMIT_PER_MINUTE", 20, minimum=1)
+SESSION_HEARTBEAT_TIMEOUT_SECONDS = env_int("SESSION_HEARTBEAT_TIMEOUT_SECONDS", 30, minimum=1)
+SESSION_RECONNECT_GRACE_SECONDS = env_int("SESSION_RECONNECT_GRACE_SECONDS", 30, minimum=0)
+SESSION_JOIN_TIMEOUT_SECONDS = env_int("SESSION_JOIN_TIMEOUT_SECONDS", 60, minimum=1)
+SESSION_MAX_DURATION_SECONDS = env_int("SESSION_MAX_DURATION_SECONDS", 1800, minimum=60)
+SWEEP_INTERVAL_SECONDS = env_int("SWEEP_INTERVAL_SECONDS", 5, minimum=1)
+SUPPORTED_LANGUAGE_CODES = env_list(
+    "SUPPORTED_LANGUAGE_CODES", ["en", "fr", "es", "de", "it", "pt", "nl", "ja", "zh", "ko", "ar", "ru"]
+)
+
+# Request bodies: the API takes small JSON documents only.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MAX_REQUEST_BODY_BYTES", 64 * 1024, minimum=1024)
+WEBSOCKET_MAX_MESSAGE_BYTES = env_int("WEBSOCKET_MAX_MESSAGE_BYTES", 16 * 1024, minimum=256)
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "conversation.auth.JWTAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "conversation.errors.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+if DEBUG:
+    REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append("rest_framework.renderers.BrowsableAPIRenderer")
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Conversation Service API",
+    "DESCRIPTION": "Pairs language learners for spoken practice sessions.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"redact_tokens": {"()": "conversation.logs.RedactTokens"}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_tokens"]},
+    },
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    # uvicorn logs WebSocket URLs (with ?token=) on its own handlers: route them through ours.
+    "loggers": {
+        name: {"handlers": ["console"], "level": "INFO", "propagate": False}
+        for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "django.channels.server")
+    },
+}
+
+if not DEBUG:
+    SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
+    CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -1,0 +1,1 @@
+"""Shared kernel: stores, authentication, vocabularies, clock, errors and events."""

@@ -1,0 +1,13 @@
+"""Connects MongoDB when Django starts, in every process that loads the apps."""
+
+from django.apps import AppConfig
+
+
+class ConversationConfig(AppConfig):
+    name = "conversation"
+    verbose_name = "Conversation service"
+
+    def ready(self) -> None:
+        from conversation import mongo
+
+        mongo.connect()

@@ -1,0 +1,121 @@
+"""JWT authentication for HTTP (DRF) and WebSockets (Channels).
+
+Tokens come from the platform's identity service: `sub` is the userId, `exp` is
+required, `aud`/`iss` are checked when configured, and the accepted algorithm is
+fixed by settings, never read from the token.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+
+import jwt
+from django.conf import settings
+from rest_framework import authentication, exceptions
+
+USER_ID_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,128}$")
+
+
+class InvalidToken(Exception):
+    """The token is missing, malformed, expired or not signed by our key."""
+
+
+@dataclass(frozen=True)
+class TokenUser:
+    """The caller as the identity service describes them; not a database row."""
+
+    id: str
+    roles: tuple[str, ...] = field(default=())
+
+    is_authenticated = True
+    is_anonymous = False
+    is_active = True
+
+    @property
+    def pk(self) -> str:
+        return self.id
+
+    @property
+    def is_staff(self) -> bool:
+        return "staff" in self.roles
+
+    def __str__(self) -> str:
+        return self.id
+
+
+def _verification_key() -> str:
+    return settings.JWT_PUBLIC_KEY or settings.JWT_SECRET
+
+
+def decode_token(token: str) -> TokenUser:
+    if not token:
+        raise InvalidToken("no token")
+    try:
+        claims = jwt.decode(
+            token,
+            _verification_key(),
+            algorithms=settings.JWT_ALGORITHMS,
+            audience=settings.JWT_AUDIENCE,
+            issuer=settings.JWT_ISSUER,
+            options={"require": ["exp", "sub"], "verify_aud": settings.JWT_AUDIENCE is not None},
+        )
+    except jwt.PyJWTError as exc:
+        raise InvalidToken(str(exc)) from None
+    sub = claims.get("sub")
+    if not isinstance(sub, str) or not USER_ID_RE.match(sub):
+        raise InvalidToken("sub must be a user id of 1-128 characters [A-Za-z0-9_.@-]")
+    roles = claims.get("roles") or []
+    if isinstance(roles, str):
+        roles = roles.split()
+    if not isinstance(roles, list):
+        raise InvalidToken("roles must be a list")
+    return TokenUser(id=sub, roles=tuple(str(r) for r in roles))
+
+
+def mint_token(user_id: str, *, staff: bool = False, ttl_seconds: int = 3600) -> str:
+    """A token signed with the configured secret (development and tests; HS256 only)."""
+    if not settings.JWT_SECRET:
+        raise RuntimeError("mint_token needs JWT_SECRET (an RS256 public key cannot sign)")
+    now = dt.datetime.now(dt.UTC)
+    claims: dict = {"sub": user_id, "iat": now, "exp": now + dt.timedelta(seconds=ttl_seconds)}
+    if staff:
+        claims["roles"] = ["staff"]
+    if settings.JWT_AUDIENCE:
+        claims["aud"] = settings.JWT_AUDIENCE
+    if settings.JWT_ISSUER:
+        claims["iss"] = settings.JWT_ISSUER
+    return jwt.encode(claims, settings.JWT_SECRET, algorithm="HS256")
+
+
+class JWTAuthentication(authentication.BaseAuthentication):
+    """`Authorization: Bearer <JWT>`."""
+
+    keyword = "Bearer"
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).split()
+        if not header or header[0].lower() != self.keyword.lower().encode():
+            return None
+        if len(header) != 2:
+            raise exceptions.AuthenticationFailed("Authorization header must be 'Bearer <token>'.")
+        try:
+            user = decode_token(header[1].decode("ascii", errors="replace"))
+        except InvalidToken as exc:
+            raise exceptions.AuthenticationFailed(f"Invalid token: {exc}.") from None
+        return user, None
+
+    def authenticate_header(self, request) -> str:
+        return 'Bearer realm="api"'
+
+
+def caller_id(user) -> str:
+    """The userId of an authenticated caller (a Django staff user is `django:<pk>`)."""
+    if isinstance(user, TokenUser):
+        return user.id
+    return f"django:{user.pk}"
+
+
+def is_staff(user) -> bool:
+    return bool(user and getattr(user, "is_authenticated", False) and getattr(user, "is_staff", False))

@@ -1,0 +1,60 @@
+"""Error types of the domain and the DRF exception handler that renders them.
+
+Clients get 409 `{detail, code}` for state conflicts and 503 `{detail, code}`
+when MongoDB or Redis cannot be reached, never a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.core.exceptions import RequestDataTooBig
+from pymongo.errors import ConnectionFailure, ServerSelectionTimeoutError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from rest_framework import status
+from rest_framework.exceptions import APIException
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+log = logging.getLogger(__name__)
+
+STORE_ERRORS = (ConnectionFailure, ServerSelectionTimeoutError, RedisConnectionError, RedisTimeoutError)
+
+
+class Conflict(APIException):
+    """A state conflict: the resource is not in the state the action needs."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "Conflict."
+    default_code = "conflict"
+
+    def __init__(self, detail: str, code: str) -> None:
+        super().__init__(detail=detail, code=code)
+        self.code = code
+
+
+class NotFound(APIException):
+    status_code = status.HTTP_404_NOT_FOUND
+    default_detail = "Not found."
+    default_code = "not_found"
+
+
+def store_name(exc: BaseException) -> str:
+    return "redis" if isinstance(exc, RedisConnectionError | RedisTimeoutError) else "mongodb"
+
+
+def unavailable_body(exc: BaseException) -> dict:
+    return {"detail": f"{store_name(exc)} is unavailable, retry shortly.", "code": "service_unavailable"}
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, STORE_ERRORS):
+        log.warning("store unavailable: %s", exc.__class__.__name__)
+        return Response(unavailable_body(exc), status=status.HTTP_503_SERVICE_UNAVAILABLE)
+    if isinstance(exc, RequestDataTooBig):
+        return Response({"detail": "Request body too large."}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+    response = drf_exception_handler(exc, context)
+    if response is not None and isinstance(exc, Conflict):
+        response.data = {"detail": str(exc.detail), "code": exc.code}
+    return response

@@ -1,0 +1,51 @@
+"""Every event pushed to clients goes through here (Channels groups over Redis).
+
+A user's matchmaking sockets share the group `user.<hash>`, a session's sockets
+share `session.<id>`, so a web process pushes to sockets held by any other.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+log = logging.getLogger(__name__)
+
+PUSH_TYPE = "event.push"
+
+
+def user_group(user_id: str) -> str:
+    # Group names allow only [A-Za-z0-9._-]; user ids may hold other characters.
+    return "user." + hashlib.sha1(user_id.encode()).hexdigest()
+
+
+def session_group(session_id: str) -> str:
+    return f"session.{session_id}"
+
+
+def _message(event_type: str, payload: dict[str, Any], exclude: str | None) -> dict[str, Any]:
+    return {"type": PUSH_TYPE, "event": {"type": event_type, **payload}, "exclude": exclude}
+
+
+async def apush(group: str, event_type: str, payload: dict[str, Any], *, exclude: str | None = None) -> None:
+    layer = get_channel_layer()
+    try:
+        await layer.group_send(group, _message(event_type, payload, exclude))
+    except Exception:
+        log.exception("push %s to %s failed", event_type, group)
+
+
+def push(group: str, event_type: str, payload: dict[str, Any], *, exclude: str | None = None) -> None:
+    async_to_sync(apush)(group, event_type, payload, exclude=exclude)
+
+
+def push_to_users(user_ids: list[str], event_type: str, payload: dict[str, Any]) -> None:
+    async def _send() -> None:
+        for user_id in user_ids:
+            await apush(user_group(user_id), event_type, payload)
+
+    async_to_sync(_send)()

@@ -1,0 +1,75 @@
+"""Every Redis key the service builds, in one place.
+
+The first three are the seed's keys, word for word; everything else has its own
+prefix and a TTL.
+"""
+
+from __future__ import annotations
+
+# Seed: matchmaking queue, active session presence, user -> session map.
+QUEUE_KEY_TTL_SECONDS = 120
+SESSION_ACTIVE_TTL_SECONDS = 1800
+USER_SESSION_TTL_SECONDS = 1800
+
+
+def matchmaking_queue(language: str, level: str) -> str:
+    return f"matchmaking:{language}:{level}"
+
+
+def matchmaking_queue_pattern() -> str:
+    return "matchmaking:*:*"
+
+
+def session_active(session_id: str) -> str:
+    return f"session:active:{session_id}"
+
+
+def user_session(user_id: str) -> str:
+    return f"user:session:{user_id}"
+
+
+# Service keys (own prefixes).
+def pending_guard(user_id: str) -> str:
+    """Claimed with SET NX so a user has at most one pending request across processes."""
+    return f"mm:pending:{user_id}"
+
+
+def idempotency(user_id: str, key: str) -> str:
+    return f"mm:idem:{user_id}:{key}"
+
+
+def rate_limit(scope: str, user_id: str, window: int) -> str:
+    return f"rl:{scope}:{user_id}:{window}"
+
+
+def queue_index() -> str:
+    """Set of queue keys that may hold members, so overviews never SCAN the keyspace."""
+    return "mm:queues"
+
+
+def match_waits(language: str, level: str) -> str:
+    """Recent time-to-match samples of a queue (for estimatedWaitSeconds)."""
+    return f"mm:waits:{language}:{level}"
+
+
+def session_heartbeats() -> str:
+    """Sorted set `sessionId:slot` -> last heartbeat time, so the sweeper reads only stale ones."""
+    return "sess:heartbeats"
+
+
+def session_deadlines() -> str:
+    """Sorted set `sessionId:kind` -> unix time a timer fires (join, max, time_up)."""
+    return "sess:deadlines"
+
+
+def session_disconnected() -> str:
+    """Set of `sessionId:slot` already announced as disconnected (so it is told once)."""
+    return "sess:disconnected"
+
+
+def recently_met(user_id: str) -> str:
+    """Sorted set partnerId -> time met, for the rematch cool-down."""
+    return f"mm:met:{user_id}"
+
+
+SESSION_INDEX_TTL_SECONDS = 7 * 24 * 3600

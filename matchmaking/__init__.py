@@ -1,0 +1,1 @@
+"""Pairs two learners of the same language and level."""

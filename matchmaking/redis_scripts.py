@@ -1,0 +1,163 @@
+"""Lua scripts of matchmaking, each behind a typed wrapper.
+
+Picking a partner and enqueueing oneself must be one atomic step: with two
+separate calls, two learners arriving together could each see an empty queue,
+both enqueue, and wait side by side forever. Redis runs a script alone, so any
+number of web processes see one serial order of arrivals.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from redis import Redis
+
+from conversation import redis_keys
+
+# KEYS: 1 = own queue, 2 = queue index set, 3.. = adjacent-level queues (relaxation).
+# ARGV: 1 member, 2 score, 3 stale cutoff, 4 relax cutoff, 5 key ttl, 6 scan limit,
+#       7 user id, 8 preferred topic ('' if none), 9 preferred duration,
+#       10 enqueue if no partner (1/0), 11 requester itself relaxed (1/0),
+#       12 count of excluded ids (never), then excluded ids, then "soft" ids (met recently).
+_PAIR_OR_ENQUEUE = """
+local member, score = ARGV[1], tonumber(ARGV[2])
+local stale, relax_cutoff = tonumber(ARGV[3]), tonumber(ARGV[4])
+local ttl, limit = tonumber(ARGV[5]), tonumber(ARGV[6])
+local me, topic, duration = ARGV[7], ARGV[8], tonumber(ARGV[9])
+local enqueue, relaxed = ARGV[10] == '1', ARGV[11] == '1'
+local n_excluded = tonumber(ARGV[12])
+local never, soft = {}, {}
+for i = 13, 12 + n_excluded do never[ARGV[i]] = true end
+for i = 13 + n_excluded, #ARGV do soft[ARGV[i]] = true end
+
+local best, best_rank, best_score, best_key = nil, nil, nil, nil
+for k = 1, #KEYS do
+  if k ~= 2 then
+    local key = KEYS[k]
+    -- A key TTL does not expire members: prune the stale ones by score.
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. stale)
+    local entries = redis.call('ZRANGE', key, 0, limit - 1, 'WITHSCORES')
+    for i = 1, #entries, 2 do
+      local raw, s = entries[i], tonumber(entries[i + 1])
+      local ok, c = pcall(cjson.decode, raw)
+      if ok and type(c) == 'table' and c.userId ~= me and not never[c.userId] then
+        local other_level = k > 2
+        if not other_level or relaxed or s <= relax_cutoff then
+          local rank = 0
+          if soft[c.userId] then rank = rank + 1000 end
+          if other_level then rank = rank + 100 end
+          if topic == '' or c.preferredTopicId ~= topic then rank = rank + 10 end
+          if tonumber(c.preferredDuration) ~= duration then rank = rank + 1 end
+          if best_rank == nil or rank < best_rank or (rank == best_rank and s < best_score) then
+            best, best_rank, best_score, best_key = raw, rank, s, key
+          end
+        end
+      end
+    end
+  end
+end
+
+if best then
+  redis.call('ZREM', best_key, best)
+  if not enqueue then redis.call('ZREM', KEYS[1], member) end
+  return {best, tostring(best_score), best_key}
+end
+if enqueue then
+  redis.call('ZADD', KEYS[1], score, member)
+  redis.call('EXPIRE', KEYS[1], ttl)
+  redis.call('SADD', KEYS[2], KEYS[1])
+  redis.call('EXPIRE', KEYS[2], ttl * 10)
+end
+return false
+"""
+
+
+# KEYS: 1 = queue, 2 = queue index.  ARGV: 1 member, 2 score, 3 key ttl.
+# Puts back a popped member with its original score (it keeps its place).
+_REQUEUE = """
+redis.call('ZADD', KEYS[1], 'NX', tonumber(ARGV[2]), ARGV[1])
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
+redis.call('SADD', KEYS[2], KEYS[1])
+redis.call('EXPIRE', KEYS[2], tonumber(ARGV[3]) * 10)
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class QueueMember:
+    """The seed's queue member: JSON {userId, learningProfileId, preferredTopicId, preferredDuration}."""
+
+    user_id: str
+    learning_profile_id: str
+    preferred_topic_id: str | None
+    preferred_duration: int
+
+    def encode(self) -> str:
+        # One canonical encoding, so the same request always yields the same member.
+        return json.dumps(
+            {
+                "userId": self.user_id,
+                "learningProfileId": self.learning_profile_id,
+                "preferredTopicId": self.preferred_topic_id,
+                "preferredDuration": self.preferred_duration,
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def decode(cls, raw: str | bytes) -> QueueMember:
+        data = json.loads(raw)
+        return cls(
+            user_id=data["userId"],
+            learning_profile_id=data["learningProfileId"],
+            preferred_topic_id=data.get("preferredTopicId"),
+            preferred_duration=int(data["preferredDuration"]),
+        )
+
+
+@dataclass(frozen=True)
+class Popped:
+    member: QueueMember
+    raw: str
+    score: float
+    queue_key: str
+
+
+class Scripts:
+    """Registered once per Redis client; redis-py caches the SHA and uses EVALSHA."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.pair_or_enqueue_script = redis.register_script(_PAIR_OR_ENQUEUE)
+        self.requeue_script = redis.register_script(_REQUEUE)
+
+    def pair_or_enqueue(
+        self,
+        *,
+        queue_key: str,
+        adjacent_keys: list[str],
+        member: QueueMember,
+        score: float,
+        stale_cutoff: float,
+        relax_cutoff: float,
+        key_ttl: int,
+        excluded: set[str],
+        soft_excluded: set[str],
+        enqueue: bool = True,
+        relaxed: bool = False,
+        scan_limit: int = 64,
+    ) -> Popped | None:
+        args = [
+            member.encode(), repr(score), repr(stale_cutoff), repr(relax_cutoff), key_ttl, scan_limit,
+            member.user_id, member.preferred_topic_id or "", member.preferred_duration,
+            "1" if enqueue else "0", "1" if relaxed else "0", len(excluded), *sorted(excluded), *sorted(soft_excluded),
+        ]  # fmt: skip
+        keys = [queue_key, redis_keys.queue_index(), *adjacent_keys]
+        result = self.pair_or_enqueue_script(keys=keys, args=args)
+        if not result:
+            return None
+        raw, score_text, key = (part.decode() if isinstance(part, bytes) else part for part in result)
+        return Popped(member=QueueMember.decode(raw), raw=raw, score=float(score_text), queue_key=key)
+
+    def requeue(self, *, queue_key: str, raw: str, score: float, key_ttl: int) -> None:
+        self.requeue_script(keys=[queue_key, redis_keys.queue_index()], args=[raw, repr(score), key_ttl])

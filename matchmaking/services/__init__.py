@@ -1,0 +1,1 @@
+"""Writes and domain rules of matchmaking."""

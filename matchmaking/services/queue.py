@@ -1,0 +1,117 @@
+"""The seed's Redis queue `matchmaking:{lang}:{level}` and the atomic pairing step."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from functools import cache
+
+from django.conf import settings
+
+from conversation import metrics, redis_keys
+from conversation.redis import client
+from conversation.vocab import adjacent_levels
+from matchmaking.documents import MatchmakingRequest
+from matchmaking.redis_scripts import Popped, QueueMember, Scripts
+
+WAIT_SAMPLES = 50
+
+
+@cache
+def scripts() -> Scripts:
+    return Scripts(client())
+
+
+def member_of(request: MatchmakingRequest) -> QueueMember:
+    return QueueMember(
+        user_id=request.user_id,
+        learning_profile_id=request.learning_profile_id,
+        preferred_topic_id=request.preferred_topic_id,
+        preferred_duration=request.preferred_duration,
+    )
+
+
+def queue_key_of(request: MatchmakingRequest) -> str:
+    return redis_keys.matchmaking_queue(request.target_language_code, request.user_level)
+
+
+def pair_step(
+    *,
+    request: MatchmakingRequest,
+    score: float,
+    now: float,
+    excluded: set[str],
+    soft_excluded: set[str],
+    enqueue: bool = True,
+) -> Popped | None:
+    """One atomic Redis step: pop the best partner, or enqueue the request."""
+    ttl = settings.MATCHMAKING_REQUEST_TTL_SECONDS
+    relax_cutoff = now - settings.MATCHMAKING_RELAX_AFTER_SECONDS
+    adjacent = [
+        redis_keys.matchmaking_queue(request.target_language_code, level)
+        for level in adjacent_levels(request.user_level)
+    ]
+    started = time.perf_counter()
+    popped = scripts().pair_or_enqueue(
+        queue_key=queue_key_of(request),
+        adjacent_keys=adjacent,
+        member=member_of(request),
+        score=score,
+        stale_cutoff=now - ttl,
+        relax_cutoff=relax_cutoff,
+        key_ttl=redis_keys.QUEUE_KEY_TTL_SECONDS,
+        excluded=excluded,
+        soft_excluded=soft_excluded,
+        enqueue=enqueue,
+        relaxed=score <= relax_cutoff,
+    )
+    metrics.observe("matchmaking_pairing_step_seconds", time.perf_counter() - started)
+    return popped
+
+
+def requeue(popped: Popped) -> None:
+    """Puts back a popped member whose commit failed, with its original score."""
+    scripts().requeue(
+        queue_key=popped.queue_key, raw=popped.raw, score=popped.score, key_ttl=redis_keys.QUEUE_KEY_TTL_SECONDS
+    )
+
+
+def enqueue(request: MatchmakingRequest, score: float) -> None:
+    scripts().requeue(
+        queue_key=queue_key_of(request), raw=member_of(request).encode(), score=score,
+        key_ttl=redis_keys.QUEUE_KEY_TTL_SECONDS,
+    )  # fmt: skip
+
+
+def head_score(request: MatchmakingRequest, now: float) -> float:
+    """A score ahead of everyone waiting in the request's queue (never older than the TTL allows)."""
+    oldest = client().zrange(queue_key_of(request), 0, 0, withscores=True)
+    floor = now - settings.MATCHMAKING_REQUEST_TTL_SECONDS + 1
+    return max(floor, min(now, oldest[0][1] if oldest else now) - 0.001)
+
+
+def dequeue(request: MatchmakingRequest) -> None:
+    client().zrem(queue_key_of(request), member_of(request).encode())
+
+
+def record_wait(*, language: str, level: str, seconds: float, pipe) -> None:
+    key = redis_keys.match_waits(language, level)
+    pipe.lpush(key, f"{seconds:.3f}")
+    pipe.ltrim(key, 0, WAIT_SAMPLES - 1)
+    pipe.expire(key, 3600)
+
+
+def estimated_wait_seconds(*, language: str, level: str) -> int | None:
+    """Median of recent time-to-match in this queue; 0 when someone is waiting now."""
+    redis = client()
+    pipe = redis.pipeline(transaction=False)
+    pipe.zcount(
+        redis_keys.matchmaking_queue(language, level), time.time() - settings.MATCHMAKING_REQUEST_TTL_SECONDS, "+inf"
+    )
+    pipe.lrange(redis_keys.match_waits(language, level), 0, WAIT_SAMPLES - 1)
+    waiting, samples = pipe.execute()
+    if waiting:
+        return 0
+    if not samples:
+        return None
+    return round(statistics.median(float(s) for s in samples))

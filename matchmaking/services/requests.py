@@ -1,0 +1,277 @@
+"""Matchmaking requests: create, pair, cancel, expire, reconcile.
+
+Redis holds the queue; MongoDB's conditional update `pending -> matched` is the
+commit point. A partner popped from Redis whose commit fails is put back; a
+pending request missing from Redis (a crash between the stores, a Redis restart)
+is put back by the reconciler. Nothing is lost, nothing is matched twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+from dataclasses import dataclass
+
+from bson import ObjectId
+from django.conf import settings
+
+from conversation import clock, events, metrics, redis_keys
+from conversation.errors import Conflict
+from conversation.redis import client, delete_if_equals
+from matchmaking.documents import CANCELLED, EXPIRED, MATCHED, PENDING, MatchmakingRequest
+from matchmaking.payloads import request_json
+from matchmaking.redis_scripts import Popped
+from matchmaking.services import queue
+from sessions_app.documents import ConversationSession
+from sessions_app.payloads import session_json
+from sessions_app.services import lifecycle, presence
+from topics.documents import Topic
+from topics.selectors import topic_get, topic_random
+
+log = logging.getLogger(__name__)
+
+PAIR_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class NewRequest:
+    user_id: str
+    learning_profile_id: str
+    target_language_code: str
+    user_level: str
+    preferred_topic_id: str | None
+    preferred_duration: int
+
+
+def request_create(
+    *, data: NewRequest, now: dt.datetime | None = None, score: float | None = None
+) -> MatchmakingRequest:
+    """Stores a pending request and tries to pair it at once (409 if the user is busy).
+
+    `score` places it in the queue (default: its creation time, i.e. arrival order).
+    """
+    now = now or clock.now()
+    redis = client()
+    if presence.live_session_id(data.user_id):
+        raise Conflict("You are already in a conversation session.", "in_session")
+    request_id = ObjectId()
+    guard = redis_keys.pending_guard(data.user_id)
+    # Claimed briefly first (a crash frees it soon), then for the request's lifetime.
+    if not redis.set(guard, str(request_id), nx=True, ex=15):
+        raise Conflict("You already have a pending matchmaking request.", "request_pending")
+    try:
+        if MatchmakingRequest.objects(user_id=data.user_id, status=PENDING).only("id").first():
+            raise Conflict("You already have a pending matchmaking request.", "request_pending")
+        request = MatchmakingRequest(
+            id=request_id,
+            user_id=data.user_id,
+            learning_profile_id=data.learning_profile_id,
+            target_language_code=data.target_language_code,
+            user_level=data.user_level,
+            preferred_topic_id=data.preferred_topic_id,
+            preferred_duration=data.preferred_duration,
+            status=PENDING,
+            created_at=now,
+            expires_at=now + dt.timedelta(seconds=settings.MATCHMAKING_REQUEST_TTL_SECONDS),
+            estimated_wait_seconds=queue.estimated_wait_seconds(
+                language=data.target_language_code, level=data.user_level
+            ),
+        )
+        request.save(force_insert=True)
+    except BaseException:
+        delete_if_equals(guard, str(request_id))
+        raise
+    redis.expire(guard, settings.MATCHMAKING_REQUEST_TTL_SECONDS + 30)
+    metrics.count("matchmaking_requests_total", "created")
+    return request_pair(request=request, now=now, score=score)
+
+
+def request_pair(
+    *, request: MatchmakingRequest, now: dt.datetime | None = None, score: float | None = None, enqueue: bool = True
+) -> MatchmakingRequest:
+    """Pairs a pending request with the best waiting partner, or leaves it queued."""
+    now = now or clock.now()
+    score = request.created_at.timestamp() if score is None else score
+    excluded = lifecycle.blocked_ids(request.user_id)
+    soft = recently_met_ids(request.user_id, now)
+    for _attempt in range(PAIR_ATTEMPTS):
+        popped = queue.pair_step(
+            request=request, score=score, now=now.timestamp(), excluded=excluded, soft_excluded=soft, enqueue=enqueue
+        )
+        if popped is None:
+            return request
+        outcome = _commit_pair(request=request, popped=popped, now=now)
+        if outcome is not None:
+            return outcome
+        excluded.add(popped.member.user_id)  # that partner is gone; look again
+    if enqueue:  # every partner found vanished before its commit: wait in the queue
+        queue.enqueue(request, score)
+    return _reload(request)
+
+
+def _commit_pair(*, request: MatchmakingRequest, popped: Popped, now: dt.datetime) -> MatchmakingRequest | None:
+    """MongoDB commit of a pair popped from Redis. None: the partner was no longer pending."""
+    partner = MatchmakingRequest.objects(user_id=popped.member.user_id, status=PENDING).first()
+    if partner is None:
+        return None  # cancelled or expired meanwhile; its member is already out of the queue
+    session_id = ObjectId()
+    topic = _choose_topic(request, partner)
+    session = lifecycle.session_open(
+        session_id=session_id,
+        participant1_id=partner.user_id,  # the one who waited
+        participant2_id=request.user_id,
+        language=request.target_language_code,
+        level=partner.user_level if partner.user_level == request.user_level else None,
+        topic_id=str(topic.id) if topic else None,
+        planned_minutes=min(request.preferred_duration, partner.preferred_duration),
+        now=now,
+    )
+    common = {"set__status": MATCHED, "set__session_id": str(session_id), "set__matched_at": now}
+    if not MatchmakingRequest.objects(id=partner.id, status=PENDING).update_one(
+        set__matched_with_user_id=request.user_id, **common
+    ):
+        lifecycle.session_discard(session=session)
+        return None
+    if not MatchmakingRequest.objects(id=request.id, status=PENDING).update_one(
+        set__matched_with_user_id=partner.user_id, **common
+    ):
+        # Our own request was cancelled meanwhile: undo the partner's commit, put it back.
+        MatchmakingRequest.objects(id=partner.id, status=MATCHED, session_id=str(session_id)).update_one(
+            set__status=PENDING, unset__matched_with_user_id=True, unset__session_id=True, unset__matched_at=True
+        )
+        queue.requeue(popped)
+        lifecycle.session_discard(session=session)
+        return _reload(request)
+    _announce(request=_reload(request), partner=_reload(partner), session=session, topic=topic, now=now)
+    return _reload(request)
+
+
+def _announce(
+    *, request: MatchmakingRequest, partner: MatchmakingRequest, session: ConversationSession, topic: Topic | None,
+    now: dt.datetime,
+) -> None:  # fmt: skip
+    redis = client()
+    pipe = redis.pipeline(transaction=False)
+    lifecycle.session_publish(session=session, pipe=pipe)
+    for mine, other in ((request, partner), (partner, request)):
+        delete_if_equals(redis_keys.pending_guard(mine.user_id), str(mine.id), pipe=pipe)
+        met = redis_keys.recently_met(mine.user_id)
+        pipe.zadd(met, {other.user_id: now.timestamp()})
+        pipe.expire(met, max(settings.MATCHMAKING_REMATCH_COOLDOWN_SECONDS, 1))
+        waited = max(0.0, (now - mine.created_at).total_seconds())
+        metrics.observe("matchmaking_time_to_match_seconds", waited, pipe=pipe)
+        queue.record_wait(language=mine.target_language_code, level=mine.user_level, seconds=waited, pipe=pipe)
+        metrics.count("matchmaking_requests_total", "matched", pipe=pipe)
+    pipe.execute()
+    session_payload = session_json(session, topic=topic)
+    for mine in (request, partner):
+        events.push(
+            events.user_group(mine.user_id), "match.found", {"request": request_json(mine), "session": session_payload}
+        )
+
+
+def _choose_topic(request: MatchmakingRequest, partner: MatchmakingRequest) -> Topic | None:
+    """The shared preference, else either preference, else a random active topic."""
+    wanted = [request.preferred_topic_id, partner.preferred_topic_id]
+    if wanted[0] and wanted[0] == wanted[1]:
+        ordered = [wanted[0]]
+    else:
+        ordered = [t for t in wanted if t]
+        random.shuffle(ordered)
+    for topic_id in ordered:
+        topic = topic_get(topic_id=topic_id)
+        if topic and topic.is_active:
+            return topic
+    return topic_random(language=request.target_language_code, level=partner.user_level)
+
+
+def recently_met_ids(user_id: str, now: dt.datetime) -> set[str]:
+    cutoff = now.timestamp() - settings.MATCHMAKING_REMATCH_COOLDOWN_SECONDS
+    key = redis_keys.recently_met(user_id)
+    return {m.decode() for m in client().zrangebyscore(key, cutoff, "+inf")}
+
+
+def _reload(request: MatchmakingRequest) -> MatchmakingRequest:
+    return MatchmakingRequest.objects(id=request.id).first() or request
+
+
+def _leave_queue(request: MatchmakingRequest) -> None:
+    queue.dequeue(request)
+    delete_if_equals(redis_keys.pending_guard(request.user_id), str(request.id))
+
+
+def request_cancel(*, request: MatchmakingRequest) -> MatchmakingRequest:
+    """pending -> cancelled; a cancel racing a match loses cleanly (409 not_pending)."""
+    if not MatchmakingRequest.objects(id=request.id, status=PENDING).update_one(set__status=CANCELLED):
+        raise Conflict("The request is not pending.", "not_pending")
+    cancelled = _reload(request)
+    _leave_queue(cancelled)
+    metrics.count("matchmaking_requests_total", "cancelled")
+    events.push(events.user_group(cancelled.user_id), "request.cancelled", {"request": request_json(cancelled)})
+    return cancelled
+
+
+def requests_expire(*, now: dt.datetime | None = None, limit: int = 500) -> int:
+    """Marks pending requests past expiresAt expired, dequeues them and tells their users."""
+    now = now or clock.now()
+    count = 0
+    for request in MatchmakingRequest.objects(status=PENDING, expires_at__lte=now).limit(limit):
+        if MatchmakingRequest.objects(id=request.id, status=PENDING).update_one(set__status=EXPIRED):
+            expired = _reload(request)
+            _leave_queue(expired)
+            metrics.count("matchmaking_requests_total", "expired")
+            events.push(events.user_group(expired.user_id), "request.expired", {"request": request_json(expired)})
+            count += 1
+    return count
+
+
+def queues_reconcile(*, now: dt.datetime | None = None, limit: int = 1000) -> int:
+    """Puts back into Redis any pending, unexpired request missing from its queue."""
+    now = now or clock.now()
+    redis = client()
+    pending = list(MatchmakingRequest.objects(status=PENDING, expires_at__gt=now).limit(limit))
+    if not pending:
+        return 0
+    pipe = redis.pipeline(transaction=False)
+    for request in pending:
+        pipe.zscore(queue.queue_key_of(request), queue.member_of(request).encode())
+    restored = 0
+    for request, score in zip(pending, pipe.execute(), strict=True):
+        if score is None:
+            redis.set(redis_keys.pending_guard(request.user_id), str(request.id),
+                      ex=settings.MATCHMAKING_REQUEST_TTL_SECONDS + 30)  # fmt: skip
+            request_pair(request=request, now=now)
+            restored += 1
+    return restored
+
+
+def queues_relax(*, now: dt.datetime | None = None, limit: int = 200) -> int:
+    """Tries requests waiting longer than the relax delay against adjacent levels."""
+    now = now or clock.now()
+    cutoff = now - dt.timedelta(seconds=settings.MATCHMAKING_RELAX_AFTER_SECONDS)
+    paired = 0
+    for request in MatchmakingRequest.objects(status=PENDING, expires_at__gt=now, created_at__lte=cutoff).limit(limit):
+        result = request_pair(request=request, now=now, enqueue=False)
+        paired += result.status == MATCHED
+    return paired
+
+
+def request_requeue_after_no_show(*, user_id: str, session: ConversationSession, now: dt.datetime) -> None:
+    """The participant who showed up goes back to the head of the queue and is told."""
+    previous = MatchmakingRequest.objects(user_id=user_id, session_id=str(session.id)).first()
+    if previous is None:
+        return
+    data = NewRequest(
+        user_id=user_id,
+        learning_profile_id=previous.learning_profile_id,
+        target_language_code=previous.target_language_code,
+        user_level=previous.user_level,
+        preferred_topic_id=previous.preferred_topic_id,
+        preferred_duration=previous.preferred_duration,
+    )
+    try:
+        request = request_create(data=data, now=now, score=queue.head_score(previous, now.timestamp()))
+    except Conflict:
+        return
+    events.push(events.user_group(user_id), "request.requeued", {"request": request_json(request)})

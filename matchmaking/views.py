@@ -1,0 +1,78 @@
+"""Matchmaking API: create, read and cancel requests; the queue overview."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from conversation.auth import caller_id
+from conversation.errors import NotFound
+from conversation.idempotency import idempotent
+from conversation.lookups import get_or_404
+from conversation.ratelimit import rate_limit_hit
+from matchmaking import selectors
+from matchmaking.documents import MatchmakingRequest
+from matchmaking.payloads import request_json
+from matchmaking.serializers import QueueSerializer, RequestCreateSerializer, RequestSerializer
+from matchmaking.services.requests import NewRequest, request_cancel, request_create
+
+
+class RequestCreateView(APIView):
+    @extend_schema(
+        request=RequestCreateSerializer,
+        responses={201: RequestSerializer},
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)],
+    )
+    def post(self, request):
+        user_id = caller_id(request.user)
+
+        def create() -> tuple[int, dict]:
+            rate_limit_hit(scope="mm", user_id=user_id, limit=settings.MATCHMAKING_RATE_LIMIT_PER_MINUTE)
+            serializer = RequestCreateSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            data = serializer.validated_data
+            created = request_create(
+                data=NewRequest(
+                    user_id=user_id,
+                    learning_profile_id=data["learningProfileId"],
+                    target_language_code=data["targetLanguageCode"],
+                    user_level=data["userLevel"],
+                    preferred_topic_id=data.get("preferredTopicId") or None,
+                    preferred_duration=data["preferredDuration"],
+                )
+            )
+            return status.HTTP_201_CREATED, request_json(created)
+
+        code, body = idempotent(user_id=user_id, key=request.headers.get("Idempotency-Key"), call=create)
+        return Response(body, status=code)
+
+
+class RequestCurrentView(APIView):
+    @extend_schema(responses=RequestSerializer)
+    def get(self, request):
+        found = selectors.request_latest(user_id=caller_id(request.user))
+        if found is None:
+            raise NotFound("You have no matchmaking request.")
+        return Response(request_json(found))
+
+
+class RequestDetailView(APIView):
+    def _own(self, request, request_id: str) -> MatchmakingRequest:
+        return get_or_404(MatchmakingRequest, request_id, user_id=caller_id(request.user))
+
+    @extend_schema(responses=RequestSerializer)
+    def get(self, request, request_id: str):
+        return Response(request_json(self._own(request, request_id)))
+
+    @extend_schema(responses=RequestSerializer)
+    def delete(self, request, request_id: str):
+        return Response(request_json(request_cancel(request=self._own(request, request_id))))
+
+
+class QueuesView(APIView):
+    @extend_schema(responses=QueueSerializer(many=True))
+    def get(self, request):
+        return Response(selectors.queues_overview())

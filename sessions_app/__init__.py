@@ -1,0 +1,1 @@
+"""Live conversation sessions: presence, endings, recording, reports."""

@@ -1,0 +1,79 @@
+"""`/ws/v1/sessions/{id}/`: presence by heartbeat, WebRTC signal relay, session events."""
+
+from __future__ import annotations
+
+from asgiref.sync import sync_to_async
+
+from conversation import clock
+from conversation.consumers import CLOSE_FORBIDDEN, CLOSE_GONE, CLOSE_NOT_FOUND, EventConsumer
+from conversation.errors import Conflict
+from conversation.events import session_group
+from conversation.lookups import parse_object_id
+from sessions_app.documents import LIVE_STATUSES, ConversationSession
+from sessions_app.payloads import session_json
+from sessions_app.services import lifecycle
+
+
+def _load(session_id: str) -> ConversationSession | None:
+    oid = parse_object_id(session_id)
+    return ConversationSession.objects(id=oid).first() if oid else None
+
+
+class SessionConsumer(EventConsumer):
+    session: ConversationSession
+
+    async def authorize(self) -> int | None:
+        session = await sync_to_async(_load, thread_sensitive=False)(self.scope["url_route"]["kwargs"]["session_id"])
+        if session is None:
+            return CLOSE_NOT_FOUND
+        if session.slot_of(self.user.id) is None:
+            return CLOSE_FORBIDDEN
+        if session.status not in LIVE_STATUSES:
+            return CLOSE_GONE
+        self.session = session
+        return None
+
+    def groups_for(self) -> list[str]:
+        return [session_group(str(self.session.id))]
+
+    async def on_open(self) -> None:
+        payload = await sync_to_async(session_json, thread_sensitive=False)(self.session)
+        await self.send_json({"type": "session.state", "session": payload})
+
+    async def on_heartbeat(self, content) -> None:
+        try:
+            self.session = await sync_to_async(lifecycle.session_heartbeat, thread_sensitive=False)(
+                session=self.session, user_id=self.user.id
+            )
+        except lifecycle.SessionGone:
+            await self.close(code=CLOSE_GONE)
+            return
+        except Conflict as exc:
+            await self.send_json({"type": "error", "code": exc.code, "detail": str(exc.detail)})
+            return
+        await self.send_json({"type": "heartbeat.ack", "serverTime": clock.isoformat(clock.now())})
+
+    async def on_signal(self, content) -> None:
+        payload = content.get("payload")
+        if not isinstance(payload, dict):
+            await self.send_json({"type": "error", "code": "invalid", "detail": "signal needs an object payload"})
+            return
+        await self.channel_layer.group_send(
+            session_group(str(self.session.id)),
+            {"type": "event.push", "event": {"type": "signal", "from": self.user.id, "payload": payload},
+             "exclude": self.channel_name},
+        )  # fmt: skip
+
+    async def event_push(self, message) -> None:
+        event = message["event"]
+        if event.get("type", "").startswith("partner.") and event.get("userId") == self.user.id:
+            return  # news about ourselves is for the partner
+        if event.get("type") == "signal" and event.get("from") == self.user.id:
+            return  # our own signal, seen from another of our sockets
+        await super().event_push(message)
+
+    async def after_push(self, event: dict) -> None:
+        if event.get("type") in {"session.started", "session.ended"}:
+            self.session.status = event["session"]["status"]  # keep the cached state in step
+        if event.get("type") == "session.ended":
+            await self.close(code=1000)

@@ -1,0 +1,55 @@
+"""Lua scripts of live sessions (presence in the seed's `session:active:{id}` hash).
+
+A heartbeat reads the previous heartbeat times and writes the new one in one
+step: the first heartbeat of a participant is their join, and two participants
+joining at the same moment must not both miss seeing the other (or both see it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from redis import Redis
+
+from conversation import redis_keys
+
+# KEYS: 1 session:active:{id}, 2 heartbeats zset, 3 disconnected set.
+# ARGV: 1 slot (1/2), 2 now, 3 session id.
+# Returns false when the session is not live, else {status, previous own, partner last, was_disconnected}.
+_HEARTBEAT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local slot = ARGV[1]
+local other = slot == '1' and '2' or '1'
+local previous = redis.call('HGET', KEYS[1], 'lastHeartbeat' .. slot) or '0'
+local partner = redis.call('HGET', KEYS[1], 'lastHeartbeat' .. other) or '0'
+redis.call('HSET', KEYS[1], 'lastHeartbeat' .. slot, ARGV[2])
+redis.call('ZADD', KEYS[2], tonumber(ARGV[2]), ARGV[3] .. ':' .. slot)
+redis.call('EXPIRE', KEYS[2], 604800)
+local was = redis.call('SREM', KEYS[3], ARGV[3] .. ':' .. slot)
+return {redis.call('HGET', KEYS[1], 'status'), previous, partner, tostring(was)}
+"""
+
+
+@dataclass(frozen=True)
+class Beat:
+    status: str
+    previous: float
+    partner_last: float
+    was_disconnected: bool
+
+
+class Scripts:
+    def __init__(self, redis: Redis) -> None:
+        self.heartbeat_script = redis.register_script(_HEARTBEAT)
+
+    def heartbeat(self, *, session_id: str, slot: int, now: float) -> Beat | None:
+        keys = [
+            redis_keys.session_active(session_id),
+            redis_keys.session_heartbeats(),
+            redis_keys.session_disconnected(),
+        ]
+        result = self.heartbeat_script(keys=keys, args=[slot, repr(now), session_id])
+        if not result:
+            return None
+        status, previous, partner, was = (p.decode() if isinstance(p, bytes) else p for p in result)
+        return Beat(status=status, previous=float(previous), partner_last=float(partner), was_disconnected=was == "1")

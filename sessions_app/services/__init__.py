@@ -1,0 +1,1 @@
+"""Writes and domain rules of live sessions, split by concern."""

@@ -1,0 +1,20 @@
+"""Post-session feedback: once per participant, only after the session ended."""
+
+from __future__ import annotations
+
+from mongoengine.errors import NotUniqueError
+
+from conversation import clock
+from conversation.errors import Conflict
+from sessions_app.documents import COMPLETED, ConversationSession, SessionFeedback
+
+
+def feedback_give(*, session: ConversationSession, user_id: str, data: dict) -> SessionFeedback:
+    if session.status != COMPLETED:
+        raise Conflict("Feedback is accepted once the session has ended.", "not_ended")
+    feedback = SessionFeedback(session_id=str(session.id), user_id=user_id, created_at=clock.now(), **data)
+    try:
+        feedback.save(force_insert=True)
+    except NotUniqueError:
+        raise Conflict("You already gave feedback for this session.", "feedback_exists") from None
+    return feedback

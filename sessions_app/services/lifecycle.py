@@ -1,0 +1,207 @@
+"""Session state machine: open, join by heartbeat, start, and every ending.
+
+Each transition is a compare-and-set on `status` in MongoDB; only the winner
+cleans Redis up and tells the participants, so two racing endings produce one
+outcome and one `session.ended`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from bson import ObjectId
+
+from conversation import clock, events, metrics
+from conversation.errors import Conflict
+from sessions_app.documents import (
+    ACTIVE,
+    CANCELLED,
+    COMPLETED,
+    END_COMPLETED,
+    END_REPORTED,
+    END_TIMEOUT,
+    LIVE_STATUSES,
+    WAITING,
+    ConversationSession,
+    RecordingConsent,
+    SessionReport,
+    UserBlock,
+)
+from sessions_app.payloads import session_json
+from sessions_app.services import presence
+
+
+class SessionGone(Exception):
+    """The session has ended; sockets close with 4410."""
+
+
+def session_open(
+    *,
+    session_id: ObjectId,
+    participant1_id: str,
+    participant2_id: str,
+    language: str,
+    level: str | None,
+    topic_id: str | None,
+    planned_minutes: int,
+    scheduled_at: dt.datetime | None = None,
+    now: dt.datetime | None = None,
+) -> ConversationSession:
+    """Inserts a waiting session and arms its join timer (before anyone is told of it)."""
+    now = now or clock.now()
+    session = ConversationSession(
+        id=session_id,
+        topic_id=topic_id,
+        target_language_code=language,
+        level=level,
+        participant1_id=participant1_id,
+        participant2_id=participant2_id,
+        status=WAITING,
+        scheduled_at=scheduled_at,
+        planned_duration_minutes=planned_minutes,
+        recording_consent=RecordingConsent(participant1=False, participant2=False),
+        created_at=now,
+        updated_at=now,
+    )
+    session.save(force_insert=True)
+    # Armed first: if this process dies before the match commits, the sweeper cancels it.
+    presence.schedule_timer(str(session.id), presence.JOIN, presence.join_deadline(session))
+    return session
+
+
+def session_discard(*, session: ConversationSession) -> None:
+    """Removes a session that was never announced (its match did not commit)."""
+    ConversationSession.objects(id=session.id, status=WAITING).delete()
+    presence.presence_close(session)
+
+
+def session_publish(*, session: ConversationSession, pipe=None) -> None:
+    """Makes an instant session live: the seed's presence hash and user map."""
+    presence.presence_open(session, pipe)
+
+
+def _reload(session: ConversationSession) -> ConversationSession:
+    return ConversationSession.objects(id=session.id).first() or session
+
+
+def session_heartbeat(
+    *, session: ConversationSession, user_id: str, now: dt.datetime | None = None
+) -> ConversationSession:
+    """Records a heartbeat; the first of each participant is their join, both joined starts it."""
+    now = now or clock.now()
+    slot = session.slot_of(user_id)
+    if slot is None:
+        raise PermissionError(user_id)
+    if session.status not in LIVE_STATUSES:
+        raise SessionGone()
+    beat = presence.heartbeat(session, slot, now.timestamp())
+    if beat is None:
+        session = _reload(session)
+        if session.status not in LIVE_STATUSES:
+            raise SessionGone()
+        if session.scheduled_at and not _in_join_window(session, now):
+            raise Conflict("This scheduled session is not open for joining now.", "not_joinable")
+        # Presence missing (scheduled session opening, or Redis lost it): rebuild it from MongoDB.
+        presence.presence_open(session)
+        beat = presence.heartbeat(session, slot, now.timestamp())
+        if beat is None:
+            raise SessionGone()
+    group = events.session_group(str(session.id))
+    if beat.previous == 0:
+        events.push(group, "partner.joined", {"userId": user_id})
+    elif beat.was_disconnected:
+        events.push(group, "partner.reconnected", {"userId": user_id})
+    if beat.partner_last > 0 and session.status == WAITING:
+        session = _start(session, now)
+    return session
+
+
+def _in_join_window(session: ConversationSession, now: dt.datetime) -> bool:
+    return session.scheduled_at - presence.SCHEDULE_EARLY <= now <= session.scheduled_at + presence.SCHEDULE_LATE
+
+
+def _start(session: ConversationSession, now: dt.datetime) -> ConversationSession:
+    won = ConversationSession.objects(id=session.id, status=WAITING).update_one(
+        set__status=ACTIVE, set__started_at=now, set__updated_at=now
+    )
+    session = _reload(session)
+    if won:
+        presence.presence_mark_active(session)
+        events.push(events.session_group(str(session.id)), "session.started", {"session": session_json(session)})
+    return session
+
+
+def session_end(
+    *,
+    session: ConversationSession,
+    status: str,
+    reason: str | None,
+    expected: tuple[str, ...] = LIVE_STATUSES,
+    now: dt.datetime | None = None,
+) -> ConversationSession | None:
+    """Ends a live session if it is still in an `expected` status; None when someone else won."""
+    now = now or clock.now()
+    for _attempt in range(3):
+        if session.status not in expected:
+            return None
+        updates = {"set__status": status, "set__ended_at": now, "set__updated_at": now, "set__end_reason": reason}
+        if session.started_at:
+            updates["set__actual_duration_seconds"] = max(0, int((now - session.started_at).total_seconds()))
+        if ConversationSession.objects(id=session.id, status=session.status).update_one(**updates):
+            ended = _reload(session)
+            presence.presence_close(ended)
+            metrics.count("sessions_ended_total", ended.status, ended.end_reason or "none")
+            payload = {"session": session_json(ended)}
+            events.push(events.session_group(str(ended.id)), "session.ended", payload)
+            events.push_to_users(ended.participants, "session.ended", payload)
+            return ended
+        session = _reload(session)  # it moved on (waiting -> active): retry with what it is now
+    return None
+
+
+def session_finish(*, session: ConversationSession, user_id: str) -> ConversationSession:
+    ended = session_end(session=session, status=COMPLETED, reason=END_COMPLETED, expected=(ACTIVE,))
+    if ended is None:
+        raise Conflict("The session is not active.", "not_active")
+    return ended
+
+
+def session_cancel(*, session: ConversationSession, user_id: str) -> ConversationSession:
+    ended = session_end(session=session, status=CANCELLED, reason=None, expected=(WAITING,))
+    if ended is None:
+        raise Conflict("The session is not waiting.", "not_waiting")
+    return ended
+
+
+def session_report(
+    *, session: ConversationSession, user_id: str, reason: str, details: str | None
+) -> ConversationSession:
+    """Stores the report, blocks the pair both ways, and ends the session if it is live."""
+    now = clock.now()
+    partner = session.partner_of(user_id)
+    SessionReport(
+        session_id=str(session.id), reporter_id=user_id, reported_user_id=partner,
+        reason=reason, details=details, created_at=now,
+    ).save()  # fmt: skip
+    users_block(user_id=user_id, other_id=partner, session_id=str(session.id), now=now)
+    if session.status == ACTIVE:
+        return session_end(session=session, status=COMPLETED, reason=END_REPORTED, now=now) or _reload(session)
+    if session.status == WAITING:
+        return session_end(session=session, status=CANCELLED, reason=END_REPORTED, now=now) or _reload(session)
+    return session
+
+
+def users_block(*, user_id: str, other_id: str, session_id: str | None, now: dt.datetime) -> None:
+    for a, b in ((user_id, other_id), (other_id, user_id)):
+        UserBlock.objects(user_id=a, blocked_user_id=b).update_one(
+            upsert=True, set_on_insert__session_id=session_id, set_on_insert__created_at=now
+        )
+
+
+def blocked_ids(user_id: str) -> set[str]:
+    return {b.blocked_user_id for b in UserBlock.objects(user_id=user_id).only("blocked_user_id")}
+
+
+def no_show_timeout(*, session: ConversationSession, now: dt.datetime) -> ConversationSession | None:
+    """A waiting session not joined by both in time: cancelled with endReason timeout."""
+    return session_end(session=session, status=CANCELLED, reason=END_TIMEOUT, expected=(WAITING,), now=now)

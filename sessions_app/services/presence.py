@@ -1,0 +1,94 @@
+"""Redis side of a live session: the seed's presence hash, user map and timers."""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import cache
+
+from django.conf import settings
+from redis.client import Pipeline
+
+from conversation import redis_keys
+from conversation.redis import client, delete_if_equals
+from sessions_app.documents import ConversationSession
+from sessions_app.redis_scripts import Beat, Scripts
+
+JOIN, MAX, TIME_UP = "join", "max", "time_up"
+SCHEDULE_EARLY = dt.timedelta(minutes=5)
+SCHEDULE_LATE = dt.timedelta(minutes=10)
+
+
+@cache
+def scripts() -> Scripts:
+    return Scripts(client())
+
+
+def timer(session_id: str, kind: str) -> str:
+    return f"{session_id}:{kind}"
+
+
+def join_deadline(session: ConversationSession) -> dt.datetime:
+    if session.scheduled_at:
+        return session.scheduled_at + SCHEDULE_LATE
+    return session.created_at + dt.timedelta(seconds=settings.SESSION_JOIN_TIMEOUT_SECONDS)
+
+
+def schedule_timer(session_id: str, kind: str, at: dt.datetime, pipe: Pipeline | None = None) -> None:
+    target = pipe if pipe is not None else client()
+    target.zadd(redis_keys.session_deadlines(), {timer(session_id, kind): at.timestamp()})
+    target.expire(redis_keys.session_deadlines(), redis_keys.SESSION_INDEX_TTL_SECONDS)
+
+
+def presence_open(session: ConversationSession, pipe: Pipeline | None = None) -> None:
+    """Writes the seed's `session:active:{id}` hash and both `user:session:{userId}` keys."""
+    own = pipe if pipe is not None else client().pipeline(transaction=True)
+    sid = str(session.id)
+    key = redis_keys.session_active(sid)
+    own.hset(
+        key,
+        mapping={
+            "participant1Id": session.participant1_id,
+            "participant2Id": session.participant2_id,
+            "status": session.status,
+            "lastHeartbeat1": "0",
+            "lastHeartbeat2": "0",
+        },
+    )
+    own.expire(key, redis_keys.SESSION_ACTIVE_TTL_SECONDS)
+    for user_id in session.participants:
+        own.set(redis_keys.user_session(user_id), sid, ex=redis_keys.USER_SESSION_TTL_SECONDS)
+    if pipe is None:
+        own.execute()
+
+
+def presence_mark_active(session: ConversationSession) -> None:
+    sid = str(session.id)
+    started = session.started_at
+    pipe = client().pipeline(transaction=True)
+    pipe.hset(redis_keys.session_active(sid), "status", "active")
+    pipe.zrem(redis_keys.session_deadlines(), timer(sid, JOIN))
+    schedule_timer(sid, MAX, started + dt.timedelta(seconds=settings.SESSION_MAX_DURATION_SECONDS), pipe)
+    schedule_timer(sid, TIME_UP, started + dt.timedelta(minutes=session.planned_duration_minutes or 10), pipe)
+    pipe.execute()
+
+
+def presence_close(session: ConversationSession) -> None:
+    """Removes everything live about the session (idempotent)."""
+    sid = str(session.id)
+    pipe = client().pipeline(transaction=False)
+    pipe.delete(redis_keys.session_active(sid))
+    pipe.zrem(redis_keys.session_heartbeats(), f"{sid}:1", f"{sid}:2")
+    pipe.zrem(redis_keys.session_deadlines(), *(timer(sid, kind) for kind in (JOIN, MAX, TIME_UP)))
+    pipe.srem(redis_keys.session_disconnected(), f"{sid}:1", f"{sid}:2")
+    for user_id in session.participants:
+        delete_if_equals(redis_keys.user_session(user_id), sid, pipe=pipe)
+    pipe.execute()
+
+
+def heartbeat(session: ConversationSession, slot: int, now: float) -> Beat | None:
+    return scripts().heartbeat(session_id=str(session.id), slot=slot, now=now)
+
+
+def live_session_id(user_id: str) -> str | None:
+    value = client().get(redis_keys.user_session(user_id))
+    return value.decode() if value else None

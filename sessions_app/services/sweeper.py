@@ -1,0 +1,115 @@
+"""The sweeper: ends sessions whose heartbeats stopped, that ran past the maximum,
+or that nobody joined, and announces planned-duration time-ups.
+
+It reads only due entries of two Redis sorted sets (heartbeat times, timers),
+so its cost follows the sessions it acts on, never all sessions. Every action
+is a compare-and-set, so two sweepers at once apply each effect once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from conversation import clock, events, redis_keys
+from conversation.lookups import parse_object_id
+from conversation.redis import client
+from sessions_app.documents import ACTIVE, COMPLETED, END_DROPPED, END_TIMEOUT, WAITING, ConversationSession
+from sessions_app.services import lifecycle, presence
+
+
+@dataclass
+class SweepResult:
+    dropped: int = 0
+    timed_out: int = 0
+    no_shows: int = 0
+    disconnected: int = 0
+    time_ups: int = 0
+
+
+def _sessions(ids: set[str]) -> dict[str, ConversationSession]:
+    oids = [oid for oid in (parse_object_id(i) for i in ids) if oid]
+    return {str(s.id): s for s in ConversationSession.objects(id__in=oids)} if oids else {}
+
+
+def sessions_sweep(*, now: dt.datetime | None = None, batch: int = 1000) -> SweepResult:
+    now = now or clock.now()
+    ts = now.timestamp()
+    redis = client()
+    result = SweepResult()
+    stale = redis.zrangebyscore(
+        redis_keys.session_heartbeats(), "-inf", ts - settings.SESSION_HEARTBEAT_TIMEOUT_SECONDS,
+        start=0, num=batch, withscores=True,
+    )  # fmt: skip
+    due = redis.zrangebyscore(redis_keys.session_deadlines(), "-inf", ts, start=0, num=batch)
+    entries = [(m.decode(), score) for m, score in stale]
+    timers = [m.decode() for m in due]
+    sessions = _sessions({e.split(":")[0] for e, _ in entries} | {t.split(":")[0] for t in timers})
+
+    for entry in timers:
+        session_id, kind = entry.split(":", 1)
+        session = sessions.get(session_id)
+        if session is None or session.status not in (WAITING, ACTIVE):
+            redis.zrem(redis_keys.session_deadlines(), entry)
+            if session is not None:
+                presence.presence_close(session)
+            continue
+        if kind == presence.JOIN and session.status == WAITING:
+            showed_up = _joined_users(session)  # read before the ending clears presence
+            ended = lifecycle.no_show_timeout(session=session, now=now)
+            if ended:
+                result.no_shows += 1
+                _requeue(ended, showed_up, now)
+        elif kind == presence.MAX and session.status == ACTIVE:
+            result.timed_out += bool(
+                lifecycle.session_end(
+                    session=session, status=COMPLETED, reason=END_TIMEOUT, expected=(ACTIVE,), now=now
+                )
+            )
+        elif kind == presence.TIME_UP:
+            # ZREM is the claim: of two sweepers, only the one that removed it announces.
+            if redis.zrem(redis_keys.session_deadlines(), entry):
+                events.push(events.session_group(session_id), "session.time_up", {"sessionId": session_id})
+                result.time_ups += 1
+        else:
+            redis.zrem(redis_keys.session_deadlines(), entry)
+
+    grace = settings.SESSION_RECONNECT_GRACE_SECONDS + settings.SESSION_HEARTBEAT_TIMEOUT_SECONDS
+    for entry, last in entries:
+        session_id, slot = entry.split(":", 1)
+        session = sessions.get(session_id)
+        if session is None or session.status not in (WAITING, ACTIVE):
+            redis.zrem(redis_keys.session_heartbeats(), entry)
+            continue
+        if session.status == WAITING:
+            continue  # the join timer decides about sessions that never started
+        if ts - last >= grace:
+            ended = lifecycle.session_end(
+                session=session, status=COMPLETED, reason=END_DROPPED, expected=(ACTIVE,), now=now
+            )
+            result.dropped += bool(ended)
+        elif redis.sadd(redis_keys.session_disconnected(), entry):
+            redis.expire(redis_keys.session_disconnected(), redis_keys.SESSION_INDEX_TTL_SECONDS)
+            user_id = session.participant1_id if slot == "1" else session.participant2_id
+            events.push(events.session_group(session_id), "partner.disconnected", {"userId": user_id})
+            result.disconnected += 1
+    return result
+
+
+def _joined_users(session: ConversationSession) -> list[str]:
+    pipe = client().pipeline(transaction=False)
+    for slot in (1, 2):
+        pipe.zscore(redis_keys.session_heartbeats(), f"{session.id}:{slot}")
+    seen = pipe.execute()
+    return [user for user, score in zip(session.participants, seen, strict=True) if score is not None]
+
+
+def _requeue(session: ConversationSession, user_ids: list[str], now: dt.datetime) -> None:
+    if session.scheduled_at:
+        return  # a scheduled session was not born of a queue
+    from matchmaking.services.requests import request_requeue_after_no_show
+
+    for user_id in user_ids:
+        request_requeue_after_no_show(user_id=user_id, session=session, now=now)

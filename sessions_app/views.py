@@ -1,0 +1,170 @@
+"""Sessions API: history, current, scheduling, presence fallback, endings, recording, feedback."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from conversation import clock
+from conversation.auth import caller_id
+from conversation.errors import Conflict, NotFound
+from sessions_app import selectors
+from sessions_app.documents import STATUSES
+from sessions_app.payloads import session_json
+from sessions_app.serializers import (
+    CompleteSerializer,
+    ConsentSerializer,
+    FeedbackSerializer,
+    ReportSerializer,
+    ScheduleSerializer,
+    SessionSerializer,
+    UploadUrlSerializer,
+)
+from sessions_app.services import feedback, lifecycle, recording, scheduling
+
+
+class SessionPagination(PageNumberPagination):
+    page_size = 20
+    page_size_query_param = "pageSize"
+    max_page_size = 100
+
+
+def _valid(serializer_class, data) -> dict:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+class SessionListView(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("status", str, enum=list(STATUSES), required=False)],
+        responses=SessionSerializer(many=True),
+    )
+    def get(self, request):
+        wanted = request.query_params.get("status") or None
+        if wanted and wanted not in STATUSES:
+            return Response({"status": [f"Must be one of {', '.join(STATUSES)}."]}, status=400)
+        paginator = SessionPagination()
+        page = paginator.paginate_queryset(
+            selectors.sessions_of(user_id=caller_id(request.user), status=wanted), request, view=self
+        )
+        return paginator.get_paginated_response([session_json(s) for s in page])
+
+    @extend_schema(request=ScheduleSerializer, responses={201: SessionSerializer})
+    def post(self, request):
+        data = _valid(ScheduleSerializer, request.data)
+        session = scheduling.session_schedule(
+            user_id=caller_id(request.user),
+            partner_id=data["participant2Id"],
+            language=data["targetLanguageCode"],
+            scheduled_at=data["scheduledAt"],
+            topic_id=data.get("topicId") or None,
+            planned_minutes=data["plannedDurationMinutes"],
+        )
+        return Response(session_json(session), status=status.HTTP_201_CREATED)
+
+
+class SessionCurrentView(APIView):
+    @extend_schema(responses=SessionSerializer)
+    def get(self, request):
+        session = selectors.session_current(user_id=caller_id(request.user))
+        if session is None:
+            raise NotFound("You have no waiting or active session.")
+        return Response(session_json(session))
+
+
+class SessionView(APIView):
+    """Base for /sessions/{id}/...: the session, for its participants only."""
+
+    def session(self, request, session_id: str):
+        return selectors.session_for(session_id=session_id, user_id=caller_id(request.user))
+
+
+class SessionDetailView(SessionView):
+    @extend_schema(responses=SessionSerializer)
+    def get(self, request, session_id: str):
+        return Response(session_json(self.session(request, session_id)))
+
+
+class HeartbeatView(SessionView):
+    @extend_schema(request=None)
+    def post(self, request, session_id: str):
+        session = self.session(request, session_id)
+        try:
+            session = lifecycle.session_heartbeat(session=session, user_id=caller_id(request.user))
+        except lifecycle.SessionGone:
+            raise Conflict("The session has ended.", "session_ended") from None
+        return Response({"serverTime": clock.isoformat(clock.now()), "session": session_json(session)})
+
+
+class EndView(SessionView):
+    @extend_schema(request=None, responses=SessionSerializer)
+    def post(self, request, session_id: str):
+        user_id = caller_id(request.user)
+        return Response(
+            session_json(lifecycle.session_finish(session=self.session(request, session_id), user_id=user_id))
+        )
+
+
+class CancelView(SessionView):
+    @extend_schema(request=None, responses=SessionSerializer)
+    def post(self, request, session_id: str):
+        user_id = caller_id(request.user)
+        return Response(
+            session_json(lifecycle.session_cancel(session=self.session(request, session_id), user_id=user_id))
+        )
+
+
+class ReportView(SessionView):
+    @extend_schema(request=ReportSerializer, responses=SessionSerializer)
+    def post(self, request, session_id: str):
+        session = self.session(request, session_id)
+        data = _valid(ReportSerializer, request.data)
+        session = lifecycle.session_report(
+            session=session, user_id=caller_id(request.user), reason=data["reason"], details=data.get("details")
+        )
+        return Response(session_json(session))
+
+
+class ConsentView(SessionView):
+    @extend_schema(request=ConsentSerializer, responses=SessionSerializer)
+    def put(self, request, session_id: str):
+        session = self.session(request, session_id)
+        data = _valid(ConsentSerializer, request.data)
+        session = recording.consent_set(session=session, user_id=caller_id(request.user), consent=data["consent"])
+        return Response(session_json(session))
+
+
+class UploadUrlView(SessionView):
+    @extend_schema(request=UploadUrlSerializer)
+    def post(self, request, session_id: str):
+        session = self.session(request, session_id)
+        data = _valid(UploadUrlSerializer, request.data or {})
+        return Response(recording.upload_url(session=session, content_type=data["contentType"]))
+
+
+class CompleteView(SessionView):
+    @extend_schema(request=CompleteSerializer, responses=SessionSerializer)
+    def post(self, request, session_id: str):
+        session = self.session(request, session_id)
+        data = _valid(CompleteSerializer, request.data)
+        return Response(session_json(recording.upload_complete(session=session, key=data["key"])))
+
+
+class RecordingView(SessionView):
+    def get(self, request, session_id: str):
+        return Response(recording.download_url(session=self.session(request, session_id)))
+
+
+class FeedbackView(SessionView):
+    @extend_schema(request=FeedbackSerializer)
+    def post(self, request, session_id: str):
+        session = self.session(request, session_id)
+        data = _valid(FeedbackSerializer, request.data)
+        given = feedback.feedback_give(session=session, user_id=caller_id(request.user), data=data)
+        return Response(
+            {"sessionId": given.session_id, "userId": given.user_id, **request.data}, status=status.HTTP_201_CREATED
+        )

@@ -1,0 +1,1 @@
+"""Conversation topics curated by staff."""

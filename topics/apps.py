@@ -1,0 +1,7 @@
+"""Topics app."""
+
+from django.apps import AppConfig
+
+
+class TopicsConfig(AppConfig):
+    name = "topics"

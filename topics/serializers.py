@@ -1,0 +1,47 @@
+"""Topic JSON: the seed's camelCase fields, validated strictly."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from conversation.serializers import StrictSerializer, UTCDateTimeField
+from conversation.vocab import CATEGORIES, DURATIONS, LEVELS, language_codes
+
+
+class TopicSerializer(StrictSerializer):
+    id = serializers.CharField(read_only=True)
+    targetLanguageCode = serializers.ChoiceField(choices=(), source="target_language_code")
+    level = serializers.ChoiceField(choices=LEVELS)
+    title = serializers.CharField(min_length=1, max_length=200)
+    description = serializers.CharField(max_length=2000, required=False, allow_blank=True, allow_null=True)
+    promptQuestions = serializers.ListField(
+        child=serializers.CharField(min_length=1, max_length=300),
+        max_length=20,
+        required=False,
+        source="prompt_questions",
+    )
+    category = serializers.ChoiceField(choices=CATEGORIES)
+    estimatedDurationMinutes = serializers.ChoiceField(choices=DURATIONS, source="estimated_duration_minutes")
+    isActive = serializers.BooleanField(required=False, default=True, source="is_active")
+    createdAt = UTCDateTimeField(read_only=True, source="created_at")
+    updatedAt = UTCDateTimeField(read_only=True, source="updated_at")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["targetLanguageCode"].choices = language_codes()
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        data["id"] = str(instance.id)
+        data["promptQuestions"] = list(instance.prompt_questions or [])
+        return data
+
+
+class RandomQuerySerializer(serializers.Serializer):
+    targetLanguageCode = serializers.ChoiceField(choices=())
+    level = serializers.ChoiceField(choices=LEVELS)
+    category = serializers.ChoiceField(choices=CATEGORIES, required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["targetLanguageCode"].choices = language_codes()
