@@ -1,0 +1,319 @@
+"""Matchmaking over the real Redis, MongoDB-wire server and Channels Redis layer."""
+
+from __future__ import annotations
+
+import json
+
+from asgiref.sync import async_to_sync
+from bson import ObjectId
+
+from conversation import redis_keys
+from conversation.redis import client as redis
+from matchmaking.documents import MatchmakingRequest
+from matchmaking.services import requests as mm
+from sessions_app.documents import ConversationSession, UserBlock
+from tests.helpers import ask, next_event, open_socket
+from topics.catalog import catalog_load
+from topics.documents import Topic
+
+QUEUE = "matchmaking:fr:B1"
+
+
+def test_first_request_waits_in_the_seeds_queue_shape(api):
+    response = ask(api, "alice", preferredTopicId=None)
+    assert response.status_code == 201
+    body = response.json()
+    assert body["status"] == "pending" and body["userId"] == "alice"
+    assert body["expiresAt"].endswith("Z")
+    members = redis().zrange(QUEUE, 0, -1, withscores=True)
+    assert len(members) == 1
+    member, score = members[0]
+    assert json.loads(member) == {
+        "userId": "alice", "learningProfileId": "lp-1", "preferredTopicId": None, "preferredDuration": 10,
+    }  # fmt: skip
+    stored = MatchmakingRequest.objects.get(id=body["id"])
+    assert abs(score - stored.created_at.timestamp()) < 0.01
+    assert 0 < redis().ttl(QUEUE) <= 120
+    raw = MatchmakingRequest._get_collection().find_one({"_id": ObjectId(body["id"])})
+    assert (raw["expiresAt"] - raw["createdAt"]).total_seconds() == 120
+    assert {"userId", "learningProfileId", "targetLanguageCode", "userLevel", "preferredDuration", "status",
+            "createdAt", "expiresAt"} <= set(raw)  # fmt: skip
+
+
+def test_two_learners_are_paired_and_both_notified(api):
+    catalog_load()
+
+    async def scenario():
+        alice_ws = await open_socket("/ws/v1/matchmaking/", "alice")
+        bob_ws = await open_socket("/ws/v1/matchmaking/", "bob")
+        from asgiref.sync import sync_to_async
+
+        first = await sync_to_async(ask)(api, "alice", preferredDuration=15)
+        second = await sync_to_async(ask)(api, "bob", preferredDuration=10)
+        alice_event = await next_event(alice_ws, "match.found")
+        bob_event = await next_event(bob_ws, "match.found")
+        await alice_ws.disconnect()
+        await bob_ws.disconnect()
+        return first.json(), second.json(), alice_event, bob_event
+
+    first, second, alice_event, bob_event = async_to_sync(scenario)()
+    assert first["status"] == "pending"
+    assert second["status"] == "matched" and second["matchedWithUserId"] == "alice"
+    session_id = second["sessionId"]
+    assert alice_event["session"]["id"] == session_id == bob_event["session"]["id"]
+    assert alice_event["request"]["userId"] == "alice" and alice_event["request"]["matchedWithUserId"] == "bob"
+
+    session = ConversationSession.objects.get(id=session_id)
+    assert session.status == "waiting" and session.planned_duration_minutes == 10
+    assert {session.participant1_id, session.participant2_id} == {"alice", "bob"}
+    assert session.recording_consent.participant1 is False and session.recording_consent.participant2 is False
+    topic = Topic.objects.get(id=session.topic_id)
+    assert (topic.target_language_code, topic.level, topic.is_active) == ("fr", "B1", True)
+    assert alice_event["session"]["topic"]["promptQuestions"]
+
+    hash_ = {k.decode(): v.decode() for k, v in redis().hgetall(f"session:active:{session_id}").items()}
+    assert hash_ == {"participant1Id": "alice", "participant2Id": "bob", "status": "waiting",
+                     "lastHeartbeat1": "0", "lastHeartbeat2": "0"}  # fmt: skip
+    assert 1790 < redis().ttl(f"session:active:{session_id}") <= 1800
+    for user in ("alice", "bob"):
+        assert redis().get(f"user:session:{user}").decode() == session_id
+        assert 1790 < redis().ttl(f"user:session:{user}") <= 1800
+        assert MatchmakingRequest.objects.get(user_id=user).status == "matched"
+    assert redis().zcard(QUEUE) == 0
+
+
+def test_a_second_pending_request_is_refused(api):
+    assert ask(api, "alice").status_code == 201
+    response = ask(api, "alice")
+    assert response.status_code == 409 and response.json()["code"] == "request_pending"
+    assert MatchmakingRequest.objects(user_id="alice").count() == 1
+
+
+def test_a_user_in_a_session_cannot_queue(api):
+    ask(api, "alice")
+    ask(api, "bob")
+    response = ask(api, "alice")
+    assert response.status_code == 409 and response.json()["code"] == "in_session"
+
+
+def test_bad_input_gets_field_errors(api):
+    response = ask(api, "alice", targetLanguageCode="xx", userLevel="D1", preferredDuration=7)
+    assert response.status_code == 400
+    assert set(response.json()) >= {"targetLanguageCode", "userLevel", "preferredDuration"}
+    response = ask(api, "alice", preferredTopicId="not-an-id")
+    assert response.status_code == 400 and "preferredTopicId" in response.json()
+    response = ask(api, "alice", surprise=1)
+    assert response.status_code == 400 and response.json() == {"surprise": ["Unknown field."]}
+    assert MatchmakingRequest.objects.count() == 0
+
+
+def _block(a: str, b: str) -> None:
+    for x, y in ((a, b), (b, a)):
+        UserBlock(user_id=x, blocked_user_id=y, created_at=_now()).save()
+
+
+def test_same_topic_then_duration_then_longest_waiting_is_preferred(api):
+    catalog_load()
+    topic = Topic.objects(target_language_code="fr", level="B1").first()
+    waiters = ("w-old", "w-duration", "w-topic")
+    for i, a in enumerate(waiters):  # waiters who may not pair with each other, so all three wait
+        for b in waiters[i + 1 :]:
+            _block(a, b)
+    ask(api, "w-old", preferredDuration=5)
+    ask(api, "w-duration", preferredDuration=20)
+    ask(api, "w-topic", preferredDuration=5, preferredTopicId=str(topic.id))
+    assert redis().zcard(QUEUE) == 3
+    matched = ask(api, "newcomer", preferredDuration=20, preferredTopicId=str(topic.id)).json()
+    assert matched["matchedWithUserId"] == "w-topic"
+    assert ConversationSession.objects.get(id=matched["sessionId"]).topic_id == str(topic.id)
+    assert ask(api, "second", preferredDuration=20).json()["matchedWithUserId"] == "w-duration"
+    assert ask(api, "third", preferredDuration=20).json()["matchedWithUserId"] == "w-old"
+
+
+def test_blocked_users_are_never_paired(api):
+    _block("alice", "bob")
+    ask(api, "alice")
+    assert ask(api, "bob").json()["status"] == "pending"
+    assert ask(api, "carol").json()["matchedWithUserId"] == "alice"
+
+
+def _now():
+    from conversation import clock
+
+    return clock.now()
+
+
+def test_cancel_leaves_the_queue_and_notifies(api):
+    async def scenario():
+        socket = await open_socket("/ws/v1/matchmaking/", "alice")
+        from asgiref.sync import sync_to_async
+
+        created = (await sync_to_async(ask)(api, "alice")).json()
+        cancelled = await sync_to_async(api("alice").delete)(f"/api/v1/matchmaking/requests/{created['id']}/")
+        event = await next_event(socket, "request.cancelled")
+        await socket.disconnect()
+        return created, cancelled, event
+
+    created, cancelled, event = async_to_sync(scenario)()
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    assert event["request"]["id"] == created["id"]
+    assert redis().zcard(QUEUE) == 0
+    again = api("alice").delete(f"/api/v1/matchmaking/requests/{created['id']}/")
+    assert again.status_code == 409 and again.json()["code"] == "not_pending"
+    assert ask(api, "alice").status_code == 201  # the pending guard was released
+
+
+def test_requests_are_private_and_ids_checked(api):
+    created = ask(api, "alice").json()
+    assert api("bob").get(f"/api/v1/matchmaking/requests/{created['id']}/").status_code == 404
+    assert api("bob").delete(f"/api/v1/matchmaking/requests/{created['id']}/").status_code == 404
+    assert api("alice").get("/api/v1/matchmaking/requests/nonsense/").status_code == 404
+    assert api("alice").get(f"/api/v1/matchmaking/requests/{ObjectId()}/").status_code == 404
+    assert api("alice").get("/api/v1/matchmaking/requests/current/").json()["id"] == created["id"]
+    assert api("bob").get("/api/v1/matchmaking/requests/current/").status_code == 404
+
+
+def test_queues_overview_counts_waiting_learners(api):
+    ask(api, "alice")
+    ask(api, "carol", targetLanguageCode="es", userLevel="A2")
+    rows = {(r["targetLanguageCode"], r["level"]): r for r in api("x").get("/api/v1/matchmaking/queues/").json()}
+    assert rows.keys() == {("fr", "B1"), ("es", "A2")}
+    assert rows[("fr", "B1")]["waiting"] == 1 and rows[("fr", "B1")]["oldestWaitSeconds"] >= 0
+
+
+def test_expiry_marks_expired_dequeues_and_notifies(api, frozen_clock):
+    async def scenario():
+        socket = await open_socket("/ws/v1/matchmaking/", "alice")
+        from asgiref.sync import sync_to_async
+
+        created = (await sync_to_async(ask)(api, "alice")).json()
+        frozen_clock.advance(seconds=121)
+        expired = await sync_to_async(mm.requests_expire)()
+        again = await sync_to_async(mm.requests_expire)()
+        event = await next_event(socket, "request.expired")
+        await socket.disconnect()
+        return created, expired, again, event
+
+    created, expired, again, event = async_to_sync(scenario)()
+    assert (expired, again) == (1, 0)
+    assert MatchmakingRequest.objects.get(id=created["id"]).status == "expired"
+    assert event["request"]["status"] == "expired"
+    assert redis().zcard(QUEUE) == 0
+
+
+def test_an_expired_request_is_not_matched(api, frozen_clock):
+    ask(api, "alice")
+    frozen_clock.advance(seconds=125)
+    assert ask(api, "bob").json()["status"] == "pending"
+
+
+def test_reconciler_restores_a_request_lost_between_the_stores(api):
+    alice = ask(api, "alice").json()
+    redis().delete(QUEUE)  # Redis lost it (restart, or a crash after a pop)
+    assert mm.queues_reconcile() == 1
+    assert mm.queues_reconcile() == 0
+    score = redis().zscore(QUEUE, json.dumps(
+        {"userId": "alice", "learningProfileId": "lp-1", "preferredTopicId": None, "preferredDuration": 10},
+        separators=(",", ":"),
+    ))  # fmt: skip
+    assert abs(score - MatchmakingRequest.objects.get(id=alice["id"]).created_at.timestamp()) < 0.01
+    assert ask(api, "bob").json()["matchedWithUserId"] == "alice"
+
+
+def test_reconciler_pairs_two_restored_requests(api):
+    ask(api, "alice")
+    redis().delete(QUEUE)
+    # bob arrives while alice is missing from Redis: he waits, then the reconciler pairs them.
+    assert ask(api, "bob").json()["status"] == "pending"
+    mm.queues_reconcile()
+    assert MatchmakingRequest.objects.get(user_id="alice").matched_with_user_id == "bob"
+
+
+def test_relaxation_pairs_adjacent_levels_only_after_the_wait(api, frozen_clock, settings):
+    ask(api, "alice", userLevel="B1")
+    assert ask(api, "bob", userLevel="B2").json()["status"] == "pending"
+    assert ask(api, "carol", userLevel="C1").json()["status"] == "pending"
+    frozen_clock.advance(seconds=settings.MATCHMAKING_RELAX_AFTER_SECONDS + 1)
+    assert mm.queues_relax() >= 1
+    alice = MatchmakingRequest.objects.get(user_id="alice")
+    assert alice.status == "matched" and alice.matched_with_user_id == "bob"
+    assert MatchmakingRequest.objects.get(user_id="carol").status == "pending"
+
+
+def test_never_two_levels_apart(api, frozen_clock):
+    ask(api, "alice", userLevel="A2")
+    frozen_clock.advance(seconds=60)
+    assert ask(api, "bob", userLevel="B2").json()["status"] == "pending"
+    mm.queues_relax()
+    assert MatchmakingRequest.objects(status="matched").count() == 0
+
+
+def test_users_who_just_met_are_paired_again_only_if_nobody_else_waits(api):
+    redis().zadd(redis_keys.recently_met("alice"), {"bob": _now().timestamp()})
+    redis().zadd(redis_keys.recently_met("bob"), {"alice": _now().timestamp()})
+    ask(api, "bob")
+    assert ask(api, "alice").json()["matchedWithUserId"] == "bob"  # nobody else: allowed
+    redis().delete("user:session:alice", "user:session:bob")
+    _block("bob", "dave")  # so that both wait
+    ask(api, "bob")
+    ask(api, "dave")
+    assert ask(api, "alice").json()["matchedWithUserId"] == "dave"
+
+
+def test_idempotency_key_replays_the_first_response(api):
+    client = api("alice")
+    body = {"learningProfileId": "lp", "targetLanguageCode": "fr", "userLevel": "B1", "preferredDuration": 10}
+    first = client.post("/api/v1/matchmaking/requests/", body, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
+    second = client.post("/api/v1/matchmaking/requests/", body, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
+    assert first.status_code == second.status_code == 201
+    assert first.json() == second.json()
+    assert MatchmakingRequest.objects(user_id="alice").count() == 1
+
+
+def test_rate_limit_answers_429(api, settings):
+    settings.MATCHMAKING_RATE_LIMIT_PER_MINUTE = 3
+    client = api("alice")
+    codes = []
+    for _ in range(5):
+        created = ask(api, "alice")
+        codes.append(created.status_code)
+        if created.status_code == 201:
+            client.delete(f"/api/v1/matchmaking/requests/{created.json()['id']}/")
+    assert codes[:3] == [201, 201, 201] and codes[3:] == [429, 429]
+
+
+def test_estimated_wait_comes_from_recent_matches(api):
+    ask(api, "a1")
+    ask(api, "a2")
+    ask(api, "b1")
+    assert ask(api, "b2").json()["estimatedWaitSeconds"] == 0  # someone is waiting right now
+    third = ask(api, "c1").json()
+    assert third["estimatedWaitSeconds"] is not None
+
+
+def test_cancel_racing_a_match_never_half_matches(api):
+    """Our own request is cancelled between the partner's commit and ours: the partner is restored."""
+    ask(api, "alice")
+    bob = MatchmakingRequest(
+        user_id="bob", learning_profile_id="lp", target_language_code="fr", user_level="B1",
+        preferred_duration=10, status="pending", created_at=_now(), expires_at=_now(),
+    )  # fmt: skip
+    bob.expires_at = bob.created_at.replace(year=bob.created_at.year + 1)
+    bob.save()
+    original_open = mm.lifecycle.session_open
+
+    def open_then_cancel(**kwargs):
+        session = original_open(**kwargs)
+        MatchmakingRequest.objects(id=bob.id).update_one(set__status="cancelled")
+        return session
+
+    mm.lifecycle.session_open = open_then_cancel
+    try:
+        result = mm.request_pair(request=bob)
+    finally:
+        mm.lifecycle.session_open = original_open
+    assert result.status == "cancelled"
+    alice = MatchmakingRequest.objects.get(user_id="alice")
+    assert alice.status == "pending" and alice.session_id is None and alice.matched_with_user_id is None
+    assert redis().zcard(QUEUE) == 1
+    assert ConversationSession.objects.count() == 0
