@@ -152,23 +152,11 @@ def manage(*args: str) -> None:
     subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, check=True)
 
 
-def create_bucket() -> None:
-    import boto3
-    from botocore.exceptions import ClientError
-
-    bucket = os.environ.get("S3_BUCKET", "conversation-recordings")
-    s3 = boto3.client(
-        "s3", endpoint_url=os.environ.get("S3_ENDPOINT_URL"), region_name=os.environ.get("AWS_REGION", "us-east-1")
-    )
-    with contextlib.suppress(ClientError):
-        s3.create_bucket(Bucket=bucket)
-
-
 def prepare() -> None:
     VAR.mkdir(exist_ok=True)
-    create_bucket()
     manage("migrate", "--noinput", "-v", "0")
     manage("ensure_indexes")
+    manage("ensure_bucket")
 
 
 def run() -> int:
@@ -206,7 +194,7 @@ def test(args: list[str]) -> int:
     os.environ.setdefault("DJANGO_DEBUG", "1")
     os.environ["DATABASE_URL"] = os.environ.get("TEST_DATABASE_URL", "")
     with running(ephemeral=True):
-        create_bucket()
+        manage("ensure_bucket")
         result = subprocess.run([sys.executable, "-m", "pytest", *args], cwd=ROOT)
         return result.returncode
 

@@ -138,9 +138,11 @@ def test_rs256_tokens_verified_with_the_public_key(api, settings):
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    public = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
     settings.JWT_PUBLIC_KEY, settings.JWT_ALGORITHMS = public, ["RS256"]
     exp = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
     signed = jwt.encode({"sub": "u1", "exp": exp}, key, "RS256")
@@ -164,18 +166,14 @@ def test_mint_token_command_prints_a_valid_token():
 
 def test_production_refuses_to_start_without_secrets():
     env = {"PATH": "/usr/bin:/bin", "DJANGO_DEBUG": "0"}
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True
-    )
+    result = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True)
     assert result.returncode != 0
     assert "DJANGO_SECRET_KEY must be set" in result.stderr
 
 
 def test_bad_setting_value_fails_with_a_clear_message():
     env = {"PATH": "/usr/bin:/bin", "SESSION_HEARTBEAT_TIMEOUT_SECONDS": "soon"}
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True
-    )
+    result = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True)
     assert result.returncode != 0
     assert "SESSION_HEARTBEAT_TIMEOUT_SECONDS must be an integer" in result.stderr
 

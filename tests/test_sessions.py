@@ -1,0 +1,401 @@
+"""Live sessions over real WebSockets (Channels Redis layer), Redis presence and MongoDB state."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import urllib.request
+
+import pytest
+from asgiref.sync import async_to_sync, sync_to_async
+from bson import ObjectId
+
+from conversation import redis_keys
+from conversation.redis import client as redis
+from matchmaking.documents import MatchmakingRequest
+from sessions_app.documents import ConversationSession, SessionReport, UserBlock
+from sessions_app.services import lifecycle
+from sessions_app.services.sweeper import sessions_sweep
+from tests.helpers import ask, next_event, open_socket
+
+
+def matched(api) -> str:
+    ask(api, "alice")
+    return ask(api, "bob").json()["sessionId"]
+
+
+def beat(api, user: str, session_id: str):
+    return api(user).post(f"/api/v1/sessions/{session_id}/heartbeat/")
+
+
+def start(api) -> str:
+    session_id = matched(api)
+    beat(api, "alice", session_id)
+    beat(api, "bob", session_id)
+    return session_id
+
+
+def live_keys(session_id: str) -> list[int]:
+    return [redis().exists(k) for k in (f"session:active:{session_id}", "user:session:alice", "user:session:bob")]
+
+
+def test_heartbeats_join_and_start_the_session_over_sockets(api):
+    session_id = matched(api)
+    path = f"/ws/v1/sessions/{session_id}/"
+
+    async def scenario():
+        alice = await open_socket(path, "alice")
+        state = await next_event(alice, "session.state")
+        await alice.send_json_to({"type": "heartbeat"})
+        ack = await next_event(alice, "heartbeat.ack")
+        bob = await open_socket(path, "bob")
+        await bob.send_json_to({"type": "heartbeat"})
+        joined = await next_event(alice, "partner.joined")
+        started = [await next_event(alice, "session.started"), await next_event(bob, "session.started")]
+        await bob.send_json_to({"type": "signal", "payload": {"sdp": "offer-xyz"}})
+        relayed = await next_event(alice, "signal")
+        await alice.disconnect()
+        await bob.disconnect()
+        return state, ack, joined, started, relayed
+
+    state, ack, joined, started, relayed = async_to_sync(scenario)()
+    assert state["session"]["status"] == "waiting"
+    assert ack["serverTime"].endswith("Z")
+    assert joined["userId"] == "bob"
+    assert started[0]["session"]["status"] == started[1]["session"]["status"] == "active"
+    assert relayed == {"type": "signal", "from": "bob", "payload": {"sdp": "offer-xyz"}}
+    session = ConversationSession.objects.get(id=session_id)
+    assert session.status == "active" and session.started_at is not None
+    hash_ = redis().hgetall(f"session:active:{session_id}")
+    assert hash_[b"status"] == b"active"
+    assert float(hash_[b"lastHeartbeat1"]) > 0 and float(hash_[b"lastHeartbeat2"]) > 0
+
+
+def test_http_heartbeat_fallback_does_the_same(api):
+    session_id = matched(api)
+    first = beat(api, "alice", session_id).json()
+    assert first["session"]["status"] == "waiting" and first["serverTime"].endswith("Z")
+    second = beat(api, "bob", session_id).json()
+    assert second["session"]["status"] == "active"
+
+
+def test_end_completes_clears_presence_and_tells_both(api, frozen_clock):
+    session_id = start(api)
+    frozen_clock.advance(seconds=95)
+
+    async def scenario():
+        alice = await open_socket(f"/ws/v1/sessions/{session_id}/", "alice")
+        bob = await open_socket(f"/ws/v1/sessions/{session_id}/", "bob")
+        ended = await sync_to_async(api("alice").post)(f"/api/v1/sessions/{session_id}/end/")
+        events = [await next_event(alice, "session.ended"), await next_event(bob, "session.ended")]
+        return ended, events
+
+    ended, events = async_to_sync(scenario)()
+    assert ended.status_code == 200
+    body = ended.json()
+    assert (body["status"], body["endReason"], body["actualDurationSeconds"]) == ("completed", "completed", 95)
+    assert all(e["session"]["status"] == "completed" for e in events)
+    assert live_keys(session_id) == [0, 0, 0]
+    again = api("bob").post(f"/api/v1/sessions/{session_id}/end/")
+    assert again.status_code == 409 and again.json()["code"] == "not_active"
+
+
+def test_cancel_only_while_waiting(api):
+    session_id = matched(api)
+    cancelled = api("bob").post(f"/api/v1/sessions/{session_id}/cancel/").json()
+    assert cancelled["status"] == "cancelled" and cancelled["endReason"] is None
+    assert live_keys(session_id) == [0, 0, 0]
+    again = api("bob").post(f"/api/v1/sessions/{session_id}/cancel/")
+    assert again.status_code == 409 and again.json()["code"] == "not_waiting"
+    assert ask(api, "alice").status_code == 201  # free to queue again
+
+
+def test_silent_partner_is_disconnected_then_reconnects_then_drops(api, frozen_clock, settings):
+    session_id = start(api)
+
+    async def scenario():
+        bob = await open_socket(f"/ws/v1/sessions/{session_id}/", "bob")
+        frozen_clock.advance(seconds=settings.SESSION_HEARTBEAT_TIMEOUT_SECONDS - 5)
+        await sync_to_async(beat)(api, "bob", session_id)  # bob keeps beating, alice is silent
+        frozen_clock.advance(seconds=6)
+        first = await sync_to_async(sessions_sweep)()
+        second = await sync_to_async(sessions_sweep)()
+        disconnected = await next_event(bob, "partner.disconnected")
+        await sync_to_async(beat)(api, "alice", session_id)
+        reconnected = await next_event(bob, "partner.reconnected")
+        grace = settings.SESSION_HEARTBEAT_TIMEOUT_SECONDS + settings.SESSION_RECONNECT_GRACE_SECONDS
+        frozen_clock.advance(seconds=grace)
+        await sync_to_async(beat)(api, "bob", session_id)
+        dropped = await sync_to_async(sessions_sweep)()
+        ended = await next_event(bob, "session.ended")
+        return first, second, disconnected, reconnected, dropped, ended
+
+    first, second, disconnected, reconnected, dropped, ended = async_to_sync(scenario)()
+    assert (first.disconnected, second.disconnected) == (1, 0)
+    assert disconnected["userId"] == reconnected["userId"] == "alice"
+    assert dropped.dropped == 1
+    assert ended["session"]["endReason"] == "dropped"
+    session = ConversationSession.objects.get(id=session_id)
+    assert (session.status, session.end_reason) == ("completed", "dropped")
+    assert session.actual_duration_seconds == int((session.ended_at - session.started_at).total_seconds())
+    assert live_keys(session_id) == [0, 0, 0]
+
+
+def test_session_past_the_maximum_ends_with_timeout(api, frozen_clock, settings):
+    session_id = start(api)
+    for _ in range(2):
+        frozen_clock.advance(seconds=settings.SESSION_MAX_DURATION_SECONDS / 2 + 1)
+        beat(api, "alice", session_id)
+        beat(api, "bob", session_id)
+    result = sessions_sweep()
+    assert result.timed_out == 1
+    session = ConversationSession.objects.get(id=session_id)
+    assert (session.status, session.end_reason) == ("completed", "timeout")
+
+
+def test_time_up_is_announced_once_at_the_planned_duration(api, frozen_clock):
+    session_id = start(api)
+
+    async def scenario():
+        alice = await open_socket(f"/ws/v1/sessions/{session_id}/", "alice")
+        frozen_clock.advance(minutes=10, seconds=1)
+        for user in ("alice", "bob"):
+            await sync_to_async(beat)(api, user, session_id)
+        results = [await sync_to_async(sessions_sweep)() for _ in range(2)]
+        event = await next_event(alice, "session.time_up")
+        return results, event
+
+    results, event = async_to_sync(scenario)()
+    assert [r.time_ups for r in results] == [1, 0]
+    assert event["sessionId"] == session_id
+    assert ConversationSession.objects.get(id=session_id).status == "active"
+
+
+def test_no_show_cancels_and_puts_who_came_back_at_the_head_of_the_queue(api, frozen_clock, settings):
+    lifecycle.users_block(user_id="dave", other_id="carol", session_id=None, now=frozen_clock.value)
+    ask(api, "dave")
+    frozen_clock.advance(seconds=1)
+    ask(api, "carol")  # blocked from dave: both wait, dave first
+    session_id = ask(api, "erin").json()["sessionId"]
+    session = ConversationSession.objects.get(id=session_id)
+    assert (session.participant1_id, session.participant2_id) == ("dave", "erin")
+
+    async def scenario():
+        socket = await open_socket("/ws/v1/matchmaking/", "dave")
+        await sync_to_async(beat)(api, "dave", session_id)  # erin never comes
+        frozen_clock.advance(seconds=settings.SESSION_JOIN_TIMEOUT_SECONDS + 1)
+        result = await sync_to_async(sessions_sweep)()
+        told = await next_event(socket, "request.requeued")
+        return result, told
+
+    result, told = async_to_sync(scenario)()
+    assert result.no_shows == 1
+    ended = ConversationSession.objects.get(id=session_id)
+    assert (ended.status, ended.end_reason) == ("cancelled", "timeout")
+    assert told["request"]["userId"] == "dave" and told["request"]["status"] == "pending"
+    head = redis().zrange("matchmaking:fr:B1", 0, 0)[0]
+    assert b'"userId":"dave"' in head  # ahead of carol, who was waiting before him
+    assert MatchmakingRequest.objects(user_id="erin", status="pending").count() == 0
+
+
+def test_racing_endings_produce_one_outcome(api):
+    session_id = start(api)
+    session = ConversationSession.objects.get(id=session_id)
+    outcomes = []
+    barrier = threading.Barrier(4)
+
+    def end(reason):
+        barrier.wait()
+        outcomes.append(lifecycle.session_end(session=session, status="completed", reason=reason))
+
+    threads = [threading.Thread(target=end, args=(r,)) for r in ("completed", "dropped", "timeout", "reported")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    winners = [o for o in outcomes if o is not None]
+    assert len(winners) == 1
+    assert ConversationSession.objects.get(id=session_id).end_reason == winners[0].end_reason
+
+
+def test_outsiders_are_refused_everywhere(api):
+    session_id = matched(api)
+    for path in ("", "heartbeat/", "end/", "cancel/", "report/", "recording/", "recording/upload-url/"):
+        method = api("mallory").get if path in ("", "recording/") else api("mallory").post
+        assert method(f"/api/v1/sessions/{session_id}/{path}", {"reason": "x"}, format="json").status_code == 404
+    assert api("mallory").put(f"/api/v1/sessions/{session_id}/recording-consent/", {"consent": True},
+                              format="json").status_code == 404  # fmt: skip
+    assert api("alice").get("/api/v1/sessions/zzz/").status_code == 404
+
+    async def close_code(path: str, user: str) -> int:
+        from channels.testing import WebsocketCommunicator
+
+        from config.asgi import application
+        from conversation.auth import mint_token
+
+        communicator = WebsocketCommunicator(application, f"{path}?token={mint_token(user)}")
+        await communicator.connect()
+        output = await communicator.receive_output(timeout=3)
+        return output.get("code")
+
+    assert async_to_sync(close_code)(f"/ws/v1/sessions/{session_id}/", "mallory") == 4403
+    assert async_to_sync(close_code)(f"/ws/v1/sessions/{ObjectId()}/", "alice") == 4404
+    api("alice").post(f"/api/v1/sessions/{session_id}/cancel/")
+    assert async_to_sync(close_code)(f"/ws/v1/sessions/{session_id}/", "alice") == 4410
+
+
+def test_history_and_current(api):
+    session_id = matched(api)
+    assert api("alice").get("/api/v1/sessions/current/").json()["id"] == session_id
+    api("alice").post(f"/api/v1/sessions/{session_id}/cancel/")
+    assert api("alice").get("/api/v1/sessions/current/").status_code == 404
+    second = matched(api)
+    listing = api("bob").get("/api/v1/sessions/").json()
+    assert [s["id"] for s in listing["results"]] == [second, session_id]
+    cancelled = api("bob").get("/api/v1/sessions/?status=cancelled").json()
+    assert [s["id"] for s in cancelled["results"]] == [session_id]
+    assert api("bob").get("/api/v1/sessions/?status=bogus").status_code == 400
+    assert api("carol").get("/api/v1/sessions/").json()["count"] == 0
+
+
+def test_report_ends_the_session_and_blocks_the_pair(api):
+    session_id = start(api)
+    response = api("alice").post(f"/api/v1/sessions/{session_id}/report/", {"reason": "abuse"}, format="json")
+    assert response.status_code == 200
+    assert (response.json()["status"], response.json()["endReason"]) == ("completed", "reported")
+    assert SessionReport.objects.get(session_id=session_id).reported_user_id == "bob"
+    assert UserBlock.objects(user_id="bob", blocked_user_id="alice").count() == 1
+    ask(api, "alice")
+    assert ask(api, "bob").json()["status"] == "pending"
+    future = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).isoformat()
+    scheduled = api("alice").post("/api/v1/sessions/", {"participant2Id": "bob", "targetLanguageCode": "fr",
+                                                        "scheduledAt": future}, format="json")  # fmt: skip
+    assert scheduled.status_code == 400 and "participant2Id" in scheduled.json()
+    missing = api("alice").post(f"/api/v1/sessions/{session_id}/report/", {}, format="json")
+    assert missing.status_code == 400 and "reason" in missing.json()
+
+
+def test_scheduling_validates_and_opens_a_join_window(api, frozen_clock):
+    now = frozen_clock.value
+    post = api("alice").post
+    assert post("/api/v1/sessions/", {"participant2Id": "alice", "targetLanguageCode": "fr",
+                                      "scheduledAt": (now + dt.timedelta(hours=1)).isoformat()},
+                format="json").status_code == 400  # fmt: skip
+    for when in (now - dt.timedelta(minutes=1), now + dt.timedelta(days=31)):
+        bad = post("/api/v1/sessions/", {"participant2Id": "bob", "targetLanguageCode": "fr",
+                                         "scheduledAt": when.isoformat()}, format="json")  # fmt: skip
+        assert bad.status_code == 400 and "scheduledAt" in bad.json()
+    at = now + dt.timedelta(hours=2)
+    created = post("/api/v1/sessions/", {"participant2Id": "bob", "targetLanguageCode": "fr",
+                                         "scheduledAt": at.isoformat(), "plannedDurationMinutes": 15},
+                   format="json")  # fmt: skip
+    assert created.status_code == 201
+    body = created.json()
+    assert (body["status"], body["participant1Id"], body["plannedDurationMinutes"]) == ("waiting", "alice", 15)
+    assert api("bob").get("/api/v1/sessions/").json()["results"][0]["id"] == body["id"]
+    early = beat(api, "alice", body["id"])
+    assert early.status_code == 409 and early.json()["code"] == "not_joinable"
+    frozen_clock.advance(hours=2, minutes=-4)
+    assert beat(api, "alice", body["id"]).status_code == 200
+    assert beat(api, "bob", body["id"]).json()["session"]["status"] == "active"
+
+
+def test_scheduled_session_nobody_joined_is_cancelled_after_the_window(api, frozen_clock):
+    at = frozen_clock.value + dt.timedelta(hours=1)
+    body = api("alice").post("/api/v1/sessions/", {"participant2Id": "bob", "targetLanguageCode": "fr",
+                                                   "scheduledAt": at.isoformat()}, format="json").json()  # fmt: skip
+    frozen_clock.advance(hours=1, minutes=9)
+    assert sessions_sweep().no_shows == 0
+    frozen_clock.advance(minutes=2)
+    assert sessions_sweep().no_shows == 1
+    session = ConversationSession.objects.get(id=body["id"])
+    assert (session.status, session.end_reason) == ("cancelled", "timeout")
+
+
+def _put(url: str, data: bytes, headers: dict) -> int:
+    request = urllib.request.Request(url, data=data, method="PUT", headers=headers)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.status
+
+
+def test_recording_flow_against_the_s3_server(api):
+    session_id = start(api)
+    base = f"/api/v1/sessions/{session_id}"
+    missing = api("alice").post(f"{base}/recording/upload-url/", {}, format="json")
+    assert missing.status_code == 409 and missing.json()["code"] == "consent_missing"
+    api("alice").put(f"{base}/recording-consent/", {"consent": True}, format="json")
+    assert api("alice").post(f"{base}/recording/upload-url/", {}, format="json").status_code == 409
+    consent = api("bob").put(f"{base}/recording-consent/", {"consent": True}, format="json").json()
+    assert consent["recordingConsent"] == {"participant1": True, "participant2": True}
+
+    upload = api("alice").post(f"{base}/recording/upload-url/", {"contentType": "audio/webm"}, format="json").json()
+    assert upload["method"] == "PUT" and upload["key"].startswith(f"recordings/{session_id}/")
+    assert "alice" not in upload["key"] and "bob" not in upload["key"]
+    assert _put(upload["uploadUrl"], b"\x1a\x45\xdf\xa3 fake webm", upload["headers"]) == 200
+    done = api("alice").post(f"{base}/recording/complete/", {"key": upload["key"]}, format="json")
+    assert done.status_code == 200 and done.json()["audioRecordingUrl"].endswith(upload["key"])
+
+    download = api("bob").get(f"{base}/recording/").json()
+    with urllib.request.urlopen(download["downloadUrl"], timeout=10) as response:
+        assert response.read() == b"\x1a\x45\xdf\xa3 fake webm"
+    assert api("mallory").get(f"{base}/recording/").status_code == 404
+
+    withdrawn = api("bob").put(f"{base}/recording-consent/", {"consent": False}, format="json").json()
+    assert withdrawn["audioRecordingUrl"] is None
+    assert api("alice").get(f"{base}/recording/").status_code == 404
+    from django.conf import settings
+
+    from sessions_app.services.recording import s3
+
+    listed = s3().list_objects_v2(Bucket=settings.S3_BUCKET, Prefix=f"recordings/{session_id}/")
+    assert listed.get("KeyCount", 0) == 0
+
+
+def test_complete_refuses_foreign_keys_and_non_audio(api):
+    session_id = start(api)
+    base = f"/api/v1/sessions/{session_id}"
+    for user in ("alice", "bob"):
+        api(user).put(f"{base}/recording-consent/", {"consent": True}, format="json")
+    foreign = api("alice").post(f"{base}/recording/complete/", {"key": "recordings/other/x.webm"}, format="json")
+    assert foreign.status_code == 400 and "key" in foreign.json()
+    upload = api("alice").post(f"{base}/recording/upload-url/", {}, format="json").json()
+    absent = api("alice").post(f"{base}/recording/complete/", {"key": upload["key"]}, format="json")
+    assert absent.status_code == 400
+    from django.conf import settings
+
+    from sessions_app.services.recording import s3
+
+    s3().put_object(Bucket=settings.S3_BUCKET, Key=upload["key"], Body=b"text", ContentType="text/plain")
+    wrong = api("alice").post(f"{base}/recording/complete/", {"key": upload["key"]}, format="json")
+    assert wrong.status_code == 400
+    assert ConversationSession.objects.get(id=session_id).audio_recording_url is None
+
+
+def test_feedback_after_the_end_once_per_participant(api):
+    session_id = start(api)
+    body = {"partnerRating": 5, "connectionQuality": 4, "topicRating": 3, "talkAgain": True, "levelFeltRight": True}
+    early = api("alice").post(f"/api/v1/sessions/{session_id}/feedback/", body, format="json")
+    assert early.status_code == 409 and early.json()["code"] == "not_ended"
+    api("alice").post(f"/api/v1/sessions/{session_id}/end/")
+    assert api("alice").post(f"/api/v1/sessions/{session_id}/feedback/", body, format="json").status_code == 201
+    twice = api("alice").post(f"/api/v1/sessions/{session_id}/feedback/", body, format="json")
+    assert twice.status_code == 409 and twice.json()["code"] == "feedback_exists"
+    assert api("mallory").post(f"/api/v1/sessions/{session_id}/feedback/", body, format="json").status_code == 404
+    bad = api("bob").post(f"/api/v1/sessions/{session_id}/feedback/", {**body, "partnerRating": 9}, format="json")
+    assert bad.status_code == 400 and "partnerRating" in bad.json()
+
+
+@pytest.mark.timeout(60)
+def test_oversized_socket_frames_are_refused(api):
+    session_id = matched(api)
+
+    async def scenario():
+        alice = await open_socket(f"/ws/v1/sessions/{session_id}/", "alice")
+        await alice.send_to(text_data="x" * 20_000)
+        output = await alice.receive_output(timeout=3)
+        while output["type"] != "websocket.close":
+            output = await alice.receive_output(timeout=3)
+        return output["code"]
+
+    assert async_to_sync(scenario)() == 1009
+    assert redis_keys.session_active(session_id)
