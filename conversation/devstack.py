@@ -199,8 +199,23 @@ def test(args: list[str]) -> int:
         return result.returncode
 
 
+def bench(names: list[str]) -> int:
+    os.environ.setdefault("DJANGO_DEBUG", "1")
+    os.environ["DATABASE_URL"] = os.environ.get("TEST_DATABASE_URL", "")
+    status = 0
+    with running(ephemeral=True):
+        manage("migrate", "--noinput", "-v", "0")
+        manage("ensure_indexes")
+        manage("ensure_bucket")
+        for name in names:
+            status |= subprocess.run([sys.executable, "-m", f"benchmarks.{name}"], cwd=ROOT).returncode
+    return status
+
+
 def main(argv: list[str]) -> int:
     command = argv[0] if argv else "run"
+    if command == "bench":
+        return bench(argv[1:])
     if command == "run":
         return run()
     if command == "test":
@@ -212,7 +227,7 @@ def main(argv: list[str]) -> int:
             with contextlib.suppress(KeyboardInterrupt):
                 signal.pause()
         return 0
-    print(f"usage: python -m conversation.devstack run|test [pytest args]|services, not {command!r}")
+    print(f"usage: python -m conversation.devstack run|test [pytest args]|services|bench NAME, not {command!r}")
     return 2
 
 

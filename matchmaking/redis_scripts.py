@@ -16,45 +16,52 @@ from redis import Redis
 from conversation import redis_keys
 
 # KEYS: 1 = own queue, 2 = queue index set, 3.. = adjacent-level queues (relaxation).
-# ARGV: 1 member, 2 score, 3 stale cutoff, 4 relax cutoff, 5 key ttl, 6 scan limit,
-#       7 user id, 8 preferred topic ('' if none), 9 preferred duration,
-#       10 enqueue if no partner (1/0), 11 requester itself relaxed (1/0),
-#       12 count of excluded ids (never), then excluded ids, then "soft" ids (met recently).
+# ARGV: 1 = member JSON; 2 = "score stale_cutoff relax_cutoff key_ttl scan_limit enqueue relaxed
+#       n_excluded duration user_id [topic]" (one packed string: fewer arguments to encode per call);
+#       3.. = excluded ids (never paired), then "soft" ids (met recently: only if nobody else).
 _PAIR_OR_ENQUEUE = """
-local member, score = ARGV[1], tonumber(ARGV[2])
-local stale, relax_cutoff = tonumber(ARGV[3]), tonumber(ARGV[4])
-local ttl, limit = tonumber(ARGV[5]), tonumber(ARGV[6])
-local me, topic, duration = ARGV[7], ARGV[8], tonumber(ARGV[9])
-local enqueue, relaxed = ARGV[10] == '1', ARGV[11] == '1'
-local n_excluded = tonumber(ARGV[12])
+local member = ARGV[1]
+local p = {}
+for word in string.gmatch(ARGV[2], '%S+') do p[#p + 1] = word end
+local score, stale, relax_cutoff = tonumber(p[1]), tonumber(p[2]), tonumber(p[3])
+local ttl, limit = tonumber(p[4]), tonumber(p[5])
+local enqueue, relaxed = p[6] == '1', p[7] == '1'
+local n_excluded, duration, me, topic = tonumber(p[8]), tonumber(p[9]), p[10], p[11] or ''
 local never, soft = {}, {}
-for i = 13, 12 + n_excluded do never[ARGV[i]] = true end
-for i = 13 + n_excluded, #ARGV do soft[ARGV[i]] = true end
+for i = 3, 2 + n_excluded do never[ARGV[i]] = true end
+for i = 3 + n_excluded, #ARGV do soft[ARGV[i]] = true end
+-- Nothing ranks better than this: stop scanning as soon as it is found.
+local ideal = topic == '' and 10 or 0
 
 local best, best_rank, best_score, best_key = nil, nil, nil, nil
-for k = 1, #KEYS do
-  if k ~= 2 then
-    local key = KEYS[k]
-    -- A key TTL does not expire members: prune the stale ones by score.
-    redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. stale)
-    local entries = redis.call('ZRANGE', key, 0, limit - 1, 'WITHSCORES')
-    for i = 1, #entries, 2 do
-      local raw, s = entries[i], tonumber(entries[i + 1])
-      local ok, c = pcall(cjson.decode, raw)
-      if ok and type(c) == 'table' and c.userId ~= me and not never[c.userId] then
-        local other_level = k > 2
-        if not other_level or relaxed or s <= relax_cutoff then
-          local rank = 0
-          if soft[c.userId] then rank = rank + 1000 end
-          if other_level then rank = rank + 100 end
-          if topic == '' or c.preferredTopicId ~= topic then rank = rank + 10 end
-          if tonumber(c.preferredDuration) ~= duration then rank = rank + 1 end
-          if best_rank == nil or rank < best_rank or (rank == best_rank and s < best_score) then
-            best, best_rank, best_score, best_key = raw, rank, s, key
-          end
-        end
+local function consider(key, entries, other_level)
+  for i = 1, #entries, 2 do
+    local raw, s = entries[i], tonumber(entries[i + 1])
+    local ok, c = pcall(cjson.decode, raw)
+    if ok and type(c) == 'table' and c.userId ~= me and not never[c.userId] then
+      local rank = 0
+      if soft[c.userId] then rank = rank + 1000 end
+      if other_level then rank = rank + 100 end
+      if topic == '' or c.preferredTopicId ~= topic then rank = rank + 10 end
+      if tonumber(c.preferredDuration) ~= duration then rank = rank + 1 end
+      if best_rank == nil or rank < best_rank or (rank == best_rank and s < best_score) then
+        best, best_rank, best_score, best_key = raw, rank, s, key
+        if rank == ideal then return true end
       end
     end
+  end
+  return false
+end
+
+-- A key TTL does not expire members: prune the stale ones of our own queue by score.
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. p[2])
+local done = consider(KEYS[1], redis.call('ZRANGE', KEYS[1], 0, limit - 1, 'WITHSCORES'), false)
+if not done and (best == nil or best_rank >= 1000) then
+  for k = 3, #KEYS do
+    -- One level away: only members waiting past the relax delay, unless we waited that long.
+    local upper = relaxed and '+inf' or relax_cutoff
+    local entries = redis.call('ZRANGEBYSCORE', KEYS[k], stale, upper, 'WITHSCORES', 'LIMIT', 0, limit)
+    if consider(KEYS[k], entries, true) then break end
   end
 end
 
@@ -71,7 +78,6 @@ if enqueue then
 end
 return false
 """
-
 
 # KEYS: 1 = queue, 2 = queue index.  ARGV: 1 member, 2 score, 3 key ttl.
 # Puts back a popped member with its original score (it keeps its place).
@@ -147,11 +153,12 @@ class Scripts:
         relaxed: bool = False,
         scan_limit: int = 64,
     ) -> Popped | None:
-        args = [
-            member.encode(), repr(score), repr(stale_cutoff), repr(relax_cutoff), key_ttl, scan_limit,
-            member.user_id, member.preferred_topic_id or "", member.preferred_duration,
-            "1" if enqueue else "0", "1" if relaxed else "0", len(excluded), *sorted(excluded), *sorted(soft_excluded),
-        ]  # fmt: skip
+        packed = " ".join(
+            (repr(score), repr(stale_cutoff), repr(relax_cutoff), str(key_ttl), str(scan_limit),
+             "1" if enqueue else "0", "1" if relaxed else "0", str(len(excluded)),
+             str(member.preferred_duration), member.user_id, member.preferred_topic_id or "")
+        )  # fmt: skip
+        args = [member.encode(), packed, *sorted(excluded), *sorted(soft_excluded)]
         keys = [queue_key, redis_keys.queue_index(), *adjacent_keys]
         result = self.pair_or_enqueue_script(keys=keys, args=args)
         if not result:

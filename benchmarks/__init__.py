@@ -1,0 +1,1 @@
+"""Benchmarks that print figures measured against real servers (run via make bench-*)."""
