@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 
-.PHONY: deps run test test-fast lint fmt services bench-matchmaking clean
+.PHONY: deps run test lint services bench bench-matchmaking bench-sessions clean
 
 deps: $(VENV)/.installed
 	@command -v redis-server >/dev/null 2>&1 || { \
@@ -30,8 +30,14 @@ lint: deps
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+bench: deps
+	$(PY) -m conversation.devstack bench matchmaking sessions
+
 bench-matchmaking: deps
 	$(PY) -m conversation.devstack bench matchmaking
+
+bench-sessions: deps
+	$(PY) -m conversation.devstack bench sessions
 
 clean:
 	rm -rf var .pytest_cache .ruff_cache

@@ -133,7 +133,14 @@ CACHES = {
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": "channels", "capacity": 200, "expiry": 30},
+        # channels-redis blocks 5 s in BZPOPMIN; redis-py 8 defaults to a 5 s read timeout,
+        # which kills every idle socket's receive loop. Read longer than the block.
+        "CONFIG": {
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 15, "socket_connect_timeout": 5}],
+            "prefix": "channels",
+            "capacity": 200,
+            "expiry": 30,
+        },
     }
 }
 

@@ -317,3 +317,22 @@ def test_cancel_racing_a_match_never_half_matches(api):
     assert alice.status == "pending" and alice.session_id is None and alice.matched_with_user_id is None
     assert redis().zcard(QUEUE) == 1
     assert ConversationSession.objects.count() == 0
+
+
+def test_an_idle_socket_still_receives_events_after_the_layers_blocking_read(api):
+    """channels-redis blocks 5 s per read; a socket idle longer must keep its receive loop."""
+
+    async def scenario():
+        import asyncio
+
+        socket = await open_socket("/ws/v1/matchmaking/", "alice")
+        await asyncio.sleep(6.5)
+        from asgiref.sync import sync_to_async
+
+        await sync_to_async(ask)(api, "alice")
+        await sync_to_async(ask)(api, "bob")
+        event = await next_event(socket, "match.found")
+        await socket.disconnect()
+        return event
+
+    assert async_to_sync(scenario)()["request"]["userId"] == "alice"

@@ -1,0 +1,161 @@
+"""Sessions benchmark: heartbeats over real sockets, socket capacity, sweeper cost.
+
+1. Heartbeats handled per second by one web process over real WebSockets (each socket sends a
+   heartbeat and waits for its ack), next to an echo consumer on the same server.
+2. Sockets one web process holds with the p99 heartbeat round trip, at rising socket counts.
+3. The sweeper's time with 10k and 100k active sessions of which the same 100 are stale: it must
+   follow the sessions it ends, not all sessions. Run with `make bench-sessions`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import resource
+import sys
+import time
+
+import django
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+django.setup()
+
+import websockets  # noqa: E402
+from bson import ObjectId  # noqa: E402
+
+from benchmarks.common import machine, percentile, table  # noqa: E402
+from conversation import clock, mongo, redis_keys  # noqa: E402
+from conversation.auth import mint_token  # noqa: E402
+from conversation.redis import client  # noqa: E402
+from sessions_app.services.sweeper import sessions_sweep  # noqa: E402
+from tests.processes import free_port, wait_ready  # noqa: E402
+
+DURATION = float(os.environ.get("BENCH_SECONDS", "5"))
+SOCKET_STEPS = [int(n) for n in os.environ.get("BENCH_SOCKETS", "100,500,1000").split(",")]
+SWEEP_SIZES = [int(n) for n in os.environ.get("BENCH_SWEEP_SIZES", "10000,100000").split(",")]
+
+
+def make_sessions(count: int, *, stale: int = 0, status: str = "active") -> list[str]:
+    """Inserts `count` live sessions in MongoDB and Redis; the first `stale` have silent heartbeats."""
+    now = clock.now()
+    docs, ids = [], []
+    for i in range(count):
+        oid = ObjectId()
+        ids.append(str(oid))
+        docs.append({
+            "_id": oid, "targetLanguageCode": "en", "participant1Id": f"p{i}a", "participant2Id": f"p{i}b",
+            "status": status, "startedAt": now, "createdAt": now, "updatedAt": now, "plannedDurationMinutes": 20,
+            "recordingConsent": {"participant1": False, "participant2": False},
+        })  # fmt: skip
+    collection = mongo.db()["conversation_session"]
+    for start in range(0, count, 5000):
+        collection.insert_many(docs[start : start + 5000], ordered=False)
+    redis = client()
+    ts = now.timestamp()
+    for start in range(0, count, 5000):
+        pipe = redis.pipeline(transaction=False)
+        for i in range(start, min(count, start + 5000)):
+            sid = ids[i]
+            beat = ts - 120 if i < stale else ts
+            pipe.hset(redis_keys.session_active(sid), mapping={
+                "participant1Id": f"p{i}a", "participant2Id": f"p{i}b", "status": status,
+                "lastHeartbeat1": beat, "lastHeartbeat2": beat,
+            })  # fmt: skip
+            pipe.expire(redis_keys.session_active(sid), 1800)
+            pipe.zadd(redis_keys.session_heartbeats(), {f"{sid}:1": beat, f"{sid}:2": beat})
+            pipe.zadd(redis_keys.session_deadlines(), {f"{sid}:max": ts + 1800})
+        pipe.execute()
+    return ids
+
+
+def wipe() -> None:
+    mongo.db()["conversation_session"].delete_many({})
+    client().flushdb()
+
+
+async def heartbeat_loop(url: str, stop_at: float, rtts: list[float], interval: float = 0.0) -> int:
+    handled = 0
+    async with websockets.connect(url, max_queue=None) as socket:
+        if "echo" not in url:
+            await socket.recv()  # session.state
+        while time.perf_counter() < stop_at:
+            t0 = time.perf_counter()
+            await socket.send('{"type":"heartbeat"}')
+            while True:
+                message = await socket.recv()
+                if "heartbeat.ack" in message:
+                    break
+            rtts.append(time.perf_counter() - t0)
+            handled += 1
+            if interval:
+                await asyncio.sleep(max(0.0, interval - (time.perf_counter() - t0)))
+    return handled
+
+
+async def drive(urls: list[str], seconds: float, interval: float = 0.0) -> tuple[float, list[float]]:
+    stop_at = time.perf_counter() + seconds
+    rtts: list[float] = []
+    started = time.perf_counter()
+    counts = await asyncio.gather(*(heartbeat_loop(u, stop_at, rtts, interval) for u in urls))
+    return sum(counts) / (time.perf_counter() - started), rtts
+
+
+def session_urls(base: str, ids: list[str]) -> list[str]:
+    urls = []
+    for i, sid in enumerate(ids):
+        for user in (f"p{i}a", f"p{i}b"):
+            urls.append(f"{base}/ws/v1/sessions/{sid}/?token={mint_token(user)}")
+    return urls
+
+
+def main() -> int:
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # the server inherits it
+    port = free_port()
+    import subprocess
+
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "benchmarks.echo_asgi:application", "--port", str(port),
+         "--log-level", "warning", "--no-access-log", "--ws-ping-interval", "0"],
+        env=os.environ.copy(),
+    )  # fmt: skip
+    rows = []
+    try:
+        wait_ready(f"http://127.0.0.1:{port}", server)
+        base = f"ws://127.0.0.1:{port}"
+        wipe()
+        ids = make_sessions(25)
+        rate, _ = asyncio.run(drive(session_urls(base, ids), DURATION))
+        echo, _ = asyncio.run(drive([f"{base}/ws/bench/echo/"] * 50, DURATION))
+        rows.append(("heartbeats handled/s, 50 sockets, 1 web process", f"{rate:,.0f}", f"{echo:,.0f} (echo)",
+                     f"{rate / echo:.2f}"))  # fmt: skip
+        for count in SOCKET_STEPS:
+            wipe()
+            ids = make_sessions(count // 2)
+            _, rtts = asyncio.run(drive(session_urls(base, ids), DURATION, interval=1.0))
+            p99, p50 = percentile(rtts, 99) * 1000, percentile(rtts, 50) * 1000
+            rows.append(
+                (f"{count} sockets, a heartbeat/s each: p99 round trip (ms)", f"{p99:.1f}", f"p50 {p50:.1f}", "-")
+            )
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+    for size in SWEEP_SIZES:
+        wipe()
+        make_sessions(size, stale=100)
+        later = clock.now() + dt.timedelta(seconds=1)
+        t0 = time.perf_counter()
+        result = sessions_sweep(now=later)
+        elapsed = time.perf_counter() - t0
+        assert result.dropped + result.disconnected == 100, result
+        rows.append((f"sweeper, {size:,} active sessions, 100 stale (ms)", f"{elapsed * 1000:.0f}", "-", "-"))
+    wipe()
+    print(f"\nSessions benchmark ({machine()})\n")
+    print(table(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
