@@ -13,6 +13,7 @@ import asyncio
 import datetime as dt
 import os
 import resource
+import subprocess
 import sys
 import time
 
@@ -36,11 +37,12 @@ SOCKET_STEPS = [int(n) for n in os.environ.get("BENCH_SOCKETS", "100,500,1000").
 SWEEP_SIZES = [int(n) for n in os.environ.get("BENCH_SWEEP_SIZES", "10000,100000").split(",")]
 
 
-def make_sessions(count: int, *, stale: int = 0, status: str = "active") -> list[str]:
-    """Inserts `count` live sessions in MongoDB and Redis; the first `stale` have silent heartbeats."""
+def make_sessions(count: int, *, stale: int = 0, status: str = "active", in_mongo: int | None = None) -> list[str]:
+    """Inserts `count` live sessions in Redis, the first `in_mongo` (default all) in MongoDB too;
+    the first `stale` have silent heartbeats."""
     now = clock.now()
     docs, ids = [], []
-    for i in range(count):
+    for i in range(count if in_mongo is None else in_mongo):
         oid = ObjectId()
         ids.append(str(oid))
         docs.append({
@@ -48,11 +50,12 @@ def make_sessions(count: int, *, stale: int = 0, status: str = "active") -> list
             "status": status, "startedAt": now, "createdAt": now, "updatedAt": now, "plannedDurationMinutes": 20,
             "recordingConsent": {"participant1": False, "participant2": False},
         })  # fmt: skip
+    ids += [str(ObjectId()) for _ in range(count - len(ids))]
     collection = mongo.db()["conversation_session"]
-    for start in range(0, count, 5000):
+    for start in range(0, len(docs), 5000):
         collection.insert_many(docs[start : start + 5000], ordered=False)
     redis = client()
-    ts = now.timestamp()
+    ts = clock.now().timestamp()
     for start in range(0, count, 5000):
         pipe = redis.pipeline(transaction=False)
         for i in range(start, min(count, start + 5000)):
@@ -113,12 +116,10 @@ def main() -> int:
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # the server inherits it
     port = free_port()
-    import subprocess
-
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "benchmarks.echo_asgi:application", "--port", str(port),
-         "--log-level", "warning", "--no-access-log", "--ws-ping-interval", "0"],
-        env=os.environ.copy(),
+         "--log-level", "warning", "--no-access-log", "--ws-ping-interval", "0", "--timeout-graceful-shutdown", "2"],
+        env={**os.environ, "LOG_LEVEL": "WARNING"},
     )  # fmt: skip
     rows = []
     try:
@@ -140,11 +141,15 @@ def main() -> int:
             )
     finally:
         server.terminate()
-        server.wait(timeout=10)
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
 
     for size in SWEEP_SIZES:
         wipe()
-        make_sessions(size, stale=100)
+        # Sessions that are not due are never read from MongoDB: only the due ones are stored there.
+        make_sessions(size, stale=100, in_mongo=100)
         later = clock.now() + dt.timedelta(seconds=1)
         t0 = time.perf_counter()
         result = sessions_sweep(now=later)

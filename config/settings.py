@@ -43,7 +43,7 @@ CSRF_TRUSTED_ORIGINS = [o for o in CORS_ALLOWED_ORIGINS if o.startswith(("http:/
 PORT = env_int("PORT", 8000, minimum=1, maximum=65535)
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "conversation.mongoadmin.apps.MongoAdminConfig",  # django.contrib.admin whose site also lists MongoDB documents
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -136,7 +136,11 @@ CHANNEL_LAYERS = {
         # channels-redis blocks 5 s in BZPOPMIN; redis-py 8 defaults to a 5 s read timeout,
         # which kills every idle socket's receive loop. Read longer than the block.
         "CONFIG": {
-            "hosts": [{"address": REDIS_URL, "socket_timeout": 15, "socket_connect_timeout": 5}],
+            # redis-py 8 pools refuse (not queue) past max_connections (default 100): a burst of
+            # socket connects needs more.
+            "hosts": [
+                {"address": REDIS_URL, "socket_timeout": 15, "socket_connect_timeout": 5, "max_connections": 2000}
+            ],
             "prefix": "channels",
             "capacity": 200,
             "expiry": 30,
@@ -221,7 +225,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     # uvicorn logs WebSocket URLs (with ?token=) on its own handlers: route them through ours.
     "loggers": {
-        name: {"handlers": ["console"], "level": "INFO", "propagate": False}
+        name: {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO"), "propagate": False}
         for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "django.channels.server")
     },
 }

@@ -5,10 +5,13 @@ redis-py pools check the pid and reset themselves after a fork.
 
 from __future__ import annotations
 
+import asyncio
 from functools import cache
 
+from django.conf import settings
 from django_redis import get_redis_connection
 from redis import Redis
+from redis import asyncio as aioredis
 
 # Deletes a key only while it still holds the value we wrote (never someone else's claim).
 _DELETE_IF_EQUALS = """
@@ -19,6 +22,22 @@ return 0
 
 def client() -> Redis:
     return get_redis_connection("default")
+
+
+_async_clients: dict[asyncio.AbstractEventLoop, aioredis.Redis] = {}
+
+
+def async_client() -> aioredis.Redis:
+    """A client for the running event loop (asyncio connections cannot cross loops)."""
+    loop = asyncio.get_running_loop()
+    found = _async_clients.get(loop)
+    if found is None:
+        for old in [known for known in _async_clients if known.is_closed()]:
+            del _async_clients[old]
+        found = _async_clients[loop] = aioredis.Redis.from_url(
+            settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=5, max_connections=1000
+        )
+    return found
 
 
 @cache

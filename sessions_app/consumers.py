@@ -9,8 +9,10 @@ from conversation.consumers import CLOSE_FORBIDDEN, CLOSE_GONE, CLOSE_NOT_FOUND,
 from conversation.errors import Conflict
 from conversation.events import session_group
 from conversation.lookups import parse_object_id
+from conversation.redis import async_client
 from sessions_app.documents import LIVE_STATUSES, ConversationSession
 from sessions_app.payloads import session_json
+from sessions_app.redis_scripts import aheartbeat
 from sessions_app.services import lifecycle
 
 
@@ -41,17 +43,29 @@ class SessionConsumer(EventConsumer):
         await self.send_json({"type": "session.state", "session": payload})
 
     async def on_heartbeat(self, content) -> None:
+        now = clock.now()
+        beat = await aheartbeat(
+            async_client(),
+            session_id=str(self.session.id),
+            slot=self.session.slot_of(self.user.id),
+            now=now.timestamp(),
+        )
         try:
-            self.session = await sync_to_async(lifecycle.session_heartbeat, thread_sensitive=False)(
-                session=self.session, user_id=self.user.id
-            )
+            if beat is None:  # presence missing: the full path rebuilds it or says why not
+                self.session = await sync_to_async(lifecycle.session_heartbeat, thread_sensitive=False)(
+                    session=self.session, user_id=self.user.id, now=now
+                )
+            elif lifecycle.heartbeat_needs_effects(session=self.session, beat=beat):
+                self.session = await sync_to_async(lifecycle.heartbeat_effects, thread_sensitive=False)(
+                    session=self.session, user_id=self.user.id, beat=beat, now=now
+                )
         except lifecycle.SessionGone:
             await self.close(code=CLOSE_GONE)
             return
         except Conflict as exc:
             await self.send_json({"type": "error", "code": exc.code, "detail": str(exc.detail)})
             return
-        await self.send_json({"type": "heartbeat.ack", "serverTime": clock.isoformat(clock.now())})
+        await self.send_json({"type": "heartbeat.ack", "serverTime": clock.isoformat(now)})
 
     async def on_signal(self, content) -> None:
         payload = content.get("payload")

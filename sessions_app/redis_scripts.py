@@ -8,8 +8,10 @@ joining at the same moment must not both miss seeing the other (or both see it).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from redis import Redis
+from redis import asyncio as aioredis
 
 from conversation import redis_keys
 
@@ -38,18 +40,31 @@ class Beat:
     was_disconnected: bool
 
 
+def _keys(session_id: str) -> list[str]:
+    return [redis_keys.session_active(session_id), redis_keys.session_heartbeats(), redis_keys.session_disconnected()]
+
+
+def _beat(result) -> Beat | None:
+    if not result:
+        return None
+    status, previous, partner, was = (p.decode() if isinstance(p, bytes) else p for p in result)
+    return Beat(status=status, previous=float(previous), partner_last=float(partner), was_disconnected=was == "1")
+
+
 class Scripts:
     def __init__(self, redis: Redis) -> None:
         self.heartbeat_script = redis.register_script(_HEARTBEAT)
 
     def heartbeat(self, *, session_id: str, slot: int, now: float) -> Beat | None:
-        keys = [
-            redis_keys.session_active(session_id),
-            redis_keys.session_heartbeats(),
-            redis_keys.session_disconnected(),
-        ]
-        result = self.heartbeat_script(keys=keys, args=[slot, repr(now), session_id])
-        if not result:
-            return None
-        status, previous, partner, was = (p.decode() if isinstance(p, bytes) else p for p in result)
-        return Beat(status=status, previous=float(previous), partner_last=float(partner), was_disconnected=was == "1")
+        return _beat(self.heartbeat_script(keys=_keys(session_id), args=[slot, repr(now), session_id]))
+
+
+@lru_cache(maxsize=32)
+def _async_heartbeat_script(redis: aioredis.Redis):
+    return redis.register_script(_HEARTBEAT)
+
+
+async def aheartbeat(redis: aioredis.Redis, *, session_id: str, slot: int, now: float) -> Beat | None:
+    """The same heartbeat from an event loop: the socket's hot path never leaves it."""
+    script = _async_heartbeat_script(redis)
+    return _beat(await script(keys=_keys(session_id), args=[slot, repr(now), session_id]))

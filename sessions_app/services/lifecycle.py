@@ -28,6 +28,7 @@ from sessions_app.documents import (
     UserBlock,
 )
 from sessions_app.payloads import session_json
+from sessions_app.redis_scripts import Beat
 from sessions_app.services import presence
 
 
@@ -106,6 +107,18 @@ def session_heartbeat(
         beat = presence.heartbeat(session, slot, now.timestamp())
         if beat is None:
             raise SessionGone()
+    return heartbeat_effects(session=session, user_id=user_id, beat=beat, now=now)
+
+
+def heartbeat_needs_effects(*, session: ConversationSession, beat: Beat) -> bool:
+    """False for the common heartbeat that only refreshes presence (the socket's fast path)."""
+    return beat.previous == 0 or beat.was_disconnected or (beat.partner_last > 0 and session.status == WAITING)
+
+
+def heartbeat_effects(
+    *, session: ConversationSession, user_id: str, beat: Beat, now: dt.datetime
+) -> ConversationSession:
+    """What a recorded heartbeat means: a join, a reconnect, or both joined (start)."""
     group = events.session_group(str(session.id))
     if beat.previous == 0:
         events.push(group, "partner.joined", {"userId": user_id})
