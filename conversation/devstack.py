@@ -63,6 +63,8 @@ class Stack:
         return free_port() if self.ephemeral else DEV_PORTS[name]
 
     def _spawn(self, name: str, args: list[str], port: int) -> None:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            raise SystemExit(f"port {port} for {name} is taken: is another dev stack running? Stop it first.")
         log = open(self._data_dir("logs") / f"{name}.log", "ab")  # noqa: SIM115 - lives with the process
         proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
         self.procs.append((name, proc))
@@ -138,8 +140,13 @@ class Stack:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
 
+def _exit_on_sigterm(signum, frame) -> None:
+    raise SystemExit(128 + signum)  # unwinds through `finally`, so the servers are stopped
+
+
 @contextlib.contextmanager
 def running(*, ephemeral: bool) -> Iterator[Stack]:
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     stack = Stack(ephemeral=ephemeral)
     try:
         stack.start()
