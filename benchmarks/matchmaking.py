@@ -19,6 +19,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django.setup()
 
 from benchmarks.common import machine, percentile, table  # noqa: E402
+from benchmarks.report import save  # noqa: E402
 from conversation.auth import mint_token  # noqa: E402
 from conversation.redis import client  # noqa: E402
 from matchmaking.redis_scripts import QueueMember  # noqa: E402
@@ -114,6 +115,7 @@ def main() -> int:
     ]  # fmt: skip
     print(f"\nMatchmaking benchmark ({machine()}; {PAIRS} step pairs, {HTTP_PAIRS} HTTP pairs)\n")
     print(table(rows))
+    save("matchmaking", rows, {"time-to-match, partner waiting": latencies})
     return 0
 
 

@@ -26,6 +26,7 @@ import websockets  # noqa: E402
 from bson import ObjectId  # noqa: E402
 
 from benchmarks.common import machine, percentile, table  # noqa: E402
+from benchmarks.report import save  # noqa: E402
 from conversation import clock, mongo, redis_keys  # noqa: E402
 from conversation.auth import mint_token  # noqa: E402
 from conversation.redis import client  # noqa: E402
@@ -122,6 +123,7 @@ def main() -> int:
         env={**os.environ, "LOG_LEVEL": "WARNING"},
     )  # fmt: skip
     rows = []
+    series: dict[str, list[float]] = {}
     try:
         wait_ready(f"http://127.0.0.1:{port}", server)
         base = f"ws://127.0.0.1:{port}"
@@ -135,6 +137,7 @@ def main() -> int:
             wipe()
             ids = make_sessions(count // 2)
             _, rtts = asyncio.run(drive(session_urls(base, ids), DURATION, interval=1.0))
+            series[f"heartbeat round trip, {count} sockets"] = rtts
             p99, p50 = percentile(rtts, 99) * 1000, percentile(rtts, 50) * 1000
             rows.append(
                 (f"{count} sockets, a heartbeat/s each: p99 round trip (ms)", f"{p99:.1f}", f"p50 {p50:.1f}", "-")
@@ -159,6 +162,7 @@ def main() -> int:
     wipe()
     print(f"\nSessions benchmark ({machine()})\n")
     print(table(rows))
+    save("sessions", rows, series)
     return 0
 
 

@@ -216,6 +216,8 @@ def bench(names: list[str]) -> int:
         manage("ensure_bucket")
         for name in names:
             status |= subprocess.run([sys.executable, "-m", f"benchmarks.{name}"], cwd=ROOT).returncode
+    if len(names) > 1:
+        status |= subprocess.run([sys.executable, "-m", "benchmarks.report"], cwd=ROOT).returncode
     return status
 
 

@@ -79,7 +79,7 @@ class ConversationSessionAdmin(SessionsAppAdmin):
     def end_session(self, request, session: ConversationSession) -> str | None:
         ended = self._end(request, session)
         if ended is None:
-            messages.error(request, "The session is no longer waiting or active (someone else ended it first).")
+            messages.error(request, "The session changed state meanwhile (it started or ended); nothing was done.")
             return None
         return f"Session ended: {ended.status}."
 

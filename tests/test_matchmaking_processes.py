@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import os
 import subprocess
@@ -94,7 +95,7 @@ mm.request_create(data=mm.NewRequest(user_id="bob", learning_profile_id="lp", ta
 
 
 def test_a_process_killed_between_pop_and_commit_loses_nobody(api):
-    from matchmaking.services.requests import queues_reconcile
+    from matchmaking.services.requests import RECONCILE_GRACE, queues_reconcile
 
     assert api("alice").post("/api/v1/matchmaking/requests/", request_body(), format="json").status_code == 201
     result = subprocess.run([sys.executable, "-c", CRASH_SCRIPT], cwd=ROOT, env=os.environ.copy())
@@ -102,7 +103,8 @@ def test_a_process_killed_between_pop_and_commit_loses_nobody(api):
     assert redis().zcard("matchmaking:fr:B1") == 0  # alice was popped, bob never queued
     assert {r.status for r in MatchmakingRequest.objects} == {"pending"}
 
-    assert queues_reconcile() >= 1
+    later = MatchmakingRequest.objects.get(user_id="bob").created_at + RECONCILE_GRACE + dt.timedelta(seconds=1)
+    assert queues_reconcile(now=later) >= 1
     alice, bob = MatchmakingRequest.objects.get(user_id="alice"), MatchmakingRequest.objects.get(user_id="bob")
     assert alice.status == bob.status == "matched"
     assert alice.session_id == bob.session_id

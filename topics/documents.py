@@ -18,7 +18,8 @@ class Topic(TimestampedDocument):
     estimated_duration_minutes = me.IntField(db_field="estimatedDurationMinutes", required=True, choices=DURATIONS)
     is_active = me.BooleanField(db_field="isActive", required=True, default=True)
     # Beyond the seed: the starter catalog's key, so reloading it never duplicates a topic.
-    catalog_key = me.StringField(db_field="catalogKey", null=True)
+    # Not null=True: a staff topic must leave it out, as the sparse unique index skips only missing fields.
+    catalog_key = me.StringField(db_field="catalogKey")
 
     meta = {
         "collection": "topic",

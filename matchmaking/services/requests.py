@@ -226,11 +226,22 @@ def requests_expire(*, now: dt.datetime | None = None, limit: int = 500) -> int:
     return count
 
 
+RECONCILE_GRACE = dt.timedelta(seconds=5)
+
+
 def queues_reconcile(*, now: dt.datetime | None = None, limit: int = 1000) -> int:
-    """Puts back into Redis any pending, unexpired request missing from its queue."""
+    """Puts back into Redis any pending, unexpired request missing from its queue.
+
+    Requests younger than a few seconds are left alone: they may be between their insert and
+    their first pairing step in a web process right now.
+    """
     now = now or clock.now()
     redis = client()
-    pending = list(MatchmakingRequest.objects(status=PENDING, expires_at__gt=now).limit(limit))
+    pending = list(
+        MatchmakingRequest.objects(status=PENDING, expires_at__gt=now, created_at__lte=now - RECONCILE_GRACE).limit(
+            limit
+        )
+    )
     if not pending:
         return 0
     pipe = redis.pipeline(transaction=False)
@@ -239,9 +250,10 @@ def queues_reconcile(*, now: dt.datetime | None = None, limit: int = 1000) -> in
     restored = 0
     for request, score in zip(pending, pipe.execute(), strict=True):
         if score is None:
-            redis.set(redis_keys.pending_guard(request.user_id), str(request.id),
-                      ex=settings.MATCHMAKING_REQUEST_TTL_SECONDS + 30)  # fmt: skip
-            request_pair(request=request, now=now)
+            guard = redis_keys.pending_guard(request.user_id)
+            redis.set(guard, str(request.id), ex=settings.MATCHMAKING_REQUEST_TTL_SECONDS + 30, nx=True)
+            if request_pair(request=request, now=now).status != PENDING:
+                delete_if_equals(guard, str(request.id))
             restored += 1
     return restored
 

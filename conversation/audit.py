@@ -1,0 +1,86 @@
+"""The staff audit trail: who changed which document from the admin, when, and how (before/after JSON).
+
+Stored in MongoDB beside the documents it describes (collection `admin_audit`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import mongoengine as me
+from bson import ObjectId
+
+from conversation import clock
+
+
+class AdminAuditEntry(me.Document):
+    created_at = me.DateTimeField(db_field="createdAt", required=True)
+    username = me.StringField(required=True)
+    user_id = me.StringField(db_field="userId", null=True)
+    document_type = me.StringField(db_field="documentType", required=True)
+    document_id = me.StringField(db_field="documentId", null=True)
+    document_label = me.StringField(db_field="documentLabel", null=True)
+    action = me.StringField(required=True)
+    before = me.DictField(null=True)
+    after = me.DictField(null=True)
+
+    meta = {
+        "collection": "admin_audit",
+        "auto_create_index": False,
+        "indexes": ["-created_at", {"fields": ["document_type", "document_id", "-created_at"]}],
+    }
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.document_type} {self.document_id or ''}".strip()
+
+    @property
+    def changed_keys(self) -> list[str]:
+        before, after = self.before or {}, self.after or {}
+        return sorted(key for key in set(before) | set(after) if before.get(key) != after.get(key))
+
+
+def json_safe(value: Any) -> Any:
+    """BSON values as plain JSON (ids as strings, times as ISO 8601 UTC)."""
+    if isinstance(value, dict):
+        return {("id" if key == "_id" else str(key)): json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(item) for item in value]
+    if isinstance(value, ObjectId):
+        return str(value)
+    if isinstance(value, dt.datetime):
+        return clock.isoformat(value)
+    return value
+
+
+def snapshot(document: me.Document | None) -> dict[str, Any] | None:
+    """The document as stored (camelCase field names), JSON-safe."""
+    if document is None:
+        return None
+    return json_safe(document.to_mongo().to_dict())
+
+
+def audit_record(
+    *,
+    user,
+    document_type: str,
+    document_id: str | None,
+    action: str,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+    label: str | None = None,
+) -> AdminAuditEntry:
+    """Appends one entry; written after the change it describes, never instead of it."""
+    entry = AdminAuditEntry(
+        created_at=clock.now(),
+        username=user.get_username(),
+        user_id=str(user.pk) if user.pk is not None else None,
+        document_type=document_type,
+        document_id=document_id,
+        document_label=label,
+        action=action,
+        before=before,
+        after=after,
+    )
+    entry.save(force_insert=True)
+    return entry

@@ -1,0 +1,160 @@
+"""The change list's query: filters, search, sorting and pagination read from the query string."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import mongoengine as me
+from django.core.paginator import InvalidPage, Paginator
+from django.http import HttpRequest
+from django.utils.html import format_html
+from django.utils.text import smart_split, unescape_string_literal
+from mongoengine import Q
+from mongoengine.queryset import QuerySet
+
+from conversation.lookups import parse_object_id
+
+if TYPE_CHECKING:
+    from conversation.mongoadmin.options import DocumentAdmin
+
+SEARCH_VAR, ORDER_VAR, PAGE_VAR = "q", "o", "p"
+UNSORTABLE = (me.ListField, me.DictField, me.EmbeddedDocumentField)
+
+
+class _CountedQuerySet:
+    """What Paginator needs, without len() pulling every document (QuerySet.count takes an argument)."""
+
+    def __init__(self, queryset: QuerySet) -> None:
+        self.queryset = queryset
+
+    def count(self) -> int:
+        return self.queryset.count()
+
+    def __getitem__(self, index: slice) -> list[me.Document]:
+        return list(self.queryset[index])
+
+
+class ChangeList:
+    def __init__(self, request: HttpRequest, doc_admin: DocumentAdmin) -> None:
+        self.admin = doc_admin
+        self.params = request.GET
+        self.filters = doc_admin.get_list_filters()
+        self.search_fields = doc_admin.search_fields
+        self.query = self.params.get(SEARCH_VAR, "").strip()
+        self.ordering = self._ordering()
+        self.queryset = self._queryset(request)
+
+    # Query string helpers (links keep the other parameters; a new filter starts at page 1).
+    def query_string(self, new: dict[str, Any] | None = None, remove: list[str] | tuple[str, ...] = ()) -> str:
+        params = self.params.copy()
+        for name in (*remove, PAGE_VAR):
+            params.pop(name, None)
+        for name, value in (new or {}).items():
+            params[name] = value
+        return f"?{params.urlencode()}" if params else "?"
+
+    @property
+    def has_active_filters(self) -> bool:
+        return any(self.params.get(name) for spec in self.filters for name in spec.params())
+
+    @property
+    def clear_filters_query_string(self) -> str:
+        return self.query_string(remove=[name for spec in self.filters for name in spec.params()])
+
+    # The query.
+    def sortable_fields(self) -> set[str]:
+        fields = self.admin.document._fields
+        return {name for name in self.admin.list_display if name in fields and not isinstance(fields[name], UNSORTABLE)}
+
+    def _ordering(self) -> list[str]:
+        requested = self.params.get(ORDER_VAR, "")
+        if requested.lstrip("-") in self.sortable_fields():
+            return [requested]
+        return list(self.admin.ordering)
+
+    def _search(self, queryset: QuerySet) -> QuerySet:
+        for word in smart_split(self.query):
+            if word[0] in "\"'" and word[0] == word[-1]:
+                word = unescape_string_literal(word)
+            condition = None
+            for spec in self.search_fields:
+                exact, name = spec.startswith("="), spec.lstrip("=")
+                if name == "id":
+                    oid = parse_object_id(word)
+                    if oid is None:
+                        continue
+                    term = Q(id=oid)
+                else:
+                    term = Q(**{name: word}) if exact else Q(**{f"{name}__icontains": word})
+                condition = term if condition is None else condition | term
+            queryset = queryset.filter(condition) if condition is not None else queryset.none()
+        return queryset
+
+    def _queryset(self, request: HttpRequest) -> QuerySet:
+        queryset = self.admin.get_queryset(request)
+        for spec in self.filters:
+            queryset = spec.apply(queryset, self.params)
+        if self.query and self.search_fields:
+            queryset = self._search(queryset)
+        tiebreak = [] if any(key.lstrip("-") == "id" for key in self.ordering) else ["id"]
+        return queryset.order_by(*self.ordering, *tiebreak)
+
+    # The page.
+    def page(self):
+        paginator = Paginator(_CountedQuerySet(self.queryset), self.admin.list_per_page)
+        try:
+            number = int(self.params.get(PAGE_VAR, 1))
+            return paginator.page(number)
+        except (ValueError, InvalidPage):
+            return paginator.page(1)
+
+    def page_links(self, page) -> list[dict[str, Any]]:
+        links = []
+        for number in page.paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1):
+            if number == page.paginator.ELLIPSIS:
+                links.append({"ellipsis": number})
+            else:
+                links.append(
+                    {"number": number, "current": number == page.number, "url": self.query_string({PAGE_VAR: number})}
+                )
+        return links
+
+    def headers(self) -> list[dict[str, Any]]:
+        sortable = self.sortable_fields()
+        current = self.ordering[0] if self.ordering else ""
+        headers = []
+        for name in self.admin.list_display:
+            sorted_here = current.lstrip("-") == name
+            descending = sorted_here and current.startswith("-")
+            classes = [f"column-{name}"]
+            if name in sortable:
+                classes.insert(0, "sortable")
+            if sorted_here and name in sortable:
+                classes += ["sorted", "descending" if descending else "ascending"]
+            headers.append(
+                {
+                    "text": self.admin.label(name),
+                    "sortable": name in sortable,
+                    "sorted": sorted_here and name in sortable,
+                    "ascending": not descending,
+                    "class_attrib": format_html(' class="{}"', " ".join(classes)),
+                    "url_primary": self.query_string(
+                        {ORDER_VAR: name if descending or not sorted_here else f"-{name}"}
+                    ),
+                    "url_toggle": self.query_string({ORDER_VAR: name if descending else f"-{name}"}),
+                    "url_remove": self.query_string(remove=[ORDER_VAR]),
+                }
+            )
+        return headers
+
+    def rows(self, documents: list[me.Document]) -> list[dict[str, Any]]:
+        rows = []
+        for document in documents:
+            cells = []
+            for index, name in enumerate(self.admin.list_display):
+                value = self.admin.display(document, name, context="list")
+                if index == 0:
+                    value = format_html('<a href="{}">{}</a>', self.admin.url("change", document.pk), value)
+                cells.append(format_html('<{0} class="field-{1}">{2}</{0}>', "th" if index == 0 else "td", name, value))
+            rows.append({"pk": str(document.pk), "cells": cells})
+        return rows

@@ -1,0 +1,200 @@
+"""CSV and JSON files of documents: export rows and plan an import (validated by the admin's form).
+
+Columns are `id` and the camelCase db names of `export_fields`; an import fills the form from them, so a
+file is held to exactly the rules of the add/change page. A plan writes nothing; `import_apply` does.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import mongoengine as me
+from bson import ObjectId
+from django import forms
+
+from conversation import clock
+from conversation.lookups import parse_object_id
+
+if TYPE_CHECKING:
+    from conversation.mongoadmin.options import DocumentAdmin
+
+FORMATS = ("csv", "json")
+TRUE, FALSE = ("true", "1", "yes"), ("false", "0", "no")
+
+
+class ImportFileError(Exception):
+    """The file as a whole cannot be read (format, encoding, columns, size)."""
+
+
+def columns(doc_admin: DocumentAdmin) -> dict[str, str]:
+    """File column -> document attribute."""
+    fields = doc_admin.document._fields
+    return {("id" if name == "id" else fields[name].db_field): name for name in doc_admin.export_fields}
+
+
+def _cell(value: Any, fmt: str) -> Any:
+    if isinstance(value, me.Document | me.EmbeddedDocument):
+        value = value.to_mongo().to_dict()
+    if isinstance(value, ObjectId):
+        return str(value)
+    if isinstance(value, dt.datetime):
+        return clock.isoformat(value)
+    if fmt == "json":
+        return list(value) if isinstance(value, list | tuple) else value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return "\n".join(str(item) for item in value)
+    return "" if value is None else value
+
+
+def export_rows(doc_admin: DocumentAdmin, documents, fmt: str) -> list[dict[str, Any]]:
+    mapping = columns(doc_admin)
+    return [{column: _cell(getattr(doc, name), fmt) for column, name in mapping.items()} for doc in documents]
+
+
+def export_content(doc_admin: DocumentAdmin, documents, fmt: str) -> str:
+    rows = export_rows(doc_admin, documents, fmt)
+    if fmt == "json":
+        return json.dumps(rows, indent=2, ensure_ascii=False)
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(columns(doc_admin)), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def parse_file(doc_admin: DocumentAdmin, name: str, content: bytes) -> list[dict[str, Any]]:
+    """The rows of an uploaded .csv or .json file, keyed by column; raises ImportFileError."""
+    if len(content) > doc_admin.import_max_bytes:
+        raise ImportFileError(f"The file is larger than {doc_admin.import_max_bytes // 1024} KB.")
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ImportFileError("The file is not UTF-8 text.") from None
+    fmt = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    if fmt == "json":
+        try:
+            rows = json.loads(text)
+        except ValueError as exc:
+            raise ImportFileError(f"The file is not valid JSON: {exc}.") from None
+        if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+            raise ImportFileError("A JSON import must be a list of objects.")
+    elif fmt == "csv":
+        rows = [dict(row) for row in csv.DictReader(io.StringIO(text))]
+        if any(None in row for row in rows):
+            raise ImportFileError("Some CSV rows have more cells than there are columns.")
+    else:
+        raise ImportFileError("Choose a .csv or .json file.")
+    if not rows:
+        raise ImportFileError("The file has no rows.")
+    if len(rows) > doc_admin.import_max_rows:
+        raise ImportFileError(f"The file has {len(rows)} rows; at most {doc_admin.import_max_rows} per import.")
+    unknown = sorted({key for row in rows for key in row} - set(columns(doc_admin)))
+    if unknown:
+        raise ImportFileError(f"Unknown column(s): {', '.join(unknown)}. Expected: {', '.join(columns(doc_admin))}.")
+    return rows
+
+
+@dataclass
+class PlannedRow:
+    number: int
+    status: str  # created, updated, unchanged or invalid
+    label: str
+    document: me.Document | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    changes: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def _form_value(form_field: forms.Field, value: Any) -> Any:
+    if isinstance(form_field, forms.BooleanField) and not isinstance(value, bool):
+        text = str(value).strip().lower()
+        if text in TRUE or text in FALSE:
+            return text in TRUE
+        raise ValueError("must be true or false")
+    return value
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal, counting None, "" and [] as the same empty value (a file cannot tell them apart)."""
+
+    def normal(value: Any) -> Any:
+        if value in (None, "") or (isinstance(value, list | tuple) and not value):
+            return None
+        return list(value) if isinstance(value, list | tuple) else value
+
+    return normal(a) == normal(b)
+
+
+def _row_label(doc_admin: DocumentAdmin, row: dict[str, Any]) -> str:
+    """What names a row before it is valid: its cell for the list's first column, if the file has one."""
+    first = doc_admin.list_display[0]
+    column = next((column for column, name in columns(doc_admin).items() if name == first), None)
+    return str(row.get(column) or "") if column else ""
+
+
+def _plan_row(doc_admin: DocumentAdmin, number: int, row: dict[str, Any], seen: set[str]) -> PlannedRow:
+    form_class, mapping = doc_admin.form_class, columns(doc_admin)
+    raw_id = str(row.get("id") or "").strip()
+    planned = PlannedRow(number=number, status="created", label=raw_id or _row_label(doc_admin, row))
+    if raw_id:
+        oid = parse_object_id(raw_id)
+        planned.document = doc_admin.document.objects(id=oid).first() if oid else None
+        if planned.document is None:
+            planned.errors.append(f"id: no {doc_admin.opts.verbose_name} with id {raw_id!r}.")
+        elif raw_id in seen:
+            planned.errors.append(f"id: {raw_id} appears more than once in the file.")
+        seen.add(raw_id)
+    data = form_class.initial_from(planned.document) if planned.document else form_class.defaults()
+    for column, value in row.items():
+        name = mapping[column]
+        if name not in form_class.base_fields:
+            continue  # exported but not editable (id, timestamps)
+        try:
+            data[name] = _form_value(form_class.base_fields[name], value)
+        except ValueError as exc:
+            planned.errors.append(f"{column}: {exc}.")
+    form = form_class(data=data)
+    if not form.is_valid():
+        reverse = {name: column for column, name in mapping.items()}
+        for name, messages in form.errors.items():
+            planned.errors += [f"{reverse.get(name, name)}: {message}" for message in messages]
+    if planned.errors:
+        planned.status = "invalid"
+        return planned
+    planned.data = form.cleaned_data
+    if planned.document is None:
+        planned.label = doc_admin.object_label(doc_admin.document(**form.cleaned_data))
+    else:
+        planned.label = doc_admin.object_label(planned.document)
+        planned.changes = [
+            doc_admin.label(name)
+            for name, value in form.cleaned_data.items()
+            if not _same(value, getattr(planned.document, name))
+        ]
+        planned.status = "updated" if planned.changes else "unchanged"
+    return planned
+
+
+def import_plan(doc_admin: DocumentAdmin, rows: list[dict[str, Any]]) -> list[PlannedRow]:
+    seen: set[str] = set()
+    return [_plan_row(doc_admin, number, row, seen) for number, row in enumerate(rows, start=1)]
+
+
+def import_apply(doc_admin: DocumentAdmin, request, plan: list[PlannedRow]) -> dict[str, int]:
+    """Writes a plan that has no invalid row (callers check); every write is audited."""
+    counts = {"created": 0, "updated": 0, "unchanged": 0}
+    for row in plan:
+        if row.status == "created":
+            doc_admin.create(request, data=row.data, action="import_create")
+        elif row.status == "updated":
+            changed = {name: value for name, value in row.data.items() if not _same(value, getattr(row.document, name))}
+            doc_admin.update(request, document=row.document, data=changed, action="import_update")
+        counts[row.status] += 1
+    return counts

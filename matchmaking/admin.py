@@ -1,0 +1,34 @@
+"""Matchmaking requests in the back office: a read-only list (status, language, level, date) and details."""
+
+from __future__ import annotations
+
+from conversation.mongoadmin import ChoicesFilter, DateRangeFilter, ReadOnlyDocumentAdmin, register
+from conversation.vocab import language_codes
+from matchmaking.documents import MatchmakingRequest
+
+
+@register(MatchmakingRequest)
+class MatchmakingRequestAdmin(ReadOnlyDocumentAdmin):
+    list_display = (
+        "id", "user_id", "status", "target_language_code", "user_level", "preferred_duration", "created_at",
+        "expires_at", "matched_with_user_id", "session_id",
+    )  # fmt: skip
+    list_filter = (
+        "status",
+        ChoicesFilter("target_language_code", title="language", choices=language_codes),
+        ChoicesFilter("user_level", title="level"),
+        DateRangeFilter("created_at", title="created"),
+    )
+    search_fields = ("=user_id", "=matched_with_user_id", "=id")
+    search_help_text = "A user id or a request id (exact)."
+    ordering = ("-created_at",)
+    labels = {
+        "user_id": "user",
+        "target_language_code": "language",
+        "user_level": "level",
+        "preferred_duration": "duration",
+        "matched_with_user_id": "matched with",
+        "created_at": "created",
+        "expires_at": "expires",
+        "session_id": "session",
+    }
