@@ -6,6 +6,7 @@ a real DJANGO_SECRET_KEY and a JWT key.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -215,6 +216,9 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# In DEBUG static files come from the apps (finders); STATIC_ROOT exists once collectstatic ran.
+WHITENOISE_USE_FINDERS = DEBUG
+warnings.filterwarnings("ignore", message="No directory at", module="whitenoise.base")
 
 LOGGING = {
     "version": 1,

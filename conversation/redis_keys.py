@@ -67,6 +67,11 @@ def session_disconnected() -> str:
     return "sess:disconnected"
 
 
+def session_presence_marker() -> str:
+    """Present while Redis holds the presence of every live session; gone after a data loss."""
+    return "sess:presence-marker"
+
+
 def recently_met(user_id: str) -> str:
     """Sorted set partnerId -> time met, for the rematch cool-down."""
     return f"mm:met:{user_id}"

@@ -55,6 +55,7 @@ class SessionConsumer(EventConsumer):
                 self.session = await sync_to_async(lifecycle.session_heartbeat, thread_sensitive=False)(
                     session=self.session, user_id=self.user.id, now=now
                 )
+                await self.resync()
             elif lifecycle.heartbeat_needs_effects(session=self.session, beat=beat):
                 self.session = await sync_to_async(lifecycle.heartbeat_effects, thread_sensitive=False)(
                     session=self.session, user_id=self.user.id, beat=beat, now=now
@@ -66,6 +67,13 @@ class SessionConsumer(EventConsumer):
             await self.send_json({"type": "error", "code": exc.code, "detail": str(exc.detail)})
             return
         await self.send_json({"type": "heartbeat.ack", "serverTime": clock.isoformat(now)})
+
+    async def resync(self) -> None:
+        """After Redis lost our state: rejoin the group and send the client the current session."""
+        for group in self.groups_joined:
+            await self.channel_layer.group_add(group, self.channel_name)
+        payload = await sync_to_async(session_json, thread_sensitive=False)(self.session)
+        await self.send_json({"type": "session.resync", "session": payload})
 
     async def on_signal(self, content) -> None:
         payload = content.get("payload")

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from rest_framework.test import APIClient
 
-from conversation import clock, mongo
+from conversation import clock, mongo, redis_keys
 from conversation.auth import mint_token
 from conversation.redis import client as redis_client
 
@@ -48,6 +48,8 @@ def clean_stores():
     db = mongo.db()
     for name in db.list_collection_names():
         db[name].delete_many({})
+    # Both stores are empty, hence in step: no presence to rebuild (see sessions_app.services.sweeper).
+    redis_client().set(redis_keys.session_presence_marker(), "1", ex=3600)
     clock.set_clock(None)
     yield
     clock.set_clock(None)

@@ -399,3 +399,25 @@ def test_oversized_socket_frames_are_refused(api):
 
     assert async_to_sync(scenario)() == 1009
     assert redis_keys.session_active(session_id)
+
+
+def test_presence_lost_with_redis_is_rebuilt_from_mongodb(api, frozen_clock, settings):
+    session_id = start(api)
+    ask(api, "carol", targetLanguageCode="es")  # waiting in another queue
+    doomed = [k for k in redis().scan_iter() if not k.startswith((b"_kombu", b"unacked", b"celery"))]
+    redis().delete(*doomed)  # what a Redis restart without persistence leaves
+
+    result = sessions_sweep()
+    assert result.rebuilt == 1 and sessions_sweep().rebuilt == 0
+    hash_ = redis().hgetall(f"session:active:{session_id}")
+    assert hash_[b"status"] == b"active" and hash_[b"participant1Id"] == b"alice"
+    assert live_keys(session_id) == [1, 1, 1]
+    assert redis().zscore(redis_keys.session_heartbeats(), f"{session_id}:1") == frozen_clock.value.timestamp()
+    assert beat(api, "alice", session_id).json()["session"]["status"] == "active"
+
+    # Nobody comes back: the rebuilt session is dropped, not left active without heartbeats.
+    frozen_clock.advance(seconds=settings.SESSION_HEARTBEAT_TIMEOUT_SECONDS + settings.SESSION_RECONNECT_GRACE_SECONDS)
+    beat(api, "bob", session_id)
+    frozen_clock.advance(seconds=1)
+    assert sessions_sweep().dropped == 1
+    assert ConversationSession.objects.get(id=session_id).end_reason == "dropped"

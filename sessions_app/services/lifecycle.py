@@ -102,8 +102,11 @@ def session_heartbeat(
             raise SessionGone()
         if session.scheduled_at and not _in_join_window(session, now):
             raise Conflict("This scheduled session is not open for joining now.", "not_joinable")
-        # Presence missing (scheduled session opening, or Redis lost it): rebuild it from MongoDB.
-        presence.presence_open(session)
+        # Presence missing: a scheduled session opening, or Redis lost it (rebuilt from MongoDB).
+        if session.status == ACTIVE:
+            presence.presence_restore(session, now)
+        else:
+            presence.presence_open(session)
         beat = presence.heartbeat(session, slot, now.timestamp())
         if beat is None:
             raise SessionGone()

@@ -61,6 +61,30 @@ def presence_open(session: ConversationSession, pipe: Pipeline | None = None) ->
         own.execute()
 
 
+def presence_restore(session: ConversationSession, now: dt.datetime) -> None:
+    """Rebuilds a live session's Redis state from MongoDB (after Redis lost it).
+
+    Silence is counted from the rebuild, so a session whose participants never come back is
+    dropped by the sweeper after the usual timeout and grace, and none is left without heartbeats.
+    """
+    sid = str(session.id)
+    pipe = client().pipeline(transaction=True)
+    presence_open(session, pipe)
+    if session.status == "active":
+        beat = repr(now.timestamp())
+        pipe.hset(redis_keys.session_active(sid), mapping={"lastHeartbeat1": beat, "lastHeartbeat2": beat})
+        pipe.zadd(redis_keys.session_heartbeats(), {f"{sid}:1": now.timestamp(), f"{sid}:2": now.timestamp()})
+        pipe.expire(redis_keys.session_heartbeats(), redis_keys.SESSION_INDEX_TTL_SECONDS)
+        started = session.started_at or now
+        schedule_timer(sid, MAX, started + dt.timedelta(seconds=settings.SESSION_MAX_DURATION_SECONDS), pipe)
+        time_up = started + dt.timedelta(minutes=session.planned_duration_minutes or 10)
+        if time_up > now:
+            schedule_timer(sid, TIME_UP, time_up, pipe)
+    else:
+        schedule_timer(sid, JOIN, join_deadline(session), pipe)
+    pipe.execute()
+
+
 def presence_mark_active(session: ConversationSession) -> None:
     sid = str(session.id)
     started = session.started_at

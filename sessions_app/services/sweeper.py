@@ -27,6 +27,7 @@ class SweepResult:
     no_shows: int = 0
     disconnected: int = 0
     time_ups: int = 0
+    rebuilt: int = 0
 
 
 def _sessions(ids: set[str]) -> dict[str, ConversationSession]:
@@ -34,11 +35,34 @@ def _sessions(ids: set[str]) -> dict[str, ConversationSession]:
     return {str(s.id): s for s in ConversationSession.objects(id__in=oids)} if oids else {}
 
 
+def presence_rebuild_if_lost(*, now: dt.datetime) -> int:
+    """If Redis lost its data (restart without persistence), rebuild every live session's
+    presence and timers from MongoDB. A marker key tells; the scan runs only when it is gone."""
+    redis = client()
+    marker = redis_keys.session_presence_marker()
+    if redis.set(marker, "1", nx=True, ex=redis_keys.SESSION_INDEX_TTL_SECONDS) is None:
+        redis.expire(marker, redis_keys.SESSION_INDEX_TTL_SECONDS)
+        return 0
+    rebuilt = 0
+    for session in ConversationSession.objects(status__in=(WAITING, ACTIVE)).no_cache():
+        if (
+            session.scheduled_at
+            and session.status == WAITING
+            and not redis.exists(redis_keys.session_active(str(session.id)))
+        ):
+            presence.schedule_timer(str(session.id), presence.JOIN, presence.join_deadline(session))
+            continue  # a scheduled session gets its presence at its first join
+        presence.presence_restore(session, now)
+        rebuilt += 1
+    return rebuilt
+
+
 def sessions_sweep(*, now: dt.datetime | None = None, batch: int = 1000) -> SweepResult:
     now = now or clock.now()
     ts = now.timestamp()
     redis = client()
     result = SweepResult()
+    result.rebuilt = presence_rebuild_if_lost(now=now)
     stale = redis.zrangebyscore(
         redis_keys.session_heartbeats(), "-inf", ts - settings.SESSION_HEARTBEAT_TIMEOUT_SECONDS,
         start=0, num=batch, withscores=True,
