@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 
-.PHONY: deps run test lint services bench bench-matchmaking bench-sessions clean
+.PHONY: deps run test test-faults lint services bench bench-matchmaking bench-sessions clean
 
 deps: $(VENV)/.installed
 	@command -v redis-server >/dev/null 2>&1 || { \
@@ -22,6 +22,9 @@ run: deps
 test: deps
 	$(VENV)/bin/ruff check .
 	$(PY) -m conversation.devstack test $(PYTEST_ARGS)
+
+test-faults: deps
+	$(PY) -m conversation.devstack test tests/faults
 
 services: deps
 	$(PY) -m conversation.devstack services

@@ -1,0 +1,215 @@
+"""Fault tests: real servers restarted or killed under the service (make test-faults).
+
+Each test runs the service in its own processes against stores it can break: a private Redis
+or MongoDB-wire server on a free port, restarted or killed mid-run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import redis as redis_lib
+from pymongo import MongoClient
+
+from conversation.auth import mint_token
+from tests.helpers import request_body
+from tests.processes import ROOT, free_port, http, wait_ready
+
+pytestmark = pytest.mark.timeout(240)
+BIN = Path(sys.executable).parent
+
+
+@contextlib.contextmanager
+def server(args: list[str], port: int):
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 30
+    import socket
+
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.3):
+            break
+        time.sleep(0.1)
+    try:
+        yield proc
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def redis_server(port: int):
+    return server([shutil.which("redis-server"), "--port", str(port), "--save", "", "--appendonly", "no"], port)
+
+
+def mongo_server(port: int, path: str):
+    return server(
+        [str(BIN / "secantusd-py"), "--port", str(port), "--storage-path", path, "--log-level", "ERROR"], port
+    )
+
+
+@contextlib.contextmanager
+def web(env: dict[str, str]):
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "config.asgi:application", "--port", str(port), "--log-level", "critical"],
+        cwd=ROOT, env={**os.environ, **env, "LOG_LEVEL": "CRITICAL"},
+    )  # fmt: skip
+    try:
+        wait_ready(f"http://127.0.0.1:{port}", proc)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+
+
+def run_service(code: str, env: dict[str, str]) -> str:
+    """Runs service code in a fresh process with `env` (as a worker would)."""
+    script = (
+        f"import django, os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE','config.settings')\ndjango.setup()\n{code}"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env={**os.environ, **env, "LOG_LEVEL": "ERROR"},
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def test_redis_restart_rebuilds_queue_and_presence_from_mongodb():
+    port = free_port()
+    env = {"REDIS_URL": f"redis://127.0.0.1:{port}/0"}
+    post = "/api/v1/matchmaking/requests/"
+    with redis_server(port) as first, web(env) as url:
+        _, alice = http("POST", url + post, mint_token("alice"), request_body())
+        _, bob = http("POST", url + post, mint_token("bob"), request_body())
+        session_id = bob["sessionId"]
+        for user in ("alice", "bob"):
+            assert http("POST", f"{url}/api/v1/sessions/{session_id}/heartbeat/", mint_token(user))[0] == 200
+        _, carol = http("POST", url + post, mint_token("carol"), request_body(targetLanguageCode="es"))
+        assert carol["status"] == "pending"
+
+        os.killpg(first.pid, signal.SIGKILL)  # Redis dies and comes back empty
+        first.wait()
+        with redis_server(port):
+            store = redis_lib.Redis(port=port)
+            assert store.dbsize() == 0
+            run_service(
+                "import datetime as dt\n"
+                "from conversation import clock\n"
+                "from sessions_app.services.sweeper import sessions_sweep\n"
+                "from matchmaking.services.requests import queues_reconcile, RECONCILE_GRACE\n"
+                "print(sessions_sweep().rebuilt, queues_reconcile(now=clock.now() + RECONCILE_GRACE))",
+                env,
+            )
+            hash_ = store.hgetall(f"session:active:{session_id}")
+            assert hash_[b"status"] == b"active"
+            assert store.get("user:session:alice") == session_id.encode()
+            queued = store.zrange("matchmaking:es:B1", 0, -1, withscores=True)
+            assert [json.loads(m)["userId"] for m, _ in queued] == ["carol"]
+            assert http("POST", f"{url}/api/v1/sessions/{session_id}/heartbeat/", mint_token("alice"))[0] == 200
+            status, dave = http("POST", url + post, mint_token("dave"), request_body(targetLanguageCode="es"))
+            assert status == 201 and dave["matchedWithUserId"] == "carol"
+            # Nobody was matched twice: alice's request is still the one matched with bob.
+            assert http("GET", f"{url}{post}{alice['id']}/", mint_token("alice"))[1]["matchedWithUserId"] == "bob"
+
+
+def test_mongodb_unreachable_gives_a_prompt_503_and_recovers():
+    port = free_port()
+    data = tempfile.mkdtemp(prefix="faults-mongo-")
+    env = {"MONGODB_URI": f"mongodb://127.0.0.1:{port}/conversation_test", "MONGODB_TIMEOUT_MS": "1000"}
+    try:
+        with mongo_server(port, data) as mongo, web(env) as url:
+            token = mint_token("alice")
+            assert http("GET", f"{url}/api/v1/topics/", token)[0] == 200
+            os.killpg(mongo.pid, signal.SIGKILL)
+            mongo.wait()
+            for path in ("/api/v1/topics/", "/api/v1/sessions/", "/api/v1/matchmaking/requests/current/"):
+                started = time.monotonic()
+                status, body = http("GET", url + path, token)
+                assert status == 503, (path, status, body)
+                assert body == {"detail": "mongodb is unavailable, retry shortly.", "code": "service_unavailable"}
+                assert time.monotonic() - started < 5  # bounded, no hang
+            status, body = http("GET", f"{url}/health/ready", token)
+            assert status == 503 and body["failing"] == ["mongodb"]
+            with mongo_server(port, data):
+                deadline = time.monotonic() + 20
+                while http("GET", f"{url}/health/ready", token)[0] != 200:
+                    assert time.monotonic() < deadline, "no recovery within 20 s"
+                    time.sleep(0.5)
+                assert http("GET", f"{url}/api/v1/topics/", token)[0] == 200
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def test_redis_unreachable_gives_a_503_naming_redis():
+    port = free_port()
+    env = {"REDIS_URL": f"redis://127.0.0.1:{port}/0"}
+    with redis_server(port) as store, web(env) as url:
+        token = mint_token("alice")
+        os.killpg(store.pid, signal.SIGKILL)
+        store.wait()
+        status, body = http("POST", f"{url}/api/v1/matchmaking/requests/", token, request_body())
+        assert status == 503 and body["code"] == "service_unavailable" and "redis" in body["detail"]
+        status, body = http("GET", f"{url}/health/ready", token)
+        assert status == 503 and body["failing"] == ["redis"]
+
+
+def test_two_beat_schedulers_apply_each_effect_once():
+    """Two beats and two workers on the same broker: every expiry and every drop happens once."""
+    port = free_port()
+    env = {"REDIS_URL": f"redis://127.0.0.1:{port}/0", "SWEEP_INTERVAL_SECONDS": "1"}
+    with redis_server(port):
+        run_service(
+            "import datetime as dt\n"
+            "from conversation import clock\n"
+            "from matchmaking.services.requests import NewRequest, request_create\n"
+            "from matchmaking.documents import MatchmakingRequest\n"
+            "from sessions_app.documents import ConversationSession\n"
+            "from sessions_app.services import lifecycle\n"
+            "past = clock.now() - dt.timedelta(minutes=5)\n"
+            "from conversation import redis_keys\n"
+            "from conversation.redis import client\n"
+            "client().set(redis_keys.session_presence_marker(), '1')  # the stores start in step\n"
+            "for i in range(5):\n"
+            "    request_create(data=NewRequest(user_id=f'old-{i}', learning_profile_id='lp', target_language_code='ja',"
+            " user_level=['A1','B1','C1','A2','B2'][i], preferred_topic_id=None, preferred_duration=10), now=past)\n"
+            "from bson import ObjectId\n"
+            "for i in range(3):\n"
+            "    s = lifecycle.session_open(session_id=ObjectId(), participant1_id=f'p{i}', participant2_id=f'q{i}',"
+            " language='ja', level='A1', topic_id=None, planned_minutes=10, now=past)\n"
+            "    lifecycle.session_publish(session=s)\n"
+            "    lifecycle.session_heartbeat(session=s, user_id=f'p{i}', now=past)\n"
+            "    lifecycle.session_heartbeat(session=ConversationSession.objects.get(id=s.id), user_id=f'q{i}', now=past)\n",
+            env,
+        )
+        procs = []
+        for args in (["beat", "-s", tempfile.mktemp()], ["beat", "-s", tempfile.mktemp()],
+                     ["worker", "-c", "1", "-n", "f1@%h"], ["worker", "-c", "1", "-n", "f2@%h"]):  # fmt: skip
+            procs.append(subprocess.Popen([sys.executable, "-m", "celery", "-A", "config", *args, "--loglevel", "ERROR"],
+                                          cwd=ROOT, env={**os.environ, **env}))  # fmt: skip
+        try:
+            time.sleep(12)
+        finally:
+            for proc in procs:
+                proc.terminate()
+            for proc in procs:
+                proc.wait(timeout=30)
+        out = run_service(
+            "from conversation.redis import client\n"
+            "from matchmaking.documents import MatchmakingRequest\n"
+            "from sessions_app.documents import ConversationSession\n"
+            "m = {k.decode(): v.decode() for k, v in client().hgetall('metrics:v1').items()}\n"
+            "print(m.get('matchmaking_requests_total|expired'), m.get('sessions_ended_total|completed|dropped'),\n"
+            "      MatchmakingRequest.objects(user_id__in=[f'old-{i}' for i in range(5)], status='expired').count(),\n"
+            "      ConversationSession.objects(end_reason='dropped', participant1_id__in=['p0','p1','p2']).count())",
+            env,
+        )
+    assert out.split() == ["5", "3", "5", "3"]
