@@ -19,7 +19,6 @@ from pathlib import Path
 
 import pytest
 import redis as redis_lib
-from pymongo import MongoClient
 
 from conversation.auth import mint_token
 from tests.helpers import request_body
