@@ -161,39 +161,57 @@ def test_redis_unreachable_gives_a_503_naming_redis():
         assert status == 503 and body["failing"] == ["redis"]
 
 
+BEAT_SETUP = """
+import datetime as dt
+from bson import ObjectId
+from conversation import clock, redis_keys
+from conversation.redis import client
+from matchmaking.services.requests import NewRequest, request_create
+from sessions_app.documents import ConversationSession
+from sessions_app.services import lifecycle
+
+client().set(redis_keys.session_presence_marker(), "1")  # the stores start in step
+past = clock.now() - dt.timedelta(minutes=5)
+for i, level in enumerate(["A1", "B1", "C1", "A2", "B2"]):  # five requests long expired
+    data = NewRequest(user_id=f"old-{i}", learning_profile_id="lp", target_language_code="ja", user_level=level,
+                      preferred_topic_id=None, preferred_duration=10)
+    request_create(data=data, now=past)
+for i in range(3):  # three active sessions whose heartbeats stopped five minutes ago
+    s = lifecycle.session_open(session_id=ObjectId(), participant1_id=f"p{i}", participant2_id=f"q{i}",
+                               language="ja", level="A1", topic_id=None, planned_minutes=10, now=past)
+    lifecycle.session_publish(session=s)
+    lifecycle.session_heartbeat(session=s, user_id=f"p{i}", now=past)
+    lifecycle.session_heartbeat(session=ConversationSession.objects.get(id=s.id), user_id=f"q{i}", now=past)
+"""
+
+BEAT_OUTCOME = """
+from conversation.redis import client
+from matchmaking.documents import MatchmakingRequest
+from sessions_app.documents import ConversationSession
+
+m = {k.decode(): v.decode() for k, v in client().hgetall("metrics:v1").items()}
+print(m.get("matchmaking_requests_total|expired"), m.get("sessions_ended_total|completed|dropped"),
+      MatchmakingRequest.objects(user_id__in=[f"old-{i}" for i in range(5)], status="expired").count(),
+      ConversationSession.objects(end_reason="dropped", participant1_id__in=["p0", "p1", "p2"]).count())
+"""
+
+
 def test_two_beat_schedulers_apply_each_effect_once():
     """Two beats and two workers on the same broker: every expiry and every drop happens once."""
     port = free_port()
     env = {"REDIS_URL": f"redis://127.0.0.1:{port}/0", "SWEEP_INTERVAL_SECONDS": "1"}
+    roles = [["beat", "-s", tempfile.mktemp()], ["beat", "-s", tempfile.mktemp()],
+             ["worker", "-c", "1", "-n", "f1@%h"], ["worker", "-c", "1", "-n", "f2@%h"]]  # fmt: skip
     with redis_server(port):
-        run_service(
-            "import datetime as dt\n"
-            "from conversation import clock\n"
-            "from matchmaking.services.requests import NewRequest, request_create\n"
-            "from matchmaking.documents import MatchmakingRequest\n"
-            "from sessions_app.documents import ConversationSession\n"
-            "from sessions_app.services import lifecycle\n"
-            "past = clock.now() - dt.timedelta(minutes=5)\n"
-            "from conversation import redis_keys\n"
-            "from conversation.redis import client\n"
-            "client().set(redis_keys.session_presence_marker(), '1')  # the stores start in step\n"
-            "for i in range(5):\n"
-            "    request_create(data=NewRequest(user_id=f'old-{i}', learning_profile_id='lp', target_language_code='ja',"
-            " user_level=['A1','B1','C1','A2','B2'][i], preferred_topic_id=None, preferred_duration=10), now=past)\n"
-            "from bson import ObjectId\n"
-            "for i in range(3):\n"
-            "    s = lifecycle.session_open(session_id=ObjectId(), participant1_id=f'p{i}', participant2_id=f'q{i}',"
-            " language='ja', level='A1', topic_id=None, planned_minutes=10, now=past)\n"
-            "    lifecycle.session_publish(session=s)\n"
-            "    lifecycle.session_heartbeat(session=s, user_id=f'p{i}', now=past)\n"
-            "    lifecycle.session_heartbeat(session=ConversationSession.objects.get(id=s.id), user_id=f'q{i}', now=past)\n",
-            env,
-        )
-        procs = []
-        for args in (["beat", "-s", tempfile.mktemp()], ["beat", "-s", tempfile.mktemp()],
-                     ["worker", "-c", "1", "-n", "f1@%h"], ["worker", "-c", "1", "-n", "f2@%h"]):  # fmt: skip
-            procs.append(subprocess.Popen([sys.executable, "-m", "celery", "-A", "config", *args, "--loglevel", "ERROR"],
-                                          cwd=ROOT, env={**os.environ, **env}))  # fmt: skip
+        run_service(BEAT_SETUP, env)
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "config", *role, "--loglevel", "ERROR"],
+                cwd=ROOT,
+                env={**os.environ, **env},
+            )
+            for role in roles
+        ]
         try:
             time.sleep(12)
         finally:
@@ -201,14 +219,5 @@ def test_two_beat_schedulers_apply_each_effect_once():
                 proc.terminate()
             for proc in procs:
                 proc.wait(timeout=30)
-        out = run_service(
-            "from conversation.redis import client\n"
-            "from matchmaking.documents import MatchmakingRequest\n"
-            "from sessions_app.documents import ConversationSession\n"
-            "m = {k.decode(): v.decode() for k, v in client().hgetall('metrics:v1').items()}\n"
-            "print(m.get('matchmaking_requests_total|expired'), m.get('sessions_ended_total|completed|dropped'),\n"
-            "      MatchmakingRequest.objects(user_id__in=[f'old-{i}' for i in range(5)], status='expired').count(),\n"
-            "      ConversationSession.objects(end_reason='dropped', participant1_id__in=['p0','p1','p2']).count())",
-            env,
-        )
+        out = run_service(BEAT_OUTCOME, env)
     assert out.split() == ["5", "3", "5", "3"]
