@@ -34,7 +34,7 @@ lint: deps
 	$(VENV)/bin/ruff format --check .
 
 bench: deps
-	$(PY) -m conversation.devstack bench matchmaking sessions
+	$(PY) -m conversation.devstack bench matchmaking sessions load
 
 bench-matchmaking: deps
 	$(PY) -m conversation.devstack bench matchmaking
