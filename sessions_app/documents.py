@@ -45,6 +45,8 @@ class ConversationSession(TimestampedDocument):
             {"fields": ["participant1_id", "-created_at"]},
             {"fields": ["participant2_id", "-created_at"]},
             {"fields": ["status", "target_language_code"]},
+            # Beyond the seed: the operations dashboard reads recent sessions by creation time.
+            {"fields": ["-created_at"]},
         ],
     }
 

@@ -6,6 +6,7 @@ environment; each test starts from empty collections and a flushed Redis.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import subprocess
@@ -14,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from django.db import DEFAULT_DB_ALIAS, connections
 from rest_framework.test import APIClient
 
 from conversation import clock, mongo, redis_keys
@@ -53,6 +55,18 @@ def clean_stores():
     clock.set_clock(None)
     yield
     clock.set_clock(None)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _forget_the_sql_connection():
+    """After a module, drop this thread's handle on the SQLite test database.
+
+    pytest-django keeps the database open; Channels consumers in later tests that do not use the
+    database call close_old_connections(), which would touch the handle and be refused.
+    """
+    yield
+    with contextlib.suppress(AttributeError):
+        del connections[DEFAULT_DB_ALIAS]
 
 
 class FrozenClock:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import datetime as dt
 import io
@@ -13,7 +12,6 @@ from bson import ObjectId
 from django.contrib import admin
 from django.contrib.auth.models import Permission, User
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import DEFAULT_DB_ALIAS, connections
 
 from conversation import mongo
 from conversation.audit import AdminAuditEntry
@@ -25,18 +23,6 @@ from topics import services
 from topics.documents import Topic
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _forget_the_sql_connection():
-    """After these tests, drop this thread's handle on the in-memory SQLite test database.
-
-    pytest-django keeps the database itself open. Channels consumers in later (non-django_db) tests call
-    close_old_connections(), which would otherwise check this connection and be refused by the DB blocker.
-    """
-    yield
-    with contextlib.suppress(AttributeError):
-        del connections[DEFAULT_DB_ALIAS]
 
 
 TOPICS = "/admin/topics/topic/"

@@ -18,11 +18,16 @@ class DocumentAdminSite(admin.AdminSite):
     def __init__(self, name: str = "admin") -> None:
         super().__init__(name)
         self._documents: dict[type[me.Document], DocumentAdmin] = {}
+        self._views: list[tuple[str, str, str, Callable]] = []
 
     def register_document(self, document: type[me.Document], admin_class: type[DocumentAdmin]) -> None:
         if document in self._documents:
             raise ImproperlyConfigured(f"{document.__name__} is already registered in the admin")
         self._documents[document] = admin_class(document, self)
+
+    def register_view(self, *, app_label: str, name: str, title: str, view: Callable) -> None:
+        """A staff-only page of its own (a dashboard), listed under `app_label` on the index."""
+        self._views.append((app_label, name, title, view))
 
     def document_admins(self) -> list[DocumentAdmin]:
         return list(self._documents.values())
@@ -35,6 +40,10 @@ class DocumentAdminSite(admin.AdminSite):
         urls = [
             path(f"{doc_admin.opts.app_label}/{doc_admin.opts.model_name}/", include(doc_admin.get_urls()))
             for doc_admin in self._documents.values()
+        ]
+        urls += [
+            path(f"{label}/{name}/", self.admin_view(view), name=f"{label}_{name}")
+            for label, name, _title, view in self._views
         ]
         if labels:
             # Same name as Django's app index, so `admin:app_list` reverses for document apps too.
@@ -64,6 +73,14 @@ class DocumentAdminSite(admin.AdminSite):
                 }
                 app_list.append(app)
             app["models"].append(entry)
+        if request.user.is_staff:
+            for label, name, title, _view in self._views:
+                if label in apps_by_label and (app_label is None or app_label == label):
+                    url = reverse(f"admin:{label}_{name}", current_app=self.name)
+                    apps_by_label[label]["models"].append(
+                        {"name": title, "object_name": name, "perms": {"view": True}, "admin_url": url,
+                         "add_url": None, "view_only": True}
+                    )  # fmt: skip
         app_list.sort(key=lambda app: app["name"].lower())
         for app in app_list:
             app["models"].sort(key=lambda model: model["name"])

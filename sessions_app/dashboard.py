@@ -1,0 +1,105 @@
+"""The operations dashboard's figures: live queues and sessions, and the last 24 h or 7 days.
+
+Every query is bounded by an index: sessions by `createdAt`, matched requests by
+`(status, expiresAt)`, feedback and reports by `createdAt`, live sessions by `status`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+
+from conversation import clock
+from matchmaking.documents import MATCHED, MatchmakingRequest
+from matchmaking.selectors import queues_overview
+from sessions_app.documents import ACTIVE, WAITING, ConversationSession, SessionFeedback, SessionReport
+
+WINDOWS = {"24h": dt.timedelta(hours=24), "7d": dt.timedelta(days=7)}
+
+
+@dataclass
+class Dashboard:
+    window: str
+    queues: list[dict]
+    waiting_learners: int
+    longest_wait_seconds: float
+    active_sessions: int
+    waiting_sessions: int
+    matches_per_hour: list[tuple[str, int]]
+    time_to_match: dict[str, float | None]
+    endings: dict[str, int]
+    average_duration_seconds: float | None
+    feedback: dict[str, Any]
+    reports: list[SessionReport] = field(default_factory=list)
+
+
+def _percentile(values: list[float], p: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))], 2)
+
+
+def _ending_label(status: str, reason: str | None) -> str:
+    if status == "cancelled":
+        return "no-show" if reason == "timeout" else ("reported" if reason == "reported" else "cancelled")
+    return reason or "completed"
+
+
+def dashboard(*, window: str = "24h", now: dt.datetime | None = None) -> Dashboard:
+    now = now or clock.now()
+    since = now - WINDOWS.get(window, WINDOWS["24h"])
+    sessions = ConversationSession._get_collection()
+    recent = {"createdAt": {"$gte": since}}
+
+    per_hour = sessions.aggregate([
+        {"$match": {**recent, "scheduledAt": None}},
+        {"$group": {"_id": {"$dateTrunc": {"date": "$createdAt", "unit": "hour"}}, "n": {"$sum": 1}}},
+        {"$sort": {"_id": 1}},
+    ])  # fmt: skip
+    endings: dict[str, int] = {}
+    for row in sessions.aggregate([
+        {"$match": {**recent, "status": {"$in": ["completed", "cancelled"]}}},
+        {"$group": {"_id": {"status": "$status", "reason": "$endReason"}, "n": {"$sum": 1}}},
+    ]):  # fmt: skip
+        label = _ending_label(row["_id"]["status"], row["_id"].get("reason"))
+        endings[label] = endings.get(label, 0) + row["n"]
+    durations = list(sessions.aggregate([
+        {"$match": {**recent, "status": "completed", "actualDurationSeconds": {"$ne": None}}},
+        {"$group": {"_id": None, "avg": {"$avg": "$actualDurationSeconds"}}},
+    ]))  # fmt: skip
+
+    # expiresAt = createdAt + TTL, so this range is "created in the window", on the (status, expiresAt) index.
+    ttl = dt.timedelta(seconds=settings.MATCHMAKING_REQUEST_TTL_SECONDS)
+    waits = [
+        (doc["matchedAt"] - doc["createdAt"]).total_seconds()
+        for doc in MatchmakingRequest._get_collection().find(
+            {"status": MATCHED, "expiresAt": {"$gte": since + ttl}}, {"createdAt": 1, "matchedAt": 1, "_id": 0}
+        )
+        if doc.get("matchedAt")
+    ]
+    feedback_rows = list(SessionFeedback._get_collection().aggregate([
+        {"$match": recent},
+        {"$group": {"_id": None, "n": {"$sum": 1}, "partner": {"$avg": "$partnerRating"},
+                    "connection": {"$avg": "$connectionQuality"}, "topic": {"$avg": "$topicRating"},
+                    "again": {"$avg": {"$cond": ["$talkAgain", 1, 0]}},
+                    "level": {"$avg": {"$cond": ["$levelFeltRight", 1, 0]}}}},
+    ]))  # fmt: skip
+    queues = queues_overview(now=now.timestamp())
+    return Dashboard(
+        window=window if window in WINDOWS else "24h",
+        queues=queues,
+        waiting_learners=sum(q["waiting"] for q in queues),
+        longest_wait_seconds=max((q["oldestWaitSeconds"] for q in queues), default=0.0),
+        active_sessions=ConversationSession.objects(status=ACTIVE).count(),
+        waiting_sessions=ConversationSession.objects(status=WAITING).count(),
+        matches_per_hour=[(row["_id"].strftime("%d %Hh"), row["n"]) for row in per_hour],
+        time_to_match={f"p{p}": _percentile(waits, p) for p in (50, 90, 99)} | {"count": len(waits)},
+        endings=endings,
+        average_duration_seconds=round(durations[0]["avg"], 1) if durations and durations[0]["avg"] else None,
+        feedback=feedback_rows[0] if feedback_rows else {"n": 0},
+        reports=list(SessionReport.objects(created_at__gte=since).order_by("-created_at").limit(20)),
+    )
