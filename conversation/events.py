@@ -43,9 +43,15 @@ def push(group: str, event_type: str, payload: dict[str, Any], *, exclude: str |
     async_to_sync(apush)(group, event_type, payload, exclude=exclude)
 
 
-def push_to_users(user_ids: list[str], event_type: str, payload: dict[str, Any]) -> None:
+def push_each(messages: list[tuple[str, str, dict[str, Any]]]) -> None:
+    """Several (group, type, payload) pushes in one hop to the event loop."""
+
     async def _send() -> None:
-        for user_id in user_ids:
-            await apush(user_group(user_id), event_type, payload)
+        for group, event_type, payload in messages:
+            await apush(group, event_type, payload)
 
     async_to_sync(_send)()
+
+
+def push_to_users(user_ids: list[str], event_type: str, payload: dict[str, Any]) -> None:
+    push_each([(user_group(user_id), event_type, payload) for user_id in user_ids])

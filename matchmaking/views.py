@@ -10,21 +10,36 @@ from rest_framework.views import APIView
 
 from conversation.auth import caller_id
 from conversation.errors import NotFound
-from conversation.idempotency import idempotent
+from conversation.idempotency import KEY_RE, idempotent
 from conversation.lookups import get_or_404
 from conversation.ratelimit import rate_limit_hit
+from conversation.serializers import BODY_ERRORS, RETRY_AFTER, error_responses
 from matchmaking import selectors
 from matchmaking.documents import MatchmakingRequest
 from matchmaking.payloads import request_json
 from matchmaking.serializers import QueueSerializer, RequestCreateSerializer, RequestSerializer
 from matchmaking.services.requests import NewRequest, request_cancel, request_create
 
+REQUEST_ID = OpenApiParameter(
+    "request_id", str, OpenApiParameter.PATH, description="24-hex ObjectId (anything else: 404)."
+)
+
 
 class RequestCreateView(APIView):
     @extend_schema(
         request=RequestCreateSerializer,
-        responses={201: RequestSerializer},
-        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)],
+        responses={201: RequestSerializer, **error_responses(*BODY_ERRORS, 409, 429)},
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                str,
+                OpenApiParameter.HEADER,
+                required=False,
+                pattern=KEY_RE.pattern,
+                description="A retry with the same key replays the first response.",
+            ),
+            RETRY_AFTER,
+        ],
     )
     def post(self, request):
         user_id = caller_id(request.user)
@@ -51,7 +66,7 @@ class RequestCreateView(APIView):
 
 
 class RequestCurrentView(APIView):
-    @extend_schema(responses=RequestSerializer)
+    @extend_schema(responses={200: RequestSerializer, **error_responses(404)})
     def get(self, request):
         found = selectors.request_latest(user_id=caller_id(request.user))
         if found is None:
@@ -63,16 +78,16 @@ class RequestDetailView(APIView):
     def _own(self, request, request_id: str) -> MatchmakingRequest:
         return get_or_404(MatchmakingRequest, request_id, user_id=caller_id(request.user))
 
-    @extend_schema(responses=RequestSerializer)
+    @extend_schema(parameters=[REQUEST_ID], responses={200: RequestSerializer, **error_responses(404)})
     def get(self, request, request_id: str):
         return Response(request_json(self._own(request, request_id)))
 
-    @extend_schema(responses=RequestSerializer)
+    @extend_schema(parameters=[REQUEST_ID], responses={200: RequestSerializer, **error_responses(404, 409)})
     def delete(self, request, request_id: str):
         return Response(request_json(request_cancel(request=self._own(request, request_id))))
 
 
 class QueuesView(APIView):
-    @extend_schema(responses=QueueSerializer(many=True))
+    @extend_schema(responses={200: QueueSerializer(many=True), **error_responses()})
     def get(self, request):
         return Response(selectors.queues_overview())

@@ -143,8 +143,13 @@ def _commit_pair(*, request: MatchmakingRequest, popped: Popped, now: dt.datetim
         queue.requeue(popped)
         lifecycle.session_discard(session=session)
         return _reload(request)
-    _announce(request=_reload(request), partner=_reload(partner), session=session, topic=topic, now=now)
-    return _reload(request)
+    # Both commits won: what they wrote is known, no need to read it back.
+    for mine, other in ((request, partner), (partner, request)):
+        mine.status, mine.session_id, mine.matched_at, mine.matched_with_user_id = (
+            MATCHED, str(session_id), now, other.user_id
+        )  # fmt: skip
+    _announce(request=request, partner=partner, session=session, topic=topic, now=now)
+    return request
 
 
 def _announce(
@@ -165,10 +170,16 @@ def _announce(
         metrics.count("matchmaking_requests_total", "matched", pipe=pipe)
     pipe.execute()
     session_payload = session_json(session, topic=topic)
-    for mine in (request, partner):
-        events.push(
-            events.user_group(mine.user_id), "match.found", {"request": request_json(mine), "session": session_payload}
-        )
+    events.push_each(
+        [
+            (
+                events.user_group(mine.user_id),
+                "match.found",
+                {"request": request_json(mine), "session": session_payload},
+            )
+            for mine in (request, partner)
+        ]
+    )
 
 
 def _choose_topic(request: MatchmakingRequest, partner: MatchmakingRequest) -> Topic | None:

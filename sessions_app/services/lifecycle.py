@@ -168,8 +168,8 @@ def session_end(
             presence.presence_close(ended)
             metrics.count("sessions_ended_total", ended.status, ended.end_reason or "none")
             payload = {"session": session_json(ended)}
-            events.push(events.session_group(str(ended.id)), "session.ended", payload)
-            events.push_to_users(ended.participants, "session.ended", payload)
+            groups = [events.session_group(str(ended.id)), *map(events.user_group, ended.participants)]
+            events.push_each([(group, "session.ended", payload) for group in groups])
             return ended
         session = _reload(session)  # it moved on (waiting -> active): retry with what it is now
     return None
