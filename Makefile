@@ -4,12 +4,17 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 
-.PHONY: deps run test test-faults lint services bench bench-matchmaking bench-sessions clean
+.PHONY: deps browser run test test-faults lint services bench bench-matchmaking bench-sessions clean
 
 deps: $(VENV)/.installed
 	@command -v redis-server >/dev/null 2>&1 || { \
 		echo "installing redis-server from the OS packages"; \
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq redis-server >/dev/null; }
+
+browser:
+	@[ -x /usr/bin/chromium ] || { \
+		echo "installing chromium from the OS packages (browser tests in tests/e2e)"; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +24,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 run: deps
 	$(PY) -m conversation.devstack run
 
-test: deps
+test: deps browser
 	$(VENV)/bin/ruff check .
 	$(PY) -m conversation.devstack test $(PYTEST_ARGS)
 

@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from conversation import practice
 from conversation import views as ops
 
 urlpatterns = [
@@ -16,4 +17,8 @@ urlpatterns = [
     path("api/v1/matchmaking/", include("matchmaking.urls")),
     path("api/v1/sessions/", include("sessions_app.urls")),
     path("admin/", admin.site.urls),
+    path("practice/", practice.index, name="practice"),
+    path("practice/dev-token", practice.dev_token, name="practice-dev-token"),
 ]
+handler400 = "conversation.errors.bad_request_json"
+handler404 = "conversation.errors.not_found"

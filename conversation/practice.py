@@ -1,0 +1,45 @@
+"""The practice page: a reference web client of the API, and its DEBUG-only dev login.
+
+Plain Django views; the page talks to the public API and sockets like any other client.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from conversation.auth import USER_ID_RE, mint_token
+from conversation.vocab import DURATIONS, LEVELS, language_codes
+
+DEV_TOKEN_TTL_SECONDS = 8 * 3600
+
+
+@require_GET
+def index(request: HttpRequest) -> HttpResponse:
+    context = {
+        "dev_login": settings.DEBUG,
+        "languages": language_codes(),
+        "levels": LEVELS,
+        "durations": DURATIONS,
+    }
+    return render(request, "practice/index.html", context)
+
+
+def dev_token(request: HttpRequest) -> HttpResponse:
+    """Mints a token for any user id: development only, so outside DEBUG it does not exist, whatever the method."""
+    if not settings.DEBUG:
+        raise Http404()
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError:
+        return JsonResponse({"detail": "Send a JSON body."}, status=400)
+    user_id = body.get("userId") if isinstance(body, dict) else None
+    if not isinstance(user_id, str) or not USER_ID_RE.match(user_id):
+        return JsonResponse({"userId": ["1 to 128 characters: letters, digits, _ . @ -"]}, status=400)
+    return JsonResponse({"token": mint_token(user_id, ttl_seconds=DEV_TOKEN_TTL_SECONDS), "userId": user_id})
