@@ -88,7 +88,14 @@ class ChoicesFilter(ListFilter):
             if raw not in ("1", "0"):
                 return queryset
             return queryset.filter(**{self.field: raw == "1"})
-        return queryset.filter(**{self.field: self._document_field.to_python(raw)})
+        field = self._document_field
+        value = field.to_python(raw)
+        try:
+            # A value the field cannot hold (`?partner_rating=x` on an IntField) matches nothing, not a 500.
+            field.prepare_query_value(None, value)
+        except (ValueError, TypeError, me.ValidationError):
+            return queryset.none()
+        return queryset.filter(**{self.field: value})
 
     def context(self, changelist) -> dict[str, Any]:
         current = changelist.params.get(self.field)
