@@ -11,7 +11,7 @@ def bar_chart(points: list[tuple[str, float]], *, title: str, width: int = 640, 
     if not points:
         return mark_safe(f'<p class="help">{escape(title)}: no data in this window.</p>')
     top = max(value for _label, value in points) or 1
-    step = (width - 40) / len(points)
+    step = min((width - 40) / len(points), 56.0)  # a lone bar stays a bar, not a wall
     every = max(1, len(points) // 12)
     parts = [
         f'<svg role="img" aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg" width="{width}" '

@@ -43,6 +43,16 @@ def _percentile(values: list[float], p: float) -> float | None:
     return round(ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))], 2)
 
 
+def _every_hour(since: dt.datetime, now: dt.datetime, counts: dict[dt.datetime, int]) -> list[tuple[str, int]]:
+    """One bar per hour of the window, quiet hours included, so the axis reads as time."""
+    hour = since.replace(minute=0, second=0, microsecond=0)
+    points = []
+    while hour <= now:
+        points.append((hour.strftime("%d %Hh"), counts.get(hour, 0)))
+        hour += dt.timedelta(hours=1)
+    return points
+
+
 def _ending_label(status: str, reason: str | None) -> str:
     if status == "cancelled":
         return "no-show" if reason == "timeout" else ("reported" if reason == "reported" else "cancelled")
@@ -96,7 +106,7 @@ def dashboard(*, window: str = "24h", now: dt.datetime | None = None) -> Dashboa
         longest_wait_seconds=max((q["oldestWaitSeconds"] for q in queues), default=0.0),
         active_sessions=ConversationSession.objects(status=ACTIVE).count(),
         waiting_sessions=ConversationSession.objects(status=WAITING).count(),
-        matches_per_hour=[(row["_id"].strftime("%d %Hh"), row["n"]) for row in per_hour],
+        matches_per_hour=_every_hour(since, now, {row["_id"].replace(tzinfo=dt.UTC): row["n"] for row in per_hour}),
         time_to_match={f"p{p}": _percentile(waits, p) for p in (50, 90, 99)} | {"count": len(waits)},
         endings=endings,
         average_duration_seconds=round(durations[0]["avg"], 1) if durations and durations[0]["avg"] else None,
