@@ -8,14 +8,19 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.urls import re_path  # noqa: E402
 
+from conversation.consumers import UnknownPathConsumer  # noqa: E402
 from conversation.ws_auth import OriginCheck, TokenAuthMiddleware  # noqa: E402
 from matchmaking.routing import websocket_urlpatterns as matchmaking_ws  # noqa: E402
 from sessions_app.routing import websocket_urlpatterns as sessions_ws  # noqa: E402
 
+# Unknown socket paths close with 4404 instead of URLRouter raising (a 500 handshake).
+websocket_routes = [*matchmaking_ws, *sessions_ws, re_path(r"", UnknownPathConsumer.as_asgi())]
+
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": OriginCheck(TokenAuthMiddleware(URLRouter([*matchmaking_ws, *sessions_ws]))),
+        "websocket": OriginCheck(TokenAuthMiddleware(URLRouter(websocket_routes))),
     }
 )

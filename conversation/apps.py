@@ -8,6 +8,6 @@ class ConversationConfig(AppConfig):
     verbose_name = "Conversation service"
 
     def ready(self) -> None:
-        from conversation import mongo, schema  # noqa: F401 - registers the OpenAPI auth scheme
+        from conversation import mongo, schema  # noqa: F401 - registers the OpenAPI extensions
 
         mongo.connect()

@@ -27,6 +27,8 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
     """
 
     groups_joined: list[str]
+    # Message types a client may send, each handled by `on_<type>(content)`; the other `on_*` are lifecycle hooks.
+    client_messages: frozenset[str] = frozenset()
 
     async def connect(self) -> None:
         self.groups_joined = []
@@ -55,15 +57,23 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
             await self.on_close()
 
     async def websocket_receive(self, message) -> None:
-        size = len(message.get("text") or message.get("bytes") or b"")
+        text = message.get("text")
+        # The limit is in bytes: a text frame of multi-byte characters weighs more than its length.
+        size = len(text.encode("utf-8", "surrogatepass")) if text is not None else len(message.get("bytes") or b"")
         if size > settings.WEBSOCKET_MAX_MESSAGE_BYTES:
             await self.close(code=CLOSE_TOO_BIG)
             return
         await super().websocket_receive(message)
 
+    async def receive(self, text_data=None, bytes_data=None, **kwargs) -> None:
+        if not text_data:  # binary or empty frames: channels would raise and kill the socket with 1011
+            await self.send_json({"type": "error", "detail": "expected a JSON text frame"})
+            return
+        await super().receive(text_data=text_data, **kwargs)
+
     async def receive_json(self, content, **kwargs) -> None:
         kind = content.get("type") if isinstance(content, dict) else None
-        handler = getattr(self, f"on_{kind}", None) if isinstance(kind, str) and kind.isidentifier() else None
+        handler = getattr(self, f"on_{kind}") if isinstance(kind, str) and kind in self.client_messages else None
         if handler is None:
             await self.send_json({"type": "error", "detail": "unknown message type"})
             return
@@ -73,7 +83,7 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
     async def decode_json(cls, text_data):
         try:
             return json.loads(text_data)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested deeper than the parser's stack
             return None
 
     async def event_push(self, message) -> None:
@@ -97,6 +107,13 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
 
     async def after_push(self, event: dict) -> None:
         return None
+
+
+class UnknownPathConsumer(EventConsumer):
+    """Any other socket path: 4404 (URLRouter would raise, and uvicorn answer the handshake with a 500)."""
+
+    async def authorize(self) -> int | None:
+        return CLOSE_NOT_FOUND
 
 
 assert PUSH_TYPE == "event.push"  # the handler name above is derived from it

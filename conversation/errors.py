@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 
 from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.defaults import bad_request, page_not_found
 from pymongo.errors import ConnectionFailure, ServerSelectionTimeoutError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -18,6 +20,12 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 log = logging.getLogger(__name__)
+
+# Every `code` a 409 can carry (ARCHITECTURE.md, Errors).
+CONFLICT_CODES = (
+    "request_pending", "in_session", "not_pending", "not_active", "not_waiting", "consent_missing",
+    "not_joinable", "not_ended", "feedback_exists", "session_ended", "idempotency_in_progress",
+)  # fmt: skip
 
 STORE_ERRORS = (ConnectionFailure, ServerSelectionTimeoutError, RedisConnectionError, RedisTimeoutError)
 
@@ -58,3 +66,17 @@ def exception_handler(exc, context):
     if response is not None and isinstance(exc, Conflict):
         response.data = {"detail": str(exc.detail), "code": exc.code}
     return response
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """handler404: a URL no route matches (an id with a `/` or `.`) is a JSON 404 under /api/, like any other."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    return page_not_found(request, exception)
+
+
+def bad_request_json(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """handler400: what Django refuses before any view (over DATA_UPLOAD_MAX_NUMBER_FIELDS parameters) is JSON too."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Bad request."}, status=400)
+    return bad_request(request, exception)

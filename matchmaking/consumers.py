@@ -7,6 +7,8 @@ from conversation.events import user_group
 
 
 class MatchmakingConsumer(EventConsumer):
+    client_messages = frozenset({"ping"})
+
     def groups_for(self) -> list[str]:
         return [user_group(self.user.id)]
 

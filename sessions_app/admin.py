@@ -113,7 +113,6 @@ class SessionReportAdmin(SessionsAppAdmin):
     ordering = ("-created_at",)
 
 
-
 def dashboard_view(request):
     """Staff-only operations dashboard (an admin site page)."""
     figures = dashboard(window=request.GET.get("window", "24h"))

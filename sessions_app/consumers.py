@@ -23,6 +23,7 @@ def _load(session_id: str) -> ConversationSession | None:
 
 class SessionConsumer(EventConsumer):
     session: ConversationSession
+    client_messages = frozenset({"heartbeat", "signal"})
 
     async def authorize(self) -> int | None:
         session = await sync_to_async(_load, thread_sensitive=False)(self.scope["url_route"]["kwargs"]["session_id"])

@@ -5,10 +5,12 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from conversation.auth import USER_ID_RE
-from conversation.serializers import StrictSerializer
+from conversation.serializers import StrictSerializer, UTCDateTimeField
 from conversation.vocab import DURATIONS, language_codes
+from sessions_app.documents import END_REASONS, STATUSES
 from sessions_app.services.recording import AUDIO_TYPES
 from topics.selectors import topic_get_active
+from topics.serializers import TopicSerializer
 
 
 class ScheduleSerializer(StrictSerializer):
@@ -55,6 +57,11 @@ class FeedbackSerializer(StrictSerializer):
     comment = serializers.CharField(required=False, allow_blank=True, max_length=1000)
 
 
+class RecordingConsentSerializer(serializers.Serializer):
+    participant1 = serializers.BooleanField()
+    participant2 = serializers.BooleanField()
+
+
 class SessionSerializer(serializers.Serializer):
     """Response shape (documentation only; payloads.session_json renders it)."""
 
@@ -63,15 +70,49 @@ class SessionSerializer(serializers.Serializer):
     targetLanguageCode = serializers.CharField()
     participant1Id = serializers.CharField()
     participant2Id = serializers.CharField()
-    status = serializers.ChoiceField(choices=("waiting", "active", "completed", "cancelled"))
+    status = serializers.ChoiceField(choices=STATUSES)
     scheduledAt = serializers.DateTimeField(allow_null=True)
     startedAt = serializers.DateTimeField(allow_null=True)
     endedAt = serializers.DateTimeField(allow_null=True)
     actualDurationSeconds = serializers.IntegerField(allow_null=True)
-    endReason = serializers.CharField(allow_null=True)
+    endReason = serializers.ChoiceField(choices=END_REASONS, allow_null=True)
     audioRecordingUrl = serializers.CharField(allow_null=True)
-    recordingConsent = serializers.DictField(child=serializers.BooleanField())
+    recordingConsent = RecordingConsentSerializer()
     createdAt = serializers.DateTimeField()
     updatedAt = serializers.DateTimeField()
-    topic = serializers.DictField(allow_null=True)
-    plannedDurationMinutes = serializers.IntegerField()
+    topic = TopicSerializer(allow_null=True)
+    plannedDurationMinutes = serializers.ChoiceField(choices=DURATIONS)
+    level = serializers.CharField(allow_null=True)
+
+
+class HeartbeatResponseSerializer(serializers.Serializer):
+    serverTime = serializers.DateTimeField()
+    session = SessionSerializer()
+
+
+class UploadUrlResponseSerializer(serializers.Serializer):
+    uploadUrl = serializers.URLField()
+    method = serializers.ChoiceField(choices=("PUT",))
+    headers = serializers.DictField(child=serializers.CharField())
+    key = serializers.CharField()
+    expiresIn = serializers.IntegerField()
+    maxBytes = serializers.IntegerField()
+
+
+class DownloadUrlSerializer(serializers.Serializer):
+    downloadUrl = serializers.URLField()
+    expiresIn = serializers.IntegerField()
+
+
+class FeedbackGivenSerializer(serializers.Serializer):
+    """What the service stored, rendered from the document (never an echo of the request)."""
+
+    sessionId = serializers.CharField(source="session_id")
+    userId = serializers.CharField(source="user_id")
+    partnerRating = serializers.IntegerField(source="partner_rating")
+    connectionQuality = serializers.IntegerField(source="connection_quality")
+    topicRating = serializers.IntegerField(source="topic_rating", allow_null=True)
+    talkAgain = serializers.BooleanField(source="talk_again", allow_null=True)
+    levelFeltRight = serializers.BooleanField(source="level_felt_right", allow_null=True)
+    comment = serializers.CharField(allow_null=True)
+    createdAt = UTCDateTimeField(source="created_at")

@@ -11,19 +11,30 @@ from rest_framework.views import APIView
 from conversation import clock
 from conversation.auth import caller_id
 from conversation.errors import Conflict, NotFound
+from conversation.serializers import BODY_ERRORS, PAGE_PARAMETERS, error_responses, paginated
 from sessions_app import selectors
 from sessions_app.documents import STATUSES
 from sessions_app.payloads import session_json
 from sessions_app.serializers import (
     CompleteSerializer,
     ConsentSerializer,
+    DownloadUrlSerializer,
+    FeedbackGivenSerializer,
     FeedbackSerializer,
+    HeartbeatResponseSerializer,
     ReportSerializer,
     ScheduleSerializer,
     SessionSerializer,
+    UploadUrlResponseSerializer,
     UploadUrlSerializer,
 )
 from sessions_app.services import feedback, lifecycle, recording, scheduling
+
+SessionPageSerializer = paginated(SessionSerializer, "SessionPage")
+SESSION_ID = OpenApiParameter(
+    "session_id", str, OpenApiParameter.PATH, description="24-hex ObjectId (anything else, or not yours: 404)."
+)
+ENDING_RESPONSES = {200: SessionSerializer, **error_responses(404, 409)}
 
 
 class SessionPagination(PageNumberPagination):
@@ -40,8 +51,9 @@ def _valid(serializer_class, data) -> dict:
 
 class SessionListView(APIView):
     @extend_schema(
-        parameters=[OpenApiParameter("status", str, enum=list(STATUSES), required=False)],
-        responses=SessionSerializer(many=True),
+        operation_id="v1_sessions_list",
+        parameters=[OpenApiParameter("status", str, enum=list(STATUSES), required=False), *PAGE_PARAMETERS],
+        responses={200: SessionPageSerializer, **error_responses(400, 404)},
     )
     def get(self, request):
         wanted = request.query_params.get("status") or None
@@ -53,7 +65,7 @@ class SessionListView(APIView):
         )
         return paginator.get_paginated_response([session_json(s) for s in page])
 
-    @extend_schema(request=ScheduleSerializer, responses={201: SessionSerializer})
+    @extend_schema(request=ScheduleSerializer, responses={201: SessionSerializer, **error_responses(*BODY_ERRORS)})
     def post(self, request):
         data = _valid(ScheduleSerializer, request.data)
         session = scheduling.session_schedule(
@@ -68,7 +80,7 @@ class SessionListView(APIView):
 
 
 class SessionCurrentView(APIView):
-    @extend_schema(responses=SessionSerializer)
+    @extend_schema(responses={200: SessionSerializer, **error_responses(404)})
     def get(self, request):
         session = selectors.session_current(user_id=caller_id(request.user))
         if session is None:
@@ -84,13 +96,15 @@ class SessionView(APIView):
 
 
 class SessionDetailView(SessionView):
-    @extend_schema(responses=SessionSerializer)
+    @extend_schema(parameters=[SESSION_ID], responses={200: SessionSerializer, **error_responses(404)})
     def get(self, request, session_id: str):
         return Response(session_json(self.session(request, session_id)))
 
 
 class HeartbeatView(SessionView):
-    @extend_schema(request=None)
+    @extend_schema(
+        request=None, parameters=[SESSION_ID], responses={200: HeartbeatResponseSerializer, **error_responses(404, 409)}
+    )
     def post(self, request, session_id: str):
         session = self.session(request, session_id)
         try:
@@ -101,7 +115,7 @@ class HeartbeatView(SessionView):
 
 
 class EndView(SessionView):
-    @extend_schema(request=None, responses=SessionSerializer)
+    @extend_schema(request=None, parameters=[SESSION_ID], responses=ENDING_RESPONSES)
     def post(self, request, session_id: str):
         user_id = caller_id(request.user)
         return Response(
@@ -110,7 +124,7 @@ class EndView(SessionView):
 
 
 class CancelView(SessionView):
-    @extend_schema(request=None, responses=SessionSerializer)
+    @extend_schema(request=None, parameters=[SESSION_ID], responses=ENDING_RESPONSES)
     def post(self, request, session_id: str):
         user_id = caller_id(request.user)
         return Response(
@@ -119,7 +133,11 @@ class CancelView(SessionView):
 
 
 class ReportView(SessionView):
-    @extend_schema(request=ReportSerializer, responses=SessionSerializer)
+    @extend_schema(
+        request=ReportSerializer,
+        parameters=[SESSION_ID],
+        responses={200: SessionSerializer, **error_responses(*BODY_ERRORS, 404)},
+    )
     def post(self, request, session_id: str):
         session = self.session(request, session_id)
         data = _valid(ReportSerializer, request.data)
@@ -130,7 +148,11 @@ class ReportView(SessionView):
 
 
 class ConsentView(SessionView):
-    @extend_schema(request=ConsentSerializer, responses=SessionSerializer)
+    @extend_schema(
+        request=ConsentSerializer,
+        parameters=[SESSION_ID],
+        responses={200: SessionSerializer, **error_responses(*BODY_ERRORS, 404)},
+    )
     def put(self, request, session_id: str):
         session = self.session(request, session_id)
         data = _valid(ConsentSerializer, request.data)
@@ -139,7 +161,11 @@ class ConsentView(SessionView):
 
 
 class UploadUrlView(SessionView):
-    @extend_schema(request=UploadUrlSerializer)
+    @extend_schema(
+        request=UploadUrlSerializer,
+        parameters=[SESSION_ID],
+        responses={200: UploadUrlResponseSerializer, **error_responses(*BODY_ERRORS, 404, 409)},
+    )
     def post(self, request, session_id: str):
         session = self.session(request, session_id)
         data = _valid(UploadUrlSerializer, request.data or {})
@@ -147,7 +173,11 @@ class UploadUrlView(SessionView):
 
 
 class CompleteView(SessionView):
-    @extend_schema(request=CompleteSerializer, responses=SessionSerializer)
+    @extend_schema(
+        request=CompleteSerializer,
+        parameters=[SESSION_ID],
+        responses={200: SessionSerializer, **error_responses(*BODY_ERRORS, 404, 409)},
+    )
     def post(self, request, session_id: str):
         session = self.session(request, session_id)
         data = _valid(CompleteSerializer, request.data)
@@ -155,16 +185,19 @@ class CompleteView(SessionView):
 
 
 class RecordingView(SessionView):
+    @extend_schema(parameters=[SESSION_ID], responses={200: DownloadUrlSerializer, **error_responses(404)})
     def get(self, request, session_id: str):
         return Response(recording.download_url(session=self.session(request, session_id)))
 
 
 class FeedbackView(SessionView):
-    @extend_schema(request=FeedbackSerializer)
+    @extend_schema(
+        request=FeedbackSerializer,
+        parameters=[SESSION_ID],
+        responses={201: FeedbackGivenSerializer, **error_responses(*BODY_ERRORS, 404, 409)},
+    )
     def post(self, request, session_id: str):
         session = self.session(request, session_id)
         data = _valid(FeedbackSerializer, request.data)
         given = feedback.feedback_give(session=session, user_id=caller_id(request.user), data=data)
-        return Response(
-            {"sessionId": given.session_id, "userId": given.user_id, **request.data}, status=status.HTTP_201_CREATED
-        )
+        return Response(FeedbackGivenSerializer(given).data, status=status.HTTP_201_CREATED)

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from channels.layers import channel_layers
 from django.db import DEFAULT_DB_ALIAS, connections
 from rest_framework.test import APIClient
 
@@ -46,6 +47,8 @@ def _clean_redis() -> None:
 
 @pytest.fixture(autouse=True)
 def clean_stores():
+    # A channel layer's locks belong to the event loop that first used them; tests run many loops.
+    channel_layers.backends.clear()
     _clean_redis()
     db = mongo.db()
     for name in db.list_collection_names():

@@ -24,8 +24,8 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def web_servers(count: int) -> Iterator[list[str]]:
-    """`count` uvicorn processes of the ASGI app on free ports, sharing the test stores."""
+def web_servers(count: int, env: dict[str, str] | None = None) -> Iterator[list[str]]:
+    """`count` uvicorn processes of the ASGI app on free ports, sharing the test stores; `env` overrides settings."""
     procs, urls = [], []
     try:
         for _ in range(count):
@@ -44,7 +44,7 @@ def web_servers(count: int) -> Iterator[list[str]]:
                         "--no-access-log",
                     ],
                     cwd=ROOT,
-                    env=os.environ.copy(),
+                    env={**os.environ, **(env or {})},
                 )
             )
             urls.append(f"http://127.0.0.1:{port}")

@@ -45,3 +45,14 @@ class RandomQuerySerializer(serializers.Serializer):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["targetLanguageCode"].choices = language_codes()
+
+
+class TopicListQuerySerializer(serializers.Serializer):
+    """List filters: free text (an unknown level just matches nothing), but bounded and free of NUL bytes,
+    which MongoDB refuses in the regex `search` becomes."""
+
+    targetLanguageCode = serializers.CharField(required=False, allow_blank=True, max_length=16)
+    level = serializers.CharField(required=False, allow_blank=True, max_length=16)
+    category = serializers.CharField(required=False, allow_blank=True, max_length=32)
+    search = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    isActive = serializers.CharField(required=False, allow_blank=True, max_length=5)

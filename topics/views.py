@@ -12,9 +12,11 @@ from conversation.auth import is_staff
 from conversation.errors import NotFound
 from conversation.lookups import get_or_404
 from conversation.permissions import StaffWritesOnly
+from conversation.serializers import BODY_ERRORS, PAGE_PARAMETERS, error_responses, paginated
+from conversation.vocab import CATEGORIES, LEVELS, language_codes
 from topics import selectors, services
 from topics.documents import Topic
-from topics.serializers import RandomQuerySerializer, TopicSerializer
+from topics.serializers import RandomQuerySerializer, TopicListQuerySerializer, TopicSerializer
 
 
 class TopicPagination(PageNumberPagination):
@@ -23,38 +25,42 @@ class TopicPagination(PageNumberPagination):
     max_page_size = 100
 
 
+TopicPageSerializer = paginated(TopicSerializer, "TopicPage")
+TOPIC_ID = OpenApiParameter("id", str, OpenApiParameter.PATH, description="24-hex ObjectId (anything else: 404).")
+
+
 class TopicViewSet(viewsets.ViewSet):
     permission_classes = [StaffWritesOnly]
     serializer_class = TopicSerializer
+    lookup_value_regex = "[^/]+"  # any segment reaches get_or_404 (the router's default refuses dots)
 
     def _get(self, request, pk: str) -> Topic:
         filters = {} if is_staff(request.user) else {"is_active": True}
         return get_or_404(Topic, pk, **filters)
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter(name, str, required=False)
-            for name in ("targetLanguageCode", "level", "category", "search", "isActive")
-        ],
-        responses=TopicSerializer(many=True),
+        parameters=[TopicListQuerySerializer, *PAGE_PARAMETERS],
+        responses={200: TopicPageSerializer, **error_responses(400, 404)},
     )
     def list(self, request):
-        query = selectors.topic_list(staff=is_staff(request.user), filters=request.query_params)
+        params = TopicListQuerySerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        query = selectors.topic_list(staff=is_staff(request.user), filters=params.validated_data)
         paginator = TopicPagination()
         page = paginator.paginate_queryset(query, request, view=self)
         return paginator.get_paginated_response(TopicSerializer(page, many=True).data)
 
-    @extend_schema(responses=TopicSerializer)
+    @extend_schema(parameters=[TOPIC_ID], responses={200: TopicSerializer, **error_responses(404)})
     def retrieve(self, request, pk: str):
         return Response(TopicSerializer(self._get(request, pk)).data)
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("targetLanguageCode", str, required=True),
-            OpenApiParameter("level", str, required=True),
-            OpenApiParameter("category", str, required=False),
+            OpenApiParameter("targetLanguageCode", str, required=True, enum=[*language_codes()]),
+            OpenApiParameter("level", str, required=True, enum=[*LEVELS]),
+            OpenApiParameter("category", str, required=False, enum=[*CATEGORIES]),
         ],
-        responses=TopicSerializer,
+        responses={200: TopicSerializer, **error_responses(400, 404)},
     )
     @action(detail=False, methods=["get"])
     def random(self, request):
@@ -69,15 +75,18 @@ class TopicViewSet(viewsets.ViewSet):
             raise NotFound("No active topic for this language and level.")
         return Response(TopicSerializer(topic).data)
 
+    @extend_schema(responses={201: TopicSerializer, **error_responses(*BODY_ERRORS, 403)})
     def create(self, request):
         serializer = TopicSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         topic = services.topic_create(data=serializer.validated_data)
         return Response(TopicSerializer(topic).data, status=status.HTTP_201_CREATED)
 
+    @extend_schema(parameters=[TOPIC_ID], responses={200: TopicSerializer, **error_responses(*BODY_ERRORS, 403, 404)})
     def update(self, request, pk: str):
         return self._write(request, pk, partial=False)
 
+    @extend_schema(parameters=[TOPIC_ID], responses={200: TopicSerializer, **error_responses(*BODY_ERRORS, 403, 404)})
     def partial_update(self, request, pk: str):
         return self._write(request, pk, partial=True)
 
@@ -88,6 +97,7 @@ class TopicViewSet(viewsets.ViewSet):
         topic = services.topic_update(topic=topic, data=serializer.validated_data)
         return Response(TopicSerializer(topic).data)
 
+    @extend_schema(parameters=[TOPIC_ID], responses={204: None, **error_responses(403, 404)})
     def destroy(self, request, pk: str):
         services.topic_delete(topic=self._get(request, pk))
         return Response(status=status.HTTP_204_NO_CONTENT)
