@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 
+from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.defaults import bad_request, page_not_found
@@ -27,7 +28,8 @@ CONFLICT_CODES = (
     "not_joinable", "not_ended", "feedback_exists", "session_ended", "idempotency_in_progress",
 )  # fmt: skip
 
-STORE_ERRORS = (ConnectionFailure, ServerSelectionTimeoutError, RedisConnectionError, RedisTimeoutError)
+S3_ERRORS = (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError)
+STORE_ERRORS = (ConnectionFailure, ServerSelectionTimeoutError, RedisConnectionError, RedisTimeoutError, *S3_ERRORS)
 
 
 class Conflict(APIException):
@@ -49,7 +51,9 @@ class NotFound(APIException):
 
 
 def store_name(exc: BaseException) -> str:
-    return "redis" if isinstance(exc, RedisConnectionError | RedisTimeoutError) else "mongodb"
+    if isinstance(exc, RedisConnectionError | RedisTimeoutError):
+        return "redis"
+    return "s3" if isinstance(exc, S3_ERRORS) else "mongodb"
 
 
 def unavailable_body(exc: BaseException) -> dict:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from conversation import clock
 from conversation.auth import caller_id
 from conversation.errors import Conflict, NotFound
+from conversation.pagination import DocumentPagination
 from conversation.serializers import BODY_ERRORS, PAGE_PARAMETERS, error_responses, paginated
 from sessions_app import selectors
 from sessions_app.documents import STATUSES
@@ -37,12 +37,6 @@ SESSION_ID = OpenApiParameter(
 ENDING_RESPONSES = {200: SessionSerializer, **error_responses(404, 409)}
 
 
-class SessionPagination(PageNumberPagination):
-    page_size = 20
-    page_size_query_param = "pageSize"
-    max_page_size = 100
-
-
 def _valid(serializer_class, data) -> dict:
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
@@ -59,7 +53,7 @@ class SessionListView(APIView):
         wanted = request.query_params.get("status") or None
         if wanted and wanted not in STATUSES:
             return Response({"status": [f"Must be one of {', '.join(STATUSES)}."]}, status=400)
-        paginator = SessionPagination()
+        paginator = DocumentPagination()
         page = paginator.paginate_queryset(
             selectors.sessions_of(user_id=caller_id(request.user), status=wanted), request, view=self
         )

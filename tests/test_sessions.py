@@ -421,3 +421,22 @@ def test_presence_lost_with_redis_is_rebuilt_from_mongodb(api, frozen_clock, set
     frozen_clock.advance(seconds=1)
     assert sessions_sweep().dropped == 1
     assert ConversationSession.objects.get(id=session_id).end_reason == "dropped"
+
+
+def test_s3_unreachable_gives_a_503_naming_s3(api, settings):
+    from sessions_app.services import recording
+
+    session_id = start(api)
+    base = f"/api/v1/sessions/{session_id}"
+    for user in ("alice", "bob"):
+        api(user).put(f"{base}/recording-consent/", {"consent": True}, format="json")
+    key = api("alice").post(f"{base}/recording/upload-url/", {}, format="json").json()["key"]
+    settings.S3_ENDPOINT_URL = "http://127.0.0.1:9"  # nothing listens there
+    recording.s3.cache_clear()
+    try:
+        response = api("alice").post(f"{base}/recording/complete/", {"key": key}, format="json")
+    finally:
+        recording.s3.cache_clear()
+    assert response.status_code == 503
+    assert response.json() == {"detail": "s3 is unavailable, retry shortly.", "code": "service_unavailable"}
+    assert ConversationSession.objects.get(id=session_id).audio_recording_url is None

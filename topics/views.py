@@ -5,25 +5,18 @@ from __future__ import annotations
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 
 from conversation.auth import is_staff
 from conversation.errors import NotFound
 from conversation.lookups import get_or_404
+from conversation.pagination import DocumentPagination
 from conversation.permissions import StaffWritesOnly
 from conversation.serializers import BODY_ERRORS, PAGE_PARAMETERS, error_responses, paginated
 from conversation.vocab import CATEGORIES, LEVELS, language_codes
 from topics import selectors, services
 from topics.documents import Topic
 from topics.serializers import RandomQuerySerializer, TopicListQuerySerializer, TopicSerializer
-
-
-class TopicPagination(PageNumberPagination):
-    page_size = 20
-    page_size_query_param = "pageSize"
-    max_page_size = 100
-
 
 TopicPageSerializer = paginated(TopicSerializer, "TopicPage")
 TOPIC_ID = OpenApiParameter("id", str, OpenApiParameter.PATH, description="24-hex ObjectId (anything else: 404).")
@@ -46,7 +39,7 @@ class TopicViewSet(viewsets.ViewSet):
         params = TopicListQuerySerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         query = selectors.topic_list(staff=is_staff(request.user), filters=params.validated_data)
-        paginator = TopicPagination()
+        paginator = DocumentPagination()
         page = paginator.paginate_queryset(query, request, view=self)
         return paginator.get_paginated_response(TopicSerializer(page, many=True).data)
 
