@@ -187,7 +187,7 @@ def _ws_close_code(path: str, headers=None) -> int | None:
         if not connected:
             return None
         output = await communicator.receive_output(timeout=3)
-        await communicator.wait()
+        await communicator.disconnect()  # let the consumer finish before this event loop closes
         return output.get("code")
 
     return async_to_sync(run)()

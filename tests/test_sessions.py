@@ -88,6 +88,8 @@ def test_end_completes_clears_presence_and_tells_both(api, frozen_clock):
         bob = await open_socket(f"/ws/v1/sessions/{session_id}/", "bob")
         ended = await sync_to_async(api("alice").post)(f"/api/v1/sessions/{session_id}/end/")
         events = [await next_event(alice, "session.ended"), await next_event(bob, "session.ended")]
+        await alice.disconnect()
+        await bob.disconnect()
         return ended, events
 
     ended, events = async_to_sync(scenario)()
@@ -128,6 +130,7 @@ def test_silent_partner_is_disconnected_then_reconnects_then_drops(api, frozen_c
         await sync_to_async(beat)(api, "bob", session_id)
         dropped = await sync_to_async(sessions_sweep)()
         ended = await next_event(bob, "session.ended")
+        await bob.disconnect()
         return first, second, disconnected, reconnected, dropped, ended
 
     first, second, disconnected, reconnected, dropped, ended = async_to_sync(scenario)()
@@ -163,6 +166,7 @@ def test_time_up_is_announced_once_at_the_planned_duration(api, frozen_clock):
             await sync_to_async(beat)(api, user, session_id)
         results = [await sync_to_async(sessions_sweep)() for _ in range(2)]
         event = await next_event(alice, "session.time_up")
+        await alice.disconnect()
         return results, event
 
     results, event = async_to_sync(scenario)()
@@ -186,6 +190,7 @@ def test_no_show_cancels_and_puts_who_came_back_at_the_head_of_the_queue(api, fr
         frozen_clock.advance(seconds=settings.SESSION_JOIN_TIMEOUT_SECONDS + 1)
         result = await sync_to_async(sessions_sweep)()
         told = await next_event(socket, "request.requeued")
+        await socket.disconnect()
         return result, told
 
     result, told = async_to_sync(scenario)()
@@ -236,6 +241,7 @@ def test_outsiders_are_refused_everywhere(api):
         communicator = WebsocketCommunicator(application, f"{path}?token={mint_token(user)}")
         await communicator.connect()
         output = await communicator.receive_output(timeout=3)
+        await communicator.disconnect()  # let the consumer finish before this event loop closes
         return output.get("code")
 
     assert async_to_sync(close_code)(f"/ws/v1/sessions/{session_id}/", "mallory") == 4403
@@ -395,6 +401,7 @@ def test_oversized_socket_frames_are_refused(api):
         output = await alice.receive_output(timeout=3)
         while output["type"] != "websocket.close":
             output = await alice.receive_output(timeout=3)
+        await alice.disconnect()
         return output["code"]
 
     assert async_to_sync(scenario)() == 1009
