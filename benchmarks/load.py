@@ -67,12 +67,14 @@ async def journey(base_http: str, base_ws: str, user: str, token: str, ctx: dict
     return time.perf_counter() - started
 
 
-async def learner(index: int, urls: list[str], stop_at: float, latencies: list[float], errors: list[str]) -> None:
+async def learner(
+    index: int, level: int, urls: list[str], stop_at: float, latencies: list[float], errors: list[str]
+) -> None:
     base_http = urls[index % len(urls)]
     base_ws = base_http.replace("http", "ws")
     round_ = 0
     while time.perf_counter() < stop_at:
-        user = f"load-{index}"
+        user = f"load-{level}-{index}"  # fresh ids per level: a last, unmatched journey must not leak over
         try:
             ctx: dict = {}
             latencies.append(await journey(base_http, base_ws, user, mint_token(user), ctx))
@@ -87,7 +89,7 @@ async def run_level(urls: list[str], learners: int) -> tuple[float, list[float],
     errors: list[str] = []
     stop_at = time.perf_counter() + SECONDS
     started = time.perf_counter()
-    await asyncio.gather(*(learner(i, urls, stop_at, latencies, errors) for i in range(learners)))
+    await asyncio.gather(*(learner(i, learners, urls, stop_at, latencies, errors) for i in range(learners)))
     return len(latencies) / (time.perf_counter() - started), latencies, errors
 
 

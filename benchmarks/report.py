@@ -69,6 +69,28 @@ def line_svg(title: str, points: list[tuple[float, float]], x_label: str, y_labe
     )
 
 
+READING = """## Reading the figures against the targets
+
+- Pairing step: the issue asks for >= 10,000 pairs/s and >= 0.5 of the raw baseline. The first holds; the
+  ratio does not (about 0.36). Redis' own accounting (`INFO commandstats`) puts the script at ~14-16 us
+  per call against ~1 us for ZADD or ZPOPMIN, and the one-client harness does not overlap client and
+  server work. The script ranks candidates, prunes stale members and keeps the queue index, which the
+  baseline does not.
+- Time-to-match with a partner waiting: p50 well under the 50 ms target.
+- Full HTTP path: one uvicorn process runs Django's sync views on one thread, so pairs/s is about
+  1/latency; scale with more web processes.
+- Heartbeats: socket heartbeats stay on the event loop; the echo consumer on the same server is the
+  ceiling. The 500/1000-socket rows send a heartbeat per second per socket (10x the product's rate)
+  from a Python client on the same 2 cores, so they measure the machine as much as the service.
+- Sweeper: 10k and 100k active sessions with the same 100 stale take about the same time: its cost
+  follows the sessions it ends.
+- Load run: journeys/s does not grow past 8 learners on 2 cores with client, 2 web, 2 worker, beat and
+  the three servers sharing them. Some journeys fail: a learner's session socket is refused with 4410 (the
+  session had already ended), and a few time out. That is an open problem, not understood yet: see
+  the closing note.
+"""
+
+
 def main() -> int:
     PLOTS.mkdir(parents=True, exist_ok=True)
     sections, images = [], []
@@ -83,7 +105,8 @@ def main() -> int:
                 svg = line_svg(name[5:], points, "learners", "journeys/s")
             else:
                 svg = histogram_svg(name, [s * 1000 for s in samples])
-            path = PLOTS / f"{result.stem}-{name.replace(':', '-').replace(' ', '-')}.svg"
+            slug = "".join(ch if ch.isalnum() else "-" for ch in name).strip("-")
+            path = PLOTS / f"{result.stem}-{slug}.svg"
             path.write_text(svg)
             images.append(f"![{name}](bench/{path.name})")
     body = "\n\n".join(sections)
@@ -91,7 +114,7 @@ def main() -> int:
     (DOCS / "BENCHMARKS.md").write_text(
         f"# Benchmarks\n\nWritten by `make bench` on {dt.date.today()} ({machine()}), against real servers started "
         f"for the run (Redis 7, SecantusDB, moto S3). Every baseline was measured in the same run on the same "
-        f"servers. Rerun with `make bench`; the raw figures are in var/bench/.\n\n{body}\n\n## Plots\n\n{plots}\n"
+        f"servers. Rerun with `make bench`; the raw figures are in var/bench/.\n\n{body}\n\n{READING}\n## Plots\n\n{plots}\n"
     )
     print(f"wrote {DOCS / 'BENCHMARKS.md'}")
     return 0

@@ -76,6 +76,7 @@ def make_sessions(count: int, *, stale: int = 0, status: str = "active", in_mong
 def wipe() -> None:
     mongo.db()["conversation_session"].delete_many({})
     client().flushdb()
+    client().set(redis_keys.session_presence_marker(), "1")  # both stores empty: in step, nothing to rebuild
 
 
 async def heartbeat_loop(url: str, stop_at: float, rtts: list[float], interval: float = 0.0) -> int:
