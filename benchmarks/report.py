@@ -114,7 +114,8 @@ def main() -> int:
     (DOCS / "BENCHMARKS.md").write_text(
         f"# Benchmarks\n\nWritten by `make bench` on {dt.date.today()} ({machine()}), against real servers started "
         f"for the run (Redis 7, SecantusDB, moto S3). Every baseline was measured in the same run on the same "
-        f"servers. Rerun with `make bench`; the raw figures are in var/bench/.\n\n{body}\n\n{READING}\n## Plots\n\n{plots}\n"
+        f"servers. Rerun with `make bench`; the raw figures are in var/bench/.\n\n{body}\n\n{READING}\n"
+        f"## Plots\n\n{plots}\n"
     )
     print(f"wrote {DOCS / 'BENCHMARKS.md'}")
     return 0
