@@ -55,15 +55,22 @@ async def journey(base_http: str, base_ws: str, user: str, token: str, ctx: dict
     ctx["session"] = session_id
     async with websockets.connect(f"{base_ws}/ws/v1/sessions/{session_id}/?token={token}") as room:
         state = (await next_of(room, "session.state"))["session"]
-        await room.send('{"type":"heartbeat"}')
-        if state["status"] != "active":
-            await next_of(room, "session.started")
-        for _ in range(2):
+        try:
             await room.send('{"type":"heartbeat"}')
-            await next_of(room, "heartbeat.ack")
-        if state["participant1Id"] == user:
-            await asyncio.to_thread(http, "POST", f"{base_http}/api/v1/sessions/{session_id}/end/", token)
-        await next_of(room, "session.ended")
+            if state["status"] != "active":
+                await next_of(room, "session.started")
+            for _ in range(2):
+                await room.send('{"type":"heartbeat"}')
+                if (await next_of(room, "heartbeat.ack", "session.ended"))["type"] == "session.ended":
+                    return time.perf_counter() - started  # the partner ended first
+            if state["participant1Id"] == user:
+                await asyncio.to_thread(http, "POST", f"{base_http}/api/v1/sessions/{session_id}/end/", token)
+            await next_of(room, "session.ended")
+        except websockets.ConnectionClosed as closed:
+            # Once the partner has ended it, the socket closes (1000 after session.ended, 4410 for a
+            # heartbeat that arrives after the end): both are the journey's end.
+            if closed.rcvd is None or closed.rcvd.code not in (1000, 4410):
+                raise
     return time.perf_counter() - started
 
 
@@ -77,8 +84,12 @@ async def learner(
         user = f"load-{level}-{index}"  # fresh ids per level: a last, unmatched journey must not leak over
         try:
             ctx: dict = {}
-            latencies.append(await journey(base_http, base_ws, user, mint_token(user), ctx))
+            took = await journey(base_http, base_ws, user, mint_token(user), ctx)
+            if time.perf_counter() <= stop_at:  # a journey finishing after the window is not counted
+                latencies.append(took)
         except Exception as exc:
+            if isinstance(exc, TimeoutError) and time.perf_counter() > stop_at:
+                break  # the run ended while this learner waited for a partner who had stopped
             errors.append(f"{type(exc).__name__}: {str(exc)[:80]}")
             await asyncio.sleep(0.5)
         round_ += 1
@@ -88,9 +99,9 @@ async def run_level(urls: list[str], learners: int) -> tuple[float, list[float],
     latencies: list[float] = []
     errors: list[str] = []
     stop_at = time.perf_counter() + SECONDS
-    started = time.perf_counter()
     await asyncio.gather(*(learner(i, learners, urls, stop_at, latencies, errors) for i in range(learners)))
-    return len(latencies) / (time.perf_counter() - started), latencies, errors
+    # Journeys completed within the window, over the window: the last learners may wait on after it.
+    return len(latencies) / SECONDS, latencies, errors
 
 
 @contextlib.contextmanager
