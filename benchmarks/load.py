@@ -41,7 +41,7 @@ async def next_of(socket, *types: str, timeout: float = 20) -> dict:
             return event
 
 
-async def journey(base_http: str, base_ws: str, user: str, token: str, ctx: dict) -> float:
+async def journey(base_http: str, base_ws: str, user: str, token: str) -> float:
     started = time.perf_counter()
     async with websockets.connect(f"{base_ws}/ws/v1/matchmaking/?token={token}") as lobby:
         status, created = await asyncio.to_thread(
@@ -52,7 +52,6 @@ async def journey(base_http: str, base_ws: str, user: str, token: str, ctx: dict
         session_id = created.get("sessionId")
         if not session_id:
             session_id = (await next_of(lobby, "match.found"))["session"]["id"]
-    ctx["session"] = session_id
     async with websockets.connect(f"{base_ws}/ws/v1/sessions/{session_id}/?token={token}") as room:
         state = (await next_of(room, "session.state"))["session"]
         try:
@@ -79,12 +78,10 @@ async def learner(
 ) -> None:
     base_http = urls[index % len(urls)]
     base_ws = base_http.replace("http", "ws")
-    round_ = 0
     while time.perf_counter() < stop_at:
         user = f"load-{level}-{index}"  # fresh ids per level: a last, unmatched journey must not leak over
         try:
-            ctx: dict = {}
-            took = await journey(base_http, base_ws, user, mint_token(user), ctx)
+            took = await journey(base_http, base_ws, user, mint_token(user))
             if time.perf_counter() <= stop_at:  # a journey finishing after the window is not counted
                 latencies.append(took)
         except Exception as exc:
@@ -92,7 +89,6 @@ async def learner(
                 break  # the run ended while this learner waited for a partner who had stopped
             errors.append(f"{type(exc).__name__}: {str(exc)[:80]}")
             await asyncio.sleep(0.5)
-        round_ += 1
 
 
 async def run_level(urls: list[str], learners: int) -> tuple[float, list[float], list[str]]:
