@@ -22,30 +22,30 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	touch $@
 
 run: deps
-	$(PY) -m conversation.devstack run
+	$(PY) -m devstack run
 
 test: deps browser
 	$(VENV)/bin/ruff check .
-	$(PY) -m conversation.devstack test $(PYTEST_ARGS)
+	$(PY) -m devstack test $(PYTEST_ARGS)
 
 test-faults: deps
-	$(PY) -m conversation.devstack test tests/faults
+	$(PY) -m devstack test tests/faults
 
 services: deps
-	$(PY) -m conversation.devstack services
+	$(PY) -m devstack services
 
 lint: deps
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
 bench: deps
-	$(PY) -m conversation.devstack bench matchmaking sessions load
+	$(PY) -m devstack bench matchmaking sessions load
 
 bench-matchmaking: deps
-	$(PY) -m conversation.devstack bench matchmaking
+	$(PY) -m devstack bench matchmaking
 
 bench-sessions: deps
-	$(PY) -m conversation.devstack bench sessions
+	$(PY) -m devstack bench sessions
 
 clean:
 	rm -rf var .pytest_cache .ruff_cache

@@ -3,7 +3,7 @@
 Journey: open the matchmaking socket, POST a request, get matched, open the session socket,
 join by heartbeat, see `session.started`, beat twice more, end (participant1), see `session.ended`.
 Against 2 web processes, 2 Celery workers and beat; N rises until throughput stops growing or
-the p99 doubles. Run with `make bench` (or `python -m conversation.devstack bench load`).
+the p99 doubles. Run with `make bench` (or `python -m devstack bench load`).
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """The embedded stack for a fresh machine: real Redis, MongoDB-wire and S3 servers.
 
-`python -m conversation.devstack run` starts what is not configured by URL
+`python -m devstack run` starts what is not configured by URL
 (Redis from the OS package, SecantusDB, moto's S3 server), prepares the stores
 and runs the Procfile's web, worker and beat until Ctrl-C.
-`python -m conversation.devstack test [pytest args]` starts throw-away servers
+`python -m devstack test [pytest args]` starts throw-away servers
 on free ports, runs pytest against them and exits with pytest's status.
 SecantusDB runs only as a separate process: the service never imports it.
 """
@@ -236,9 +236,6 @@ def main(argv: list[str]) -> int:
             with contextlib.suppress(KeyboardInterrupt):
                 signal.pause()
         return 0
-    print(f"usage: python -m conversation.devstack run|test [pytest args]|services|bench NAME, not {command!r}")
+    print(f"usage: python -m devstack run|test [pytest args]|services|bench NAME, not {command!r}")
     return 2
 
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
