@@ -26,6 +26,7 @@ run: deps
 
 test: deps browser
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m devstack test $(PYTEST_ARGS)
 
 test-faults: deps
@@ -37,6 +38,7 @@ services: deps
 lint: deps
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 
 bench: deps
 	$(PY) -m devstack bench matchmaking sessions load

@@ -44,7 +44,7 @@ CSRF_TRUSTED_ORIGINS = [o for o in CORS_ALLOWED_ORIGINS if o.startswith(("http:/
 PORT = env_int("PORT", 8000, minimum=1, maximum=65535)
 
 INSTALLED_APPS = [
-    "conversation.mongoadmin.apps.MongoAdminConfig",  # django.contrib.admin whose site also lists MongoDB documents
+    "mongoadmin.apps.AdminSiteConfig",  # django.contrib.admin whose site also lists MongoDB documents
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -54,9 +54,12 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "channels",
     "conversation",
+    "mongoadmin.apps.MongoAdminConfig",
     "topics",
-    "matchmaking",
     "sessions_app",
+    "matchmaking",
+    "ops",
+    "practice",
 ]
 
 MIDDLEWARE = [

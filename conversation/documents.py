@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import mongoengine as me
 
 from conversation import clock
+
+D = TypeVar("D", bound=me.Document)
 
 
 class TimestampedDocument(me.Document):
@@ -21,3 +25,8 @@ class TimestampedDocument(me.Document):
             self.created_at = now
         self.updated_at = now
         return super().save(*args, **kwargs)
+
+
+def reloaded(document: D) -> D:
+    """The document as stored now, or the one given if it is gone (after losing a compare-and-set)."""
+    return type(document).objects(id=document.id).first() or document

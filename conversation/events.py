@@ -51,7 +51,3 @@ def push_each(messages: list[tuple[str, str, dict[str, Any]]]) -> None:
             await apush(group, event_type, payload)
 
     async_to_sync(_send)()
-
-
-def push_to_users(user_ids: list[str], event_type: str, payload: dict[str, Any]) -> None:
-    push_each([(user_group(user_id), event_type, payload) for user_id in user_ids])

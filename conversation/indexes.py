@@ -9,15 +9,11 @@ from django.apps import apps
 
 from conversation import mongo
 
-# Kernel documents that live outside a `documents` module (the admin audit trail).
-EXTRA_DOCUMENT_MODULES = ("conversation.audit",)
-
 
 def documents() -> list[type[me.Document]]:
-    """The concrete documents of every installed app's `documents` module, and of EXTRA_DOCUMENT_MODULES."""
+    """The concrete documents of every installed app's `documents` module."""
     found = []
-    names = [f"{config.name}.documents" for config in apps.get_app_configs()] + list(EXTRA_DOCUMENT_MODULES)
-    for name in names:
+    for name in (f"{config.name}.documents" for config in apps.get_app_configs()):
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError:

@@ -12,9 +12,14 @@ from rest_framework.pagination import PageNumberPagination
 
 
 class DocumentPaginator(Paginator):
+    """Counts with one count command and reads one page as a list (for the API and the admin alike)."""
+
     @cached_property
     def count(self) -> int:
         return self.object_list.count()
+
+    def _get_page(self, object_list, *args, **kwargs):
+        return super()._get_page(list(object_list), *args, **kwargs)
 
 
 class DocumentPagination(PageNumberPagination):

@@ -16,10 +16,6 @@ def matchmaking_queue(language: str, level: str) -> str:
     return f"matchmaking:{language}:{level}"
 
 
-def matchmaking_queue_pattern() -> str:
-    return "matchmaking:*:*"
-
-
 def session_active(session_id: str) -> str:
     return f"session:active:{session_id}"
 

@@ -238,4 +238,3 @@ def main(argv: list[str]) -> int:
         return 0
     print(f"usage: python -m devstack run|test [pytest args]|services|bench NAME, not {command!r}")
     return 2
-

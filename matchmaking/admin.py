@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from conversation.mongoadmin import ChoicesFilter, DateRangeFilter, ReadOnlyDocumentAdmin, register
 from conversation.vocab import language_codes
 from matchmaking.documents import MatchmakingRequest
+from mongoadmin import ChoicesFilter, DateRangeFilter, ReadOnlyDocumentAdmin, register
 
 
 @register(MatchmakingRequest)

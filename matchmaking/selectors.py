@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import time
-
 from django.conf import settings
 from prometheus_client.core import GaugeMetricFamily
 
-from conversation import redis_keys
+from conversation import clock, redis_keys
 from conversation.redis import client
 from matchmaking.documents import MatchmakingRequest
 
@@ -18,7 +16,7 @@ def request_latest(*, user_id: str) -> MatchmakingRequest | None:
 
 def queues_overview(*, now: float | None = None) -> list[dict]:
     """Non-empty queues with their live (unexpired) members, from the queue index set."""
-    now = now or time.time()
+    now = now or clock.timestamp()
     redis = client()
     keys = sorted(k.decode() for k in redis.smembers(redis_keys.queue_index()))
     if not keys:

@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from conversation.serializers import StrictSerializer
 from conversation.vocab import DURATIONS, LEVELS, language_codes
+from matchmaking.documents import STATUSES
 from topics.selectors import topic_get_active
 
 
@@ -30,7 +31,7 @@ class RequestCreateSerializer(StrictSerializer):
 
 
 class RequestSerializer(serializers.Serializer):
-    """Response shape (documentation only; payloads.request_json renders it)."""
+    """The response schema; payloads.request_json renders it on the hot path (tests/test_shapes.py: they agree)."""
 
     id = serializers.CharField()
     userId = serializers.CharField()
@@ -39,7 +40,7 @@ class RequestSerializer(serializers.Serializer):
     userLevel = serializers.CharField()
     preferredTopicId = serializers.CharField(allow_null=True)
     preferredDuration = serializers.IntegerField()
-    status = serializers.ChoiceField(choices=("pending", "matched", "expired", "cancelled"))
+    status = serializers.ChoiceField(choices=STATUSES)
     matchedWithUserId = serializers.CharField(allow_null=True)
     sessionId = serializers.CharField(allow_null=True)
     createdAt = serializers.DateTimeField()

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from django.contrib import admin, messages
-from django.template.response import TemplateResponse
+from django.contrib import messages
 from django.utils.html import format_html
 
-from conversation.audit import snapshot
-from conversation.charts import bar_chart
-from conversation.mongoadmin import ChoicesFilter, DateRangeFilter, ReadOnlyDocumentAdmin, action, display, register
 from conversation.vocab import LEVELS, language_codes
-from sessions_app.dashboard import dashboard
+from mongoadmin import ChoicesFilter, DateRangeFilter, ReadOnlyDocumentAdmin, action, display, register
+from mongoadmin.audit import snapshot
 from sessions_app.documents import (
     ACTIVE,
     CANCELLED,
@@ -111,19 +108,3 @@ class SessionReportAdmin(SessionsAppAdmin):
     list_filter = ("reason", DateRangeFilter("created_at", title="created"))
     search_fields = ("=session_id", "=reporter_id", "=reported_user_id")
     ordering = ("-created_at",)
-
-
-def dashboard_view(request):
-    """Staff-only operations dashboard (an admin site page)."""
-    figures = dashboard(window=request.GET.get("window", "24h"))
-    context = {
-        **admin.site.each_context(request),
-        "title": "Operations dashboard",
-        "d": figures,
-        "matches_chart": bar_chart(figures.matches_per_hour, title="Matches per hour"),
-        "endings_chart": bar_chart(sorted(figures.endings.items()), title="How sessions ended"),
-    }
-    return TemplateResponse(request, "admin/sessions_app/dashboard.html", context)
-
-
-admin.site.register_view(app_label="sessions_app", name="dashboard", title="Operations dashboard", view=dashboard_view)

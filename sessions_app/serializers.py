@@ -63,7 +63,7 @@ class RecordingConsentSerializer(serializers.Serializer):
 
 
 class SessionSerializer(serializers.Serializer):
-    """Response shape (documentation only; payloads.session_json renders it)."""
+    """The response schema; payloads.session_json renders it on the hot path (tests/test_shapes.py: they agree)."""
 
     id = serializers.CharField()
     topicId = serializers.CharField(allow_null=True)

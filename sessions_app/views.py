@@ -111,19 +111,13 @@ class HeartbeatView(SessionView):
 class EndView(SessionView):
     @extend_schema(request=None, parameters=[SESSION_ID], responses=ENDING_RESPONSES)
     def post(self, request, session_id: str):
-        user_id = caller_id(request.user)
-        return Response(
-            session_json(lifecycle.session_finish(session=self.session(request, session_id), user_id=user_id))
-        )
+        return Response(session_json(lifecycle.session_finish(session=self.session(request, session_id))))
 
 
 class CancelView(SessionView):
     @extend_schema(request=None, parameters=[SESSION_ID], responses=ENDING_RESPONSES)
     def post(self, request, session_id: str):
-        user_id = caller_id(request.user)
-        return Response(
-            session_json(lifecycle.session_cancel(session=self.session(request, session_id), user_id=user_id))
-        )
+        return Response(session_json(lifecycle.session_cancel(session=self.session(request, session_id))))
 
 
 class ReportView(SessionView):

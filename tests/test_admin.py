@@ -14,9 +14,9 @@ from django.contrib.auth.models import Permission, User
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from conversation import mongo
-from conversation.audit import AdminAuditEntry
 from conversation.redis import client as redis
 from matchmaking.documents import MatchmakingRequest
+from mongoadmin.documents import AdminAuditEntry
 from sessions_app.documents import ConversationSession, SessionFeedback, SessionReport
 from tests.helpers import ask
 from topics import services
@@ -28,7 +28,7 @@ pytestmark = pytest.mark.django_db
 TOPICS = "/admin/topics/topic/"
 SESSIONS = "/admin/sessions_app/conversationsession/"
 REQUESTS = "/admin/matchmaking/matchmakingrequest/"
-AUDIT = "/admin/conversation/adminauditentry/"
+AUDIT = "/admin/mongoadmin/adminauditentry/"
 
 
 def make_topic(title: str = "At the Market", **overrides) -> Topic:

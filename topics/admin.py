@@ -7,9 +7,9 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 
-from conversation.mongoadmin import ChoicesFilter, DocumentAdmin, action, register
-from conversation.mongoadmin.forms import DocumentForm, LinesField
 from conversation.vocab import CATEGORIES, DURATIONS, LEVELS, language_codes
+from mongoadmin import ChoicesFilter, DocumentAdmin, action, register
+from mongoadmin.forms import DocumentForm, LinesField
 from topics import services
 from topics.documents import Topic
 

@@ -8,7 +8,7 @@ from functools import cache
 
 from django.conf import settings
 
-from conversation import metrics, redis_keys
+from conversation import clock, metrics, redis_keys
 from conversation.redis import client
 from conversation.vocab import adjacent_levels
 from matchmaking.documents import MatchmakingRequest
@@ -106,7 +106,9 @@ def estimated_wait_seconds(*, language: str, level: str) -> int | None:
     redis = client()
     pipe = redis.pipeline(transaction=False)
     pipe.zcount(
-        redis_keys.matchmaking_queue(language, level), time.time() - settings.MATCHMAKING_REQUEST_TTL_SECONDS, "+inf"
+        redis_keys.matchmaking_queue(language, level),
+        clock.timestamp() - settings.MATCHMAKING_REQUEST_TTL_SECONDS,
+        "+inf",
     )
     pipe.lrange(redis_keys.match_waits(language, level), 0, WAIT_SAMPLES - 1)
     waiting, samples = pipe.execute()

@@ -17,6 +17,7 @@ from bson import ObjectId
 from django.conf import settings
 
 from conversation import clock, events, metrics, redis_keys
+from conversation.documents import reloaded
 from conversation.errors import Conflict
 from conversation.redis import client, delete_if_equals
 from matchmaking.documents import CANCELLED, EXPIRED, MATCHED, PENDING, MatchmakingRequest
@@ -107,7 +108,7 @@ def request_pair(
         excluded.add(popped.member.user_id)  # that partner is gone; look again
     if enqueue:  # every partner found vanished before its commit: wait in the queue
         queue.enqueue(request, score)
-    return _reload(request)
+    return reloaded(request)
 
 
 def _commit_pair(*, request: MatchmakingRequest, popped: Popped, now: dt.datetime) -> MatchmakingRequest | None:
@@ -142,7 +143,7 @@ def _commit_pair(*, request: MatchmakingRequest, popped: Popped, now: dt.datetim
         )
         queue.requeue(popped)
         lifecycle.session_discard(session=session)
-        return _reload(request)
+        return reloaded(request)
     # Both commits won: what they wrote is known, no need to read it back.
     for mine, other in ((request, partner), (partner, request)):
         mine.status, mine.session_id, mine.matched_at, mine.matched_with_user_id = (
@@ -203,10 +204,6 @@ def recently_met_ids(user_id: str, now: dt.datetime) -> set[str]:
     return {m.decode() for m in client().zrangebyscore(key, cutoff, "+inf")}
 
 
-def _reload(request: MatchmakingRequest) -> MatchmakingRequest:
-    return MatchmakingRequest.objects(id=request.id).first() or request
-
-
 def _leave_queue(request: MatchmakingRequest) -> None:
     queue.dequeue(request)
     delete_if_equals(redis_keys.pending_guard(request.user_id), str(request.id))
@@ -216,7 +213,7 @@ def request_cancel(*, request: MatchmakingRequest) -> MatchmakingRequest:
     """pending -> cancelled; a cancel racing a match loses cleanly (409 not_pending)."""
     if not MatchmakingRequest.objects(id=request.id, status=PENDING).update_one(set__status=CANCELLED):
         raise Conflict("The request is not pending.", "not_pending")
-    cancelled = _reload(request)
+    cancelled = reloaded(request)
     _leave_queue(cancelled)
     metrics.count("matchmaking_requests_total", "cancelled")
     events.push(events.user_group(cancelled.user_id), "request.cancelled", {"request": request_json(cancelled)})
@@ -229,7 +226,7 @@ def requests_expire(*, now: dt.datetime | None = None, limit: int = 500) -> int:
     count = 0
     for request in MatchmakingRequest.objects(status=PENDING, expires_at__lte=now).limit(limit):
         if MatchmakingRequest.objects(id=request.id, status=PENDING).update_one(set__status=EXPIRED):
-            expired = _reload(request)
+            expired = reloaded(request)
             _leave_queue(expired)
             metrics.count("matchmaking_requests_total", "expired")
             events.push(events.user_group(expired.user_id), "request.expired", {"request": request_json(expired)})

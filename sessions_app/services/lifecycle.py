@@ -12,6 +12,7 @@ import datetime as dt
 from bson import ObjectId
 
 from conversation import clock, events, metrics
+from conversation.documents import reloaded
 from conversation.errors import Conflict
 from sessions_app.documents import (
     ACTIVE,
@@ -81,10 +82,6 @@ def session_publish(*, session: ConversationSession, pipe=None) -> None:
     presence.presence_open(session, pipe)
 
 
-def _reload(session: ConversationSession) -> ConversationSession:
-    return ConversationSession.objects(id=session.id).first() or session
-
-
 def session_heartbeat(
     *, session: ConversationSession, user_id: str, now: dt.datetime | None = None
 ) -> ConversationSession:
@@ -97,7 +94,7 @@ def session_heartbeat(
         raise SessionGone()
     beat = presence.heartbeat(session, slot, now.timestamp())
     if beat is None:
-        session = _reload(session)
+        session = reloaded(session)
         if session.status not in LIVE_STATUSES:
             raise SessionGone()
         if session.scheduled_at and not _in_join_window(session, now):
@@ -140,7 +137,7 @@ def _start(session: ConversationSession, now: dt.datetime) -> ConversationSessio
     won = ConversationSession.objects(id=session.id, status=WAITING).update_one(
         set__status=ACTIVE, set__started_at=now, set__updated_at=now
     )
-    session = _reload(session)
+    session = reloaded(session)
     if won:
         presence.presence_mark_active(session)
         events.push(events.session_group(str(session.id)), "session.started", {"session": session_json(session)})
@@ -164,25 +161,25 @@ def session_end(
         if session.started_at:
             updates["set__actual_duration_seconds"] = max(0, int((now - session.started_at).total_seconds()))
         if ConversationSession.objects(id=session.id, status=session.status).update_one(**updates):
-            ended = _reload(session)
+            ended = reloaded(session)
             presence.presence_close(ended)
             metrics.count("sessions_ended_total", ended.status, ended.end_reason or "none")
             payload = {"session": session_json(ended)}
             groups = [events.session_group(str(ended.id)), *map(events.user_group, ended.participants)]
             events.push_each([(group, "session.ended", payload) for group in groups])
             return ended
-        session = _reload(session)  # it moved on (waiting -> active): retry with what it is now
+        session = reloaded(session)  # it moved on (waiting -> active): retry with what it is now
     return None
 
 
-def session_finish(*, session: ConversationSession, user_id: str) -> ConversationSession:
+def session_finish(*, session: ConversationSession) -> ConversationSession:
     ended = session_end(session=session, status=COMPLETED, reason=END_COMPLETED, expected=(ACTIVE,))
     if ended is None:
         raise Conflict("The session is not active.", "not_active")
     return ended
 
 
-def session_cancel(*, session: ConversationSession, user_id: str) -> ConversationSession:
+def session_cancel(*, session: ConversationSession) -> ConversationSession:
     ended = session_end(session=session, status=CANCELLED, reason=None, expected=(WAITING,))
     if ended is None:
         raise Conflict("The session is not waiting.", "not_waiting")
@@ -201,9 +198,9 @@ def session_report(
     ).save()  # fmt: skip
     users_block(user_id=user_id, other_id=partner, session_id=str(session.id), now=now)
     if session.status == ACTIVE:
-        return session_end(session=session, status=COMPLETED, reason=END_REPORTED, now=now) or _reload(session)
+        return session_end(session=session, status=COMPLETED, reason=END_REPORTED, now=now) or reloaded(session)
     if session.status == WAITING:
-        return session_end(session=session, status=CANCELLED, reason=END_REPORTED, now=now) or _reload(session)
+        return session_end(session=session, status=CANCELLED, reason=END_REPORTED, now=now) or reloaded(session)
     return session
 
 

@@ -7,29 +7,17 @@ user ids. Clients upload and download with short-lived presigned URLs.
 from __future__ import annotations
 
 import secrets
-from functools import cache
 from urllib.parse import urlparse
 
-import boto3
-from botocore.client import Config
 from botocore.exceptions import ClientError
 from django.conf import settings
 from rest_framework.exceptions import ValidationError
 
 from conversation.errors import Conflict, NotFound
+from conversation.s3 import s3
 from sessions_app.documents import ConversationSession
 
 AUDIO_TYPES = {"audio/webm": "webm", "audio/ogg": "ogg", "audio/mp4": "m4a", "audio/mpeg": "mp3", "audio/wav": "wav"}
-
-
-@cache
-def s3():
-    return boto3.client(
-        "s3",
-        endpoint_url=settings.S3_ENDPOINT_URL,
-        region_name=settings.AWS_REGION,
-        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}, retries={"max_attempts": 2}),
-    )
 
 
 def _prefix(session: ConversationSession) -> str:

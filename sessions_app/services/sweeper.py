@@ -18,6 +18,7 @@ from conversation.lookups import parse_object_id
 from conversation.redis import client
 from sessions_app.documents import ACTIVE, COMPLETED, END_DROPPED, END_TIMEOUT, WAITING, ConversationSession
 from sessions_app.services import lifecycle, presence
+from sessions_app.signals import session_no_show
 
 
 @dataclass
@@ -71,55 +72,65 @@ def sessions_sweep(*, now: dt.datetime | None = None, batch: int = 1000) -> Swee
     entries = [(m.decode(), score) for m, score in stale]
     timers = [m.decode() for m in due]
     sessions = _sessions({e.split(":")[0] for e, _ in entries} | {t.split(":")[0] for t in timers})
-
     for entry in timers:
-        session_id, kind = entry.split(":", 1)
-        session = sessions.get(session_id)
-        if session is None or session.status not in (WAITING, ACTIVE):
-            redis.zrem(redis_keys.session_deadlines(), entry)
-            if session is not None:
-                presence.presence_close(session)
-            continue
-        if kind == presence.JOIN and session.status == WAITING:
-            showed_up = _joined_users(session)  # read before the ending clears presence
-            ended = lifecycle.no_show_timeout(session=session, now=now)
-            if ended:
-                result.no_shows += 1
-                _requeue(ended, showed_up, now)
-        elif kind == presence.MAX and session.status == ACTIVE:
-            result.timed_out += bool(
-                lifecycle.session_end(
-                    session=session, status=COMPLETED, reason=END_TIMEOUT, expected=(ACTIVE,), now=now
-                )
-            )
-        elif kind == presence.TIME_UP:
-            # ZREM is the claim: of two sweepers, only the one that removed it announces.
-            if redis.zrem(redis_keys.session_deadlines(), entry):
-                events.push(events.session_group(session_id), "session.time_up", {"sessionId": session_id})
-                result.time_ups += 1
-        else:
-            redis.zrem(redis_keys.session_deadlines(), entry)
-
-    grace = settings.SESSION_RECONNECT_GRACE_SECONDS + settings.SESSION_HEARTBEAT_TIMEOUT_SECONDS
+        _sweep_timer(entry, sessions.get(entry.split(":")[0]), now, result)
     for entry, last in entries:
-        session_id, slot = entry.split(":", 1)
-        session = sessions.get(session_id)
-        if session is None or session.status not in (WAITING, ACTIVE):
-            redis.zrem(redis_keys.session_heartbeats(), entry)
-            continue
-        if session.status == WAITING:
-            continue  # the join timer decides about sessions that never started
-        if ts - last >= grace:
-            ended = lifecycle.session_end(
-                session=session, status=COMPLETED, reason=END_DROPPED, expected=(ACTIVE,), now=now
-            )
-            result.dropped += bool(ended)
-        elif redis.sadd(redis_keys.session_disconnected(), entry):
-            redis.expire(redis_keys.session_disconnected(), redis_keys.SESSION_INDEX_TTL_SECONDS)
-            user_id = session.participant1_id if slot == "1" else session.participant2_id
-            events.push(events.session_group(session_id), "partner.disconnected", {"userId": user_id})
-            result.disconnected += 1
+        _sweep_silence(entry, last, sessions.get(entry.split(":")[0]), now, result)
     return result
+
+
+def _sweep_timer(entry: str, session: ConversationSession | None, now: dt.datetime, result: SweepResult) -> None:
+    """One due timer (`<sessionId>:join|max|time_up`): a no-show, the maximum duration, or the planned time-up."""
+    redis = client()
+    session_id, kind = entry.split(":", 1)
+    if session is None or session.status not in (WAITING, ACTIVE):
+        redis.zrem(redis_keys.session_deadlines(), entry)
+        if session is not None:
+            presence.presence_close(session)
+        return
+    if kind == presence.JOIN and session.status == WAITING:
+        showed_up = _joined_users(session)  # read before the ending clears presence
+        ended = lifecycle.no_show_timeout(session=session, now=now)
+        if ended:
+            result.no_shows += 1
+            if not ended.scheduled_at:  # a scheduled session was not born of a queue
+                session_no_show.send(sender=ConversationSession, session=ended, user_ids=showed_up, now=now)
+    elif kind == presence.MAX and session.status == ACTIVE:
+        ended = lifecycle.session_end(
+            session=session, status=COMPLETED, reason=END_TIMEOUT, expected=(ACTIVE,), now=now
+        )
+        result.timed_out += bool(ended)
+    elif kind == presence.TIME_UP:
+        # ZREM is the claim: of two sweepers, only the one that removed it announces.
+        if redis.zrem(redis_keys.session_deadlines(), entry):
+            events.push(events.session_group(session_id), "session.time_up", {"sessionId": session_id})
+            result.time_ups += 1
+    else:
+        redis.zrem(redis_keys.session_deadlines(), entry)
+
+
+def _sweep_silence(
+    entry: str, last: float, session: ConversationSession | None, now: dt.datetime, result: SweepResult
+) -> None:
+    """One participant silent past the heartbeat timeout (`<sessionId>:<slot>`): announce, or end past the grace."""
+    redis = client()
+    session_id, slot = entry.split(":", 1)
+    if session is None or session.status not in (WAITING, ACTIVE):
+        redis.zrem(redis_keys.session_heartbeats(), entry)
+        return
+    if session.status == WAITING:
+        return  # the join timer decides about sessions that never started
+    grace = settings.SESSION_RECONNECT_GRACE_SECONDS + settings.SESSION_HEARTBEAT_TIMEOUT_SECONDS
+    if now.timestamp() - last >= grace:
+        ended = lifecycle.session_end(
+            session=session, status=COMPLETED, reason=END_DROPPED, expected=(ACTIVE,), now=now
+        )
+        result.dropped += bool(ended)
+    elif redis.sadd(redis_keys.session_disconnected(), entry):
+        redis.expire(redis_keys.session_disconnected(), redis_keys.SESSION_INDEX_TTL_SECONDS)
+        user_id = session.participant1_id if slot == "1" else session.participant2_id
+        events.push(events.session_group(session_id), "partner.disconnected", {"userId": user_id})
+        result.disconnected += 1
 
 
 def _joined_users(session: ConversationSession) -> list[str]:
@@ -128,12 +139,3 @@ def _joined_users(session: ConversationSession) -> list[str]:
         pipe.zscore(redis_keys.session_heartbeats(), f"{session.id}:{slot}")
     seen = pipe.execute()
     return [user for user, score in zip(session.participants, seen, strict=True) if score is not None]
-
-
-def _requeue(session: ConversationSession, user_ids: list[str], now: dt.datetime) -> None:
-    if session.scheduled_at:
-        return  # a scheduled session was not born of a queue
-    from matchmaking.services.requests import request_requeue_after_no_show
-
-    for user_id in user_ids:
-        request_requeue_after_no_show(user_id=user_id, session=session, now=now)

@@ -20,12 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from conversation.audit import AdminAuditEntry
 from conversation.auth import mint_token
-from tests.conftest import ROOT
+from mongoadmin.documents import AdminAuditEntry
 from tests.e2e.conftest import needs_chromium
 from tests.helpers import request_body
-from tests.processes import http, web_servers
+from tests.processes import ROOT, http, web_servers
 from topics.catalog import catalog_load
 from topics.documents import Topic
 

@@ -17,10 +17,9 @@ from conversation.auth import decode_token, mint_token
 from matchmaking.documents import MatchmakingRequest
 from sessions_app.documents import ConversationSession, SessionFeedback, SessionReport, UserBlock
 from sessions_app.services.recording import s3
-from tests.conftest import ROOT
 from tests.e2e.conftest import needs_chromium
 from tests.helpers import request_body
-from tests.processes import http, web_servers
+from tests.processes import ROOT, http, web_servers
 from topics.catalog import catalog_load
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (requirements-dev.txt)")

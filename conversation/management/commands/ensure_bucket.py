@@ -8,7 +8,7 @@ from botocore.exceptions import ClientError
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from sessions_app.services.recording import s3
+from conversation.s3 import s3
 
 
 def cors_origins() -> list[str]:

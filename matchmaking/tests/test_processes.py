@@ -17,9 +17,8 @@ from conversation.auth import mint_token
 from conversation.redis import client as redis
 from matchmaking.documents import MatchmakingRequest
 from sessions_app.documents import ConversationSession
-from tests.conftest import ROOT
 from tests.helpers import request_body
-from tests.processes import http, web_servers
+from tests.processes import ROOT, http, web_servers
 
 pytestmark = pytest.mark.timeout(180)
 

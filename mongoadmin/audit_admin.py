@@ -5,10 +5,10 @@ from __future__ import annotations
 from django.urls import NoReverseMatch
 from django.utils.html import format_html
 
-from conversation.audit import AdminAuditEntry
-from conversation.mongoadmin.filters import DateRangeFilter
-from conversation.mongoadmin.options import ReadOnlyDocumentAdmin, display
-from conversation.mongoadmin.site import register
+from mongoadmin.documents import AdminAuditEntry
+from mongoadmin.filters import DateRangeFilter
+from mongoadmin.options import ReadOnlyDocumentAdmin, display
+from mongoadmin.site import register
 
 
 @register(AdminAuditEntry)

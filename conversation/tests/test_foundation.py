@@ -14,7 +14,7 @@ from django.conf import settings
 
 from conversation import mongo
 from conversation.auth import mint_token
-from tests.conftest import ROOT
+from tests.processes import ROOT
 
 
 def index_keys(collection: str) -> dict[str, tuple]:

@@ -21,7 +21,7 @@ from conversation import clock
 from conversation.lookups import parse_object_id
 
 if TYPE_CHECKING:
-    from conversation.mongoadmin.options import DocumentAdmin
+    from mongoadmin.options import DocumentAdmin
 
 FORMATS = ("csv", "json")
 TRUE, FALSE = ("true", "1", "yes"), ("false", "0", "no")
@@ -78,19 +78,10 @@ def parse_file(doc_admin: DocumentAdmin, name: str, content: bytes) -> list[dict
     except UnicodeDecodeError:
         raise ImportFileError("The file is not UTF-8 text.") from None
     fmt = name.rsplit(".", 1)[-1].lower() if "." in name else ""
-    if fmt == "json":
-        try:
-            rows = json.loads(text)
-        except ValueError as exc:
-            raise ImportFileError(f"The file is not valid JSON: {exc}.") from None
-        if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
-            raise ImportFileError("A JSON import must be a list of objects.")
-    elif fmt == "csv":
-        rows = [dict(row) for row in csv.DictReader(io.StringIO(text))]
-        if any(None in row for row in rows):
-            raise ImportFileError("Some CSV rows have more cells than there are columns.")
-    else:
+    readers = {"json": _json_rows, "csv": _csv_rows}
+    if fmt not in readers:
         raise ImportFileError("Choose a .csv or .json file.")
+    rows = readers[fmt](text)
     if not rows:
         raise ImportFileError("The file has no rows.")
     if len(rows) > doc_admin.import_max_rows:
@@ -98,6 +89,23 @@ def parse_file(doc_admin: DocumentAdmin, name: str, content: bytes) -> list[dict
     unknown = sorted({key for row in rows for key in row} - set(columns(doc_admin)))
     if unknown:
         raise ImportFileError(f"Unknown column(s): {', '.join(unknown)}. Expected: {', '.join(columns(doc_admin))}.")
+    return rows
+
+
+def _json_rows(text: str) -> list[dict[str, Any]]:
+    try:
+        rows = json.loads(text)
+    except ValueError as exc:
+        raise ImportFileError(f"The file is not valid JSON: {exc}.") from None
+    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+        raise ImportFileError("A JSON import must be a list of objects.")
+    return rows
+
+
+def _csv_rows(text: str) -> list[dict[str, Any]]:
+    rows = [dict(row) for row in csv.DictReader(io.StringIO(text))]
+    if any(None in row for row in rows):
+        raise ImportFileError("Some CSV rows have more cells than there are columns.")
     return rows
 
 
@@ -139,18 +147,23 @@ def _row_label(doc_admin: DocumentAdmin, row: dict[str, Any]) -> str:
     return str(row.get(column) or "") if column else ""
 
 
+def _plan_existing(doc_admin: DocumentAdmin, planned: PlannedRow, raw_id: str, seen: set[str]) -> None:
+    """A row with an id updates that document: it must exist and appear once in the file."""
+    oid = parse_object_id(raw_id)
+    planned.document = doc_admin.document.objects(id=oid).first() if oid else None
+    if planned.document is None:
+        planned.errors.append(f"id: no {doc_admin.opts.verbose_name} with id {raw_id!r}.")
+    elif raw_id in seen:
+        planned.errors.append(f"id: {raw_id} appears more than once in the file.")
+    seen.add(raw_id)
+
+
 def _plan_row(doc_admin: DocumentAdmin, number: int, row: dict[str, Any], seen: set[str]) -> PlannedRow:
     form_class, mapping = doc_admin.form_class, columns(doc_admin)
     raw_id = str(row.get("id") or "").strip()
     planned = PlannedRow(number=number, status="created", label=raw_id or _row_label(doc_admin, row))
     if raw_id:
-        oid = parse_object_id(raw_id)
-        planned.document = doc_admin.document.objects(id=oid).first() if oid else None
-        if planned.document is None:
-            planned.errors.append(f"id: no {doc_admin.opts.verbose_name} with id {raw_id!r}.")
-        elif raw_id in seen:
-            planned.errors.append(f"id: {raw_id} appears more than once in the file.")
-        seen.add(raw_id)
+        _plan_existing(doc_admin, planned, raw_id, seen)
     data = form_class.initial_from(planned.document) if planned.document else form_class.defaults()
     for column, value in row.items():
         name = mapping[column]

@@ -13,12 +13,12 @@ from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch
 from django.views.decorators.http import require_POST
 
-from conversation.audit import AdminAuditEntry
 from conversation.lookups import parse_object_id
-from conversation.mongoadmin.changelist import ChangeList
+from mongoadmin.changelist import ChangeList
+from mongoadmin.documents import AdminAuditEntry
 
 if TYPE_CHECKING:
-    from conversation.mongoadmin.options import DocumentAdmin
+    from mongoadmin.options import DocumentAdmin
 
 
 def admin_context(request: HttpRequest, doc_admin: DocumentAdmin, **extra: Any) -> dict[str, Any]:

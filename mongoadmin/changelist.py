@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import mongoengine as me
-from django.core.paginator import InvalidPage, Paginator
+from django.core.paginator import InvalidPage
 from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.text import smart_split, unescape_string_literal
@@ -13,25 +13,13 @@ from mongoengine import Q
 from mongoengine.queryset import QuerySet
 
 from conversation.lookups import parse_object_id
+from conversation.pagination import DocumentPaginator
 
 if TYPE_CHECKING:
-    from conversation.mongoadmin.options import DocumentAdmin
+    from mongoadmin.options import DocumentAdmin
 
 SEARCH_VAR, ORDER_VAR, PAGE_VAR = "q", "o", "p"
 UNSORTABLE = (me.ListField, me.DictField, me.EmbeddedDocumentField)
-
-
-class _CountedQuerySet:
-    """What Paginator needs, without len() pulling every document (QuerySet.count takes an argument)."""
-
-    def __init__(self, queryset: QuerySet) -> None:
-        self.queryset = queryset
-
-    def count(self) -> int:
-        return self.queryset.count()
-
-    def __getitem__(self, index: slice) -> list[me.Document]:
-        return list(self.queryset[index])
 
 
 class ChangeList:
@@ -101,7 +89,7 @@ class ChangeList:
 
     # The page.
     def page(self):
-        paginator = Paginator(_CountedQuerySet(self.queryset), self.admin.list_per_page)
+        paginator = DocumentPaginator(self.queryset, self.admin.list_per_page)
         try:
             number = int(self.params.get(PAGE_VAR, 1))
             return paginator.page(number)

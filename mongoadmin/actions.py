@@ -28,7 +28,7 @@ def action(*, description: str, permission: str = "change", when: Callable | Non
 def delete_selected(doc_admin, request, queryset):
     documents = list(queryset)
     if request.POST.get("post") != "yes":
-        from conversation.mongoadmin.views import admin_context
+        from mongoadmin.views import admin_context
 
         context = admin_context(
             request,

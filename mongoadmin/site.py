@@ -11,7 +11,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.urls import include, path, re_path, reverse
 
 if TYPE_CHECKING:
-    from conversation.mongoadmin.options import DocumentAdmin
+    from mongoadmin.options import DocumentAdmin
 
 
 class DocumentAdminSite(admin.AdminSite):
@@ -111,7 +111,7 @@ def register(document: type[me.Document], *, site: DocumentAdminSite | None = No
         target = site if site is not None else admin.site
         if not isinstance(target, DocumentAdminSite):
             raise ImproperlyConfigured(
-                "Documents need the DocumentAdminSite: list 'conversation.mongoadmin.apps.MongoAdminConfig' "
+                "Documents need the DocumentAdminSite: list 'mongoadmin.apps.MongoAdminConfig' "
                 "in INSTALLED_APPS instead of 'django.contrib.admin'."
             )
         target.register_document(document, admin_class)

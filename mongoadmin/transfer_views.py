@@ -16,12 +16,12 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 
 from conversation import clock
-from conversation.mongoadmin import transfer
-from conversation.mongoadmin.changelist import ChangeList
-from conversation.mongoadmin.views import admin_context, import_allowed
+from mongoadmin import transfer
+from mongoadmin.changelist import ChangeList
+from mongoadmin.views import admin_context, import_allowed
 
 if TYPE_CHECKING:
-    from conversation.mongoadmin.options import DocumentAdmin
+    from mongoadmin.options import DocumentAdmin
 
 CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
 

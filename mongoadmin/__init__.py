@@ -3,10 +3,10 @@
 See docs/ADMIN.md for what it renders, how it checks permissions and what it audits.
 """
 
-from conversation.mongoadmin.actions import action
-from conversation.mongoadmin.filters import ChoicesFilter, DateRangeFilter
-from conversation.mongoadmin.options import DocumentAdmin, ReadOnlyDocumentAdmin, display
-from conversation.mongoadmin.site import register
+from mongoadmin.actions import action
+from mongoadmin.filters import ChoicesFilter, DateRangeFilter
+from mongoadmin.options import DocumentAdmin, ReadOnlyDocumentAdmin, display
+from mongoadmin.site import register
 
 __all__ = [
     "ChoicesFilter",

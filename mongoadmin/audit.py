@@ -1,7 +1,4 @@
-"""The staff audit trail: who changed which document from the admin, when, and how (before/after JSON).
-
-Stored in MongoDB beside the documents it describes (collection `admin_audit`).
-"""
+"""Writes the staff audit trail: snapshots of a document before and after a change, and one entry per act."""
 
 from __future__ import annotations
 
@@ -12,32 +9,7 @@ import mongoengine as me
 from bson import ObjectId
 
 from conversation import clock
-
-
-class AdminAuditEntry(me.Document):
-    created_at = me.DateTimeField(db_field="createdAt", required=True)
-    username = me.StringField(required=True)
-    user_id = me.StringField(db_field="userId", null=True)
-    document_type = me.StringField(db_field="documentType", required=True)
-    document_id = me.StringField(db_field="documentId", null=True)
-    document_label = me.StringField(db_field="documentLabel", null=True)
-    action = me.StringField(required=True)
-    before = me.DictField(null=True)
-    after = me.DictField(null=True)
-
-    meta = {
-        "collection": "admin_audit",
-        "auto_create_index": False,
-        "indexes": ["-created_at", {"fields": ["document_type", "document_id", "-created_at"]}],
-    }
-
-    def __str__(self) -> str:
-        return f"{self.action} {self.document_type} {self.document_id or ''}".strip()
-
-    @property
-    def changed_keys(self) -> list[str]:
-        before, after = self.before or {}, self.after or {}
-        return sorted(key for key in set(before) | set(after) if before.get(key) != after.get(key))
+from mongoadmin.documents import AdminAuditEntry
 
 
 def json_safe(value: Any) -> Any:

@@ -19,11 +19,11 @@ from django.utils.html import format_html, format_html_join
 from mongoengine.base import BaseDocument
 from mongoengine.queryset import QuerySet
 
-from conversation import audit as audit_trail
 from conversation.lookups import parse_object_id
-from conversation.mongoadmin import transfer_views, views
-from conversation.mongoadmin.actions import BUILTIN_ACTIONS
-from conversation.mongoadmin.filters import ChoicesFilter, ListFilter
+from mongoadmin import audit as audit_trail
+from mongoadmin import transfer_views, views
+from mongoadmin.actions import BUILTIN_ACTIONS
+from mongoadmin.filters import ChoicesFilter, ListFilter
 
 EMPTY = "-"
 

@@ -23,7 +23,7 @@ from conversation import clock, mongo, redis_keys
 from conversation.auth import mint_token
 from conversation.redis import client as redis_client
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -1,0 +1,1 @@
+"""Tests of the conversation app, against the real servers."""

@@ -1,0 +1,1 @@
+"""Tests of the matchmaking app, against the real servers."""

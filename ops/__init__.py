@@ -1,0 +1,1 @@
+"""The operations dashboard for staff: live queues and sessions, recent activity, charts."""

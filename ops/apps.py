@@ -1,0 +1,8 @@
+"""The operations dashboard app (an admin page, no documents of its own)."""
+
+from django.apps import AppConfig
+
+
+class OpsConfig(AppConfig):
+    name = "ops"
+    verbose_name = "Operations"

@@ -1,0 +1,1 @@
+"""Tests of the ops app, against the real servers."""

@@ -1,0 +1,1 @@
+"""The practice page: a reference web client of the public API, served by the service."""

@@ -1,0 +1,7 @@
+"""Signals other apps subscribe to, so that this app never imports them (dependencies point one way)."""
+
+from django.dispatch import Signal
+
+# Sent when a no-show cancels an instant session, with `session`, `user_ids` (those who did show up)
+# and `now`. Matchmaking puts those users back at the head of the queue (matchmaking.handlers).
+session_no_show = Signal()

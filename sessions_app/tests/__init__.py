@@ -1,0 +1,1 @@
+"""Tests of the sessions_app app, against the real servers."""

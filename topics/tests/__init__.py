@@ -1,0 +1,1 @@
+"""Tests of the topics app, against the real servers."""
