@@ -4,7 +4,8 @@
 (Redis from the OS package, SecantusDB, moto's S3 server), prepares the stores
 and runs the Procfile's web, worker and beat until Ctrl-C.
 `python -m devstack test [pytest args]` starts throw-away servers
-on free ports, runs pytest against them and exits with pytest's status.
+on free ports, runs pytest against them and exits with pytest's status;
+`python -m devstack test-prod` runs the service as production does (devstack/prod.py).
 SecantusDB runs only as a separate process: the service never imports it.
 """
 
@@ -161,9 +162,7 @@ def manage(*args: str) -> None:
 
 def prepare() -> None:
     VAR.mkdir(exist_ok=True)
-    manage("migrate", "--noinput", "-v", "0")
-    manage("ensure_indexes")
-    manage("ensure_bucket")
+    manage("release", "-v", "0")  # the production release step: migrations, indexes, bucket, static, catalogs
 
 
 def run() -> int:
@@ -229,6 +228,10 @@ def main(argv: list[str]) -> int:
         return run()
     if command == "test":
         return test(argv[1:])
+    if command == "test-prod":
+        from devstack.prod import test_prod
+
+        return test_prod()
     if command == "services":
         with running(ephemeral=False) as stack:
             prepare()
@@ -236,6 +239,5 @@ def main(argv: list[str]) -> int:
             with contextlib.suppress(KeyboardInterrupt):
                 signal.pause()
         return 0
-    print(f"usage: python -m devstack run|test [pytest args]|services|bench NAME, not {command!r}")
+    print(f"usage: python -m devstack run|test [pytest args]|test-prod|services|bench NAME, not {command!r}")
     return 2
-

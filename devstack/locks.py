@@ -56,7 +56,8 @@ def check() -> int:
             regenerated = Path(tmp) / lock
             shutil.copyfile(ROOT / lock, regenerated)  # pip-compile keeps the pins it is given where they fit
             compile_lock(source, regenerated, [])
-            diff = list(difflib.unified_diff(pins(ROOT / lock), pins(regenerated), lock, f"{source} (compiled)", "", "", 0))
+            compiled = f"{source} (compiled)"
+            diff = list(difflib.unified_diff(pins(ROOT / lock), pins(regenerated), lock, compiled, n=0, lineterm=""))
             if diff:
                 status = 1
                 print(f"{lock} disagrees with {source}; run `make lock` and commit both:", *diff, sep="\n")

@@ -46,11 +46,19 @@ def project_catalogs(root: Path) -> Iterator[Path]:
 class Command(BaseCommand):
     help = "Release step: migrate, ensure_indexes, ensure_bucket, collectstatic, compilemessages (if catalogs)."
 
+    def add_arguments(self, parser) -> None:
+        parser.add_argument(
+            "--files-only",
+            action="store_true",
+            help="Only the steps that write files (collectstatic, compilemessages), for an image build without stores.",
+        )
+
     def handle(self, *args, **options) -> None:
         verbosity = options["verbosity"]
-        self.step("migrate", interactive=False, verbosity=verbosity)
-        self.step("ensure_indexes", verbosity=verbosity)
-        self.step("ensure_bucket", verbosity=verbosity)
+        if not options["files_only"]:
+            self.step("migrate", interactive=False, verbosity=verbosity)
+            self.step("ensure_indexes", verbosity=verbosity)
+            self.step("ensure_bucket", verbosity=verbosity)
         self.step("collectstatic", interactive=False, verbosity=verbosity)
         self.compile_messages(Path(settings.BASE_DIR), verbosity)
         self.stdout.write(self.style.SUCCESS("release done"))
