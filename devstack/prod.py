@@ -117,7 +117,10 @@ def wait_live(service: Service, timeout: float = 60.0) -> None:
     while time.monotonic() < deadline:
         if service.proc.poll() is not None:
             raise Failed(f"{service.name} exited with {service.proc.returncode}:\n{service.log.read_text()[-3000:]}")
-        with contextlib.suppress(OSError), urllib.request.urlopen(f"http://127.0.0.1:{service.port}/health/live", 1):
+        with (
+            contextlib.suppress(OSError),
+            urllib.request.urlopen(f"http://127.0.0.1:{service.port}/health/live", timeout=1),
+        ):
             return
         time.sleep(0.2)
     raise Failed(f"{service.name} did not answer /health/live within {timeout:.0f}s")
