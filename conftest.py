@@ -22,6 +22,7 @@ from rest_framework.test import APIClient
 from conversation import clock, mongo, redis_keys
 from conversation.auth import mint_token
 from conversation.redis import client as redis_client
+from topics.selectors import topic_cache_clear
 
 ROOT = Path(__file__).resolve().parent
 
@@ -49,6 +50,7 @@ def _clean_redis() -> None:
 def clean_stores():
     # A channel layer's locks belong to the event loop that first used them; tests run many loops.
     channel_layers.backends.clear()
+    topic_cache_clear()  # the matcher's in-process topic cache must not carry a topic into the next test
     _clean_redis()
     db = mongo.db()
     for name in db.list_collection_names():

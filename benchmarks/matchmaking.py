@@ -60,8 +60,9 @@ def pairing_step(pairs: int) -> float:
         now = time.time()
         for i in range(start, min(2 * pairs, start + 2 * BATCH)):
             m = member(i)
-            args = [m.encode(), f"{now!r} {now - 120!r} {now - 30!r} 120 64 1 0 0 10 {m.user_id}"]
-            script(keys=[queue, index, "matchmaking:bench:A2", "matchmaking:bench:B2"], args=args, client=pipe)
+            args = [m.encode(), f"{now!r} {now - 120!r} {now - 30!r} 120 64 1 0 0 10 {now - 600!r} {m.user_id}"]
+            keys = [queue, index, f"mm:met:{m.user_id}", "matchmaking:bench:A2", "matchmaking:bench:B2"]
+            script(keys=keys, args=args, client=pipe)
         results = pipe.execute()
         assert sum(1 for r in results if r) == len(results) // 2, "every second arrival must pop a partner"
     elapsed = time.perf_counter() - started

@@ -6,6 +6,7 @@ redis-py pools check the pid and reset themselves after a fork.
 from __future__ import annotations
 
 import asyncio
+import time
 from functools import cache
 
 from django.conf import settings
@@ -47,3 +48,19 @@ def _delete_if_equals_script():
 
 def delete_if_equals(key: str, value: str, pipe=None) -> None:
     _delete_if_equals_script()(keys=[key], args=[value], client=pipe)
+
+
+_ttl_set: dict[str, float] = {}
+
+
+def index_ttl_due(key: str, *, every_seconds: float = 600.0) -> bool:
+    """Whether this process should push forward the TTL of a shared, long-lived key now.
+
+    Such keys (`sess:deadlines`, a queue's wait samples) need their TTL set again now and then, not
+    on each write: at most once per `every_seconds` per process, so a recreated key gets one within that.
+    """
+    now = time.monotonic()
+    if now - _ttl_set.get(key, -every_seconds) < every_seconds:
+        return False
+    _ttl_set[key] = now
+    return True

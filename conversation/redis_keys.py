@@ -25,11 +25,6 @@ def user_session(user_id: str) -> str:
 
 
 # Service keys (own prefixes).
-def pending_guard(user_id: str) -> str:
-    """Claimed with SET NX so a user has at most one pending request across processes."""
-    return f"mm:pending:{user_id}"
-
-
 def idempotency(user_id: str, key: str) -> str:
     return f"mm:idem:{user_id}:{key}"
 

@@ -9,6 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from conversation import mongo
 from conversation.errors import STORE_ERRORS
 from conversation.metrics import RedisCollector
+from conversation.metrics import flush as flush_metrics
 from conversation.redis import client
 
 
@@ -47,6 +48,7 @@ def metrics(request: HttpRequest) -> HttpResponse:
     registry = CollectorRegistry()
     registry.register(RedisCollector())
     try:
+        flush_metrics()  # this process's last second of counts, so a scrape right after an event sees it
         body = generate_latest(registry)
     except STORE_ERRORS:
         return HttpResponse("# redis unavailable\n", status=503, content_type="text/plain")

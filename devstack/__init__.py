@@ -69,6 +69,8 @@ class Stack:
         log = open(self.data_dir("logs") / f"{name}.log", "ab")  # noqa: SIM115 - lives with the process
         proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
         self.procs.append((name, proc))
+        # Benchmarks read each server's CPU and memory from /proc/<pid>.
+        self.env[f"DEVSTACK_{name.upper()}_PID"] = str(proc.pid)
         wait_for_port(port, name, proc)
 
     def start(self) -> dict[str, str]:

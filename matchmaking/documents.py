@@ -39,6 +39,14 @@ class MatchmakingRequest(me.Document):
             {"fields": ["target_language_code", "user_level", "status", "created_at"]},
             # Beyond the seed: expiry and reconciliation read only pending requests.
             {"fields": ["status", "expires_at"]},
+            # Beyond the seed: at most one pending request per user, enforced by the insert itself,
+            # across processes and whatever Redis has lost.
+            {
+                "fields": ["user_id"],
+                "name": "one_pending_per_user",
+                "unique": True,
+                "partialFilterExpression": {"status": PENDING},
+            },
         ],
     }
 

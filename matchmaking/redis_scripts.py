@@ -15,10 +15,13 @@ from redis import Redis
 
 from conversation import redis_keys
 
-# KEYS: 1 = own queue, 2 = queue index set, 3.. = adjacent-level queues (relaxation).
+# KEYS: 1 = own queue, 2 = queue index set, 3 = the caller's recently-met set, 4.. = adjacent-level
+#       queues (relaxation).
 # ARGV: 1 = member JSON; 2 = "score stale_cutoff relax_cutoff key_ttl scan_limit enqueue relaxed
-#       n_excluded duration user_id [topic]" (one packed string: fewer arguments to encode per call);
-#       3.. = excluded ids (never paired), then "soft" ids (met recently: only if nobody else).
+#       n_excluded duration met_cutoff user_id [topic]" (one packed string: fewer arguments to encode
+#       per call); 3.. = excluded ids (never paired).
+# Every command counts (Redis runs each call inside a script as a command): the stale prune and
+# the recently-met read happen only when there is something to prune or to rank.
 _PAIR_OR_ENQUEUE = """
 local member = ARGV[1]
 local p = {}
@@ -26,10 +29,10 @@ for word in string.gmatch(ARGV[2], '%S+') do p[#p + 1] = word end
 local score, stale, relax_cutoff = tonumber(p[1]), tonumber(p[2]), tonumber(p[3])
 local ttl, limit = tonumber(p[4]), tonumber(p[5])
 local enqueue, relaxed = p[6] == '1', p[7] == '1'
-local n_excluded, duration, me, topic = tonumber(p[8]), tonumber(p[9]), p[10], p[11] or ''
-local never, soft = {}, {}
+local n_excluded, duration, met_cutoff, me, topic = tonumber(p[8]), tonumber(p[9]), p[10], p[11], p[12] or ''
+local never = {}
 for i = 3, 2 + n_excluded do never[ARGV[i]] = true end
-for i = 3 + n_excluded, #ARGV do soft[ARGV[i]] = true end
+local soft = nil
 -- Nothing ranks better than this: stop scanning as soon as it is found.
 local ideal = topic == '' and 10 or 0
 
@@ -39,6 +42,10 @@ local function consider(key, entries, other_level)
     local raw, s = entries[i], tonumber(entries[i + 1])
     local ok, c = pcall(cjson.decode, raw)
     if ok and type(c) == 'table' and c.userId ~= me and not never[c.userId] then
+      if soft == nil then
+        soft = {}
+        for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], met_cutoff, '+inf')) do soft[id] = true end
+      end
       local rank = 0
       if soft[c.userId] then rank = rank + 1000 end
       if other_level then rank = rank + 100 end
@@ -53,11 +60,16 @@ local function consider(key, entries, other_level)
   return false
 end
 
--- A key TTL does not expire members: prune the stale ones of our own queue by score.
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. p[2])
-local done = consider(KEYS[1], redis.call('ZRANGE', KEYS[1], 0, limit - 1, 'WITHSCORES'), false)
+-- A key TTL does not expire members: prune the stale ones of our own queue by score, when the
+-- oldest member is stale.
+local own = redis.call('ZRANGE', KEYS[1], 0, limit - 1, 'WITHSCORES')
+if #own > 0 and tonumber(own[2]) < stale then
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. p[2])
+  own = redis.call('ZRANGE', KEYS[1], 0, limit - 1, 'WITHSCORES')
+end
+local done = consider(KEYS[1], own, false)
 if not done and (best == nil or best_rank >= 1000) then
-  for k = 3, #KEYS do
+  for k = 4, #KEYS do
     -- One level away: only members waiting past the relax delay, unless we waited that long.
     local upper = relaxed and '+inf' or relax_cutoff
     local entries = redis.call('ZRANGEBYSCORE', KEYS[k], stale, upper, 'WITHSCORES', 'LIMIT', 0, limit)
@@ -73,8 +85,9 @@ end
 if enqueue then
   redis.call('ZADD', KEYS[1], score, member)
   redis.call('EXPIRE', KEYS[1], ttl)
-  redis.call('SADD', KEYS[2], KEYS[1])
-  redis.call('EXPIRE', KEYS[2], ttl * 10)
+  -- The index needs the queue once: a queue with members is already in it. It has no TTL: it holds
+  -- at most one key per language and level.
+  if #own == 0 then redis.call('SADD', KEYS[2], KEYS[1]) end
 end
 return false
 """
@@ -85,7 +98,6 @@ _REQUEUE = """
 redis.call('ZADD', KEYS[1], 'NX', tonumber(ARGV[2]), ARGV[1])
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
 redis.call('SADD', KEYS[2], KEYS[1])
-redis.call('EXPIRE', KEYS[2], tonumber(ARGV[3]) * 10)
 return 1
 """
 
@@ -148,7 +160,8 @@ class Scripts:
         relax_cutoff: float,
         key_ttl: int,
         excluded: set[str],
-        soft_excluded: set[str],
+        met_key: str,
+        met_cutoff: float,
         enqueue: bool = True,
         relaxed: bool = False,
         scan_limit: int = 64,
@@ -156,10 +169,10 @@ class Scripts:
         packed = " ".join(
             (repr(score), repr(stale_cutoff), repr(relax_cutoff), str(key_ttl), str(scan_limit),
              "1" if enqueue else "0", "1" if relaxed else "0", str(len(excluded)),
-             str(member.preferred_duration), member.user_id, member.preferred_topic_id or "")
+             str(member.preferred_duration), repr(met_cutoff), member.user_id, member.preferred_topic_id or "")
         )  # fmt: skip
-        args = [member.encode(), packed, *sorted(excluded), *sorted(soft_excluded)]
-        keys = [queue_key, redis_keys.queue_index(), *adjacent_keys]
+        args = [member.encode(), packed, *sorted(excluded)]
+        keys = [queue_key, redis_keys.queue_index(), met_key, *adjacent_keys]
         result = self.pair_or_enqueue_script(keys=keys, args=args)
         if not result:
             return None

@@ -1,10 +1,12 @@
-"""Reads of topics: filtered lists and a random active topic served by an index."""
+"""Reads of topics: filtered lists, a random active topic, and the matcher's in-process cache."""
 
 from __future__ import annotations
 
 import random
+import threading
+import time
 
-from mongoengine import Q
+from mongoengine import Q, signals
 from mongoengine.queryset import QuerySet
 
 from topics.documents import Topic
@@ -52,3 +54,52 @@ def topic_get(*, topic_id: str) -> Topic | None:
 
     oid = parse_object_id(topic_id)
     return Topic.objects(id=oid).first() if oid else None
+
+
+# The matcher picks a topic for every pair; the catalog changes a few times a day. Each process keeps
+# the active topics of a (language, level) and single topics by id for a few seconds, and forgets
+# them at once when this process saves or deletes a topic. Another process's edit shows within the TTL.
+TOPIC_CACHE_SECONDS = 10.0
+_TOPIC_CACHE_MAX = 4096
+_cache_lock = threading.Lock()
+_by_queue: dict[tuple[str, str], tuple[float, tuple[Topic, ...]]] = {}
+_by_id: dict[str, tuple[float, Topic | None]] = {}
+
+
+def topic_cache_clear(*_args, **_kwargs) -> None:
+    with _cache_lock:
+        _by_queue.clear()
+        _by_id.clear()
+
+
+signals.post_save.connect(topic_cache_clear, sender=Topic)
+signals.post_delete.connect(topic_cache_clear, sender=Topic)
+
+
+def _cached(cache: dict, key, load):
+    now = time.monotonic()
+    found = cache.get(key)
+    if found is not None and found[0] > now:
+        return found[1]
+    value = load()
+    with _cache_lock:
+        if len(cache) >= _TOPIC_CACHE_MAX:  # ids come from callers: keep the cache bounded
+            cache.clear()
+        cache[key] = (now + TOPIC_CACHE_SECONDS, value)
+    return value
+
+
+def topic_random_cached(*, language: str, level: str) -> Topic | None:
+    """A uniformly random active topic of the language and level, from the in-process cache."""
+    topics = _cached(
+        _by_queue,
+        (language, level),
+        lambda: tuple(Topic.objects(target_language_code=language, level=level, is_active=True)),
+    )
+    return random.choice(topics) if topics else None
+
+
+def topic_active_cached(*, topic_id: str) -> Topic | None:
+    """The topic if it exists and is active, from the in-process cache."""
+    topic = _cached(_by_id, topic_id, lambda: topic_get(topic_id=topic_id))
+    return topic if topic is not None and topic.is_active else None

@@ -9,7 +9,7 @@ from functools import cache
 from django.conf import settings
 
 from conversation import clock, metrics, redis_keys
-from conversation.redis import client
+from conversation.redis import client, index_ttl_due
 from conversation.vocab import adjacent_levels
 from matchmaking.documents import MatchmakingRequest
 from matchmaking.redis_scripts import Popped, QueueMember, Scripts
@@ -41,10 +41,13 @@ def pair_step(
     score: float,
     now: float,
     excluded: set[str],
-    soft_excluded: set[str],
     enqueue: bool = True,
 ) -> Popped | None:
-    """One atomic Redis step: pop the best partner, or enqueue the request."""
+    """One atomic Redis step: pop the best partner, or enqueue the request.
+
+    Partners met within the rematch cool-down rank last (the script reads the caller's
+    `mm:met:*` set); `excluded` are never paired.
+    """
     ttl = settings.MATCHMAKING_REQUEST_TTL_SECONDS
     relax_cutoff = now - settings.MATCHMAKING_RELAX_AFTER_SECONDS
     adjacent = [
@@ -61,7 +64,8 @@ def pair_step(
         relax_cutoff=relax_cutoff,
         key_ttl=redis_keys.QUEUE_KEY_TTL_SECONDS,
         excluded=excluded,
-        soft_excluded=soft_excluded,
+        met_key=redis_keys.recently_met(request.user_id),
+        met_cutoff=now - settings.MATCHMAKING_REMATCH_COOLDOWN_SECONDS,
         enqueue=enqueue,
         relaxed=score <= relax_cutoff,
     )
@@ -94,26 +98,21 @@ def dequeue(request: MatchmakingRequest) -> None:
     client().zrem(queue_key_of(request), member_of(request).encode())
 
 
-def record_wait(*, language: str, level: str, seconds: float, pipe) -> None:
+def record_waits(*, language: str, level: str, samples: list[float], pipe) -> None:
     key = redis_keys.match_waits(language, level)
-    pipe.lpush(key, f"{seconds:.3f}")
+    pipe.lpush(key, *(f"{seconds:.3f}" for seconds in samples))
     pipe.ltrim(key, 0, WAIT_SAMPLES - 1)
-    pipe.expire(key, 3600)
+    if index_ttl_due(key, every_seconds=60):  # samples are forgotten an hour after the queue's last match
+        pipe.expire(key, 3600)
 
 
 def estimated_wait_seconds(*, language: str, level: str) -> int | None:
     """Median of recent time-to-match in this queue; 0 when someone is waiting now."""
     redis = client()
-    pipe = redis.pipeline(transaction=False)
-    pipe.zcount(
-        redis_keys.matchmaking_queue(language, level),
-        clock.timestamp() - settings.MATCHMAKING_REQUEST_TTL_SECONDS,
-        "+inf",
-    )
-    pipe.lrange(redis_keys.match_waits(language, level), 0, WAIT_SAMPLES - 1)
-    waiting, samples = pipe.execute()
-    if waiting:
+    queue_key = redis_keys.matchmaking_queue(language, level)
+    if redis.zcount(queue_key, clock.timestamp() - settings.MATCHMAKING_REQUEST_TTL_SECONDS, "+inf"):
         return 0
+    samples = redis.lrange(redis_keys.match_waits(language, level), 0, WAIT_SAMPLES - 1)
     if not samples:
         return None
     return round(statistics.median(float(s) for s in samples))

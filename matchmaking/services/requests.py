@@ -15,11 +15,12 @@ from dataclasses import dataclass
 
 from bson import ObjectId
 from django.conf import settings
+from mongoengine import NotUniqueError
 
 from conversation import clock, events, metrics, redis_keys
 from conversation.documents import reloaded
 from conversation.errors import Conflict
-from conversation.redis import client, delete_if_equals
+from conversation.redis import client
 from matchmaking.documents import CANCELLED, EXPIRED, MATCHED, PENDING, MatchmakingRequest
 from matchmaking.payloads import request_json
 from matchmaking.redis_scripts import Popped
@@ -28,7 +29,7 @@ from sessions_app.documents import ConversationSession
 from sessions_app.payloads import session_json
 from sessions_app.services import lifecycle, presence
 from topics.documents import Topic
-from topics.selectors import topic_get, topic_random
+from topics.selectors import topic_active_cached, topic_random_cached
 
 log = logging.getLogger(__name__)
 
@@ -53,37 +54,25 @@ def request_create(
     `score` places it in the queue (default: its creation time, i.e. arrival order).
     """
     now = now or clock.now()
-    redis = client()
     if presence.live_session_id(data.user_id):
         raise Conflict("You are already in a conversation session.", "in_session")
-    request_id = ObjectId()
-    guard = redis_keys.pending_guard(data.user_id)
-    # Claimed briefly first (a crash frees it soon), then for the request's lifetime.
-    if not redis.set(guard, str(request_id), nx=True, ex=15):
-        raise Conflict("You already have a pending matchmaking request.", "request_pending")
+    request = MatchmakingRequest(
+        user_id=data.user_id,
+        learning_profile_id=data.learning_profile_id,
+        target_language_code=data.target_language_code,
+        user_level=data.user_level,
+        preferred_topic_id=data.preferred_topic_id,
+        preferred_duration=data.preferred_duration,
+        status=PENDING,
+        created_at=now,
+        expires_at=now + dt.timedelta(seconds=settings.MATCHMAKING_REQUEST_TTL_SECONDS),
+        estimated_wait_seconds=queue.estimated_wait_seconds(language=data.target_language_code, level=data.user_level),
+    )
     try:
-        if MatchmakingRequest.objects(user_id=data.user_id, status=PENDING).only("id").first():
-            raise Conflict("You already have a pending matchmaking request.", "request_pending")
-        request = MatchmakingRequest(
-            id=request_id,
-            user_id=data.user_id,
-            learning_profile_id=data.learning_profile_id,
-            target_language_code=data.target_language_code,
-            user_level=data.user_level,
-            preferred_topic_id=data.preferred_topic_id,
-            preferred_duration=data.preferred_duration,
-            status=PENDING,
-            created_at=now,
-            expires_at=now + dt.timedelta(seconds=settings.MATCHMAKING_REQUEST_TTL_SECONDS),
-            estimated_wait_seconds=queue.estimated_wait_seconds(
-                language=data.target_language_code, level=data.user_level
-            ),
-        )
+        # The unique index on pending requests is the check: of two racing inserts, one wins.
         request.save(force_insert=True)
-    except BaseException:
-        delete_if_equals(guard, str(request_id))
-        raise
-    redis.expire(guard, settings.MATCHMAKING_REQUEST_TTL_SECONDS + 30)
+    except NotUniqueError:
+        raise Conflict("You already have a pending matchmaking request.", "request_pending") from None
     metrics.count("matchmaking_requests_total", "created")
     return request_pair(request=request, now=now, score=score)
 
@@ -95,11 +84,8 @@ def request_pair(
     now = now or clock.now()
     score = request.created_at.timestamp() if score is None else score
     excluded = lifecycle.blocked_ids(request.user_id)
-    soft = recently_met_ids(request.user_id, now)
     for _attempt in range(PAIR_ATTEMPTS):
-        popped = queue.pair_step(
-            request=request, score=score, now=now.timestamp(), excluded=excluded, soft_excluded=soft, enqueue=enqueue
-        )
+        popped = queue.pair_step(request=request, score=score, now=now.timestamp(), excluded=excluded, enqueue=enqueue)
         if popped is None:
             return request
         outcome = _commit_pair(request=request, popped=popped, now=now)
@@ -113,25 +99,30 @@ def request_pair(
 
 def _commit_pair(*, request: MatchmakingRequest, popped: Popped, now: dt.datetime) -> MatchmakingRequest | None:
     """MongoDB commit of a pair popped from Redis. None: the partner was no longer pending."""
-    partner = MatchmakingRequest.objects(user_id=popped.member.user_id, status=PENDING).first()
-    if partner is None:
-        return None  # cancelled or expired meanwhile; its member is already out of the queue
+    member = popped.member
+    partner_level = popped.queue_key.rsplit(":", 1)[1]
     session_id = ObjectId()
-    topic = _choose_topic(request, partner)
+    topic = _choose_topic(request.preferred_topic_id, member.preferred_topic_id, request.target_language_code,
+                          partner_level)  # fmt: skip
     session = lifecycle.session_open(
         session_id=session_id,
-        participant1_id=partner.user_id,  # the one who waited
+        participant1_id=member.user_id,  # the one who waited
         participant2_id=request.user_id,
         language=request.target_language_code,
-        level=partner.user_level if partner.user_level == request.user_level else None,
+        level=partner_level if partner_level == request.user_level else None,
         topic_id=str(topic.id) if topic else None,
-        planned_minutes=min(request.preferred_duration, partner.preferred_duration),
+        planned_minutes=min(request.preferred_duration, member.preferred_duration),
         now=now,
     )
     common = {"set__status": MATCHED, "set__session_id": str(session_id), "set__matched_at": now}
-    if not MatchmakingRequest.objects(id=partner.id, status=PENDING).update_one(
-        set__matched_with_user_id=request.user_id, **common
-    ):
+    # Read and compare-and-set in one findAndModify: the partner's pending request exactly as it
+    # was queued (a cancelled one, or a newer one in another queue, does not match).
+    partner = MatchmakingRequest.objects(
+        user_id=member.user_id, status=PENDING, target_language_code=request.target_language_code,
+        user_level=partner_level, preferred_duration=member.preferred_duration,
+        preferred_topic_id=member.preferred_topic_id, learning_profile_id=member.learning_profile_id,
+    ).modify(new=True, set__matched_with_user_id=request.user_id, **common)  # fmt: skip
+    if partner is None:
         lifecycle.session_discard(session=session)
         return None
     if not MatchmakingRequest.objects(id=request.id, status=PENDING).update_one(
@@ -144,11 +135,10 @@ def _commit_pair(*, request: MatchmakingRequest, popped: Popped, now: dt.datetim
         queue.requeue(popped)
         lifecycle.session_discard(session=session)
         return reloaded(request)
-    # Both commits won: what they wrote is known, no need to read it back.
-    for mine, other in ((request, partner), (partner, request)):
-        mine.status, mine.session_id, mine.matched_at, mine.matched_with_user_id = (
-            MATCHED, str(session_id), now, other.user_id
-        )  # fmt: skip
+    # Both commits won: what ours wrote is known, no need to read it back.
+    request.status, request.session_id, request.matched_at, request.matched_with_user_id = (
+        MATCHED, str(session_id), now, partner.user_id
+    )  # fmt: skip
     _announce(request=request, partner=partner, session=session, topic=topic, now=now)
     return request
 
@@ -157,18 +147,19 @@ def _announce(
     *, request: MatchmakingRequest, partner: MatchmakingRequest, session: ConversationSession, topic: Topic | None,
     now: dt.datetime,
 ) -> None:  # fmt: skip
-    redis = client()
-    pipe = redis.pipeline(transaction=False)
+    pipe = client().pipeline(transaction=False)
     lifecycle.session_publish(session=session, pipe=pipe)
+    waits: dict[tuple[str, str], list[float]] = {}
     for mine, other in ((request, partner), (partner, request)):
-        delete_if_equals(redis_keys.pending_guard(mine.user_id), str(mine.id), pipe=pipe)
         met = redis_keys.recently_met(mine.user_id)
         pipe.zadd(met, {other.user_id: now.timestamp()})
         pipe.expire(met, max(settings.MATCHMAKING_REMATCH_COOLDOWN_SECONDS, 1))
         waited = max(0.0, (now - mine.created_at).total_seconds())
-        metrics.observe("matchmaking_time_to_match_seconds", waited, pipe=pipe)
-        queue.record_wait(language=mine.target_language_code, level=mine.user_level, seconds=waited, pipe=pipe)
-        metrics.count("matchmaking_requests_total", "matched", pipe=pipe)
+        metrics.observe("matchmaking_time_to_match_seconds", waited)
+        metrics.count("matchmaking_requests_total", "matched")
+        waits.setdefault((mine.target_language_code, mine.user_level), []).append(waited)
+    for (language, level), samples in waits.items():
+        queue.record_waits(language=language, level=level, samples=samples, pipe=pipe)
     pipe.execute()
     session_payload = session_json(session, topic=topic)
     events.push_each(
@@ -183,30 +174,17 @@ def _announce(
     )
 
 
-def _choose_topic(request: MatchmakingRequest, partner: MatchmakingRequest) -> Topic | None:
+def _choose_topic(mine: str | None, theirs: str | None, language: str, level: str) -> Topic | None:
     """The shared preference, else either preference, else a random active topic."""
-    wanted = [request.preferred_topic_id, partner.preferred_topic_id]
-    if wanted[0] and wanted[0] == wanted[1]:
-        ordered = [wanted[0]]
+    if mine and mine == theirs:
+        ordered = [mine]
     else:
-        ordered = [t for t in wanted if t]
+        ordered = [t for t in (mine, theirs) if t]
         random.shuffle(ordered)
     for topic_id in ordered:
-        topic = topic_get(topic_id=topic_id)
-        if topic and topic.is_active:
+        if topic := topic_active_cached(topic_id=topic_id):
             return topic
-    return topic_random(language=request.target_language_code, level=partner.user_level)
-
-
-def recently_met_ids(user_id: str, now: dt.datetime) -> set[str]:
-    cutoff = now.timestamp() - settings.MATCHMAKING_REMATCH_COOLDOWN_SECONDS
-    key = redis_keys.recently_met(user_id)
-    return {m.decode() for m in client().zrangebyscore(key, cutoff, "+inf")}
-
-
-def _leave_queue(request: MatchmakingRequest) -> None:
-    queue.dequeue(request)
-    delete_if_equals(redis_keys.pending_guard(request.user_id), str(request.id))
+    return topic_random_cached(language=language, level=level)
 
 
 def request_cancel(*, request: MatchmakingRequest) -> MatchmakingRequest:
@@ -214,7 +192,7 @@ def request_cancel(*, request: MatchmakingRequest) -> MatchmakingRequest:
     if not MatchmakingRequest.objects(id=request.id, status=PENDING).update_one(set__status=CANCELLED):
         raise Conflict("The request is not pending.", "not_pending")
     cancelled = reloaded(request)
-    _leave_queue(cancelled)
+    queue.dequeue(cancelled)
     metrics.count("matchmaking_requests_total", "cancelled")
     events.push(events.user_group(cancelled.user_id), "request.cancelled", {"request": request_json(cancelled)})
     return cancelled
@@ -227,7 +205,7 @@ def requests_expire(*, now: dt.datetime | None = None, limit: int = 500) -> int:
     for request in MatchmakingRequest.objects(status=PENDING, expires_at__lte=now).limit(limit):
         if MatchmakingRequest.objects(id=request.id, status=PENDING).update_one(set__status=EXPIRED):
             expired = reloaded(request)
-            _leave_queue(expired)
+            queue.dequeue(expired)
             metrics.count("matchmaking_requests_total", "expired")
             events.push(events.user_group(expired.user_id), "request.expired", {"request": request_json(expired)})
             count += 1
@@ -258,10 +236,7 @@ def queues_reconcile(*, now: dt.datetime | None = None, limit: int = 1000) -> in
     restored = 0
     for request, score in zip(pending, pipe.execute(), strict=True):
         if score is None:
-            guard = redis_keys.pending_guard(request.user_id)
-            redis.set(guard, str(request.id), ex=settings.MATCHMAKING_REQUEST_TTL_SECONDS + 30, nx=True)
-            if request_pair(request=request, now=now).status != PENDING:
-                delete_if_equals(guard, str(request.id))
+            request_pair(request=request, now=now)
             restored += 1
     return restored
 

@@ -9,7 +9,7 @@ from django.conf import settings
 from redis.client import Pipeline
 
 from conversation import redis_keys
-from conversation.redis import client, delete_if_equals
+from conversation.redis import client, delete_if_equals, index_ttl_due
 from sessions_app.documents import ConversationSession
 from sessions_app.redis_scripts import Beat, Scripts
 
@@ -34,9 +34,13 @@ def join_deadline(session: ConversationSession) -> dt.datetime:
 
 
 def schedule_timer(session_id: str, kind: str, at: dt.datetime, pipe: Pipeline | None = None) -> None:
-    target = pipe if pipe is not None else client()
-    target.zadd(redis_keys.session_deadlines(), {timer(session_id, kind): at.timestamp()})
-    target.expire(redis_keys.session_deadlines(), redis_keys.SESSION_INDEX_TTL_SECONDS)
+    key = redis_keys.session_deadlines()
+    target = pipe if pipe is not None else client().pipeline(transaction=False)
+    target.zadd(key, {timer(session_id, kind): at.timestamp()})
+    if index_ttl_due(key):
+        target.expire(key, redis_keys.SESSION_INDEX_TTL_SECONDS)
+    if pipe is None:
+        target.execute()
 
 
 def presence_open(session: ConversationSession, pipe: Pipeline | None = None) -> None:

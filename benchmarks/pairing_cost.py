@@ -1,0 +1,264 @@
+"""What one pairing costs over HTTP in the production form: store operations and CPU per pair.
+
+One uvicorn web process with DJANGO_DEBUG=0 against the real Redis and SecantusDB devstack
+started; no worker or beat (the idle window below measures what is left: the web process idle
+and this script's own counter reads). N pairs go through `POST /api/v1/matchmaking/requests/`
+from 8 client threads on keep-alive connections, each thread in its own queue (a waiting
+learner, then the one who pairs with them). Around the run: MongoDB `serverStatus` opcounters,
+Redis `INFO commandstats`, and `/proc/<pid>/stat` CPU of the web, SecantusDB and Redis
+processes; an idle window of the same length is subtracted from the store counts. In the same
+run, the authenticated one-topic GET and `/health/live` give the framework's own cost.
+`BENCH_PROFILE=1` also samples the web process with py-spy (if installed) during each phase.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import django
+from django.core.management import call_command
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+PROD_ENV = {
+    "DJANGO_DEBUG": "0",
+    "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+    "JWT_SECRET": os.environ.get("JWT_SECRET") or secrets.token_urlsafe(32),
+    "ALLOWED_HOSTS": "127.0.0.1,localhost",
+    "MATCHMAKING_RATE_LIMIT_PER_MINUTE": "1000000",  # one robot per learner here, but a 20/min limit per user stays
+    "LOG_LEVEL": "WARNING",
+}
+os.environ["JWT_SECRET"] = PROD_ENV["JWT_SECRET"]  # tokens minted here must verify in the web process
+django.setup()
+
+from benchmarks.common import cpu_seconds, machine, server_pid, table  # noqa: E402
+from benchmarks.report import save  # noqa: E402
+from conversation import mongo  # noqa: E402
+from conversation.auth import mint_token  # noqa: E402
+from conversation.redis import client  # noqa: E402
+from tests.processes import ROOT, web_servers  # noqa: E402
+
+PAIRS = int(os.environ.get("BENCH_COST_PAIRS", "600"))
+THREADS = 8
+PROFILE = os.environ.get("BENCH_PROFILE") == "1"
+QUEUES = [(lang, level) for lang in ("en", "fr") for level in ("A1", "A2", "B1", "B2")][:THREADS]
+TARGETS = {"mongo": 7, "redis": 40, "web_ms": 8.0, "mongo_ms": 7.0, "ratio": 0.6, "live_ms": 0.7}
+
+
+class Client:
+    """One keep-alive HTTP/1.1 connection, as a client behind a load balancer has."""
+
+    def __init__(self, base: str) -> None:
+        host, port = base.removeprefix("http://").split(":")
+        self.conn = http.client.HTTPConnection(host, int(port), timeout=30)
+
+    def call(self, method: str, path: str, token: str | None = None, body: dict | None = None) -> tuple[int, dict]:
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self.conn.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
+        response = self.conn.getresponse()
+        return response.status, json.loads(response.read() or b"null")
+
+
+def store_counts() -> tuple[Counter, Counter]:
+    ops = mongo.db().client.admin.command("serverStatus")["opcounters"]
+    mongo_ops = Counter({k: int(v) for k, v in ops.items() if isinstance(v, int | float)})
+    stats = client().info("commandstats")
+    redis_cmds = Counter({k.removeprefix("cmdstat_"): int(v["calls"]) for k, v in stats.items()})
+    return mongo_ops, redis_cmds
+
+
+def cpu_of(pids: dict[str, int | None]) -> dict[str, float]:
+    return {name: cpu_seconds(pid) for name, pid in pids.items() if pid}
+
+
+def measured(pids: dict[str, int | None], work: Callable[[], int]) -> dict:
+    """Runs `work` (returns how many units it did) and what it cost in store calls and CPU."""
+    mongo0, redis0 = store_counts()
+    cpu0 = cpu_of(pids)
+    started = time.perf_counter()
+    units = work()
+    elapsed = time.perf_counter() - started
+    cpu1 = cpu_of(pids)
+    mongo1, redis1 = store_counts()
+    return {
+        "units": units,
+        "seconds": elapsed,
+        "mongo": mongo1 - mongo0,
+        "redis": redis1 - redis0,
+        "cpu": {name: cpu1[name] - cpu0[name] for name in cpu1},
+    }
+
+
+def pairs_work(base: str, pairs: int, tag: str) -> Callable[[], int]:
+    per_thread = pairs // THREADS
+    tokens = [
+        [(mint_token(f"{tag}{t}-{i}-a"), mint_token(f"{tag}{t}-{i}-b")) for i in range(per_thread)]
+        for t in range(THREADS)
+    ]
+    failures: list[str] = []
+
+    def thread(index: int) -> None:
+        lang, level = QUEUES[index]
+        body = {"learningProfileId": "lp", "targetLanguageCode": lang, "userLevel": level, "preferredDuration": 10}
+        http_client = Client(base)
+        for waiting, arriving in tokens[index]:
+            status, first = http_client.call("POST", "/api/v1/matchmaking/requests/", waiting, body)
+            if status != 201 or first["status"] != "pending":
+                failures.append(f"{status} {first}")
+            status, second = http_client.call("POST", "/api/v1/matchmaking/requests/", arriving, body)
+            if status != 201 or second["status"] != "matched":
+                failures.append(f"{status} {second}")
+
+    def work() -> int:
+        with ThreadPoolExecutor(THREADS) as pool:
+            list(pool.map(thread, range(THREADS)))
+        if failures:
+            raise SystemExit(f"{len(failures)} pairing POSTs failed, first: {failures[0]}")
+        return per_thread * THREADS
+
+    return work
+
+
+def gets_work(base: str, path: str, count: int, token: str | None) -> Callable[[], int]:
+    def thread(n: int) -> None:
+        http_client = Client(base)
+        for _ in range(n):
+            status, _body = http_client.call("GET", path, token)
+            assert status == 200, (path, status)
+
+    def work() -> int:
+        with ThreadPoolExecutor(THREADS) as pool:
+            list(pool.map(thread, [count // THREADS] * THREADS))
+        return count // THREADS * THREADS
+
+    return work
+
+
+def idle(seconds: float) -> Callable[[], int]:
+    def work() -> int:
+        time.sleep(seconds)
+        return 0
+
+    return work
+
+
+class Profiler:
+    """py-spy sampling the web process during one phase (BENCH_PROFILE=1); the top frames are kept."""
+
+    def __init__(self, pid: int, name: str) -> None:
+        self.proc = None
+        self.out = ROOT / "var" / "bench" / f"profile-{name}.txt"
+        spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+        if PROFILE and Path(spy).exists():
+            self.out.parent.mkdir(parents=True, exist_ok=True)
+            self.proc = subprocess.Popen(
+                [spy, "record", "--pid", str(pid), "--format", "raw", "--output", str(self.out), "--rate", "200",
+                 "--gil", "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            time.sleep(1.0)  # attached before the load starts
+
+    def stop(self) -> list[tuple[str, float]]:
+        if self.proc is None:
+            return []
+        self.proc.send_signal(2)
+        self.proc.wait(timeout=30)
+        return top_frames(self.out)
+
+
+def top_frames(raw: Path, count: int = 8) -> list[tuple[str, float]]:
+    """Self-time share per function from py-spy's collapsed stacks (idle event-loop waits left out)."""
+    selfs: Counter = Counter()
+    for line in raw.read_text().splitlines():
+        stack, _, samples = line.rpartition(" ")
+        leaf = stack.split(";")[-1]
+        if any(idle in stack for idle in ("select (selectors.py", "_worker (concurrent/futures/thread.py",
+                                            "wait (threading.py", "_run_once")) and "(" in leaf and (
+            "select" in leaf or "wait" in leaf):  # fmt: skip
+            continue
+        selfs[leaf] += int(samples)
+    total = sum(selfs.values()) or 1
+    return [(frame, n / total) for frame, n in selfs.most_common(count)]
+
+
+def per_unit(result: dict, idle_result: dict) -> dict:
+    units = result["units"] or 1
+    mongo_ops = result["mongo"] - idle_result["mongo"]
+    redis_cmds = result["redis"] - idle_result["redis"]
+    return {
+        "mongo": mongo_ops.total() / units,
+        "mongo_by": {k: round(v / units, 2) for k, v in mongo_ops.items() if v > 0},
+        "redis": redis_cmds.total() / units,
+        "redis_by": {k: round(v / units, 2) for k, v in redis_cmds.most_common() if v / units >= 0.05},
+        "cpu_ms": {k: v * 1000 / units for k, v in result["cpu"].items()},
+        "rate": units / result["seconds"],
+    }
+
+
+def verdict(value: float, target: float, *, at_least: bool = False) -> str:
+    met = value >= target if at_least else value <= target
+    return f"{'met' if met else 'NOT met'} (target {'>=' if at_least else '<='} {target:g})"
+
+
+def main() -> int:
+    call_command("load_topics", verbosity=0)  # the starter catalog: every queue here has topics to draw
+    with web_servers(1, env=PROD_ENV) as (base,):
+        web_pid = int(subprocess.check_output(["pgrep", "-f", "--", f"--port {base.rsplit(':', 1)[1]}"]).split()[0])
+        pids = {"web": web_pid, "mongodb": server_pid("mongodb"), "redis": server_pid("redis")}
+        staff = mint_token("bench-reader")
+        # Warm-up: imports, connection pools, script loads and caches of the first requests.
+        measured(pids, pairs_work(base, THREADS * 4, "warm"))
+        measured(pids, gets_work(base, "/api/v1/topics/?pageSize=1", 80, staff))
+        profiler = Profiler(web_pid, "pairing")
+        pairing = measured(pids, pairs_work(base, PAIRS, "run"))
+        pairing_frames = profiler.stop()
+        quiet = measured(pids, idle(pairing["seconds"]))
+        topics = measured(pids, gets_work(base, "/api/v1/topics/?pageSize=1", 2 * PAIRS, staff))
+        profiler = Profiler(web_pid, "live")
+        live = measured(pids, gets_work(base, "/health/live", 4 * PAIRS, None))
+        live_frames = profiler.stop()
+    cost, get_cost, live_cost = per_unit(pairing, quiet), per_unit(topics, quiet), per_unit(live, quiet)
+    post_rate = 2 * cost["rate"]
+    ratio = post_rate / get_cost["rate"]
+    rows = [
+        ("MongoDB operations per pair", f"{cost['mongo']:.1f}", json.dumps(cost["mongo_by"]),
+         verdict(cost["mongo"], TARGETS["mongo"])),
+        ("Redis commands per pair", f"{cost['redis']:.1f}", ", ".join(f"{k} {v}" for k, v in cost["redis_by"].items()),
+         verdict(cost["redis"], TARGETS["redis"])),
+        ("web process CPU per pair (ms)", f"{cost['cpu_ms']['web']:.1f}", f"{PAIRS} pairs, {THREADS} threads",
+         verdict(cost["cpu_ms"]["web"], TARGETS["web_ms"])),
+        ("SecantusDB CPU per pair (ms)", f"{cost['cpu_ms'].get('mongodb', float('nan')):.1f}", "-",
+         verdict(cost["cpu_ms"].get("mongodb", float("nan")), TARGETS["mongo_ms"])),
+        ("Redis CPU per pair (ms)", f"{cost['cpu_ms'].get('redis', float('nan')):.2f}", "-", "-"),
+        ("pairs/s (2 POSTs each)", f"{cost['rate']:.1f}", "-", "-"),
+        ("pairing POSTs/s vs authenticated one-topic GETs/s", f"{post_rate:.0f}", f"{get_cost['rate']:.0f} GET/s",
+         f"{ratio:.2f}: " + verdict(ratio, TARGETS["ratio"], at_least=True)),
+        ("one-topic GET: web CPU per request (ms)", f"{get_cost['cpu_ms']['web']:.2f}",
+         f"Mongo {get_cost['mongo']:.1f} ops, Redis {get_cost['redis']:.1f} cmds", "-"),
+        ("/health/live: web CPU per request (ms)", f"{live_cost['cpu_ms']['web']:.2f}", f"{live_cost['rate']:.0f}/s",
+         verdict(live_cost["cpu_ms"]["web"], TARGETS["live_ms"])),
+        ("idle window (no worker, no beat): Mongo ops, Redis cmds",
+         f"{quiet['mongo'].total()}, {quiet['redis'].total()}", f"{quiet['seconds']:.1f} s", "-"),
+    ]  # fmt: skip
+    for name, frames in (("pairing", pairing_frames), ("/health/live", live_frames)):
+        for frame, share in frames:
+            rows.append((f"profile {name}: self time", f"{share:.0%}", frame.replace("|", "/"), "-"))
+    print(f"\nPairing cost ({machine()}; 1 web process, DEBUG off, {PAIRS} pairs from {THREADS} threads)\n")
+    print(table(rows))
+    save("pairing_cost", rows, {})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
