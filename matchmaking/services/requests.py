@@ -83,11 +83,22 @@ def request_pair(
     """Pairs a pending request with the best waiting partner, or leaves it queued."""
     now = now or clock.now()
     score = request.created_at.timestamp() if score is None else score
-    excluded = lifecycle.blocked_ids(request.user_id)
+    # Blocks are read only once there is someone to pair with: an arrival that waits costs no read.
+    excluded: set[str] | None = None
     for _attempt in range(PAIR_ATTEMPTS):
-        popped = queue.pair_step(request=request, score=score, now=now.timestamp(), excluded=excluded, enqueue=enqueue)
+        popped = queue.pair_step(
+            request=request, score=score, now=now.timestamp(), excluded=excluded or set(), enqueue=enqueue
+        )
         if popped is None:
             return request
+        if excluded is None:
+            excluded = lifecycle.blocked_ids(request.user_id)
+            if popped.member.user_id in excluded:
+                # Blocked: back in its place, and look again without it.
+                queue.requeue(popped)
+                if not enqueue:
+                    queue.enqueue(request, score)  # the script took our own member out with the pop
+                continue
         outcome = _commit_pair(request=request, popped=popped, now=now)
         if outcome is not None:
             return outcome
@@ -115,14 +126,17 @@ def _commit_pair(*, request: MatchmakingRequest, popped: Popped, now: dt.datetim
         now=now,
     )
     common = {"set__status": MATCHED, "set__session_id": str(session_id), "set__matched_at": now}
-    # Read and compare-and-set in one findAndModify: the partner's pending request exactly as it
-    # was queued (a cancelled one, or a newer one in another queue, does not match).
+    # The partner's pending request exactly as it was queued (a cancelled one, or a newer one in
+    # another queue, does not match). A read, then a compare-and-set: SecantusDB's findAndModify
+    # costs several times the two.
     partner = MatchmakingRequest.objects(
         user_id=member.user_id, status=PENDING, target_language_code=request.target_language_code,
         user_level=partner_level, preferred_duration=member.preferred_duration,
         preferred_topic_id=member.preferred_topic_id, learning_profile_id=member.learning_profile_id,
-    ).modify(new=True, set__matched_with_user_id=request.user_id, **common)  # fmt: skip
-    if partner is None:
+    ).first()  # fmt: skip
+    if partner is None or not MatchmakingRequest.objects(id=partner.id, status=PENDING).update_one(
+        set__matched_with_user_id=request.user_id, **common
+    ):
         lifecycle.session_discard(session=session)
         return None
     if not MatchmakingRequest.objects(id=request.id, status=PENDING).update_one(
@@ -135,10 +149,11 @@ def _commit_pair(*, request: MatchmakingRequest, popped: Popped, now: dt.datetim
         queue.requeue(popped)
         lifecycle.session_discard(session=session)
         return reloaded(request)
-    # Both commits won: what ours wrote is known, no need to read it back.
-    request.status, request.session_id, request.matched_at, request.matched_with_user_id = (
-        MATCHED, str(session_id), now, partner.user_id
-    )  # fmt: skip
+    # Both commits won: what they wrote is known, no need to read it back.
+    for mine, other in ((request, partner), (partner, request)):
+        mine.status, mine.session_id, mine.matched_at, mine.matched_with_user_id = (
+            MATCHED, str(session_id), now, other.user_id
+        )  # fmt: skip
     _announce(request=request, partner=partner, session=session, topic=topic, now=now)
     return request
 
