@@ -48,6 +48,8 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "t
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", [])
 CSRF_TRUSTED_ORIGINS = [o for o in CORS_ALLOWED_ORIGINS if o.startswith(("http://", "https://"))]
 PORT = env_int("PORT", 8000, minimum=1, maximum=65535)
+# Threads per web process running HTTP requests (config/http.py); sockets stay on the event loop.
+WEB_THREADS = env_int("WEB_THREADS", 16, minimum=1, maximum=256)
 
 INSTALLED_APPS = [
     "mongoadmin.apps.AdminSiteConfig",  # django.contrib.admin whose site also lists MongoDB documents

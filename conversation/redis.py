@@ -21,7 +21,11 @@ return 0
 """
 
 
+@cache
 def client() -> Redis:
+    # One client per process: django-redis builds a cache object per thread behind
+    # get_redis_connection (a tenth of a pairing's CPU went there). The client and its pool are
+    # thread-safe, and the pool reconnects after a fork.
     return get_redis_connection("default")
 
 

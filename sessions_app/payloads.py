@@ -7,7 +7,7 @@ from typing import Any
 from conversation.clock import isoformat
 from sessions_app.documents import ConversationSession
 from topics.documents import Topic
-from topics.serializers import TopicSerializer
+from topics.serializers import topic_json
 
 
 def topic_of(session: ConversationSession) -> Topic | None:
@@ -40,7 +40,7 @@ def session_json(session: ConversationSession, *, topic: Topic | bool | None = T
         },
         "createdAt": isoformat(session.created_at),
         "updatedAt": isoformat(session.updated_at),
-        "topic": TopicSerializer(topic).data if topic else None,
+        "topic": topic_json(topic) if topic else None,
         "plannedDurationMinutes": session.planned_duration_minutes,
         "level": session.level,
     }

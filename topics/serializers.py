@@ -37,6 +37,21 @@ class TopicSerializer(StrictSerializer):
         return data
 
 
+_json_memo: dict[tuple[str, object], dict] = {}
+
+
+def topic_json(topic) -> dict:
+    """TopicSerializer's output, kept per (id, updatedAt): every match event renders a topic, and
+    building the serializer costs more than the rest of the session's payload. Do not mutate it."""
+    key = (str(topic.id), topic.updated_at)
+    found = _json_memo.get(key)
+    if found is None:
+        if len(_json_memo) >= 4096:
+            _json_memo.clear()
+        found = _json_memo[key] = TopicSerializer(topic).data
+    return found
+
+
 class RandomQuerySerializer(serializers.Serializer):
     targetLanguageCode = serializers.ChoiceField(choices=())
     level = serializers.ChoiceField(choices=LEVELS)
