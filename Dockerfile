@@ -19,4 +19,4 @@ USER app
 
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=3s CMD python -c "import urllib.request,os; urllib.request.urlopen(f'http://127.0.0.1:{os.environ[\"PORT\"]}/health/live')"
-CMD ["sh", "-c", "uvicorn config.asgi:application --host 0.0.0.0 --port ${PORT} --proxy-headers --ws-max-size 65536"]
+CMD ["sh", "-c", "uvicorn config.asgi:application --host 0.0.0.0 --port ${PORT} --proxy-headers --ws-max-size 65536 --no-server-header --timeout-keep-alive 5 --http h11 --h11-max-incomplete-event-size 16384"]

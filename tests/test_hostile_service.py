@@ -1,0 +1,440 @@
+"""What an attack on the running service found (issue 14), one test per finding, over real sockets and S3.
+
+Each test failed on the code before the fix; docs/SECURITY.md maps every finding to its test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import socket
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+
+import jwt
+import pytest
+import websockets
+from asgiref.sync import async_to_sync
+from channels.testing import WebsocketCommunicator
+from django.conf import settings as django_settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+
+from config.asgi import application as asgi_app
+from conversation import redis_keys
+from conversation.auth import mint_token
+from conversation.redis import client as redis
+from conversation.s3 import s3
+from sessions_app.documents import ConversationSession
+from sessions_app.services.recording import recording_uploads_sweep
+from tests.helpers import ask
+from tests.processes import web_servers
+
+WEBM = b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01" + b"\x00" * 64  # an EBML (WebM) header, then anything
+HTML = b"<!doctype html><script>alert(document.cookie)</script>"
+
+
+def _read_response(sock: socket.socket, timeout: float) -> bytes:
+    sock.settimeout(timeout)
+    data = b""
+    while b"\r\n\r\n" not in data or len(data.split(b"\r\n\r\n", 1)[1]) < _length(data):
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def _length(data: bytes) -> int:
+    for line in data.split(b"\r\n\r\n", 1)[0].split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return int(value)
+    return 0
+
+
+def _status_and_body(raw: bytes) -> tuple[int, dict]:
+    head, _, body = raw.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), json.loads(body)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    with web_servers(1) as urls:
+        yield urls[0]
+
+
+# --- Body read to disk before auth or size check ------------------------------------------------------------
+
+
+@pytest.mark.timeout(60)
+def test_a_huge_content_length_is_refused_before_the_body_is_sent(server):
+    port = int(server.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(
+            b"POST /api/v1/matchmaking/requests/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 314572800\r\n\r\n"
+        )
+        started = time.monotonic()
+        raw = _read_response(sock, timeout=5)  # not one byte of the 300 MiB was sent
+    status, body = _status_and_body(raw)
+    assert (status, body["code"]) == (413, "payload_too_large")  # not 401: before authentication
+    assert time.monotonic() - started < 2
+    assert b"connection: close" in raw.lower()
+
+
+@pytest.mark.timeout(60)
+def test_a_chunked_body_is_cut_off_at_the_limit(server):
+    port = int(server.rsplit(":", 1)[1])
+    chunk = b"x" * 8192
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(
+            b"POST /api/v1/matchmaking/requests/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        )
+        sent = 0
+        while sent <= django_settings.MAX_REQUEST_BODY_BYTES:  # one chunk past the limit, never the end chunk
+            sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            sent += len(chunk)
+        status, body = _status_and_body(_read_response(sock, timeout=5))
+    assert (status, body) == (
+        413,
+        {"detail": f"Request body too large: at most {django_settings.MAX_REQUEST_BODY_BYTES} bytes.",
+         "code": "payload_too_large"},
+    )  # fmt: skip
+
+
+# --- Sockets: token expiry, per-user cap, frame rate ---------------------------------------------------------
+
+
+def _token_expiring_in(user_id: str, seconds: float) -> str:
+    claims = {"sub": user_id, "exp": dt.datetime.now(dt.UTC) + dt.timedelta(seconds=seconds)}
+    return jwt.encode(claims, django_settings.JWT_SECRET, algorithm="HS256")
+
+
+async def _close_code(communicator: WebsocketCommunicator, timeout: float) -> tuple[int, list[str]]:
+    """The close code, and the types of the events received before it."""
+    seen = []
+    while True:
+        output = await communicator.receive_output(timeout=timeout)
+        if output["type"] == "websocket.close":
+            return output["code"], seen
+        seen.append(json.loads(output["text"])["type"])
+
+
+@pytest.mark.timeout(60)
+def test_a_socket_is_closed_4401_when_its_token_expires(api):
+    ask(api, "alice")
+    session_id = ask(api, "bob").json()["sessionId"]
+
+    async def scenario() -> tuple[float, int, list[str]]:
+        token = _token_expiring_in("alice", 3)
+        expires = time.time() + 3
+        communicator = WebsocketCommunicator(asgi_app, f"/ws/v1/sessions/{session_id}/?token={token}")
+        assert (await communicator.connect())[0]
+        await communicator.send_json_to({"type": "heartbeat"})
+        code, seen = await _close_code(communicator, timeout=8)
+        closed_at = time.time()
+        await communicator.disconnect(timeout=0.1)
+        return closed_at - expires, code, seen
+
+    late, code, seen = async_to_sync(scenario)()
+    assert code == 4401 and seen == ["session.state", "heartbeat.ack"]
+    assert -0.5 < late < 1.5
+    assert redis().zcard(redis_keys.user_sockets("alice")) == 0  # its slot given back
+
+
+@pytest.mark.timeout(120)
+def test_a_user_holds_at_most_the_cap_of_sockets_across_processes():
+    cap = 3
+    with web_servers(2, env={"WEBSOCKET_MAX_PER_USER": str(cap)}) as urls:
+        ws_urls = [url.replace("http://", "ws://") + "/ws/v1/matchmaking/" for url in urls]
+        token = mint_token("hoarder")
+        # A web process that crashed with a socket open leaves a lease that has run out: it must not count.
+        redis().zadd(redis_keys.user_sockets("hoarder"), {"dead-process-socket": time.time() - 1})
+
+        async def scenario() -> tuple[list[int], int, int, int]:
+            held = []
+            for index in range(cap):
+                sock = await websockets.connect(f"{ws_urls[index % 2]}?token={token}")
+                await sock.send(json.dumps({"type": "ping"}))
+                assert json.loads(await asyncio.wait_for(sock.recv(), 5))["type"] == "pong"
+                held.append(sock)
+            refused = []
+            for url in ws_urls:
+                extra = await websockets.connect(f"{url}?token={token}")
+                with pytest.raises(websockets.ConnectionClosed):
+                    await asyncio.wait_for(extra.recv(), 5)
+                refused.append(extra.close_code)
+            other = await websockets.connect(f"{ws_urls[0]}?token={mint_token('bystander')}")
+            await other.send(json.dumps({"type": "ping"}))
+            bystander = json.loads(await asyncio.wait_for(other.recv(), 5))["type"] == "pong"
+            await other.close()
+            await held.pop().close()
+            await asyncio.sleep(0.3)
+            again = await websockets.connect(f"{ws_urls[1]}?token={token}")
+            await again.send(json.dumps({"type": "ping"}))
+            reopened = json.loads(await asyncio.wait_for(again.recv(), 5))["type"] == "pong"
+            held.append(again)
+            counted = redis().zcard(redis_keys.user_sockets("hoarder"))
+            for sock in held:
+                await sock.close()
+            await asyncio.sleep(0.3)
+            return refused, bystander and reopened, counted, redis().zcard(redis_keys.user_sockets("hoarder"))
+
+        refused, others_fine, counted, left = asyncio.run(scenario())
+    assert refused == [4429, 4429]
+    assert others_fine
+    assert (counted, left) == (cap, 0)
+
+
+@pytest.mark.timeout(60)
+def test_a_frame_flood_gets_rate_limited_then_closed_1008(api):
+    ask(api, "alice")
+    session_id = ask(api, "bob").json()["sessionId"]
+    path = f"/ws/v1/sessions/{session_id}/"
+    sent = 1000
+
+    async def scenario() -> tuple[int, list[dict], int]:
+        alice = WebsocketCommunicator(asgi_app, f"{path}?token={mint_token('alice')}")
+        bob = WebsocketCommunicator(asgi_app, f"{path}?token={mint_token('bob')}")
+        assert (await alice.connect())[0] and (await bob.connect())[0]
+        await alice.receive_json_from(timeout=3)
+        await bob.receive_json_from(timeout=3)
+        for index in range(sent):
+            await alice.send_json_to({"type": "signal", "payload": {"n": index}})
+        errors, code = [], None
+        while code is None:
+            output = await alice.receive_output(timeout=5)
+            if output["type"] == "websocket.close":
+                code = output["code"]
+            else:
+                errors.append(json.loads(output["text"]))
+        relayed = 0
+        while not await bob.receive_nothing(timeout=0.5):
+            relayed += (await bob.receive_json_from())["type"] == "signal"
+        await alice.disconnect(timeout=0.1)
+        await bob.disconnect(timeout=0.1)
+        return code, errors, relayed
+
+    code, errors, relayed = async_to_sync(scenario)()
+    burst = django_settings.WEBSOCKET_MAX_MESSAGES_PER_SECOND * django_settings.WEBSOCKET_RATE_BURST_SECONDS
+    assert code == 1008
+    assert errors == [{"type": "error", "code": "rate_limited", "detail": "More than 20 messages a second."}]
+    assert burst <= relayed <= burst + 10  # the reserve, plus what trickled in while the flood was sent
+
+
+# --- Recording: presigned POST, overwrite, type, count, window, orphans ----------------------------------------
+
+
+def _active_session(api) -> str:
+    ask(api, "alice")
+    session_id = ask(api, "bob").json()["sessionId"]
+    for user in ("alice", "bob"):
+        api(user).post(f"/api/v1/sessions/{session_id}/heartbeat/")
+        api(user).put(f"/api/v1/sessions/{session_id}/recording-consent/", {"consent": True}, format="json")
+    return session_id
+
+
+def _post_upload(upload: dict, data: bytes, content_type: str | None = None) -> int:
+    """Sends a browser-style multipart POST of `data` with the policy's fields; the S3 server's status."""
+    fields = dict(upload["fields"])
+    if content_type:
+        fields["Content-Type"] = content_type
+    boundary = uuid.uuid4().hex
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+        for name, value in fields.items()
+    ]
+    parts.append(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="take"\r\n'
+        f"Content-Type: {fields['Content-Type']}\r\n\r\n".encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    request = urllib.request.Request(
+        upload["uploadUrl"], data=b"".join(parts), method="POST",
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )  # fmt: skip
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def _stored(session_id: str) -> bytes:
+    url = ConversationSession.objects.get(id=session_id).audio_recording_url
+    key = url.removeprefix(f"s3://{django_settings.S3_BUCKET}/")
+    return s3().get_object(Bucket=django_settings.S3_BUCKET, Key=key)["Body"].read()
+
+
+def _keys(prefix: str) -> list[str]:
+    listed = s3().list_objects_v2(Bucket=django_settings.S3_BUCKET, Prefix=prefix)
+    return sorted(item["Key"] for item in listed.get("Contents", []))
+
+
+def test_a_completed_recording_cannot_be_overwritten(api):
+    session_id = _active_session(api)
+    base = f"/api/v1/sessions/{session_id}/recording"
+    upload = api("alice").post(f"{base}/upload-url/", {}, format="json").json()
+    assert (upload["method"], upload["maxBytes"]) == ("POST", django_settings.RECORDING_MAX_BYTES)
+    assert _post_upload(upload, WEBM) in (200, 204)
+    done = api("alice").post(f"{base}/complete/", {"key": upload["key"]}, format="json")
+    assert done.status_code == 200
+    assert done.json()["audioRecordingUrl"].startswith(f"s3://{django_settings.S3_BUCKET}/recordings/{session_id}/")
+
+    # The old policy still works until it expires, but only under its own key, which is not the recording.
+    assert _post_upload(upload, b"\x1a\x45\xdf\xa3 something else entirely") in (200, 204)
+    assert _stored(session_id) == WEBM
+    again = api("bob").post(f"{base}/complete/", {"key": upload["key"]}, format="json")
+    assert (again.status_code, again.json()["code"]) == (409, "recording_exists")
+    refused = api("bob").post(f"{base}/upload-url/", {}, format="json")
+    assert (refused.status_code, refused.json()["code"]) == (409, "recording_exists")
+    assert _stored(session_id) == WEBM
+
+
+def test_non_audio_labelled_audio_is_refused_and_deleted(api):
+    session_id = _active_session(api)
+    base = f"/api/v1/sessions/{session_id}/recording"
+    upload = api("alice").post(f"{base}/upload-url/", {"contentType": "audio/webm"}, format="json").json()
+    assert _post_upload(upload, HTML) in (200, 204)  # the label is all S3 can check
+    refused = api("alice").post(f"{base}/complete/", {"key": upload["key"]}, format="json")
+    assert refused.status_code == 400 and "not audio" in json.dumps(refused.json())
+    assert _keys(f"uploads/{session_id}/") == []
+    assert ConversationSession.objects.get(id=session_id).audio_recording_url is None
+
+
+def test_the_upload_policy_refuses_other_types_and_sizes_at_s3(api, settings):
+    session_id = _active_session(api)
+    upload = api("alice").post(f"/api/v1/sessions/{session_id}/recording/upload-url/", {}, format="json").json()
+    conditions = json.loads(__import__("base64").b64decode(upload["fields"]["policy"]))["conditions"]
+    assert ["content-length-range", 1, settings.RECORDING_MAX_BYTES] in conditions
+    assert ["starts-with", "$Content-Type", "audio/"] in conditions
+    assert _post_upload(upload, HTML, content_type="text/html") == 403  # moto enforces the policy's conditions
+    assert _keys(f"uploads/{session_id}/") == []
+
+
+def test_uploads_are_bounded_in_number_and_time_and_orphans_are_swept(api, frozen_clock, settings):
+    waiting = ask(api, "carol").json() and ask(api, "dave").json()["sessionId"]
+    for user in ("carol", "dave"):
+        api(user).put(f"/api/v1/sessions/{waiting}/recording-consent/", {"consent": True}, format="json")
+    early = api("carol").post(f"/api/v1/sessions/{waiting}/recording/upload-url/", {}, format="json")
+    assert (early.status_code, early.json()["code"]) == (409, "not_active")
+
+    session_id = _active_session(api)
+    base = f"/api/v1/sessions/{session_id}/recording"
+    uploads = [api("alice").post(f"{base}/upload-url/", {}, format="json") for _ in range(4)]
+    assert [r.status_code for r in uploads] == [200, 200, 200, 429]
+    assert 1 <= int(uploads[3]["Retry-After"]) <= settings.SESSION_MAX_DURATION_SECONDS + 3600
+    assert api("bob").post(f"{base}/upload-url/", {}, format="json").status_code == 200  # per participant
+
+    for upload in uploads[:3]:
+        assert _post_upload(upload.json(), WEBM) in (200, 204)
+    assert len(_keys(f"uploads/{session_id}/")) == 3
+    assert recording_uploads_sweep() == 0  # nothing is due yet
+    due = time.time() + 2 * settings.RECORDING_URL_TTL_SECONDS + 1
+    assert recording_uploads_sweep(now=due) == 4 and recording_uploads_sweep(now=due) == 0
+    assert _keys(f"uploads/{session_id}/") == []
+    assert redis().zcard(redis_keys.recording_pending()) == 0
+
+    api("alice").post(f"/api/v1/sessions/{session_id}/end/")
+    frozen_clock.advance(seconds=settings.RECORDING_UPLOAD_WINDOW_SECONDS + 1)
+    late = api("bob").post(f"{base}/upload-url/", {}, format="json")
+    assert (late.status_code, late.json()["code"]) == (409, "upload_window_closed")
+
+    call_command("ensure_bucket", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    rules = s3().get_bucket_lifecycle_configuration(Bucket=settings.S3_BUCKET)["Rules"]
+    assert [(r["Filter"]["Prefix"], r["Expiration"]["Days"]) for r in rules] == [("uploads/", 1)]
+
+
+# --- Admin: login throttling, search with control characters ------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_admin_logins_lock_out_after_repeated_failures_until_staff_unlock(client, settings):
+    get_user_model().objects.create_user("curator", password="right-password-1", is_staff=True, is_superuser=True)
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        wrong = client.post("/admin/login/?next=/admin/", {"username": "curator", "password": "guess"})
+        assert wrong.status_code == 200  # the form again, with its error
+    locked = client.post("/admin/login/?next=/admin/", {"username": "curator", "password": "right-password-1"})
+    assert locked.status_code == 429 and "_auth_user_id" not in client.session
+    call_command("axes_reset_username", "curator", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    unlocked = client.post("/admin/login/?next=/admin/", {"username": "curator", "password": "right-password-1"})
+    assert unlocked.status_code == 302 and client.session["_auth_user_id"]
+
+
+@pytest.mark.django_db
+def test_admin_search_with_control_characters_is_never_a_500(client, api):
+    admin = get_user_model().objects.create_user("root", password="pw-123456789", is_staff=True, is_superuser=True)
+    client.force_login(admin)
+    api("root", staff=True).post(
+        "/api/v1/topics/",
+        {"targetLanguageCode": "fr", "level": "B1", "title": "Food", "category": "daily_life",
+         "estimatedDurationMinutes": 10, "promptQuestions": ["What did you eat?"]},
+        format="json",
+    )  # fmt: skip
+    for query in ["%00", "Fo%00od", "%01%1F%7F", "%0D%0Aq", "a" * 5000]:
+        response = client.get(f"/admin/topics/topic/?q={query}")
+        assert response.status_code == 200, query
+    assert b"Food" in client.get("/admin/topics/topic/?q=Fo%00").content
+
+
+# --- Headers, Swagger UI, /metrics, the schema ----------------------------------------------------------------
+
+
+def test_responses_carry_a_csp_and_no_server_header(server):
+    with urllib.request.urlopen(f"{server}/health/live", timeout=5) as response:
+        assert response.headers.get("Server") is None
+    for path in ("/admin/login/", "/api/docs/", "/practice/"):
+        with urllib.request.urlopen(f"{server}{path}", timeout=5) as response:
+            policy = response.headers["Content-Security-Policy"]
+        assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy, path
+
+
+def test_swagger_ui_is_served_by_the_service_with_no_cdn(server):
+    with urllib.request.urlopen(f"{server}/api/docs/", timeout=5) as response:
+        page = response.read().decode()
+    assert "cdn" not in page.lower() and "@latest" not in page and "<script>" not in page
+    scripts = [part.split('"', 1)[0] for part in page.split('src="')[1:]]
+    assert scripts and all(src.startswith("/") for src in scripts)
+    for src in scripts:
+        with urllib.request.urlopen(f"{server}{src.replace('&amp;', '&')}", timeout=5) as response:
+            assert response.status == 200 and "javascript" in response.headers["Content-Type"]
+
+
+def test_metrics_need_the_metrics_token_outside_debug(client, settings):
+    settings.DEBUG = False
+    settings.METRICS_TOKEN = ""
+    assert client.get("/metrics").status_code == 404
+    settings.METRICS_TOKEN = "scrape-secret-" + "x" * 20
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
+    scraped = client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {settings.METRICS_TOKEN}")
+    assert scraped.status_code == 200 and b"# TYPE" in scraped.content
+    settings.DEBUG = True
+    assert client.get("/metrics").status_code == 200
+
+
+def test_the_schema_is_built_once_per_process_and_matches_the_code(client, monkeypatch):
+    from drf_spectacular.generators import SchemaGenerator
+
+    from conversation.schema import CachedSchemaView
+
+    fresh = SchemaGenerator().get_schema(request=None, public=True)
+    CachedSchemaView._built.clear()
+    builds = []
+    original = SchemaGenerator.get_schema
+    monkeypatch.setattr(SchemaGenerator, "get_schema", lambda self, **kw: builds.append(1) or original(self, **kw))
+    first = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    started = time.perf_counter()
+    second = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    elapsed = time.perf_counter() - started
+    assert first.status_code == second.status_code == 200
+    assert len(builds) == 1 and first.content == second.content
+    assert json.loads(second.content)["paths"].keys() == fresh["paths"].keys()
+    assert elapsed < 0.05
