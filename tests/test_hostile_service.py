@@ -1,6 +1,7 @@
 """What an attack on the running service found (issue 14), one test per finding, over real sockets and S3.
 
-Each test failed on the code before the fix; docs/SECURITY.md maps every finding to its test.
+Each test failed on the code before the fix; docs/SECURITY.md maps every finding to its test. The admin's
+findings are in test_hostile_admin.py: they use the SQL database, which the socket tests here must not.
 """
 
 from __future__ import annotations
@@ -10,9 +11,7 @@ import datetime as dt
 import json
 import socket
 import time
-import urllib.error
 import urllib.request
-import uuid
 from collections.abc import Iterator
 
 import jwt
@@ -21,7 +20,6 @@ import websockets
 from asgiref.sync import async_to_sync
 from channels.testing import WebsocketCommunicator
 from django.conf import settings as django_settings
-from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
 from config.asgi import application as asgi_app
@@ -31,7 +29,7 @@ from conversation.redis import client as redis
 from conversation.s3 import s3
 from sessions_app.documents import ConversationSession
 from sessions_app.services.recording import recording_uploads_sweep
-from tests.helpers import ask
+from tests.helpers import ask, post_upload
 from tests.processes import web_servers
 
 WEBM = b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01" + b"\x00" * 64  # an EBML (WebM) header, then anything
@@ -133,7 +131,7 @@ def test_a_socket_is_closed_4401_when_its_token_expires(api):
 
     async def scenario() -> tuple[float, int, list[str]]:
         token = _token_expiring_in("alice", 3)
-        expires = time.time() + 3
+        expires = jwt.decode(token, options={"verify_signature": False})["exp"]  # whole seconds
         communicator = WebsocketCommunicator(asgi_app, f"/ws/v1/sessions/{session_id}/?token={token}")
         assert (await communicator.connect())[0]
         await communicator.send_json_to({"type": "heartbeat"})
@@ -144,7 +142,7 @@ def test_a_socket_is_closed_4401_when_its_token_expires(api):
 
     late, code, seen = async_to_sync(scenario)()
     assert code == 4401 and seen == ["session.state", "heartbeat.ack"]
-    assert -0.5 < late < 1.5
+    assert -0.1 < late < 1.5
     assert redis().zcard(redis_keys.user_sockets("alice")) == 0  # its slot given back
 
 
@@ -240,33 +238,6 @@ def _active_session(api) -> str:
     return session_id
 
 
-def _post_upload(upload: dict, data: bytes, content_type: str | None = None) -> int:
-    """Sends a browser-style multipart POST of `data` with the policy's fields; the S3 server's status."""
-    fields = dict(upload["fields"])
-    if content_type:
-        fields["Content-Type"] = content_type
-    boundary = uuid.uuid4().hex
-    parts = [
-        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
-        for name, value in fields.items()
-    ]
-    parts.append(
-        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="take"\r\n'
-        f"Content-Type: {fields['Content-Type']}\r\n\r\n".encode()
-        + data
-        + f"\r\n--{boundary}--\r\n".encode()
-    )
-    request = urllib.request.Request(
-        upload["uploadUrl"], data=b"".join(parts), method="POST",
-        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
-    )  # fmt: skip
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status
-    except urllib.error.HTTPError as error:
-        return error.code
-
-
 def _stored(session_id: str) -> bytes:
     url = ConversationSession.objects.get(id=session_id).audio_recording_url
     key = url.removeprefix(f"s3://{django_settings.S3_BUCKET}/")
@@ -283,13 +254,13 @@ def test_a_completed_recording_cannot_be_overwritten(api):
     base = f"/api/v1/sessions/{session_id}/recording"
     upload = api("alice").post(f"{base}/upload-url/", {}, format="json").json()
     assert (upload["method"], upload["maxBytes"]) == ("POST", django_settings.RECORDING_MAX_BYTES)
-    assert _post_upload(upload, WEBM) in (200, 204)
+    assert post_upload(upload, WEBM) in (200, 204)
     done = api("alice").post(f"{base}/complete/", {"key": upload["key"]}, format="json")
     assert done.status_code == 200
     assert done.json()["audioRecordingUrl"].startswith(f"s3://{django_settings.S3_BUCKET}/recordings/{session_id}/")
 
     # The old policy still works until it expires, but only under its own key, which is not the recording.
-    assert _post_upload(upload, b"\x1a\x45\xdf\xa3 something else entirely") in (200, 204)
+    assert post_upload(upload, b"\x1a\x45\xdf\xa3 something else entirely") in (200, 204)
     assert _stored(session_id) == WEBM
     again = api("bob").post(f"{base}/complete/", {"key": upload["key"]}, format="json")
     assert (again.status_code, again.json()["code"]) == (409, "recording_exists")
@@ -302,7 +273,7 @@ def test_non_audio_labelled_audio_is_refused_and_deleted(api):
     session_id = _active_session(api)
     base = f"/api/v1/sessions/{session_id}/recording"
     upload = api("alice").post(f"{base}/upload-url/", {"contentType": "audio/webm"}, format="json").json()
-    assert _post_upload(upload, HTML) in (200, 204)  # the label is all S3 can check
+    assert post_upload(upload, HTML) in (200, 204)  # the label is all S3 can check
     refused = api("alice").post(f"{base}/complete/", {"key": upload["key"]}, format="json")
     assert refused.status_code == 400 and "not audio" in json.dumps(refused.json())
     assert _keys(f"uploads/{session_id}/") == []
@@ -315,7 +286,11 @@ def test_the_upload_policy_refuses_other_types_and_sizes_at_s3(api, settings):
     conditions = json.loads(__import__("base64").b64decode(upload["fields"]["policy"]))["conditions"]
     assert ["content-length-range", 1, settings.RECORDING_MAX_BYTES] in conditions
     assert ["starts-with", "$Content-Type", "audio/"] in conditions
-    assert _post_upload(upload, HTML, content_type="text/html") == 403  # moto enforces the policy's conditions
+    # moto 5.2.5 does not enforce POST policy conditions (AWS S3 answers 403 here): `complete` checks both.
+    assert post_upload(upload, HTML, content_type="text/html") in (204, 403)
+    base = f"/api/v1/sessions/{session_id}/recording"
+    refused = api("alice").post(f"{base}/complete/", {"key": upload["key"]}, format="json")
+    assert refused.status_code == 400
     assert _keys(f"uploads/{session_id}/") == []
 
 
@@ -334,7 +309,7 @@ def test_uploads_are_bounded_in_number_and_time_and_orphans_are_swept(api, froze
     assert api("bob").post(f"{base}/upload-url/", {}, format="json").status_code == 200  # per participant
 
     for upload in uploads[:3]:
-        assert _post_upload(upload.json(), WEBM) in (200, 204)
+        assert post_upload(upload.json(), WEBM) in (200, 204)
     assert len(_keys(f"uploads/{session_id}/")) == 3
     assert recording_uploads_sweep() == 0  # nothing is due yet
     due = time.time() + 2 * settings.RECORDING_URL_TTL_SECONDS + 1
@@ -350,38 +325,6 @@ def test_uploads_are_bounded_in_number_and_time_and_orphans_are_swept(api, froze
     call_command("ensure_bucket", stdout=open("/dev/null", "w"))  # noqa: SIM115
     rules = s3().get_bucket_lifecycle_configuration(Bucket=settings.S3_BUCKET)["Rules"]
     assert [(r["Filter"]["Prefix"], r["Expiration"]["Days"]) for r in rules] == [("uploads/", 1)]
-
-
-# --- Admin: login throttling, search with control characters ------------------------------------------------
-
-
-@pytest.mark.django_db
-def test_admin_logins_lock_out_after_repeated_failures_until_staff_unlock(client, settings):
-    get_user_model().objects.create_user("curator", password="right-password-1", is_staff=True, is_superuser=True)
-    for _ in range(settings.AXES_FAILURE_LIMIT):
-        wrong = client.post("/admin/login/?next=/admin/", {"username": "curator", "password": "guess"})
-        assert wrong.status_code == 200  # the form again, with its error
-    locked = client.post("/admin/login/?next=/admin/", {"username": "curator", "password": "right-password-1"})
-    assert locked.status_code == 429 and "_auth_user_id" not in client.session
-    call_command("axes_reset_username", "curator", stdout=open("/dev/null", "w"))  # noqa: SIM115
-    unlocked = client.post("/admin/login/?next=/admin/", {"username": "curator", "password": "right-password-1"})
-    assert unlocked.status_code == 302 and client.session["_auth_user_id"]
-
-
-@pytest.mark.django_db
-def test_admin_search_with_control_characters_is_never_a_500(client, api):
-    admin = get_user_model().objects.create_user("root", password="pw-123456789", is_staff=True, is_superuser=True)
-    client.force_login(admin)
-    api("root", staff=True).post(
-        "/api/v1/topics/",
-        {"targetLanguageCode": "fr", "level": "B1", "title": "Food", "category": "daily_life",
-         "estimatedDurationMinutes": 10, "promptQuestions": ["What did you eat?"]},
-        format="json",
-    )  # fmt: skip
-    for query in ["%00", "Fo%00od", "%01%1F%7F", "%0D%0Aq", "a" * 5000]:
-        response = client.get(f"/admin/topics/topic/?q={query}")
-        assert response.status_code == 200, query
-    assert b"Food" in client.get("/admin/topics/topic/?q=Fo%00").content
 
 
 # --- Headers, Swagger UI, /metrics, the schema ----------------------------------------------------------------
