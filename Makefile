@@ -26,6 +26,7 @@ run: deps
 
 test: deps browser
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check . docs/*.md
 	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m devstack test $(PYTEST_ARGS)
 
@@ -37,7 +38,7 @@ services: deps
 
 lint: deps
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff format --check . docs/*.md
 	$(VENV)/bin/lint-imports --no-cache
 
 bench: deps
