@@ -1,6 +1,6 @@
 """What an attack on the running service found (issue 14), one test per finding, over real sockets and S3.
 
-Each test failed on the code before the fix; docs/SECURITY.md maps every finding to its test. The admin's
+Each asserts the opposite of what the attack saw; docs/SECURITY.md maps every finding to its test. The admin's
 findings are in test_hostile_admin.py: they use the SQL database, which the socket tests here must not.
 """
 
@@ -224,7 +224,7 @@ def test_a_frame_flood_gets_rate_limited_then_closed_1008(api):
     burst = django_settings.WEBSOCKET_MAX_MESSAGES_PER_SECOND * django_settings.WEBSOCKET_RATE_BURST_SECONDS
     assert code == 1008
     assert errors == [{"type": "error", "code": "rate_limited", "detail": "More than 20 messages a second."}]
-    assert burst <= relayed <= burst + 10  # the reserve, plus what trickled in while the flood was sent
+    assert burst <= relayed < 2 * burst  # the reserve, plus what refilled while the consumer worked through it
 
 
 # --- Recording: presigned POST, overwrite, type, count, window, orphans ----------------------------------------
