@@ -18,17 +18,17 @@ from conversation import redis_keys
 # KEYS: 1 session:active:{id}, 2 heartbeats zset, 3 disconnected set.
 # ARGV: 1 slot (1/2), 2 now, 3 session id.
 # Returns false when the session is not live, else {status, previous own, partner last, was_disconnected}.
+# Four commands: one read of the hash, the write, the sweeper's index, the disconnected flag (the
+# index's TTL is refreshed by the sweeper, not per heartbeat).
 _HEARTBEAT = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 local slot = ARGV[1]
 local other = slot == '1' and '2' or '1'
-local previous = redis.call('HGET', KEYS[1], 'lastHeartbeat' .. slot) or '0'
-local partner = redis.call('HGET', KEYS[1], 'lastHeartbeat' .. other) or '0'
+local seen = redis.call('HMGET', KEYS[1], 'status', 'lastHeartbeat' .. slot, 'lastHeartbeat' .. other)
+if not seen[1] then return false end
 redis.call('HSET', KEYS[1], 'lastHeartbeat' .. slot, ARGV[2])
 redis.call('ZADD', KEYS[2], tonumber(ARGV[2]), ARGV[3] .. ':' .. slot)
-redis.call('EXPIRE', KEYS[2], 604800)
 local was = redis.call('SREM', KEYS[3], ARGV[3] .. ':' .. slot)
-return {redis.call('HGET', KEYS[1], 'status'), previous, partner, tostring(was)}
+return {seen[1], seen[2] or '0', seen[3] or '0', tostring(was)}
 """
 
 

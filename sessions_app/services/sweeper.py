@@ -42,7 +42,11 @@ def presence_rebuild_if_lost(*, now: dt.datetime) -> int:
     redis = client()
     marker = redis_keys.session_presence_marker()
     if redis.set(marker, "1", nx=True, ex=redis_keys.SESSION_INDEX_TTL_SECONDS) is None:
-        redis.expire(marker, redis_keys.SESSION_INDEX_TTL_SECONDS)
+        pipe = redis.pipeline(transaction=False)
+        # The heartbeat index's TTL is kept here, once a sweep, rather than by every heartbeat.
+        for key in (marker, redis_keys.session_heartbeats()):
+            pipe.expire(key, redis_keys.SESSION_INDEX_TTL_SECONDS)
+        pipe.execute()
         return 0
     rebuilt = 0
     for session in ConversationSession.objects(status__in=(WAITING, ACTIVE)).no_cache():
