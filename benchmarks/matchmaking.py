@@ -22,7 +22,7 @@ from benchmarks.common import machine, percentile, table  # noqa: E402
 from benchmarks.report import save  # noqa: E402
 from conversation.auth import mint_token  # noqa: E402
 from conversation.redis import client  # noqa: E402
-from matchmaking.redis_scripts import QueueMember  # noqa: E402
+from matchmaking.redis_scripts import NUMBERS, QueueMember  # noqa: E402
 from matchmaking.services.queue import scripts  # noqa: E402
 from tests.processes import http, web_servers  # noqa: E402
 
@@ -60,7 +60,7 @@ def pairing_step(pairs: int) -> float:
         now = time.time()
         for i in range(start, min(2 * pairs, start + 2 * BATCH)):
             m = member(i)
-            args = [m.encode(), f"{now!r} {now - 120!r} {now - 30!r} 120 64 1 0 0 10 {now - 600!r} {m.user_id}"]
+            args = [m.encode(), NUMBERS.pack(now, now - 120, now - 30, now - 600, 120, 64, 1, 0, 0, 10), m.user_id, ""]
             keys = [queue, index, f"mm:met:{m.user_id}", "matchmaking:bench:A2", "matchmaking:bench:B2"]
             script(keys=keys, args=args, client=pipe)
         results = pipe.execute()
