@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 
-.PHONY: deps browser run test test-faults test-prod lock lock-check lint services bench bench-matchmaking bench-sessions clean
+.PHONY: deps browser run test test-faults test-prod lock lock-check lint services bench soak bench-matchmaking bench-sessions clean
 
 deps: $(VENV)/.installed
 	@command -v redis-server >/dev/null 2>&1 || { \
@@ -59,7 +59,11 @@ lint: deps
 	$(VENV)/bin/lint-imports --no-cache
 
 bench: deps
-	$(PY) -m devstack bench matchmaking sessions load
+	$(PY) -m devstack bench matchmaking sessions pairing_cost load soak
+
+# The load run's journeys for 10 minutes at its knee: throughput per minute and every process's RSS.
+soak: deps
+	$(PY) -m devstack bench soak
 
 bench-matchmaking: deps
 	$(PY) -m devstack bench matchmaking

@@ -2,8 +2,9 @@
 
 Journey: open the matchmaking socket, POST a request, get matched, open the session socket,
 join by heartbeat, see `session.started`, beat twice more, end (participant1), see `session.ended`.
-Against 2 web processes, 2 Celery workers and beat; N rises until throughput stops growing or
-the p99 doubles. Run with `make bench` (or `python -m devstack bench load`).
+A learner who waits too long for a partner cancels the request, as a real client does. Against
+2 and then 4 web processes (BENCH_LOAD_WEB), 2 Celery workers and beat; N rises until throughput
+stops growing or the p99 doubles. Run with `make bench` (or `python -m devstack bench load`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ import os
 import subprocess
 import sys
 import time
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 import django
 
@@ -30,8 +34,10 @@ from conversation.auth import mint_token  # noqa: E402
 from tests.processes import ROOT, http, web_servers  # noqa: E402
 
 SECONDS = float(os.environ.get("BENCH_LOAD_SECONDS", "10"))
-LEVELS = [int(n) for n in os.environ.get("BENCH_LOAD_LEARNERS", "4,8,16,32,64").split(",")]
+LEVELS = [int(n) for n in os.environ.get("BENCH_LOAD_LEARNERS", "4,8,16,32,64,96").split(",")]
+WEB_COUNTS = [int(n) for n in os.environ.get("BENCH_LOAD_WEB", "2,4").split(",")]
 BODY = {"learningProfileId": "lp", "targetLanguageCode": "en", "userLevel": "B2", "preferredDuration": 5}
+PARTNER_WAIT_SECONDS = 20  # a learner gives up (cancels) after waiting this long for a partner
 
 
 async def next_of(socket, *types: str, timeout: float = 20) -> dict:
@@ -41,17 +47,41 @@ async def next_of(socket, *types: str, timeout: float = 20) -> dict:
             return event
 
 
-async def journey(base_http: str, base_ws: str, user: str, token: str) -> float:
+async def call(method: str, url: str, token: str, body: dict | None = None) -> tuple[int, dict]:
+    return await asyncio.to_thread(http, method, url, token, body)
+
+
+async def matched_session(base_http: str, lobby, token: str, created: dict, give_up_at: float) -> str | None:
+    """The session id once matched; None when the learner gave up and cancelled first."""
+    if created.get("sessionId"):
+        return created["sessionId"]
+    try:
+        found = await next_of(lobby, "match.found", timeout=max(0.1, give_up_at - time.perf_counter()))
+        return found["session"]["id"]
+    except TimeoutError:
+        pass
+    url = f"{base_http}/api/v1/matchmaking/requests/{created['id']}/"
+    status, body = await call("DELETE", url, token)
+    if status == 200:
+        return None
+    if status == 409 and body.get("code") == "not_pending":  # matched while we were leaving: go
+        status, body = await call("GET", url, token)
+        if status == 200 and body.get("sessionId"):
+            return body["sessionId"]
+    raise RuntimeError(f"cancel: {status} {body}")
+
+
+async def journey(base_http: str, base_ws: str, user: str, token: str, stop_at: float) -> float | None:
+    """Seconds the journey took; None when the learner gave up waiting for a partner."""
     started = time.perf_counter()
+    give_up_at = min(started + PARTNER_WAIT_SECONDS, stop_at + 1)  # nobody new arrives after the window
     async with websockets.connect(f"{base_ws}/ws/v1/matchmaking/?token={token}") as lobby:
-        status, created = await asyncio.to_thread(
-            http, "POST", f"{base_http}/api/v1/matchmaking/requests/", token, BODY
-        )
+        status, created = await call("POST", f"{base_http}/api/v1/matchmaking/requests/", token, BODY)
         if status != 201:
             raise RuntimeError(f"{status} {created}")
-        session_id = created.get("sessionId")
-        if not session_id:
-            session_id = (await next_of(lobby, "match.found"))["session"]["id"]
+        session_id = await matched_session(base_http, lobby, token, created, give_up_at)
+    if session_id is None:
+        return None
     async with websockets.connect(f"{base_ws}/ws/v1/sessions/{session_id}/?token={token}") as room:
         state = (await next_of(room, "session.state"))["session"]
         try:
@@ -63,7 +93,7 @@ async def journey(base_http: str, base_ws: str, user: str, token: str) -> float:
                 if (await next_of(room, "heartbeat.ack", "session.ended"))["type"] == "session.ended":
                     return time.perf_counter() - started  # the partner ended first
             if state["participant1Id"] == user:
-                await asyncio.to_thread(http, "POST", f"{base_http}/api/v1/sessions/{session_id}/end/", token)
+                await call("POST", f"{base_http}/api/v1/sessions/{session_id}/end/", token)
             await next_of(room, "session.ended")
         except websockets.ConnectionClosed as closed:
             # Once the partner has ended it, the socket closes (1000 after session.ended, 4410 for a
@@ -73,35 +103,47 @@ async def journey(base_http: str, base_ws: str, user: str, token: str) -> float:
     return time.perf_counter() - started
 
 
-async def learner(
-    index: int, level: int, urls: list[str], stop_at: float, latencies: list[float], errors: list[str]
-) -> None:
+@dataclass
+class Outcome:
+    done: list[tuple[float, float]] = field(default_factory=list)  # (finished at, seconds taken)
+    errors: list[str] = field(default_factory=list)
+    gave_up: int = 0
+
+    def rate(self, start: float, end: float) -> float:
+        return sum(1 for at, _ in self.done if start <= at < end) / (end - start)
+
+
+async def learner(index: int, tag: str, urls: list[str], stop_at: float, outcome: Outcome) -> None:
     base_http = urls[index % len(urls)]
     base_ws = base_http.replace("http", "ws")
+    round_ = 0
     while time.perf_counter() < stop_at:
-        user = f"load-{level}-{index}"  # fresh ids per level: a last, unmatched journey must not leak over
+        # A fresh id per journey: a learner who left one behind (a crash, a cancel lost) starts clean.
+        user = f"load-{tag}-{index}-{round_}"
+        round_ += 1
         try:
-            took = await journey(base_http, base_ws, user, mint_token(user))
-            if time.perf_counter() <= stop_at:  # a journey finishing after the window is not counted
-                latencies.append(took)
+            took = await journey(base_http, base_ws, user, mint_token(user), stop_at)
+            if took is None:
+                outcome.gave_up += 1
+            elif time.perf_counter() <= stop_at:  # a journey finishing after the window is not counted
+                outcome.done.append((time.perf_counter(), took))
         except Exception as exc:
-            if isinstance(exc, TimeoutError) and time.perf_counter() > stop_at:
-                break  # the run ended while this learner waited for a partner who had stopped
-            errors.append(f"{type(exc).__name__}: {str(exc)[:80]}")
+            where = [f.lineno for f in traceback.extract_tb(exc.__traceback__) if f.filename == __file__]
+            lines = ",".join(map(str, where[1:]))  # the learner's own frame left out
+            outcome.errors.append(f"{type(exc).__name__} at load.py:{lines}: {str(exc)[:80]}")
             await asyncio.sleep(0.5)
 
 
-async def run_level(urls: list[str], learners: int) -> tuple[float, list[float], list[str]]:
-    latencies: list[float] = []
-    errors: list[str] = []
-    stop_at = time.perf_counter() + SECONDS
-    await asyncio.gather(*(learner(i, learners, urls, stop_at, latencies, errors) for i in range(learners)))
-    # Journeys completed within the window, over the window: the last learners may wait on after it.
-    return len(latencies) / SECONDS, latencies, errors
+async def run_learners(urls: list[str], learners: int, seconds: float, tag: str) -> tuple[Outcome, float]:
+    outcome = Outcome()
+    started = time.perf_counter()
+    stop_at = started + seconds
+    await asyncio.gather(*(learner(i, tag, urls, stop_at, outcome) for i in range(learners)))
+    return outcome, started
 
 
 @contextlib.contextmanager
-def celery(*args: str):
+def celery(*args: str) -> Iterator[subprocess.Popen]:
     proc = subprocess.Popen([sys.executable, "-m", "celery", "-A", "config", *args, "--loglevel", "WARNING"],
                             cwd=ROOT, env=os.environ.copy())  # fmt: skip
     try:
@@ -111,33 +153,58 @@ def celery(*args: str):
         proc.wait(timeout=20)
 
 
-def main() -> int:
-    rows, points, all_latencies = [], [], []
-    previous_p99 = None
-    degraded_at = None
+@contextlib.contextmanager
+def service(web: int) -> Iterator[tuple[list[str], dict[str, int]]]:
+    """`web` uvicorn processes, 2 workers and beat, as production runs them; their urls and pids."""
     with (
-        web_servers(2) as urls,
-        celery("worker", "--concurrency", "1", "-n", "w1@%h"),
-        celery("worker", "--concurrency", "1", "-n", "w2@%h"),
-        celery("beat", "--schedule", "/tmp/load-beat-schedule"),
+        web_servers(web) as urls,
+        celery("worker", "--concurrency", "1", "-n", "w1@%h") as w1,
+        celery("worker", "--concurrency", "1", "-n", "w2@%h") as w2,
+        celery("beat", "--schedule", f"/tmp/load-beat-schedule-{os.getpid()}") as beat,
     ):
-        best = 0.0
+        pids = {f"web{i + 1}": web_pid(url) for i, url in enumerate(urls)}
+        pids.update(worker1=w1.pid, worker2=w2.pid, beat=beat.pid)
+        yield urls, pids
+
+
+def web_pid(url: str) -> int:
+    port = url.rsplit(":", 1)[1]
+    return int(subprocess.check_output(["pgrep", "-f", "--", f"--port {port}"]).split()[0])
+
+
+def sweep(web: int, rows: list, series: dict) -> None:
+    rates, p99s = [], []
+    previous_p99, best, degraded_at = None, 0.0, None
+    with service(web) as (urls, _pids):
         for learners in LEVELS:
-            rate, latencies, errors = asyncio.run(run_level(urls, learners))
-            p50, p99 = percentile(latencies, 50) * 1000, percentile(latencies, 99) * 1000
-            rows.append((f"{learners} learners: journeys/s (p50 / p99 ms, errors)", f"{rate:,.1f}",
-                         f"p50 {p50:.0f} / p99 {p99:.0f}", f"{len(errors)} errors"))  # fmt: skip
-            for message in sorted(set(errors)):
-                print(f"  {learners} learners, {errors.count(message)}x {message}")
-            points.append((learners, rate))
-            all_latencies += latencies
+            outcome, started = asyncio.run(run_learners(urls, learners, SECONDS, f"{web}w{learners}"))
+            rate = outcome.rate(started, started + SECONDS)
+            took = [t for _, t in outcome.done]
+            p50, p99 = percentile(took, 50) * 1000, percentile(took, 99) * 1000
+            rows.append((f"{web} web, {learners} learners: journeys/s (p50 / p99 ms; errors, gave up)", f"{rate:,.1f}",
+                         f"p50 {p50:.0f} / p99 {p99:.0f}",
+                         f"{len(outcome.errors)} errors, {outcome.gave_up} gave up"))  # fmt: skip
+            for message in sorted(set(outcome.errors)):
+                print(f"  {web} web, {learners} learners, {outcome.errors.count(message)}x {message}")
+            rates.append((learners, rate))
+            p99s.append((learners, p99))
             if degraded_at is None and (rate < best * 1.05 or (previous_p99 and p99 > 2 * previous_p99)):
                 degraded_at = learners
             best, previous_p99 = max(best, rate), p99
-    rows.append(("degrades at (learners)", str(degraded_at or f"> {LEVELS[-1]}"), "-", "-"))
-    print(f"\nLoad run ({machine()}; 2 web processes, 2 workers, beat; {SECONDS:.0f} s per level)\n")
+    rows.append((f"{web} web: degrades at (learners); peak journeys/s", str(degraded_at or f"> {LEVELS[-1]}"),
+                 f"peak {best:,.1f}", "-"))  # fmt: skip
+    series[f"load:journeys/s against learners, {web} web"] = rates
+    series[f"load:p99 journey ms against learners, {web} web"] = p99s
+
+
+def main() -> int:
+    rows: list[tuple[str, str, str, str]] = []
+    series: dict[str, list] = {}
+    for web in WEB_COUNTS:
+        sweep(web, rows, series)
+    print(f"\nLoad run ({machine()}; 2 workers, beat; {SECONDS:.0f} s per level)\n")
     print(table(rows))
-    save("load", rows, {"load:journeys/s against learners": points, "journey latency": all_latencies})
+    save("load", rows, series)
     return 0
 
 

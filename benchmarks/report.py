@@ -99,9 +99,11 @@ def main() -> int:
         lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in data["rows"]]
         sections.append(f"## {result.stem}\n\n" + "\n".join(lines))
         for name, samples in data["series"].items():
-            if name.startswith("load:"):
-                points = [tuple(p) for p in samples]
-                svg = line_svg(name[5:], points, "learners", "journeys/s")
+            if name.startswith(("load:", "soak:")):
+                kind, title = name.split(":", 1)
+                x_label = "minute" if kind == "soak" else "learners"
+                y_label = "p99 ms" if "p99" in title else "MB" if "RSS" in title else "journeys/s"
+                svg = line_svg(title, [tuple(p) for p in samples], x_label, y_label)
             else:
                 svg = histogram_svg(name, [s * 1000 for s in samples])
             slug = "".join(ch if ch.isalnum() else "-" for ch in name).strip("-")

@@ -39,6 +39,7 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
     """
 
     groups_joined: list[str]
+    closing = False
     # Message types a client may send, each handled by `on_<type>(content)`; the other `on_*` are lifecycle hooks.
     client_messages: frozenset[str] = frozenset()
 
@@ -131,6 +132,17 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
             return json.loads(text_data)
         except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested deeper than the parser's stack
             return None
+
+    async def close(self, code=None, reason=None) -> None:
+        if not self.closing:  # two endings racing (a push and a refusal) close once
+            self.closing = True
+            await super().close(code=code, reason=reason)
+
+    async def send_json(self, content, close=False) -> None:
+        # A group event can arrive after we closed (session.ended, then a late push): the server
+        # refuses any frame after the close, so it is dropped here instead of raising.
+        if not self.closing:
+            await super().send_json(content, close=close)
 
     async def event_push(self, message) -> None:
         if message.get("exclude") and message["exclude"] == self.channel_name:

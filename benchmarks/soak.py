@@ -1,0 +1,82 @@
+"""Soak: the load run's journeys at one level for at least ten minutes, watching for decay.
+
+Two web processes, two workers and beat, BENCH_SOAK_LEARNERS learners (the knee of the load run)
+for BENCH_SOAK_MINUTES. Every 10 s it samples the RSS of every process (web, workers with their
+children, beat, Redis, SecantusDB); per minute it counts completed journeys. It passes when the
+last minute's journeys/s is within 10% of the first's, with no errors, and says how each RSS moved.
+Run with `make soak` (`make bench` runs it last).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import threading
+import time
+
+from benchmarks.common import machine, rss_mb, server_pid, table
+from benchmarks.load import run_learners, service
+from benchmarks.report import save
+
+MINUTES = int(os.environ.get("BENCH_SOAK_MINUTES", "10"))
+LEARNERS = int(os.environ.get("BENCH_SOAK_LEARNERS", "32"))
+SAMPLE_SECONDS = 10
+
+
+def tree_rss(pid: int) -> float:
+    """RSS of a process and its children (a Celery worker's pool processes)."""
+    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    return rss_mb(pid) + sum(tree_rss(int(child)) for child in children)
+
+
+def sampler(pids: dict[str, int], stop: threading.Event, samples: dict[str, list[tuple[float, float]]]) -> None:
+    started = time.perf_counter()
+    while not stop.is_set():
+        minute = (time.perf_counter() - started) / 60
+        for name, pid in pids.items():
+            try:
+                samples.setdefault(name, []).append((minute, tree_rss(pid)))
+            except (FileNotFoundError, ProcessLookupError):
+                samples.setdefault(name, []).append((minute, float("nan")))
+        stop.wait(SAMPLE_SECONDS)
+
+
+def main() -> int:
+    samples: dict[str, list[tuple[float, float]]] = {}
+    with service(2) as (urls, pids):
+        pids.update({name: pid for name in ("redis", "mongodb") if (pid := server_pid(name))})
+        stop = threading.Event()
+        thread = threading.Thread(target=sampler, args=(pids, stop, samples), daemon=True)
+        thread.start()
+        outcome, started = asyncio.run(run_learners(urls, LEARNERS, MINUTES * 60, "soak"))
+        stop.set()
+        thread.join()
+    per_minute = [(m + 1, outcome.rate(started + 60 * m, started + 60 * (m + 1))) for m in range(MINUTES)]
+    first, last = per_minute[0][1], per_minute[-1][1]
+    drift = (last - first) / first if first else float("nan")
+    rows = [
+        (f"journeys/s, minute {m}", f"{rate:.1f}", "-", "-") for m, rate in per_minute
+    ]  # fmt: skip
+    rows.append(
+        ("last minute vs first", f"{drift:+.1%}", "target within 10%", "met" if abs(drift) <= 0.10 else "NOT met")
+    )
+    rows.append(("errors; gave up (cancelled)", f"{len(outcome.errors)}; {outcome.gave_up}", "-", "-"))
+    for message in sorted(set(outcome.errors)):
+        rows.append(("error", f"{outcome.errors.count(message)}x", message.replace("|", "/"), "-"))
+    series = {"soak:journeys/s per minute": per_minute}
+    for name, points in samples.items():
+        rss = [mb for _, mb in points]
+        head, tail = rss[: len(rss) // 4] or rss, rss[-(len(rss) // 4) :] or rss
+        rows.append((f"RSS {name} (MB): first quarter -> last quarter, max", f"{sum(head) / len(head):.0f} -> "
+                     f"{sum(tail) / len(tail):.0f}", f"max {max(rss):.0f}", "-"))  # fmt: skip
+        series[f"soak:RSS {name}"] = points
+    print(f"\nSoak ({machine()}; 2 web, 2 workers, beat; {LEARNERS} learners, {MINUTES} min)\n")
+    print(table(rows))
+    save("soak", rows, series)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
