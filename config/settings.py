@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "matchmaking",
     "ops",
     "practice",
+    "moderation",
 ]
 
 MIDDLEWARE = [

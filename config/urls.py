@@ -15,6 +15,7 @@ urlpatterns = [
     path("api/v1/topics/", include("topics.urls")),
     path("api/v1/matchmaking/", include("matchmaking.urls")),
     path("api/v1/sessions/", include("sessions_app.urls")),
+    path("api/v1/moderation/", include("moderation.urls")),
     path("admin/", admin.site.urls),
     path("practice/", include("practice.urls")),
 ]

@@ -8,7 +8,8 @@ import logging
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
-from conversation.events import PUSH_TYPE
+from conversation import restrictions
+from conversation.events import CLOSE_TYPE, PUSH_TYPE, access_group
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,7 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
     """
 
     groups_joined: list[str]
+    closing: bool = False
     # Message types a client may send, each handled by `on_<type>(content)`; the other `on_*` are lifecycle hooks.
     client_messages: frozenset[str] = frozenset()
 
@@ -36,11 +38,11 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
         if self.user is None:
             await self.refuse(CLOSE_UNAUTHENTICATED)
             return
-        code = await self.authorize()
+        code = CLOSE_FORBIDDEN if await restrictions.ais_suspended(self.user.id) else await self.authorize()
         if code is not None:
             await self.refuse(code)
             return
-        for group in self.groups_for():
+        for group in [*self.groups_for(), access_group(self.user.id)]:
             await self.channel_layer.group_add(group, self.channel_name)
             self.groups_joined.append(group)
         await self.accept()
@@ -87,10 +89,15 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
             return None
 
     async def event_push(self, message) -> None:
-        if message.get("exclude") and message["exclude"] == self.channel_name:
+        if self.closing or (message.get("exclude") and message["exclude"] == self.channel_name):
             return
         await self.send_json(message["event"])
         await self.after_push(message["event"])
+
+    async def access_close(self, message) -> None:
+        """Staff closed every socket of this user (a suspension): nothing more is sent on this one."""
+        self.closing = True
+        await self.close(code=message["code"])
 
     # Hooks for subclasses.
     async def authorize(self) -> int | None:
@@ -116,4 +123,4 @@ class UnknownPathConsumer(EventConsumer):
         return CLOSE_NOT_FOUND
 
 
-assert PUSH_TYPE == "event.push"  # the handler name above is derived from it
+assert (PUSH_TYPE, CLOSE_TYPE) == ("event.push", "access.close")  # the handler names above derive from them

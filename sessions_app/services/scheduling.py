@@ -7,7 +7,7 @@ import datetime as dt
 from bson import ObjectId
 from rest_framework.exceptions import ValidationError
 
-from conversation import clock
+from conversation import clock, restrictions
 from sessions_app.documents import ConversationSession
 from sessions_app.services import lifecycle
 
@@ -26,7 +26,7 @@ def session_schedule(
     now = clock.now()
     if partner_id == user_id:
         raise ValidationError({"participant2Id": ["You cannot schedule a session with yourself."]})
-    if partner_id in lifecycle.blocked_ids(user_id):
+    if partner_id in lifecycle.blocked_ids(user_id) or restrictions.is_suspended(partner_id, max_age=1.0):
         raise ValidationError({"participant2Id": ["You cannot schedule a session with this user."]})
     if scheduled_at <= now:
         raise ValidationError({"scheduledAt": ["Must be in the future."]})
