@@ -11,6 +11,7 @@ from mongoengine.queryset import QuerySet
 from conversation import clock
 from matchmaking.documents import MatchmakingRequest
 from moderation.documents import Suspension
+from mongoadmin.changelist import prefix_range
 from sessions_app.documents import (
     REPORT_OPEN,
     REPORT_STATES,
@@ -68,12 +69,6 @@ def active_suspensions() -> dict[str, float]:
     return found
 
 
-def _prefix_range(field: str, prefix: str) -> Q:
-    """`field` starts with `prefix`, as an index range (no regex to escape; see docs/MODERATION.md)."""
-    upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-    return Q(**{f"{field}__gte": prefix, f"{field}__lt": upper})
-
-
 def user_ids_by_prefix(*, prefix: str, limit: int = PREFIX_MATCHES) -> list[str]:
     """User ids that start with `prefix`, from the indexed user id fields of sessions, requests and reports."""
     if not prefix:
@@ -87,7 +82,7 @@ def user_ids_by_prefix(*, prefix: str, limit: int = PREFIX_MATCHES) -> list[str]
     )
     found: set[str] = set()
     for document, field in sources:
-        rows = document.objects(_prefix_range(field, prefix)).order_by(field).only(field).limit(limit)
+        rows = document.objects(prefix_range(field, prefix)).order_by(field).only(field).limit(limit)
         found.update(getattr(row, field) for row in rows)
     return sorted(found)[:limit]
 

@@ -26,7 +26,9 @@ SUSPENSIONS = "/api/v1/moderation/suspensions/"
 
 
 def suspend(api, user_id: str = "bob", **extra):
-    response = api("mod-1", staff=True).post(SUSPENSIONS, {"userId": user_id, "reason": "abuse", **extra}, format="json")
+    response = api("mod-1", staff=True).post(
+        SUSPENSIONS, {"userId": user_id, "reason": "abuse", **extra}, format="json"
+    )
     assert response.status_code == 201, response.content
     return response.json()
 
@@ -86,7 +88,9 @@ def test_live_sessions_end_reported_the_partner_is_told_and_the_suspended_socket
     assert alice_code == 1000 and bob_code == 4403
     session = ConversationSession.objects.get(id=session_id)
     assert (session.status, session.end_reason) == ("cancelled", "reported")
-    assert not any(redis().exists(k) for k in (f"session:active:{session_id}", "user:session:alice", "user:session:bob"))
+    assert not any(
+        redis().exists(k) for k in (f"session:active:{session_id}", "user:session:alice", "user:session:bob")
+    )
     assert api("alice").get("/api/v1/sessions/current/").status_code == 404
 
 
@@ -188,7 +192,12 @@ def test_it_takes_effect_within_a_second_on_every_web_process_and_lifts_as_fast(
                 loop = asyncio.get_running_loop()
                 started = time.monotonic()
                 status, body = await loop.run_in_executor(
-                    None, http, "POST", f"{first}/api/v1/moderation/suspensions/", staff, {"userId": "bob", "reason": "x"}
+                    None,
+                    http,
+                    "POST",
+                    f"{first}/api/v1/moderation/suspensions/",
+                    staff,
+                    {"userId": "bob", "reason": "x"},
                 )
                 assert status == 201
                 refused_after = None
