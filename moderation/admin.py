@@ -343,13 +343,14 @@ class UserBlockAdmin(DocumentAdmin):
 # The learner view.
 def learner_search_view(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()
-    matches = selectors.user_ids_by_prefix(prefix=query) if query else []
+    invalid = bool(query) and not USER_ID_RE.match(query)
+    matches = selectors.user_ids_by_prefix(prefix=query) if query and not invalid else []
     context = {
         **admin.site.each_context(request),
         "title": gettext("Learners"),
         "query": query,
         "matches": [(user_id, learner_url(user_id)) for user_id in matches],
-        "invalid": bool(query) and not USER_ID_RE.match(query),
+        "invalid": invalid,
     }
     return TemplateResponse(request, "moderation/learner_search.html", context)
 
