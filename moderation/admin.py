@@ -190,8 +190,7 @@ class ActiveFilter(ListFilter):
         wanted = params.get("active")
         if wanted not in ("1", "0"):
             return queryset
-        ids = selectors.suspensions_list(active=wanted == "1").scalar("id")
-        return queryset.filter(id__in=list(ids))
+        return queryset.filter(selectors.in_force(wanted == "1", clock.now()))
 
     def context(self, changelist) -> dict:
         current = changelist.params.get("active")

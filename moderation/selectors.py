@@ -43,13 +43,17 @@ def report_counts() -> dict[str, int]:
     return {state: SessionReport.objects(state=state).count() for state in REPORT_STATES}
 
 
+def in_force(active: bool, now: dt.datetime) -> Q:
+    """Suspensions in force at `now` (not lifted, until later or never), or with `active=False` the others."""
+    if active:
+        return Q(lifted_at=None) & (Q(until=None) | Q(until__gt=now))
+    return Q(lifted_at__ne=None) | Q(until__lte=now)
+
+
 def suspensions_list(*, user_id: str | None = None, active: bool | None = None, now: dt.datetime | None = None):
-    now = now or clock.now()
     query = Suspension.objects(user_id=user_id) if user_id else Suspension.objects
-    if active is True:
-        query = query.filter(Q(lifted_at=None) & (Q(until=None) | Q(until__gt=now)))
-    elif active is False:
-        query = query.filter(Q(lifted_at__ne=None) | Q(until__lte=now))
+    if active is not None:
+        query = query.filter(in_force(active, now or clock.now()))
     return query.order_by("-created_at", "-id")
 
 

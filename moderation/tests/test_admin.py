@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from django.contrib.auth.models import User
 
@@ -155,3 +157,20 @@ def test_learners_and_anonymous_visitors_never_see_moderation_pages(client, api)
     client.force_login(User.objects.create_user("lena", "lena@example.com", "pw"))
     for url in (QUEUE, SUSPENSIONS, BLOCKS, f"{LEARNERS}bob/"):
         assert client.get(url).status_code == 302
+
+
+def test_the_suspension_list_filters_those_in_force(api, staff, frozen_clock):
+    until = frozen_clock.value + dt.timedelta(hours=1)
+    for user_id, extra in (("bob", {}), ("carol", {"until": until.isoformat()})):
+        api("mod-1", staff=True).post(
+            "/api/v1/moderation/suspensions/", {"userId": user_id, "reason": "abuse", **extra}, format="json"
+        )
+    frozen_clock.advance(hours=2)  # carol's has run out
+
+    def listed(**params) -> list[str]:
+        body = page(staff.get(SUSPENSIONS, params))
+        return [user for user in ("bob", "carol") if f'href="{LEARNERS}{user}/"' in body]
+
+    assert listed() == ["bob", "carol"]
+    assert listed(active="1") == ["bob"]
+    assert listed(active="0") == ["carol"]
