@@ -63,6 +63,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "conversation.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files (admin, practice page) from the same process: uvicorn serves none itself.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -119,7 +120,7 @@ DATABASES = {"default": _database_from_url(env_str("DATABASE_URL"))}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 MONGODB_URI = env_str("MONGODB_URI", "mongodb://127.0.0.1:27017/conversation")
-MONGODB_TIMEOUT_MS = env_int("MONGODB_TIMEOUT_MS", 3000, minimum=100)
+MONGODB_TIMEOUT_MS = env_int("MONGODB_TIMEOUT_MS", 1000, minimum=100)
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
     raise ImproperlyConfigured(f"REDIS_URL must be a redis:// URL, got {REDIS_URL!r}")
@@ -162,6 +163,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+# The worker logs through LOGGING below, so its lines carry the request id of the task's request.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 S3_BUCKET = env_str("S3_BUCKET", "conversation-recordings")
 S3_ENDPOINT_URL = env_str("S3_ENDPOINT_URL") or None
@@ -210,6 +213,21 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_GENERATE_CHOICE_DESCRIPTION": False,
+    # One named enum per vocabulary, whichever field or parameter uses it (one model per enum in a client).
+    "ENUM_NAME_OVERRIDES": {
+        "Level": "conversation.vocab.LEVELS",
+        "LanguageCode": "conversation.vocab.language_codes",
+        "Category": "conversation.vocab.CATEGORIES",
+        "Duration": "conversation.vocab.DURATION_CHOICES",
+        "SessionStatus": "sessions_app.documents.STATUSES",
+        "RequestStatus": "matchmaking.documents.STATUSES",
+        "EndReason": "sessions_app.documents.END_REASONS",
+        "ValidationErrorCode": [("invalid", "invalid")],
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "conversation.schema.postprocess_contract",
+    ],
 }
 
 LANGUAGE_CODE = "en-us"
@@ -226,10 +244,17 @@ warnings.filterwarnings("ignore", message="No directory at", module="whitenoise.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact_tokens": {"()": "conversation.logs.RedactTokens"}},
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "filters": {
+        "redact_tokens": {"()": "conversation.logs.RedactTokens"},
+        "request_id": {"()": "conversation.logs.RequestIdFilter"},
+    },
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s %(message)s"}},
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_tokens"]},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact_tokens", "request_id"],
+        },
     },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     # uvicorn logs WebSocket URLs (with ?token=) on its own handlers: route them through ours.

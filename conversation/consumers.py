@@ -1,4 +1,8 @@
-"""Base WebSocket consumer: authentication, close codes, size limit, event push."""
+"""Base WebSocket consumer: authentication, close codes, size limit, event push, store outages.
+
+Nothing is sent after the close frame (the ASGI server would raise), and a store that cannot be
+reached at the handshake closes it with 1013 (try again later) instead of an HTTP 500.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,10 @@ import logging
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 
+from conversation import breaker
+from conversation.errors import STORE_ERRORS, error_body, store_name
 from conversation.events import PUSH_TYPE
 
 log = logging.getLogger(__name__)
@@ -17,6 +24,7 @@ CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
 CLOSE_GONE = 4410
 CLOSE_TOO_BIG = 1009
+CLOSE_TRY_AGAIN_LATER = 1013
 
 
 class EventConsumer(AsyncJsonWebsocketConsumer):
@@ -29,10 +37,55 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
     groups_joined: list[str]
     # Message types a client may send, each handled by `on_<type>(content)`; the other `on_*` are lifecycle hooks.
     client_messages: frozenset[str] = frozenset()
+    accepted = False
+    closed = False
+
+    async def __call__(self, scope, receive, send):
+        # The channel layer's receive loop runs beside the handlers: with Redis down it raises before
+        # (or while) `connect` runs, and uvicorn would answer the handshake with an HTTP 500.
+        try:
+            await super().__call__(scope, receive, send)
+        except STORE_ERRORS as exc:
+            breaker.store_failed(store_name(exc))
+            log.warning("socket closed 1013: %s unreachable", store_name(exc))
+            await self.close_unavailable()
+
+    async def close_unavailable(self) -> None:
+        if not self.accepted:
+            await self.accept()
+        await self.close(code=CLOSE_TRY_AGAIN_LATER)
+
+    async def accept(self, subprotocol=None, headers=None) -> None:
+        if self.accepted or self.closed:
+            return
+        self.accepted = True
+        await super().accept(subprotocol, headers)
+
+    async def send(self, text_data=None, bytes_data=None, close=False) -> None:
+        if self.closed:  # an event that raced the close: the client is gone or going
+            return
+        await super().send(text_data, bytes_data, close)
+
+    async def close(self, code=None, reason=None) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        await super().close(code, reason)
+
+    async def websocket_disconnect(self, message) -> None:
+        self.closed = True
+        await super().websocket_disconnect(message)
+
+    async def send_error(self, code: str, detail) -> None:
+        """A socket `error` event: the one error body, with `type`."""
+        await self.send_json({"type": "error", **error_body(code, detail)})
 
     async def connect(self) -> None:
         self.groups_joined = []
         self.user = self.scope.get("user")
+        if breaker.open_store():
+            await self.close_unavailable()
+            return
         if self.user is None:
             await self.refuse(CLOSE_UNAUTHENTICATED)
             return
@@ -67,7 +120,7 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
 
     async def receive(self, text_data=None, bytes_data=None, **kwargs) -> None:
         if not text_data:  # binary or empty frames: channels would raise and kill the socket with 1011
-            await self.send_json({"type": "error", "detail": "expected a JSON text frame"})
+            await self.send_error("bad_message", _("Expected a JSON text frame."))
             return
         await super().receive(text_data=text_data, **kwargs)
 
@@ -75,7 +128,7 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
         kind = content.get("type") if isinstance(content, dict) else None
         handler = getattr(self, f"on_{kind}") if isinstance(kind, str) and kind in self.client_messages else None
         if handler is None:
-            await self.send_json({"type": "error", "detail": "unknown message type"})
+            await self.send_error("bad_message", _("Unknown message type."))
             return
         await handler(content)
 
