@@ -11,6 +11,9 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from django.core.exceptions import ImproperlyConfigured
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from config.env import env_bool, env_int, env_list, env_str
 
@@ -133,7 +136,13 @@ CACHES = {
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "cache",
         "TIMEOUT": 300,
-        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 2, "SOCKET_TIMEOUT": 2},
+        # One immediate retry on a fresh connection: pooled connections Redis dropped in a restart
+        # fail once each otherwise (a 503 per stale connection after Redis is back).
+        "OPTIONS": {
+            "SOCKET_CONNECT_TIMEOUT": 2,
+            "SOCKET_TIMEOUT": 2,
+            "CONNECTION_POOL_KWARGS": {"retry": Retry(NoBackoff(), 1)},
+        },
     }
 }
 
@@ -145,8 +154,16 @@ CHANNEL_LAYERS = {
         "CONFIG": {
             # redis-py 8 pools refuse (not queue) past max_connections (default 100): a burst of
             # socket connects needs more.
+            # retry: a pooled connection that Redis dropped (a restart) is retried once on a fresh one;
+            # without it every such connection fails one socket handshake after Redis is back.
             "hosts": [
-                {"address": REDIS_URL, "socket_timeout": 15, "socket_connect_timeout": 5, "max_connections": 2000}
+                {
+                    "address": REDIS_URL,
+                    "socket_timeout": 15,
+                    "socket_connect_timeout": 5,
+                    "max_connections": 2000,
+                    "retry": AsyncRetry(NoBackoff(), 1),
+                }
             ],
             "prefix": "channels",
             "capacity": 200,

@@ -25,7 +25,7 @@ PROBE_TIMEOUT_SECONDS = 0.5
 RETRY_AFTER_SECONDS = 1
 
 
-def _probe_mongodb() -> None:
+def probe_mongodb() -> None:
     from conversation import mongo
 
     # pymongo.timeout bounds server selection too, so a probe never waits MONGODB_TIMEOUT_MS.
@@ -33,7 +33,7 @@ def _probe_mongodb() -> None:
         mongo.db().command("ping")
 
 
-def _probe_redis() -> None:
+def probe_redis() -> None:
     from conversation.redis import client
 
     client().ping()
@@ -83,7 +83,7 @@ class Breaker:
         self._prober = None
 
 
-BREAKERS: dict[str, Breaker] = {"mongodb": Breaker("mongodb", _probe_mongodb), "redis": Breaker("redis", _probe_redis)}
+BREAKERS: dict[str, Breaker] = {"mongodb": Breaker("mongodb", probe_mongodb), "redis": Breaker("redis", probe_redis)}
 
 
 def store_failed(store: str) -> int:

@@ -47,7 +47,7 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
             await super().__call__(scope, receive, send)
         except STORE_ERRORS as exc:
             breaker.store_failed(store_name(exc))
-            log.warning("socket closed 1013: %s unreachable", store_name(exc))
+            log.warning("socket closed 1013: %s unreachable (%r)", store_name(exc), exc)
             await self.close_unavailable()
 
     async def close_unavailable(self) -> None:

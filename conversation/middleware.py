@@ -6,7 +6,7 @@ from django.http import HttpRequest, HttpResponse
 
 from conversation import breaker
 from conversation.errors import STORE_ERRORS, store_name, unavailable_response
-from conversation.request_id import HEADER, request_id_from, reset_request_id, set_request_id
+from conversation.request_id import HEADER, request_id_from, set_request_id
 
 # Where an open breaker answers before any view runs; health and metrics always probe for real.
 SHORT_CIRCUIT_PREFIX = "/api/v1/"
@@ -22,11 +22,10 @@ class RequestIdMiddleware:
         scope = getattr(request, "scope", None) or {}
         rid = scope.get("request_id") or request_id_from(request.headers.get(HEADER))
         request.request_id = rid
-        token = set_request_id(rid)
-        try:
-            response = self.get_response(request)
-        finally:
-            reset_request_id(token)
+        # Not reset on the way out: Django logs a 4xx/5xx after the middleware chain returns, and that
+        # line belongs to this request too. Under ASGI the context is the request's own anyway.
+        set_request_id(rid)
+        response = self.get_response(request)
         response.headers.setdefault(HEADER, rid)
         return response
 
