@@ -98,7 +98,7 @@ class RateLimited(exceptions.Throttled):
     """429 that also carries the RateLimit-* headers of the window that refused it."""
 
     def __init__(self, *, wait: int, headers: Mapping[str, str]) -> None:
-        super().__init__(wait=wait, detail=_("Too many requests; retry after the time in Retry-After."))
+        super().__init__(wait=wait)
         self.headers = dict(headers)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.core.signals import request_finished
+from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 
 from conversation import breaker
@@ -22,12 +24,18 @@ class RequestIdMiddleware:
         scope = getattr(request, "scope", None) or {}
         rid = scope.get("request_id") or request_id_from(request.headers.get(HEADER))
         request.request_id = rid
-        # Not reset on the way out: Django logs a 4xx/5xx after the middleware chain returns, and that
-        # line belongs to this request too. Under ASGI the context is the request's own anyway.
+        # Reset at request_finished, not on the way out: Django logs a 4xx/5xx after the middleware
+        # chain returns, and that line belongs to this request too.
         set_request_id(rid)
         response = self.get_response(request)
         response.headers.setdefault(HEADER, rid)
         return response
+
+
+@receiver(request_finished)
+def _forget_request_id(**kwargs) -> None:
+    # Under WSGI or the test client one thread serves request after request: no id may outlive its own.
+    set_request_id(None)
 
 
 class StoreUnavailableMiddleware:

@@ -80,7 +80,7 @@ class SessionCurrentView(APIView):
     def get(self, request):
         session = selectors.session_current(user_id=caller_id(request.user))
         if session is None:
-            raise NotFound("You have no waiting or active session.")
+            raise NotFound(_("You have no waiting or active session."))
         return Response(session_json(session))
 
 
@@ -106,7 +106,7 @@ class HeartbeatView(SessionView):
         try:
             session = lifecycle.session_heartbeat(session=session, user_id=caller_id(request.user))
         except lifecycle.SessionGone:
-            raise Conflict("The session has ended.", "session_ended") from None
+            raise Conflict(_("The session has ended."), "session_ended") from None
         return Response({"serverTime": clock.isoformat(clock.now()), "session": session_json(session)})
 
 

@@ -135,13 +135,14 @@ class ApiError extends Error {
 
 function describeError(status, data) {
   if (data && typeof data === "object") {
-    if (typeof data.detail === "string") return data.detail;
-    const parts = Object.entries(data).map(([field, messages]) => {
+    // One error shape: {detail, code, fields?}; `fields` names each bad field of a 400.
+    const parts = Object.entries(data.fields ?? {}).map(([field, messages]) => {
       const label = FIELD_LABELS[field] ?? field;
       const text = [].concat(messages).join(" ");
       return label ? `${label}: ${text}` : text;
     });
     if (parts.length) return parts.join(" ");
+    if (typeof data.detail === "string") return data.detail;
   }
   const fallback = {
     401: "Your token was refused: sign in again.",
