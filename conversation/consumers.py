@@ -41,10 +41,19 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
     closed = False
 
     async def __call__(self, scope, receive, send):
+        async def send_until_closed(message) -> None:
+            # Every frame passes here, whichever helper sent it: an event racing the close frame is
+            # dropped (the ASGI server would raise "Unexpected ASGI message 'websocket.send'").
+            if self.closed:
+                return
+            if message["type"] == "websocket.close":
+                self.closed = True
+            await send(message)
+
         # The channel layer's receive loop runs beside the handlers: with Redis down it raises before
         # (or while) `connect` runs, and uvicorn would answer the handshake with an HTTP 500.
         try:
-            await super().__call__(scope, receive, send)
+            await super().__call__(scope, receive, send_until_closed)
         except STORE_ERRORS as exc:
             breaker.store_failed(store_name(exc))
             log.warning("socket closed 1013: %s unreachable (%r)", store_name(exc), exc)
@@ -60,17 +69,6 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
             return
         self.accepted = True
         await super().accept(subprotocol, headers)
-
-    async def send(self, text_data=None, bytes_data=None, close=False) -> None:
-        if self.closed:  # an event that raced the close: the client is gone or going
-            return
-        await super().send(text_data, bytes_data, close)
-
-    async def close(self, code=None, reason=None) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        await super().close(code, reason)
 
     async def websocket_disconnect(self, message) -> None:
         self.closed = True

@@ -70,13 +70,13 @@ def test_health_live_and_ready(client):
 def test_ready_names_the_failing_store(client, monkeypatch):
     from pymongo.errors import ServerSelectionTimeoutError
 
-    from conversation import views
+    from conversation import mongo
 
     class DownDb:
         def command(self, *args, **kwargs):
             raise ServerSelectionTimeoutError("down")
 
-    monkeypatch.setattr(views.mongo, "db", lambda: DownDb())
+    monkeypatch.setattr(mongo, "db", lambda: DownDb())
     response = client.get("/health/ready")
     assert response.status_code == 503
     assert response.json()["failing"] == ["mongodb"]
