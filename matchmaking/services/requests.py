@@ -15,9 +15,10 @@ from dataclasses import dataclass
 
 from bson import ObjectId
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 from mongoengine import NotUniqueError
 
-from conversation import clock, events, metrics, redis_keys
+from conversation import clock, events, metrics, redis_keys, restrictions
 from conversation.documents import reloaded
 from conversation.errors import Conflict
 from conversation.redis import client
@@ -34,6 +35,7 @@ from topics.selectors import topic_active_cached, topic_random_cached
 log = logging.getLogger(__name__)
 
 PAIR_ATTEMPTS = 5
+SUSPENSION_CHECK_AGE = 1.0  # seconds a process's copy of the suspensions is trusted at pairing
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,7 @@ def request_create(
     """
     now = now or clock.now()
     if presence.live_session_id(data.user_id):
-        raise Conflict("You are already in a conversation session.", "in_session")
+        raise Conflict(_("You are already in a conversation session."), "in_session")
     request = MatchmakingRequest(
         user_id=data.user_id,
         learning_profile_id=data.learning_profile_id,
@@ -72,7 +74,7 @@ def request_create(
         # The unique index on pending requests is the check: of two racing inserts, one wins.
         request.save(force_insert=True)
     except NotUniqueError:
-        raise Conflict("You already have a pending matchmaking request.", "request_pending") from None
+        raise Conflict(_("You already have a pending matchmaking request."), "request_pending") from None
     metrics.count("matchmaking_requests_total", "created")
     return request_pair(request=request, now=now, score=score)
 
@@ -82,22 +84,24 @@ def request_pair(
 ) -> MatchmakingRequest:
     """Pairs a pending request with the best waiting partner, or leaves it queued."""
     now = now or clock.now()
+    # A suspension racing this request: never paired (costs no Redis command right after the request's own check).
+    if restrictions.is_suspended(request.user_id, max_age=SUSPENSION_CHECK_AGE):
+        return request
     score = request.created_at.timestamp() if score is None else score
-    # Blocks are read only once there is someone to pair with: an arrival that waits costs no read.
-    excluded: set[str] | None = None
+    excluded: set[str] = set()
+    blocks_read = False  # read only once there is someone to pair with: an arrival that waits costs no read
     for _attempt in range(PAIR_ATTEMPTS):
-        popped = queue.pair_step(
-            request=request, score=score, now=now.timestamp(), excluded=excluded or set(), enqueue=enqueue
-        )
+        popped = queue.pair_step(request=request, score=score, now=now.timestamp(), excluded=excluded, enqueue=enqueue)
         if popped is None:
             return request
-        if excluded is None:
-            excluded = lifecycle.blocked_ids(request.user_id)
+        if restrictions.is_suspended(popped.member.user_id, max_age=SUSPENSION_CHECK_AGE):
+            excluded.add(popped.member.user_id)  # suspended while queued: its member stays out
+            continue
+        if not blocks_read:
+            blocks_read = True
+            excluded |= lifecycle.blocked_ids(request.user_id)
             if popped.member.user_id in excluded:
-                # Blocked: back in its place, and look again without it.
-                queue.requeue(popped)
-                if not enqueue:
-                    queue.enqueue(request, score)  # the script took our own member out with the pop
+                _put_back(popped, request=request, score=score, enqueue=enqueue)
                 continue
         outcome = _commit_pair(request=request, popped=popped, now=now)
         if outcome is not None:
@@ -106,6 +110,13 @@ def request_pair(
     if enqueue:  # every partner found vanished before its commit: wait in the queue
         queue.enqueue(request, score)
     return reloaded(request)
+
+
+def _put_back(popped: Popped, *, request: MatchmakingRequest, score: float, enqueue: bool) -> None:
+    """A blocked partner goes back to its place; so does our own member if the pop took it out."""
+    queue.requeue(popped)
+    if not enqueue:
+        queue.enqueue(request, score)
 
 
 def _commit_pair(*, request: MatchmakingRequest, popped: Popped, now: dt.datetime) -> MatchmakingRequest | None:
@@ -205,7 +216,7 @@ def _choose_topic(mine: str | None, theirs: str | None, language: str, level: st
 def request_cancel(*, request: MatchmakingRequest) -> MatchmakingRequest:
     """pending -> cancelled; a cancel racing a match loses cleanly (409 not_pending)."""
     if not MatchmakingRequest.objects(id=request.id, status=PENDING).update_one(set__status=CANCELLED):
-        raise Conflict("The request is not pending.", "not_pending")
+        raise Conflict(_("The request is not pending."), "not_pending")
     cancelled = reloaded(request)
     queue.dequeue(cancelled)
     metrics.count("matchmaking_requests_total", "cancelled")
