@@ -27,8 +27,9 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def web_servers(count: int, env: dict[str, str] | None = None) -> Iterator[list[str]]:
-    """`count` uvicorn processes of the ASGI app on free ports, sharing the test stores; `env` overrides settings."""
+def web_servers(count: int, env: dict[str, str] | None = None, args: list[str] | None = None) -> Iterator[list[str]]:
+    """`count` uvicorn processes of the ASGI app on free ports, sharing the test stores; `env` overrides
+    settings, `args` adds uvicorn options."""
     procs, urls = [], []
     try:
         for _ in range(count):
@@ -46,6 +47,7 @@ def web_servers(count: int, env: dict[str, str] | None = None) -> Iterator[list[
                         "warning",
                         "--no-access-log",
                         "--no-server-header",
+                        *(args or []),
                     ],
                     cwd=ROOT,
                     env={**os.environ, **(env or {})},
