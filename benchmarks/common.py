@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import statistics
+from collections import Counter
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -48,3 +49,15 @@ def server_pid(name: str) -> int | None:
     """The pid of an embedded server devstack started (None when the store came by URL)."""
     value = os.environ.get(f"DEVSTACK_{name.upper()}_PID")
     return int(value) if value else None
+
+
+def store_counts() -> tuple[Counter, Counter]:
+    """MongoDB `serverStatus` opcounters and Redis `INFO commandstats` calls, to subtract around a run."""
+    from conversation import mongo
+    from conversation.redis import client
+
+    ops = mongo.db().client.admin.command("serverStatus")["opcounters"]
+    mongo_ops = Counter({k: int(v) for k, v in ops.items() if isinstance(v, int | float)})
+    stats = client().info("commandstats")
+    redis_cmds = Counter({k.removeprefix("cmdstat_"): int(v["calls"]) for k, v in stats.items()})
+    return mongo_ops, redis_cmds

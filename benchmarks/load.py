@@ -17,7 +17,8 @@ import subprocess
 import sys
 import time
 import traceback
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import django
@@ -28,7 +29,7 @@ django.setup()
 
 import websockets  # noqa: E402
 
-from benchmarks.common import machine, percentile, table  # noqa: E402
+from benchmarks.common import cpu_seconds, machine, percentile, server_pid, store_counts, table  # noqa: E402
 from benchmarks.report import save  # noqa: E402
 from conversation.auth import mint_token  # noqa: E402
 from tests.processes import ROOT, http, web_servers  # noqa: E402
@@ -172,12 +173,36 @@ def web_pid(url: str) -> int:
     return int(subprocess.check_output(["pgrep", "-f", "--", f"--port {port}"]).split()[0])
 
 
+def cpu_by_role(pids: dict[str, int]) -> Counter:
+    """CPU seconds used so far by web, worker, beat, Redis and MongoDB (a worker with its pool)."""
+    used: Counter = Counter()
+    for name, pid in pids.items():
+        children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+        used[name.rstrip("0123456789")] += cpu_seconds(pid) + sum(cpu_seconds(int(c)) for c in children)
+    return used
+
+
+def journey_cost(run: Callable[[], Outcome], pids: dict[str, int]) -> tuple[Outcome, dict[str, float]]:
+    """Runs a level; its CPU ms per process role and store operations per completed journey."""
+    cpu0, (mongo0, redis0) = cpu_by_role(pids), store_counts()
+    outcome = run()
+    cpu1, (mongo1, redis1) = cpu_by_role(pids), store_counts()
+    journeys = len(outcome.done) or 1
+    cost = {f"{role} ms": (cpu1[role] - cpu0[role]) * 1000 / journeys for role in cpu1}
+    cost.update(mongo_ops=(mongo1 - mongo0).total() / journeys, redis_cmds=(redis1 - redis0).total() / journeys)
+    return outcome, cost
+
+
 def sweep(web: int, rows: list, series: dict) -> None:
     rates, p99s = [], []
-    previous_p99, best, degraded_at = None, 0.0, None
-    with service(web) as (urls, _pids):
+    previous_p99, best, degraded_at, best_cost = None, 0.0, None, {}
+    with service(web) as (urls, pids):
+        pids.update({name: pid for name in ("redis", "mongodb") if (pid := server_pid(name))})
         for learners in LEVELS:
-            outcome, started = asyncio.run(run_learners(urls, learners, SECONDS, f"{web}w{learners}"))
+            started = time.perf_counter()
+            outcome, cost = journey_cost(
+                lambda n=learners: asyncio.run(run_learners(urls, n, SECONDS, f"{web}w{n}"))[0], pids
+            )
             rate = outcome.rate(started, started + SECONDS)
             took = [t for _, t in outcome.done]
             p50, p99 = percentile(took, 50) * 1000, percentile(took, 99) * 1000
@@ -190,9 +215,13 @@ def sweep(web: int, rows: list, series: dict) -> None:
             p99s.append((learners, p99))
             if degraded_at is None and (rate < best * 1.05 or (previous_p99 and p99 > 2 * previous_p99)):
                 degraded_at = learners
+            if rate > best:
+                best_cost = cost
             best, previous_p99 = max(best, rate), p99
     rows.append((f"{web} web: degrades at (learners); peak journeys/s", str(degraded_at or f"> {LEVELS[-1]}"),
                  f"peak {best:,.1f}", "-"))  # fmt: skip
+    rows.append((f"{web} web: cost of one journey at the peak (CPU ms per role; store operations)",
+                 ", ".join(f"{k} {v:.1f}" for k, v in sorted(best_cost.items())), "-", "-"))  # fmt: skip
     series[f"load:journeys/s against learners, {web} web"] = rates
     series[f"load:p99 journey ms against learners, {web} web"] = p99s
 

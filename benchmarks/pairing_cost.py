@@ -42,11 +42,9 @@ PROD_ENV = {
 os.environ["JWT_SECRET"] = PROD_ENV["JWT_SECRET"]  # tokens minted here must verify in the web process
 django.setup()
 
-from benchmarks.common import cpu_seconds, machine, server_pid, table  # noqa: E402
+from benchmarks.common import cpu_seconds, machine, server_pid, store_counts, table  # noqa: E402
 from benchmarks.report import save  # noqa: E402
-from conversation import mongo  # noqa: E402
 from conversation.auth import mint_token  # noqa: E402
-from conversation.redis import client  # noqa: E402
 from tests.processes import ROOT, web_servers  # noqa: E402
 
 PAIRS = int(os.environ.get("BENCH_COST_PAIRS", "600"))
@@ -70,14 +68,6 @@ class Client:
         self.conn.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
         response = self.conn.getresponse()
         return response.status, json.loads(response.read() or b"null")
-
-
-def store_counts() -> tuple[Counter, Counter]:
-    ops = mongo.db().client.admin.command("serverStatus")["opcounters"]
-    mongo_ops = Counter({k: int(v) for k, v in ops.items() if isinstance(v, int | float)})
-    stats = client().info("commandstats")
-    redis_cmds = Counter({k.removeprefix("cmdstat_"): int(v["calls"]) for k, v in stats.items()})
-    return mongo_ops, redis_cmds
 
 
 def cpu_of(pids: dict[str, int | None]) -> dict[str, float]:
