@@ -1,6 +1,6 @@
 """Soak: the load run's journeys at one level for at least ten minutes, watching for decay.
 
-Two web processes, two workers and beat, BENCH_SOAK_LEARNERS learners (the knee of the load run)
+Two web processes, two workers and beat, BENCH_SOAK_LEARNERS learners (default: where the load run peaked)
 for BENCH_SOAK_MINUTES. Every 10 s it samples the RSS of every process (web, workers with their
 children, beat, Redis, SecantusDB); per minute it counts completed journeys. It passes when the
 last minute's journeys/s is within 10% of the first's, with no errors, and says how each RSS moved.
@@ -10,6 +10,7 @@ Run with `make soak` (`make bench` runs it last).
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -18,11 +19,22 @@ import time
 
 from benchmarks.common import machine, rss_mb, server_pid, table
 from benchmarks.load import run_learners, service
-from benchmarks.report import save
+from benchmarks.report import RESULTS, save
 
 MINUTES = int(os.environ.get("BENCH_SOAK_MINUTES", "10"))
-LEARNERS = int(os.environ.get("BENCH_SOAK_LEARNERS", "32"))
 SAMPLE_SECONDS = 10
+
+
+def knee() -> int:
+    """The learners at which the load run (2 web processes) peaked, when it ran before; else 32."""
+    try:
+        series = json.loads((RESULTS / "load.json").read_text())["series"]
+        return int(max(series["load:journeys/s against learners, 2 web"], key=lambda point: point[1])[0])
+    except (OSError, KeyError, ValueError):
+        return 32
+
+
+LEARNERS = int(os.environ.get("BENCH_SOAK_LEARNERS") or knee())
 
 
 def tree_rss(pid: int) -> float:
