@@ -69,24 +69,47 @@ def line_svg(title: str, points: list[tuple[float, float]], x_label: str, y_labe
     )
 
 
-READING = """## Reading the figures against the targets
+READING = """## Reading the figures against the targets (issue 17)
 
-- Pairing step: the issue asks for >= 10,000 pairs/s and >= 0.5 of the raw baseline. The first holds; the
-  ratio does not (about 0.36). Redis' own accounting (`INFO commandstats`) puts the script at ~14-16 us
-  per call against ~1 us for ZADD or ZPOPMIN, and the one-client harness does not overlap client and
-  server work. The script ranks candidates, prunes stale members and keeps the queue index, which the
-  baseline does not.
-- Time-to-match with a partner waiting: p50 well under the 50 ms target.
-- Full HTTP path: one uvicorn process runs Django's sync views on one thread, so pairs/s is about
-  1/latency; scale with more web processes.
-- Heartbeats: socket heartbeats stay on the event loop; the echo consumer on the same server is the
-  ceiling. The 500/1000-socket rows send a heartbeat per second per socket (10x the product's rate)
-  from a Python client on the same 2 cores, so they measure the machine as much as the service.
-- Sweeper: 10k and 100k active sessions with the same 100 stale take about the same time: its cost
-  follows the sessions it ends.
-- Load run: about 41 journeys/s (request, match, join, heartbeats, end) from 8 learners on, with no
-  errors; beyond that the throughput stays flat and latency grows with the number of learners. The
-  2 cores are shared by the client, 2 web processes, 2 workers, beat and the three servers.
+The machine is 2 cores shared with other engineers' test runs: figures move by tens of percent from
+run to run (each section's baseline is from its own run). What each target came to:
+
+- Store round trips per pair (`pairing_cost`, one web process as the Procfile starts it, DEBUG off,
+  no worker or beat, so the idle window holds only the counter reads and the clients' pings):
+  MongoDB 7.0 (2 request inserts, the session insert, the blocks read, the partner read, two
+  compare-and-sets; 12 before) and Redis ~37 commands (80 before). What went: the pending claim in
+  Redis (a unique index on pending requests decides), the pending read before the insert, the
+  topic count and skip (active topics cached in process for 10 s), the metrics' HINCRBY/EXPIRE per
+  event (summed in process, one pipeline a second), the stale prune and the recently-met read when
+  there is nothing to prune or rank, the queue index's EXPIRE, repeated EXPIREs of long-lived
+  indexes, the MULTI/EXEC of the rate limit (INCR + EXPIRE NX), the blocks read for an arrival that
+  waits. Kept: every seed key and TTL, rate limits, suspension checks, guards, pushes, metrics.
+- CPU per pair: web ~12 ms (20 before; target 8, not met), SecantusDB 12-17 ms (13 before;
+  target 7, not met: its partial unique index costs ~1.5 ms per pair more than two indexed reads,
+  and every operation is ~1-2 ms of Python). `/health/live` 0.3-0.5 ms (1.6 before; target 0.7,
+  met). Pairing POSTs run at more than the one-topic GET rate (target 0.6, met; 1.06 before).
+- Profiles (py-spy `--gil`, self time, `BENCH_PROFILE=1`). Before, `/health/live`: `_worker`
+  (concurrent/futures) 34 %, `Thread._wait_for_tstate_lock` 9 %, `Thread.start` 8 %,
+  `ThreadPoolExecutor.submit` 7 %, `Condition.notify` 6 %: Django's ASGI handler starts a thread per
+  request. After (config/http.py, a fixed pool): `ThreadPoolExecutor.submit` 9 %, `Runner.run` 7 %,
+  `JSONEncoder.iterencode` 5 %, `RequestResponseCycle.send` 5 %; no thread starts. Pairing, before:
+  `get_redis_connection` (django-redis builds a cache object per thread) ~5 % inclusive,
+  `Thread.start` 3-4 %, DRF `Field.__init__`/`deepcopy` 4-5 % (the topic serializer per match);
+  after: pymongo's call path (~17 % inclusive) and mongoengine's `save` (~10 %) lead, then the
+  event loop's socket writes. Serving setup: uvicorn with uvloop; the Procfile's `--http h11` (kept
+  for its header-size limit, see OPERATIONS.md) costs ~0.1 ms per request over httptools (row above).
+  gunicorn with uvicorn workers would add a process manager, not CPU per request.
+- Pairing step: ~0.33 of raw ZADD+ZPOPMIN (target 0.5, not met). The script went from ~15 us to
+  ~12 us of Redis time per call (binary-packed numbers; `INFO commandstats`), against ~0.8 us for
+  a bare ZADD: it ranks candidates, checks blocks and cool-downs, keeps the seed's TTL and the
+  queue index. The client side of the one-client harness is the other half.
+- Heartbeats: 0.4-0.8 of the echo consumer across runs (target 0.7, met in some runs only). The
+  script now runs 4 commands, not 8; each heartbeat still crosses to Redis and back and passes the
+  per-socket frame limit, which the echo consumer does not.
+- Load run: not met here. Peak journeys/s in this run is in the `load` table; the knee comes where
+  the 2 cores are full (client, web processes, workers, SecantusDB at ~30 ms of CPU per journey).
+  Robots now cancel when they give up waiting (the 409 `in_session` of the old soak are gone).
+- Soak: see its table: journeys/s per minute and every process's RSS over 10 minutes.
 """
 
 
