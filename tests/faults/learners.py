@@ -11,7 +11,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from websockets.exceptions import ConnectionClosed, InvalidHandshake
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from conversation.auth import mint_token
@@ -37,7 +37,7 @@ class Learner:
     opens: list[float] = field(default_factory=list)
     closes: list[tuple[float, int]] = field(default_factory=list)
     told_ended: dict[str, str] = field(default_factory=dict)  # session id -> how: event, close, response
-    errors: list[str] = field(default_factory=list)  # refusals seen (connection errors, failed handshakes)
+    refusals: list[tuple[float, str]] = field(default_factory=list)  # HTTP 503 or no answer, refused handshakes
     server_errors: list[str] = field(default_factory=list)  # 5xx other than 503: never acceptable
     ending: bool = True  # cleared before a stop, so no session ends unseen by a partner already gone
 
@@ -47,10 +47,11 @@ class Learner:
     def call(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
         try:
             status, payload = http(method, self.http_url + path, self.token, body)
-        except OSError as exc:  # a web process refusing or resetting is a refusal too
-            self.errors.append(f"{method} {path}: {exc!r}")
+        except OSError:  # a web process refusing or resetting is a refusal too
             status, payload = 0, {}
         self.statuses.append((time.monotonic(), status))
+        if status in (0, 503):
+            self.refusals.append((time.monotonic(), f"http {status}"))
         if status >= 500 and status != 503:
             self.server_errors.append(f"{method} {path}: {status} {payload}")
         return status, payload or {}
@@ -100,8 +101,8 @@ class Learner:
                 elif session_id not in self.told_ended:
                     time.sleep(RETRY_SECONDS)
             except (InvalidHandshake, OSError, TimeoutError) as exc:  # refused handshake: try again, as a client would
-                self.closes.append((time.monotonic(), 0))
-                self.errors.append(f"handshake: {exc!r}")
+                status = exc.response.status_code if isinstance(exc, InvalidStatus) else type(exc).__name__
+                self.refusals.append((time.monotonic(), f"handshake {status}"))
                 time.sleep(RETRY_SECONDS)
 
     def beat(self, socket: ClientConnection, session_id: str, started: float, stop: threading.Event) -> None:
