@@ -85,7 +85,7 @@ def celery(roles: list[list[str]], env: dict[str, str]) -> Iterator[list[subproc
     """Celery processes (`["beat", ...]`, `["worker", ...]`) of the service, stopped on exit."""
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", *role, "--loglevel", "INFO"],
+            [sys.executable, "-m", "celery", "-A", "config", *role, "--loglevel", "ERROR"],
             cwd=ROOT,
             env={**os.environ, **env},
         )
