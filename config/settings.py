@@ -6,6 +6,7 @@ a real DJANGO_SECRET_KEY and a JWT key.
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -136,7 +137,7 @@ if not MONGODB_URI.startswith(("mongodb://", "mongodb+srv://")):
 # REDIS_URL then only gives the database number and the password.
 REDIS_SENTINELS = env_host_ports("REDIS_SENTINELS")
 REDIS_SENTINEL_MASTER = env_str("REDIS_SENTINEL_MASTER", "mymaster")
-if not REDIS_SENTINEL_MASTER or not REDIS_SENTINEL_MASTER.replace("-", "").replace("_", "").replace(".", "").isalnum():
+if not re.fullmatch(r"[A-Za-z0-9._-]+", REDIS_SENTINEL_MASTER):
     raise ImproperlyConfigured(f"REDIS_SENTINEL_MASTER must be a name ([A-Za-z0-9._-]), got {REDIS_SENTINEL_MASTER!r}")
 _redis_url = urlparse(REDIS_URL)
 try:

@@ -86,11 +86,20 @@ def test_every_redis_user_finds_the_primary_through_sentinel(sentinel):
     assert store.keys("cache:*ha:cache") and store.keys("rl:*ha*") and store.keys("*ha:backend")
 
 
-@pytest.mark.parametrize("bad", ["redis-1", "host:port", "host:0", ":26379"])
-def test_a_malformed_sentinel_list_stops_the_process_naming_the_variable(bad):
-    env = {"PATH": "/usr/bin:/bin", "REDIS_SENTINELS": bad}
+@pytest.mark.parametrize(
+    ("name", "bad", "message"),
+    [
+        ("REDIS_SENTINELS", "redis-1", "REDIS_SENTINELS must be host:port"),
+        ("REDIS_SENTINELS", "host:port", "REDIS_SENTINELS must be host:port"),
+        ("REDIS_SENTINELS", "host:0", "REDIS_SENTINELS must be host:port"),
+        ("REDIS_SENTINELS", ":26379", "REDIS_SENTINELS must be host:port"),
+        ("REDIS_SENTINEL_MASTER", "my master", "REDIS_SENTINEL_MASTER must be a name"),
+    ],
+)
+def test_a_malformed_sentinel_setting_stops_the_process_naming_the_variable(name, bad, message):
+    env = {"PATH": "/usr/bin:/bin", name: bad}
     result = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True)
-    assert result.returncode != 0 and "REDIS_SENTINELS must be host:port" in result.stderr
+    assert result.returncode != 0 and message in result.stderr
 
 
 def test_scripts_are_loaded_again_on_a_primary_that_never_saw_them(api):
