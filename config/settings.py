@@ -12,9 +12,11 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from django.core.exceptions import ImproperlyConfigured
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from config.env import env_bool, env_host_ports, env_int, env_list, env_str
-from conversation.vocab import DURATIONS, LEVELS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -45,6 +47,9 @@ if not DEBUG:
     if JWT_SECRET and len(JWT_SECRET) < 32:
         raise ImproperlyConfigured("JWT_SECRET must be at least 32 characters when DJANGO_DEBUG=0")
 
+# Bearer token Prometheus sends to /metrics outside DEBUG (unset: /metrics answers 404).
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", [])
 CSRF_TRUSTED_ORIGINS = [o for o in CORS_ALLOWED_ORIGINS if o.startswith(("http://", "https://"))]
@@ -59,6 +64,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served by us: no CDN script without integrity
+    "axes",
     "channels",
     "conversation",
     "mongoadmin.apps.MongoAdminConfig",
@@ -67,9 +74,11 @@ INSTALLED_APPS = [
     "matchmaking",
     "ops",
     "practice",
+    "moderation",
 ]
 
 MIDDLEWARE = [
+    "conversation.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files (admin, practice page) from the same process: uvicorn serves none itself.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -79,8 +88,20 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "conversation.middleware.StoreUnavailableMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into its 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# Admin logins: django-axes locks a username from an IP after AXES_FAILURE_LIMIT failures; staff unlock it
+# in the admin (Access attempts) or with `manage.py axes_reset`, else it lifts after the cool-off.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env_int("ADMIN_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = env_int("ADMIN_LOGIN_COOLOFF_MINUTES", 15, minimum=1) / 60  # hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
 
 ROOT_URLCONF = "config.urls"
 ASGI_APPLICATION = "config.asgi.application"
@@ -126,7 +147,7 @@ DATABASES = {"default": _database_from_url(env_str("DATABASE_URL"))}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 MONGODB_URI = env_str("MONGODB_URI", "mongodb://127.0.0.1:27017/conversation")
-MONGODB_TIMEOUT_MS = env_int("MONGODB_TIMEOUT_MS", 3000, minimum=100)
+MONGODB_TIMEOUT_MS = env_int("MONGODB_TIMEOUT_MS", 1000, minimum=100)
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
     raise ImproperlyConfigured(f"REDIS_URL must be a redis:// URL, got {REDIS_URL!r}")
@@ -158,7 +179,14 @@ def _celery_redis_url() -> str:
     return ";".join(f"sentinel://{auth}{netloc}/{REDIS_DB}" for netloc in netlocs)
 
 
-_CACHE_OPTIONS = {"SOCKET_CONNECT_TIMEOUT": 2, "SOCKET_TIMEOUT": 2}
+# One immediate retry on a fresh connection: pooled connections Redis dropped in a restart
+# fail once each otherwise (a 503 per stale connection after Redis is back). Under Sentinel the
+# fresh connection asks the sentinels again, so the retry also lands on a newly promoted primary.
+_CACHE_OPTIONS = {
+    "SOCKET_CONNECT_TIMEOUT": 2,
+    "SOCKET_TIMEOUT": 2,
+    "CONNECTION_POOL_KWARGS": {"retry": Retry(NoBackoff(), 1)},
+}
 if REDIS_SENTINELS:
     _CACHE_OPTIONS |= {
         "CLIENT_CLASS": "django_redis.client.SentinelClient",
@@ -180,8 +208,15 @@ CACHES = {
 
 # channels-redis blocks 5 s in BZPOPMIN; redis-py 8 defaults to a 5 s read timeout, which kills every
 # idle socket's receive loop: read longer than the block. redis-py 8 pools refuse (not queue) past
-# max_connections (default 100): a burst of socket connects needs more.
-_CHANNELS_POOL = {"socket_timeout": 15, "socket_connect_timeout": 5, "max_connections": 2000}
+# max_connections (default 100): a burst of socket connects needs more. retry: a pooled connection
+# that Redis dropped (a restart) is retried once on a fresh one; without it every such connection
+# fails one socket handshake after Redis is back.
+_CHANNELS_POOL = {
+    "socket_timeout": 15,
+    "socket_connect_timeout": 5,
+    "max_connections": 2000,
+    "retry": AsyncRetry(NoBackoff(), 1),
+}
 if REDIS_SENTINELS:
     _CHANNELS_HOST = {
         "sentinels": REDIS_SENTINELS,
@@ -212,12 +247,16 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+# The worker logs through LOGGING below, so its lines carry the request id of the task's request.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 S3_BUCKET = env_str("S3_BUCKET", "conversation-recordings")
 S3_ENDPOINT_URL = env_str("S3_ENDPOINT_URL") or None
 AWS_REGION = env_str("AWS_REGION", "us-east-1")
 RECORDING_MAX_BYTES = env_int("RECORDING_MAX_BYTES", 200 * 1024 * 1024, minimum=1)
 RECORDING_URL_TTL_SECONDS = env_int("RECORDING_URL_TTL_SECONDS", 900, minimum=60, maximum=604800)
+RECORDING_UPLOAD_WINDOW_SECONDS = env_int("RECORDING_UPLOAD_WINDOW_SECONDS", 3600, minimum=60)
+RECORDING_MAX_UPLOADS_PER_PARTICIPANT = env_int("RECORDING_MAX_UPLOADS_PER_PARTICIPANT", 3, minimum=1)
 
 # Product rules (seconds unless named otherwise).
 MATCHMAKING_REQUEST_TTL_SECONDS = env_int("MATCHMAKING_REQUEST_TTL_SECONDS", 120, minimum=10)
@@ -235,8 +274,15 @@ SUPPORTED_LANGUAGE_CODES = env_list(
 )
 
 # Request bodies: the API takes small JSON documents only.
-DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MAX_REQUEST_BODY_BYTES", 64 * 1024, minimum=1024)
+# conversation.bodylimit refuses larger bodies before Django reads them; the staff import form takes files.
+MAX_REQUEST_BODY_BYTES = DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MAX_REQUEST_BODY_BYTES", 64 * 1024, minimum=1024)
+ADMIN_MAX_REQUEST_BODY_BYTES = env_int("ADMIN_MAX_REQUEST_BODY_BYTES", 2 * 1024 * 1024, minimum=MAX_REQUEST_BODY_BYTES)
 WEBSOCKET_MAX_MESSAGE_BYTES = env_int("WEBSOCKET_MAX_MESSAGE_BYTES", 16 * 1024, minimum=256)
+# Every socket: at most this many per user across all processes (4429 beyond), and this many frames a second
+# sustained over WEBSOCKET_RATE_BURST_SECONDS (then `error` rate_limited and close 1008).
+WEBSOCKET_MAX_PER_USER = env_int("WEBSOCKET_MAX_PER_USER", 10, minimum=1)
+WEBSOCKET_MAX_MESSAGES_PER_SECOND = env_int("WEBSOCKET_MAX_MESSAGES_PER_SECOND", 20, minimum=1)
+WEBSOCKET_RATE_BURST_SECONDS = 5
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -260,11 +306,49 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_GENERATE_CHOICE_DESCRIPTION": False,
-    # One schema name per shared vocabulary (else drf_spectacular.W001 fails `check --deploy --fail-level WARNING`).
+    # One named enum per vocabulary, whichever field or parameter uses it (one model per enum in a client;
+    # also keeps drf_spectacular.W001 out of `check --deploy --fail-level WARNING`).
     "ENUM_NAME_OVERRIDES": {
-        "LevelEnum": [(level, level) for level in LEVELS],
-        "DurationEnum": [(minutes, minutes) for minutes in DURATIONS],
+        "Level": "conversation.vocab.LEVELS",
+        "LanguageCode": "conversation.vocab.language_codes",
+        "Category": "conversation.vocab.CATEGORIES",
+        "Duration": "conversation.vocab.DURATION_CHOICES",
+        "SessionStatus": "sessions_app.documents.STATUSES",
+        "RequestStatus": "matchmaking.documents.STATUSES",
+        "EndReason": "sessions_app.documents.END_REASONS",
+        "ValidationErrorCode": [("invalid", "invalid")],
     },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "conversation.schema.postprocess_contract",
+    ],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# The S3 origin the practice page uploads to and plays recordings from (presigned URLs).
+_S3_ORIGINS = (
+    [f"{urlparse(S3_ENDPOINT_URL).scheme}://{urlparse(S3_ENDPOINT_URL).netloc}"]
+    if S3_ENDPOINT_URL
+    else ["https://s3.amazonaws.com", f"https://s3.{AWS_REGION}.amazonaws.com"]
+)
+# django-csp: scripts and styles from this origin only (the admin, the sidecar Swagger UI and the practice
+# page have no inline script); data: images are Swagger UI's icons; blob: media is the recording in the page.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'", *_S3_ORIGINS],
+        "media-src": ["'self'", "blob:", *_S3_ORIGINS],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
 }
 
 LANGUAGE_CODE = "en-us"
@@ -281,10 +365,17 @@ warnings.filterwarnings("ignore", message="No directory at", module="whitenoise.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact_tokens": {"()": "conversation.logs.RedactTokens"}},
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "filters": {
+        "redact_tokens": {"()": "conversation.logs.RedactTokens"},
+        "request_id": {"()": "conversation.logs.RequestIdFilter"},
+    },
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s %(message)s"}},
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_tokens"]},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact_tokens", "request_id"],
+        },
     },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     # uvicorn logs WebSocket URLs (with ?token=) on its own handlers: route them through ours.

@@ -19,6 +19,7 @@ from bson import ObjectId
 from channels.testing import WebsocketCommunicator
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from django.conf import settings as django_settings
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -220,7 +221,8 @@ def test_session_socket_close_codes_for_unknown_malformed_and_ended_sessions(wor
             "/ws/v1/sessions/a/b/", "/ws/v1/nowhere/", f"/ws/v1/sessions/{world.done}/",
         )
     }  # fmt: skip
-    assert list(outcomes.values()) == [4404, 4404, 4404, 4404, 4404, 4410]
+    # An ended session: `session.ended` first, then 4410 (tests/test_contract.py follows it to the close).
+    assert list(outcomes.values()) == [4404, 4404, 4404, 4404, 4404, "session.ended"]
     for path in (f"/ws/v1/sessions/{world.session}/?token=", "/ws/v1/nowhere/"):
         assert async_to_sync(socket_outcome)(path, None) == 4401  # the token comes before the route
 
@@ -363,7 +365,9 @@ def test_every_json_endpoint_refuses_oversized_malformed_and_non_json_bodies(api
 def test_oversized_body_through_a_real_server_is_413_json(limited_servers):
     status, headers, body = call("POST", f"{limited_servers[0]}/api/v1/matchmaking/requests/", mint_token("carol"),
                                  {**request_body(), "padding": "x" * 70_000})  # fmt: skip
-    assert (status, headers["content-type"], body) == (413, "application/json", {"detail": "Request body too large."})
+    limit = django_settings.MAX_REQUEST_BODY_BYTES
+    expected = {"detail": f"Request body too large: at most {limit} bytes.", "code": "payload_too_large"}
+    assert (status, headers["content-type"], body) == (413, "application/json", expected)
 
 
 MALFORMED_IDS = ["zzz", "0" * 23, "0" * 25, "g" * 24, "a.b", "..", "%00", "a%2Fb", "%C3%A9" * 24, str(ObjectId())]
@@ -396,7 +400,7 @@ def test_malformed_and_unknown_ids_are_json_404s(api, user, method, path):
     for bad_id in MALFORMED_IDS:
         response = getattr(client, method)(path.format(id=bad_id), {}, format="json")
         assert (response.status_code, response["Content-Type"]) == (404, "application/json"), bad_id
-        assert response.json() == {"detail": "Not found."}
+        assert response.json() == {"detail": "Not found.", "code": "not_found"}
 
 
 @pytest.mark.parametrize(

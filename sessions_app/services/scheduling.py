@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 from bson import ObjectId
+from django.utils.translation import gettext_lazy as _
 from rest_framework.exceptions import ValidationError
 
-from conversation import clock
+from conversation import clock, restrictions
 from sessions_app.documents import ConversationSession
 from sessions_app.services import lifecycle
 
@@ -25,13 +26,13 @@ def session_schedule(
 ) -> ConversationSession:
     now = clock.now()
     if partner_id == user_id:
-        raise ValidationError({"participant2Id": ["You cannot schedule a session with yourself."]})
-    if partner_id in lifecycle.blocked_ids(user_id):
-        raise ValidationError({"participant2Id": ["You cannot schedule a session with this user."]})
+        raise ValidationError({"participant2Id": [_("You cannot schedule a session with yourself.")]})
+    if partner_id in lifecycle.blocked_ids(user_id) or restrictions.is_suspended(partner_id, max_age=1.0):
+        raise ValidationError({"participant2Id": [_("You cannot schedule a session with this user.")]})
     if scheduled_at <= now:
-        raise ValidationError({"scheduledAt": ["Must be in the future."]})
+        raise ValidationError({"scheduledAt": [_("Must be in the future.")]})
     if scheduled_at > now + MAX_AHEAD:
-        raise ValidationError({"scheduledAt": ["Must be at most 30 days ahead."]})
+        raise ValidationError({"scheduledAt": [_("Must be at most 30 days ahead.")]})
     return lifecycle.session_open(
         session_id=ObjectId(),
         participant1_id=user_id,

@@ -70,7 +70,7 @@ def web(env: dict[str, str]) -> Iterator[str]:
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "config.asgi:application", "--port", str(port), "--log-level", "critical"],
-        cwd=ROOT, env={**os.environ, **env, "LOG_LEVEL": "CRITICAL"},
+        cwd=ROOT, env={**os.environ, **env, "LOG_LEVEL": os.environ.get("FAULTS_LOG_LEVEL", "CRITICAL")},
     )  # fmt: skip
     try:
         wait_ready(f"http://127.0.0.1:{port}", proc)
