@@ -57,10 +57,14 @@ class Learner:
         return status, payload or {}
 
     def run(self, stop: threading.Event) -> None:
-        while not stop.is_set():
-            session_id = self.find_partner(stop)
-            if session_id:
-                self.converse(session_id, stop)
+        try:
+            while not stop.is_set():
+                session_id = self.find_partner(stop)
+                if session_id:
+                    self.converse(session_id, stop)
+        except BaseException as exc:  # a dead thread must fail the test, not just stop its load
+            self.server_errors.append(f"learner stopped: {exc!r}")
+            raise
 
     def find_partner(self, stop: threading.Event) -> str | None:
         status, body = self.call("POST", REQUESTS, request_body(targetLanguageCode=self.language, preferredDuration=5))

@@ -23,6 +23,7 @@ from conversation.auth import mint_token
 from matchmaking.documents import MatchmakingRequest
 from matchmaking.services.queue import member_of, queue_key_of
 from sessions_app.documents import LIVE_STATUSES, ConversationSession
+from tests.contract import served_schema
 from tests.faults.learners import Learner
 from tests.faults.servers import SentinelTopology, celery, run_service, sentinel_topology
 from tests.helpers import request_body
@@ -51,6 +52,7 @@ print(request_create(data=data, now=clock.now() - dt.timedelta(seconds={TTL} - 5
 @contextlib.contextmanager
 def load(urls: list[str]) -> Iterator[list[Learner]]:
     """Learners on threads; each speaks HTTP to one web process and holds its socket on the other."""
+    served_schema()  # http() checks responses against it: built once here, not by six threads at once
     ws = [url.replace("http://", "ws://") for url in urls]
     learners = [Learner(f"learner-{i}", urls[i % 2], ws[(i + 1) % 2]) for i in range(LEARNERS)]
     stop = threading.Event()
@@ -110,8 +112,9 @@ def socket_recovery(learners: list[Learner], killed: float, promoted: float) -> 
 
 
 def refusals(learners: list[Learner], killed: float) -> tuple[Counter, float]:
-    """What was refused after the kill (HTTP 503, no answer, socket handshakes), and for how many seconds."""
+    """What was refused after the kill (HTTP 503, no answer, handshakes, 1013 closes), and for how many seconds."""
     seen = [(t, kind) for learner in learners for t, kind in learner.refusals if t >= killed]
+    seen += [(t, "close 1013") for learner in learners for t, code in learner.closes if t >= killed and code == 1013]
     return Counter(kind for _, kind in seen), max((t - killed for t, _ in seen), default=0.0)
 
 
@@ -222,7 +225,8 @@ def test_primary_killed_under_load_then_back_as_replica(via):
 
 
 def run_failover(topology: SentinelTopology, env: dict[str, str], urls: list[str], learners: list[Learner]) -> None:
-    assert wait_for(lambda: all(learner.pairings for learner in learners), 60), "no steady load within 60 s"
+    steady = wait_for(lambda: all(learner.pairings for learner in learners), 60)
+    assert steady, ("no steady load within 60 s", [e for learner in learners for e in learner.server_errors])
     lonely = MatchmakingRequest.objects.get(id=run_service(LONELY_SETUP, env).strip())
     status, straggler = http("POST", f"{urls[0]}/api/v1/matchmaking/requests/", mint_token("straggler"),
                              request_body(targetLanguageCode="de"))  # fmt: skip
