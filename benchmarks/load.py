@@ -32,8 +32,8 @@ import websockets  # noqa: E402
 from benchmarks.common import cpu_seconds, machine, percentile, server_pid, store_counts, table  # noqa: E402
 from benchmarks.report import save  # noqa: E402
 from conversation.auth import mint_token  # noqa: E402
-from tests.processes import ROOT, http, web_servers  # noqa: E402
 from tests import contract  # noqa: E402
+from tests.processes import ROOT, http, web_servers  # noqa: E402
 
 # The test client checks every response against the OpenAPI schema; a benchmark measures the service,
 # and that check would spend the client's share of the same 2 cores (and is not thread-safe on first use).

@@ -24,8 +24,8 @@ from conversation.auth import mint_token  # noqa: E402
 from conversation.redis import client  # noqa: E402
 from matchmaking.redis_scripts import NUMBERS, QueueMember  # noqa: E402
 from matchmaking.services.queue import scripts  # noqa: E402
-from tests.processes import http, web_servers  # noqa: E402
 from tests import contract  # noqa: E402
+from tests.processes import http, web_servers  # noqa: E402
 
 # The test client checks every response against the OpenAPI schema; a benchmark measures the service,
 # and that check would spend the client's share of the same 2 cores (and is not thread-safe on first use).
