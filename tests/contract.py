@@ -8,6 +8,7 @@ A test that means to send garbage to non-API paths can opt out with `@pytest.mar
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Mapping
 from functools import cache
 from typing import Any
@@ -26,9 +27,19 @@ KNOWN_CODES = {*STATUS_CODES.values(), *CONFLICT_CODES, "suspended"}
 state = {"enabled": True}
 
 
-@cache
+# Threads calling tests.processes.http together would otherwise each generate the schema on first use,
+# and drf-spectacular's generation is not thread-safe (a broken schema would stay cached all session).
+_first_use = threading.RLock()
+
+
 def served_schema() -> dict[str, Any]:
     """What GET /api/schema/ serves, fetched once per test session."""
+    with _first_use:
+        return _served_schema()
+
+
+@cache
+def _served_schema() -> dict[str, Any]:
     from django.test import Client
 
     response = Client().get("/api/schema/", {"format": "json"})
@@ -36,8 +47,13 @@ def served_schema() -> dict[str, Any]:
     return json.loads(response.content)
 
 
-@cache
 def _openapi() -> OpenAPI:
+    with _first_use:
+        return _built_openapi()
+
+
+@cache
+def _built_openapi() -> OpenAPI:
     return OpenAPI.from_dict(served_schema())
 
 
