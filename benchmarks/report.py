@@ -71,45 +71,52 @@ def line_svg(title: str, points: list[tuple[float, float]], x_label: str, y_labe
 
 READING = """## Reading the figures against the targets (issue 17)
 
-The machine is 2 cores shared with other engineers' test runs: figures move by tens of percent from
-run to run (each section's baseline is from its own run). What each target came to:
+The machine is 2 cores shared with other engineers' test runs (load average 5-6 during these runs):
+figures move by tens of percent from run to run, and each section's baseline is from its own run.
+"Before" figures are from the same harness run on main before this work (pairing cost: Mongo 12.0
+operations, Redis 79.8 commands, web 19.8 ms, SecantusDB 13.1 ms per pair, `/health/live` 1.57 ms).
 
-- Store round trips per pair (`pairing_cost`, one web process as the Procfile starts it, DEBUG off,
-  no worker or beat, so the idle window holds only the counter reads and the clients' pings):
-  MongoDB 7.0 (2 request inserts, the session insert, the blocks read, the partner read, two
-  compare-and-sets; 12 before) and Redis ~37 commands (80 before). What went: the pending claim in
-  Redis (a unique index on pending requests decides), the pending read before the insert, the
-  topic count and skip (active topics cached in process for 10 s), the metrics' HINCRBY/EXPIRE per
-  event (summed in process, one pipeline a second), the stale prune and the recently-met read when
-  there is nothing to prune or rank, the queue index's EXPIRE, repeated EXPIREs of long-lived
-  indexes, the MULTI/EXEC of the rate limit (INCR + EXPIRE NX), the blocks read for an arrival that
-  waits. Kept: every seed key and TTL, rate limits, suspension checks, guards, pushes, metrics.
-- CPU per pair: web ~12 ms (20 before; target 8, not met), SecantusDB 12-17 ms (13 before;
-  target 7, not met: its partial unique index costs ~1.5 ms per pair more than two indexed reads,
-  and every operation is ~1-2 ms of Python). `/health/live` 0.3-0.5 ms (1.6 before; target 0.7,
-  met). Pairing POSTs run at more than the one-topic GET rate (target 0.6, met; 1.06 before).
-- Profiles (py-spy `--gil`, self time, `BENCH_PROFILE=1`). Before, `/health/live`: `_worker`
-  (concurrent/futures) 34 %, `Thread._wait_for_tstate_lock` 9 %, `Thread.start` 8 %,
-  `ThreadPoolExecutor.submit` 7 %, `Condition.notify` 6 %: Django's ASGI handler starts a thread per
-  request. After (config/http.py, a fixed pool): `ThreadPoolExecutor.submit` 9 %, `Runner.run` 7 %,
-  `JSONEncoder.iterencode` 5 %, `RequestResponseCycle.send` 5 %; no thread starts. Pairing, before:
-  `get_redis_connection` (django-redis builds a cache object per thread) ~5 % inclusive,
-  `Thread.start` 3-4 %, DRF `Field.__init__`/`deepcopy` 4-5 % (the topic serializer per match);
-  after: pymongo's call path (~17 % inclusive) and mongoengine's `save` (~10 %) lead, then the
-  event loop's socket writes. Serving setup: uvicorn with uvloop; the Procfile's `--http h11` (kept
-  for its header-size limit, see OPERATIONS.md) costs ~0.1 ms per request over httptools (row above).
-  gunicorn with uvicorn workers would add a process manager, not CPU per request.
-- Pairing step: ~0.33 of raw ZADD+ZPOPMIN (target 0.5, not met). The script went from ~15 us to
-  ~12 us of Redis time per call (binary-packed numbers; `INFO commandstats`), against ~0.8 us for
-  a bare ZADD: it ranks candidates, checks blocks and cool-downs, keeps the seed's TTL and the
-  queue index. The client side of the one-client harness is the other half.
-- Heartbeats: 0.4-0.8 of the echo consumer across runs (target 0.7, met in some runs only). The
-  script now runs 4 commands, not 8; each heartbeat still crosses to Redis and back and passes the
-  per-socket frame limit, which the echo consumer does not.
-- Load run: not met here. Peak journeys/s in this run is in the `load` table; the knee comes where
-  the 2 cores are full (client, web processes, workers, SecantusDB at ~30 ms of CPU per journey).
-  Robots now cancel when they give up waiting (the 409 `in_session` of the old soak are gone).
-- Soak: see its table: journeys/s per minute and every process's RSS over 10 minutes.
+- Store round trips per pair (`pairing_cost`: one web process with the Procfile's uvicorn options,
+  DEBUG off, no worker or beat, so the idle window holds only the counter reads and the clients'
+  pings): MongoDB 7.0 (target 7; the table's verdict counts the 0.01 of topic-cache refills), Redis
+  ~37 commands (target 40, met). What went: the pending claim in Redis (a unique index on pending
+  requests decides), the pending read before the insert, the topic count and skip (active topics
+  cached in process for 10 s), the metrics' HINCRBY/EXPIRE per event (summed in process, one
+  pipeline a second), the stale prune and the recently-met read when there is nothing to prune or
+  rank, the queue index's EXPIRE, repeated EXPIREs of long-lived indexes, the MULTI/EXEC of the rate
+  limit (INCR + EXPIRE NX), the blocks read for an arrival that waits. Kept: every seed key and TTL,
+  rate limits, suspension checks, pushes, metrics.
+- CPU per pair: web ~11 ms (target 8, not met), SecantusDB ~16 ms (target 7, not met: its partial
+  unique index costs ~1.5 ms per pair more than the two indexed reads it replaced, and each
+  operation is 1-2 ms of Python). `/health/live` 0.5 ms (target 0.7, met). Pairing POSTs run faster
+  than the one-topic GET (ratio ~1.5, target 0.6, met).
+- Profiles (py-spy, self time; `BENCH_PROFILE=1` adds them to the table; the "before" ones were
+  sampled without `--gil`, so they count waiting threads too). Before, `/health/live`: `_worker`
+  (concurrent/futures) 34 %, `Thread._wait_for_tstate_lock` 9 %,
+  `Thread.start` 8 %, `ThreadPoolExecutor.submit` 7 %, `Condition.notify` 6 %: Django's ASGI handler
+  starts a thread per request. After (config/http.py, a fixed pool of threads): uvicorn's h11
+  response path leads, no thread starts. Pairing, before: `SocketBuffer._read_from_socket` (redis-py's
+  Python parser) 21 %, `Thread.start` and its `Condition`s, `get_redis_connection` (django-redis builds
+  a cache object per thread, ~5 % inclusive), DRF's `deepcopy` of the topic serializer per match; after:
+  a flat profile led by the event loop's socket writes, pymongo's call path (~17 % inclusive) and
+  mongoengine's `save` (~10 %). Serving setup: uvicorn with uvloop and hiredis; the Procfile's
+  `--http h11` (kept for its header-size limit, see OPERATIONS.md) costs 0.03-0.1 ms per request
+  over httptools (row above). gunicorn with uvicorn workers would add a process manager, not less
+  CPU per request; sync views on a pooled thread cost one hop per request, where Django's handler
+  made one per middleware and signal.
+- Pairing step: ~0.35 of raw ZADD+ZPOPMIN (target 0.5, not met). The script went from ~15 us to
+  ~12 us of Redis time per call (binary-packed numbers; `INFO commandstats`), against ~0.8 us for a
+  bare ZADD: it ranks candidates, checks blocks and cool-downs, keeps the seed's TTL and the queue
+  index. The one-client harness adds the client's time per call.
+- Heartbeats: 0.4 of the echo consumer in this run, 0.8 in a quieter one (target 0.7, not held).
+  The script runs 4 commands instead of 8; each heartbeat still crosses to Redis and back and passes
+  the per-socket frame limit, which the echo consumer does not.
+- Load run: not met. ~17 journeys/s at the peak with 2 web processes, the knee at 16 learners,
+  0 errors at every level; 4 web processes do no better on 2 shared cores. One journey costs ~34 ms
+  of web CPU, ~35 ms of SecantusDB, ~13 ms of the workers, ~3 ms of Redis, plus the Python client on
+  the same cores: the cores are full well before 64 learners. Robots cancel when they give up
+  waiting ("gave up"), so the soak's 409 `in_session` are gone.
+- Soak: see its table (journeys/s per minute, every process's RSS).
 """
 
 

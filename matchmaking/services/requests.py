@@ -123,29 +123,30 @@ def _commit_pair(*, request: MatchmakingRequest, popped: Popped, now: dt.datetim
     """MongoDB commit of a pair popped from Redis. None: the partner was no longer pending."""
     member = popped.member
     partner_level = popped.queue_key.rsplit(":", 1)[1]
-    session_id = ObjectId()
-    topic = _choose_topic(request.preferred_topic_id, member.preferred_topic_id, request.target_language_code,
-                          partner_level)  # fmt: skip
-    session = lifecycle.session_open(
-        session_id=session_id,
-        participant1_id=member.user_id,  # the one who waited
-        participant2_id=request.user_id,
-        language=request.target_language_code,
-        level=partner_level if partner_level == request.user_level else None,
-        topic_id=str(topic.id) if topic else None,
-        planned_minutes=min(request.preferred_duration, member.preferred_duration),
-        now=now,
-    )
-    common = {"set__status": MATCHED, "set__session_id": str(session_id), "set__matched_at": now}
     # The partner's pending request exactly as it was queued (a cancelled one, or a newer one in
-    # another queue, does not match). A read, then a compare-and-set: SecantusDB's findAndModify
-    # costs several times the two.
+    # another queue, does not match). A read, then a compare-and-set below: SecantusDB spends several
+    # times the two on one findAndModify.
     partner = MatchmakingRequest.objects(
         user_id=member.user_id, status=PENDING, target_language_code=request.target_language_code,
         user_level=partner_level, preferred_duration=member.preferred_duration,
         preferred_topic_id=member.preferred_topic_id, learning_profile_id=member.learning_profile_id,
     ).first()  # fmt: skip
-    if partner is None or not MatchmakingRequest.objects(id=partner.id, status=PENDING).update_one(
+    if partner is None:
+        return None  # cancelled or expired meanwhile; its member is already out of the queue
+    session_id = ObjectId()
+    topic = _choose_topic(request, partner)
+    session = lifecycle.session_open(
+        session_id=session_id,
+        participant1_id=partner.user_id,  # the one who waited
+        participant2_id=request.user_id,
+        language=request.target_language_code,
+        level=partner.user_level if partner.user_level == request.user_level else None,
+        topic_id=str(topic.id) if topic else None,
+        planned_minutes=min(request.preferred_duration, partner.preferred_duration),
+        now=now,
+    )
+    common = {"set__status": MATCHED, "set__session_id": str(session_id), "set__matched_at": now}
+    if not MatchmakingRequest.objects(id=partner.id, status=PENDING).update_one(
         set__matched_with_user_id=request.user_id, **common
     ):
         lifecycle.session_discard(session=session)
@@ -200,17 +201,18 @@ def _announce(
     )
 
 
-def _choose_topic(mine: str | None, theirs: str | None, language: str, level: str) -> Topic | None:
+def _choose_topic(request: MatchmakingRequest, partner: MatchmakingRequest) -> Topic | None:
     """The shared preference, else either preference, else a random active topic."""
-    if mine and mine == theirs:
-        ordered = [mine]
+    wanted = [request.preferred_topic_id, partner.preferred_topic_id]
+    if wanted[0] and wanted[0] == wanted[1]:
+        ordered = [wanted[0]]
     else:
-        ordered = [t for t in (mine, theirs) if t]
+        ordered = [t for t in wanted if t]
         random.shuffle(ordered)
     for topic_id in ordered:
         if topic := topic_active_cached(topic_id=topic_id):
             return topic
-    return topic_random_cached(language=language, level=level)
+    return topic_random_cached(language=request.target_language_code, level=partner.user_level)
 
 
 def request_cancel(*, request: MatchmakingRequest) -> MatchmakingRequest:
