@@ -6,6 +6,7 @@ a real DJANGO_SECRET_KEY and a JWT key.
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -15,7 +16,7 @@ from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from config.env import env_bool, env_int, env_list, env_str
+from config.env import env_bool, env_host_ports, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -153,50 +154,93 @@ if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
 if not MONGODB_URI.startswith(("mongodb://", "mongodb+srv://")):
     raise ImproperlyConfigured("MONGODB_URI must be a mongodb:// URL")
 
+# High availability (docs/OPERATIONS.md): with sentinels, every Redis user asks them for the primary;
+# REDIS_URL then only gives the database number and the password.
+REDIS_SENTINELS = env_host_ports("REDIS_SENTINELS")
+REDIS_SENTINEL_MASTER = env_str("REDIS_SENTINEL_MASTER", "mymaster")
+if not re.fullmatch(r"[A-Za-z0-9._-]+", REDIS_SENTINEL_MASTER):
+    raise ImproperlyConfigured(f"REDIS_SENTINEL_MASTER must be a name ([A-Za-z0-9._-]), got {REDIS_SENTINEL_MASTER!r}")
+_redis_url = urlparse(REDIS_URL)
+try:
+    REDIS_DB = int(_redis_url.path.strip("/") or 0) if _redis_url.scheme != "unix" else 0
+except ValueError:
+    raise ImproperlyConfigured(f"REDIS_URL must end with a database number, got {REDIS_URL!r}") from None
+REDIS_PASSWORD = unquote(_redis_url.password) if _redis_url.password else None
+# Short timeouts towards the sentinels: a dead one is skipped for the next, not waited on.
+REDIS_SENTINEL_KWARGS = {"socket_timeout": 0.5, "socket_connect_timeout": 0.5}
+
+
+def _celery_redis_url() -> str:
+    """Celery's broker and result backend: the primary itself, or kombu's `sentinel://` list."""
+    if not REDIS_SENTINELS:
+        return REDIS_URL
+    auth = f":{_redis_url.password}@" if _redis_url.password else ""
+    netlocs = (f"[{host}]:{port}" if ":" in host else f"{host}:{port}" for host, port in REDIS_SENTINELS)
+    return ";".join(f"sentinel://{auth}{netloc}/{REDIS_DB}" for netloc in netlocs)
+
+
+# One immediate retry on a fresh connection: pooled connections Redis dropped in a restart
+# fail once each otherwise (a 503 per stale connection after Redis is back). Under Sentinel the
+# fresh connection asks the sentinels again, so the retry also lands on a newly promoted primary.
+_CACHE_OPTIONS = {
+    "SOCKET_CONNECT_TIMEOUT": 2,
+    "SOCKET_TIMEOUT": 2,
+    "CONNECTION_POOL_KWARGS": {"retry": Retry(NoBackoff(), 1)},
+}
+if REDIS_SENTINELS:
+    _CACHE_OPTIONS |= {
+        "CLIENT_CLASS": "django_redis.client.SentinelClient",
+        "CONNECTION_FACTORY": "django_redis.pool.SentinelConnectionFactory",
+        "SENTINELS": REDIS_SENTINELS,
+        "SENTINEL_KWARGS": REDIS_SENTINEL_KWARGS,
+        "PASSWORD": REDIS_PASSWORD,
+    }
 CACHES = {
     "default": {
         "BACKEND": "django_redis.cache.RedisCache",
-        "LOCATION": REDIS_URL,
+        # With sentinels the host part names the monitored primary, not a machine.
+        "LOCATION": f"redis://{REDIS_SENTINEL_MASTER}/{REDIS_DB}" if REDIS_SENTINELS else REDIS_URL,
         "KEY_PREFIX": "cache",
         "TIMEOUT": 300,
-        # One immediate retry on a fresh connection: pooled connections Redis dropped in a restart
-        # fail once each otherwise (a 503 per stale connection after Redis is back).
-        "OPTIONS": {
-            "SOCKET_CONNECT_TIMEOUT": 2,
-            "SOCKET_TIMEOUT": 2,
-            "CONNECTION_POOL_KWARGS": {"retry": Retry(NoBackoff(), 1)},
-        },
+        "OPTIONS": _CACHE_OPTIONS,
     }
 }
 
+# channels-redis blocks 5 s in BZPOPMIN; redis-py 8 defaults to a 5 s read timeout, which kills every
+# idle socket's receive loop: read longer than the block. redis-py 8 pools refuse (not queue) past
+# max_connections (default 100): a burst of socket connects needs more. retry: a pooled connection
+# that Redis dropped (a restart) is retried once on a fresh one; without it every such connection
+# fails one socket handshake after Redis is back.
+_CHANNELS_POOL = {
+    "socket_timeout": 15,
+    "socket_connect_timeout": 5,
+    "max_connections": 2000,
+    "retry": AsyncRetry(NoBackoff(), 1),
+}
+if REDIS_SENTINELS:
+    _CHANNELS_HOST = {
+        "sentinels": REDIS_SENTINELS,
+        "master_name": REDIS_SENTINEL_MASTER,
+        "sentinel_kwargs": REDIS_SENTINEL_KWARGS,
+        "db": REDIS_DB,
+        "password": REDIS_PASSWORD,
+        **_CHANNELS_POOL,
+    }
+else:
+    _CHANNELS_HOST = {"address": REDIS_URL, **_CHANNELS_POOL}
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        # channels-redis blocks 5 s in BZPOPMIN; redis-py 8 defaults to a 5 s read timeout,
-        # which kills every idle socket's receive loop. Read longer than the block.
-        "CONFIG": {
-            # redis-py 8 pools refuse (not queue) past max_connections (default 100): a burst of
-            # socket connects needs more.
-            # retry: a pooled connection that Redis dropped (a restart) is retried once on a fresh one;
-            # without it every such connection fails one socket handshake after Redis is back.
-            "hosts": [
-                {
-                    "address": REDIS_URL,
-                    "socket_timeout": 15,
-                    "socket_connect_timeout": 5,
-                    "max_connections": 2000,
-                    "retry": AsyncRetry(NoBackoff(), 1),
-                }
-            ],
-            "prefix": "channels",
-            "capacity": 200,
-            "expiry": 30,
-        },
+        "CONFIG": {"hosts": [_CHANNELS_HOST], "prefix": "channels", "capacity": 200, "expiry": 30},
     }
 }
 
-CELERY_BROKER_URL = REDIS_URL
-CELERY_RESULT_BACKEND = REDIS_URL
+CELERY_BROKER_URL = _celery_redis_url()
+CELERY_RESULT_BACKEND = _celery_redis_url()
+if REDIS_SENTINELS:
+    _KOMBU_SENTINEL = {"master_name": REDIS_SENTINEL_MASTER, "sentinel_kwargs": REDIS_SENTINEL_KWARGS}
+    CELERY_BROKER_TRANSPORT_OPTIONS = _KOMBU_SENTINEL
+    CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = _KOMBU_SENTINEL
 CELERY_RESULT_EXPIRES = 3600
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

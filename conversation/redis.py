@@ -1,5 +1,6 @@
-"""The process-wide Redis client used by services (django-redis' connection pool).
+"""The process-wide Redis clients used by services: sync (django-redis' pool) and asyncio.
 
+With REDIS_SENTINELS both find the primary through Sentinel and find it again after a failover.
 redis-py pools check the pid and reset themselves after a fork.
 """
 
@@ -13,6 +14,7 @@ from django_redis import get_redis_connection
 from redis import Redis
 from redis import asyncio as aioredis
 from redis.asyncio.retry import Retry as AsyncRetry
+from redis.asyncio.sentinel import Sentinel as AsyncSentinel
 from redis.backoff import NoBackoff
 
 # Deletes a key only while it still holds the value we wrote (never someone else's claim).
@@ -36,17 +38,28 @@ def async_client() -> aioredis.Redis:
     if found is None:
         for old in [known for known in _async_clients if known.is_closed()]:
             del _async_clients[old]
-        # retry: a pooled connection Redis dropped (a restart) is handed out unchecked (redis-py 8 skips
-        # its can_read check); retried once at once on a fresh one, as the channel layer and django-redis
-        # are. The default policy's backoff held the first handshakes after Redis returned for 5 s, then failed.
-        found = _async_clients[loop] = aioredis.Redis.from_url(
-            settings.REDIS_URL,
-            socket_timeout=5,
-            socket_connect_timeout=5,
-            max_connections=1000,
-            retry=AsyncRetry(NoBackoff(), 1),
-        )
+        found = _async_clients[loop] = _new_async_client()
     return found
+
+
+def _new_async_client() -> aioredis.Redis:
+    # retry: a pooled connection Redis dropped (a restart) is handed out unchecked (redis-py 8 skips its
+    # can_read check); retried once at once on a fresh one, as the channel layer and django-redis are. The
+    # default policy's backoff held the first handshakes after Redis returned for 5 s, then failed.
+    pool = {
+        "socket_timeout": 5,
+        "socket_connect_timeout": 5,
+        "max_connections": 1000,
+        "retry": AsyncRetry(NoBackoff(), 1),
+    }
+    if not settings.REDIS_SENTINELS:
+        return aioredis.Redis.from_url(settings.REDIS_URL, **pool)
+    sentinel = AsyncSentinel(settings.REDIS_SENTINELS, sentinel_kwargs=settings.REDIS_SENTINEL_KWARGS)
+    # The pool asks the sentinels for the primary on every new connection, and drops its connections
+    # when a READONLY reply shows the one it knew was demoted.
+    return sentinel.master_for(
+        settings.REDIS_SENTINEL_MASTER, db=settings.REDIS_DB, password=settings.REDIS_PASSWORD, **pool
+    )
 
 
 @cache

@@ -6,80 +6,22 @@ or MongoDB-wire server on a free port, restarted or killed mid-run.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import tempfile
 import time
-from pathlib import Path
 
 import pytest
 import redis as redis_lib
 
 from conversation.auth import mint_token
+from tests.faults.servers import celery, mongo_server, redis_server, run_service, web
 from tests.helpers import request_body
-from tests.processes import ROOT, free_port, http, wait_ready
+from tests.processes import free_port, http
 
 pytestmark = pytest.mark.timeout(240)
-BIN = Path(sys.executable).parent
-
-
-@contextlib.contextmanager
-def server(args: list[str], port: int):
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 30
-    import socket
-
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.3):
-            break
-        time.sleep(0.1)
-    try:
-        yield proc
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-
-
-def redis_server(port: int):
-    return server([shutil.which("redis-server"), "--port", str(port), "--save", "", "--appendonly", "no"], port)
-
-
-def mongo_server(port: int, path: str):
-    return server(
-        [str(BIN / "secantusd-py"), "--port", str(port), "--storage-path", path, "--log-level", "ERROR"], port
-    )
-
-
-@contextlib.contextmanager
-def web(env: dict[str, str]):
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "config.asgi:application", "--port", str(port), "--log-level", "critical"],
-        cwd=ROOT, env={**os.environ, **env, "LOG_LEVEL": os.environ.get("FAULTS_LOG_LEVEL", "CRITICAL")},
-    )  # fmt: skip
-    try:
-        wait_ready(f"http://127.0.0.1:{port}", proc)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
-
-
-def run_service(code: str, env: dict[str, str]) -> str:
-    """Runs service code in a fresh process with `env` (as a worker would)."""
-    script = (
-        f"import django, os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE','config.settings')\ndjango.setup()\n{code}"
-    )
-    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env={**os.environ, **env, "LOG_LEVEL": "ERROR"},
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout
 
 
 def test_redis_restart_rebuilds_queue_and_presence_from_mongodb():
@@ -248,24 +190,11 @@ def test_two_beat_schedulers_apply_each_effect_once():
              ["worker", "-c", "1", "-n", "f1@%h"], ["worker", "-c", "1", "-n", "f2@%h"]]  # fmt: skip
     with redis_server(port):
         run_service(BEAT_SETUP, env)
-        procs = [
-            subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "config", *role, "--loglevel", "ERROR"],
-                cwd=ROOT,
-                env={**os.environ, **env},
-            )
-            for role in roles
-        ]
-        try:
+        with celery(roles, env):
             # Poll rather than sleep a fixed time: four Celery processes take long to start on a loaded machine.
             deadline = time.monotonic() + 90
             while run_service(BEAT_OUTCOME, env).split() != ["5", "3", "5", "3"] and time.monotonic() < deadline:
                 time.sleep(1)
             time.sleep(4)  # several more ticks of both beats: nothing may be applied a second time
-        finally:
-            for proc in procs:
-                proc.terminate()
-            for proc in procs:
-                proc.wait(timeout=30)
         out = run_service(BEAT_OUTCOME, env)
     assert out.split() == ["5", "3", "5", "3"]
