@@ -74,3 +74,13 @@ def recently_met(user_id: str) -> str:
 
 
 SESSION_INDEX_TTL_SECONDS = 7 * 24 * 3600
+
+
+def invitation_lock(user_id: str) -> str:
+    """Held while an invitation of `user_id` is counted and written, so the cap holds under concurrency."""
+    return f"sess:invite-lock:{user_id}"
+
+
+def beat_last() -> str:
+    """When a worker last ran the periodic sweep (the dashboard's beat signal); TTL one day."""
+    return "ops:beat:last"

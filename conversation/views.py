@@ -6,10 +6,9 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from conversation import mongo
 from conversation.errors import STORE_ERRORS
+from conversation.health import stores_failing
 from conversation.metrics import RedisCollector
-from conversation.redis import client
 
 
 @require_GET
@@ -17,23 +16,9 @@ def live(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
-def _check(name: str, probe) -> str | None:
-    try:
-        probe()
-    except STORE_ERRORS:
-        return name
-    except Exception:
-        return name
-    return None
-
-
 @require_GET
 def ready(request: HttpRequest) -> JsonResponse:
-    failing = [
-        name
-        for name, probe in (("mongodb", lambda: mongo.db().command("ping")), ("redis", lambda: client().ping()))
-        if _check(name, probe)
-    ]
+    failing = stores_failing()
     if failing:
         return JsonResponse(
             {"status": "unavailable", "failing": failing, "detail": f"{', '.join(failing)} not answering"},

@@ -14,6 +14,7 @@ from mongoengine.queryset import QuerySet
 
 from conversation.lookups import parse_object_id
 from conversation.pagination import DocumentPaginator
+from conversation.text import fold
 
 if TYPE_CHECKING:
     from mongoadmin.options import DocumentAdmin
@@ -72,6 +73,9 @@ class ChangeList:
                     if oid is None:
                         continue
                     term = Q(id=oid)
+                elif spec.startswith("~"):
+                    # A field the document keeps folded (conversation.text.fold): case and accents ignored.
+                    term = Q(**{f"{name.lstrip('~')}__contains": fold(word)})
                 else:
                     term = Q(**{name: word}) if exact else Q(**{f"{name}__icontains": word})
                 condition = term if condition is None else condition | term
@@ -136,6 +140,8 @@ class ChangeList:
         return headers
 
     def rows(self, documents: list[me.Document]) -> list[dict[str, Any]]:
+        documents = list(documents)
+        self.admin.prefetch(documents)
         rows = []
         for document in documents:
             cells = []

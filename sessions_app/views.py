@@ -1,4 +1,4 @@
-"""Sessions API: history, current, scheduling, presence fallback, endings, recording, feedback."""
+"""Sessions API: history, current, invitations, presence fallback, endings, recording, feedback."""
 
 from __future__ import annotations
 
@@ -82,6 +82,20 @@ class SessionCurrentView(APIView):
         return Response(session_json(session))
 
 
+class InvitationListView(APIView):
+    @extend_schema(
+        operation_id="v1_sessions_invitations",
+        parameters=PAGE_PARAMETERS,
+        responses={200: SessionPageSerializer, **error_responses(404)},
+    )
+    def get(self, request):
+        paginator = DocumentPagination()
+        page = paginator.paginate_queryset(
+            scheduling.invitations_received(user_id=caller_id(request.user)), request, view=self
+        )
+        return paginator.get_paginated_response([session_json(s) for s in page])
+
+
 class SessionView(APIView):
     """Base for /sessions/{id}/...: the session, for its participants only."""
 
@@ -106,6 +120,20 @@ class HeartbeatView(SessionView):
         except lifecycle.SessionGone:
             raise Conflict("The session has ended.", "session_ended") from None
         return Response({"serverTime": clock.isoformat(clock.now()), "session": session_json(session)})
+
+
+class AcceptView(SessionView):
+    @extend_schema(request=None, parameters=[SESSION_ID], responses=ENDING_RESPONSES)
+    def post(self, request, session_id: str):
+        session = self.session(request, session_id)
+        return Response(session_json(scheduling.invitation_accept(session=session, user_id=caller_id(request.user))))
+
+
+class DeclineView(SessionView):
+    @extend_schema(request=None, parameters=[SESSION_ID], responses=ENDING_RESPONSES)
+    def post(self, request, session_id: str):
+        session = self.session(request, session_id)
+        return Response(session_json(scheduling.invitation_decline(session=session, user_id=caller_id(request.user))))
 
 
 class EndView(SessionView):
