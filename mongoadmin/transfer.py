@@ -83,12 +83,13 @@ def export_content(doc_admin: DocumentAdmin, documents, fmt: str) -> str:
     if fmt == "json":
         return json.dumps(rows, indent=2, ensure_ascii=False)
     out = io.StringIO()
-    if fmt == "excel":
-        # What Excel opens right in a French or German locale: a BOM says UTF-8, `;` separates.
-        out.write("\ufeff")
-        writer = csv.DictWriter(out, fieldnames=list(columns(doc_admin)), delimiter=";", lineterminator="\r\n")
-    else:
-        writer = csv.DictWriter(out, fieldnames=list(columns(doc_admin)), lineterminator="\n")
+    excel = fmt == "excel"
+    if excel:
+        out.write("\ufeff")  # What Excel opens right in a French or German locale: a BOM says UTF-8, `;` separates.
+    # RFC 4180's CRLF: with it the writer also quotes a cell holding a lone CR, which a "\n" terminator would not.
+    writer = csv.DictWriter(
+        out, fieldnames=list(columns(doc_admin)), delimiter=";" if excel else ",", lineterminator="\r\n"
+    )
     writer.writeheader()
     writer.writerows(rows)
     return out.getvalue()

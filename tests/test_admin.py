@@ -421,3 +421,34 @@ def test_staff_need_the_documents_permissions(client):
     client.post(TOPICS, {"action": "deactivate", "_selected_action": [str(topic.id)]})
     assert Topic.objects.get(id=topic.id).is_active is False
     assert audit_entries()[0].username == "curator"
+
+
+@pytest.mark.parametrize("fmt", ["csv", "excel"])
+def test_export_escapes_cells_a_spreadsheet_would_run_as_formulas(admin_client, fmt):
+    """Issue 14, CSV formula injection: = + - @ tab and CR first are written behind an apostrophe."""
+    for title in ('=HYPERLINK("http://evil")', "+1+1", "-2", "@SUM(A1)", "\tTabbed", "\rReturn", "Plain"):
+        make_topic(title, prompt_questions=["=cmd|' /C calc'!A0", "fine"])
+    body = admin_client.get(f"{TOPICS}export/{fmt}/").content.decode("utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(body, newline=""), delimiter=";" if fmt == "excel" else ","))
+    titles = sorted(row["title"] for row in rows)
+    assert titles == sorted(["'=HYPERLINK(\"http://evil\")", "'+1+1", "'-2", "'@SUM(A1)", "'\tTabbed", "'\rReturn",
+                             "Plain"])  # fmt: skip
+    assert all(row["promptQuestions"].startswith("'=cmd") for row in rows)
+    json_titles = sorted(row["title"] for row in json.loads(admin_client.get(f"{TOPICS}export/json/").content))
+    assert '=HYPERLINK("http://evil")' in json_titles  # JSON is data, not a spreadsheet: kept as is
+
+    # A file exported here imports back to the same titles.
+    plain = next(row for row in rows if row["title"] == "'-2")
+    preview = admin_client.post(
+        f"{TOPICS}import/",
+        {"file": SimpleUploadedFile("back.csv", _csv_of([{"id": plain["id"], "title": plain["title"]}]).encode())},
+    )
+    assert preview.context["counts"] == {"created": 0, "updated": 0, "unchanged": 1}
+
+
+def _csv_of(rows: list[dict]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
