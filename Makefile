@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 
-.PHONY: deps browser run test test-faults lint services bench bench-matchmaking bench-sessions clean
+.PHONY: deps browser run test test-faults test-prod lock lock-check lint services bench bench-matchmaking bench-sessions clean
 
 deps: $(VENV)/.installed
 	@command -v redis-server >/dev/null 2>&1 || { \
@@ -16,9 +16,10 @@ browser:
 		echo "installing chromium from the OS packages (browser tests in tests/e2e)"; \
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
+# Both locks, hashes checked: the runtime one is exactly what production installs.
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
+	$(VENV)/bin/pip install -q --disable-pip-version-check --require-hashes -r requirements.txt -r requirements-dev.txt
 	touch $@
 
 run: deps
@@ -26,18 +27,32 @@ run: deps
 
 test: deps browser
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check . docs/*.md
 	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m devstack test $(PYTEST_ARGS)
 
 test-faults: deps
 	$(PY) -m devstack test tests/faults
 
+# The service as production runs it: a fresh venv from the runtime lock only, DEBUG off, the
+# release step, then the Procfile's processes as written, driven through a journey (tests/prod).
+test-prod: deps
+	$(PY) -m devstack test-prod
+
+# Regenerate the locks from requirements.in / requirements-dev.in (pins kept where they still fit;
+# LOCK_ARGS="--upgrade-package Django" to move one).
+lock: deps
+	$(PY) -m devstack.locks write $(LOCK_ARGS)
+
+lock-check: deps
+	$(PY) -m devstack.locks check
+
 services: deps
 	$(PY) -m devstack services
 
 lint: deps
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff format --check . docs/*.md
 	$(VENV)/bin/lint-imports --no-cache
 
 bench: deps
