@@ -180,3 +180,12 @@ def test_excel_export_has_a_bom_and_semicolons(admin_client):
     assert body.startswith("\ufeffid;targetLanguageCode;level;")
     assert ";Mon métier;" in body and "\r\n" in body
     assert f'href="{TOPICS}export/excel/"' in admin_client.get(TOPICS).content.decode()
+
+
+def test_topics_stored_before_the_folded_fields_get_them_at_release(api):
+    legacy = topic("Mon métier")
+    Topic.objects(id=legacy.id).update_one(unset__search_text=True, unset__title_key=True)
+    assert api("alice").get("/api/v1/topics/", {"search": "metier"}).json()["count"] == 0
+    assert services.topics_refresh_keys() == 1
+    assert services.topics_refresh_keys() == 0
+    assert api("alice").get("/api/v1/topics/", {"search": "metier"}).json()["count"] == 1

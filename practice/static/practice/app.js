@@ -199,6 +199,7 @@ async function signIn(token) {
   state.token = token.trim();
   state.userId = claims.sub;
   sessionStorage.setItem(STORAGE_KEY, state.token);
+  document.dispatchEvent(new Event("practice:auth")); // invitations.js shows this user's invitations
   $("whoami-id").textContent = state.userId;
   show("whoami");
   show("history");
@@ -209,6 +210,7 @@ async function signIn(token) {
 
 function signOut(reason = "") {
   sessionStorage.removeItem(STORAGE_KEY);
+  document.dispatchEvent(new Event("practice:auth"));
   state.token = null;
   state.userId = null;
   closeMatchmakingSocket();
