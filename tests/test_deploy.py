@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 from conversation.management.commands.release import ignore_patterns, project_catalogs
-from tests.conftest import ROOT
+from tests.processes import ROOT
 
 PRODUCTION = {
     "PATH": "/usr/bin:/bin",

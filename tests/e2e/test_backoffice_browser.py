@@ -123,6 +123,6 @@ def test_a_learner_accepts_an_invitation_on_the_practice_page(browser, admin_ser
     expect(item).to_contain_text("alice")
     screenshot(page, "practice-invitations.png")
     item.get_by_role("button", name="Accept").click()
-    expect(page.locator("#invitation-status")).to_contain_text("Accepted")
+    expect(page.locator("#notice")).to_contain_text("Invitation accepted")
     expect(page.locator("#invitations")).to_be_hidden()
     assert ConversationSession.objects.get(id=invitation["id"]).invitation == "accepted"
