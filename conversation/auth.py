@@ -28,6 +28,8 @@ class TokenUser:
 
     id: str
     roles: tuple[str, ...] = field(default=())
+    # Unix time the token stops being valid: a socket opened with it is closed then.
+    expires_at: float | None = field(default=None, compare=False)
 
     is_authenticated = True
     is_anonymous = False
@@ -71,7 +73,7 @@ def decode_token(token: str) -> TokenUser:
         roles = roles.split()
     if not isinstance(roles, list):
         raise InvalidToken("roles must be a list")
-    return TokenUser(id=sub, roles=tuple(str(r) for r in roles))
+    return TokenUser(id=sub, roles=tuple(str(r) for r in roles), expires_at=float(claims["exp"]))
 
 
 def mint_token(user_id: str, *, staff: bool = False, ttl_seconds: int = 3600) -> str:

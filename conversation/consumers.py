@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
+import time
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from conversation.events import PUSH_TYPE
+from conversation.socket_limits import (
+    RENEW_EVERY_SECONDS,
+    TokenBucket,
+    socket_claim,
+    socket_release,
+    socket_renew,
+)
 
 log = logging.getLogger(__name__)
 
@@ -17,6 +27,8 @@ CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
 CLOSE_GONE = 4410
 CLOSE_TOO_BIG = 1009
+CLOSE_POLICY = 1008
+CLOSE_TOO_MANY_SOCKETS = 4429
 
 
 class EventConsumer(AsyncJsonWebsocketConsumer):
@@ -32,6 +44,11 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
 
     async def connect(self) -> None:
         self.groups_joined = []
+        self.claimed = self.over_rate = False
+        self.guard: asyncio.Task | None = None
+        self.frames = TokenBucket(
+            rate=settings.WEBSOCKET_MAX_MESSAGES_PER_SECOND, burst_seconds=settings.WEBSOCKET_RATE_BURST_SECONDS
+        )
         self.user = self.scope.get("user")
         if self.user is None:
             await self.refuse(CLOSE_UNAUTHENTICATED)
@@ -40,23 +57,52 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
         if code is not None:
             await self.refuse(code)
             return
+        if not await socket_claim(user_id=self.user.id, socket_id=self.channel_name):
+            await self.refuse(CLOSE_TOO_MANY_SOCKETS)
+            return
+        self.claimed = True
         for group in self.groups_for():
             await self.channel_layer.group_add(group, self.channel_name)
             self.groups_joined.append(group)
         await self.accept()
+        self.guard = asyncio.create_task(self.guard_token_and_lease())
         await self.on_open()
+
+    async def guard_token_and_lease(self) -> None:
+        """Closes the socket with 4401 when its token expires; meanwhile keeps its per-user slot leased."""
+        expires_at = self.user.expires_at or time.time()
+        while (remaining := expires_at - time.time()) > 0:
+            await asyncio.sleep(min(remaining, RENEW_EVERY_SECONDS))
+            if time.time() < expires_at:
+                try:
+                    await socket_renew(user_id=self.user.id, socket_id=self.channel_name)
+                except Exception:  # a Redis blip must not kill the timer that enforces the token's expiry
+                    log.warning("socket lease renewal failed", exc_info=True)
+        await self.close(code=CLOSE_UNAUTHENTICATED)
 
     async def refuse(self, code: int) -> None:
         await self.accept()
         await self.close(code=code)
 
     async def disconnect(self, code: int) -> None:
+        if self.guard is not None:
+            self.guard.cancel()
+        if self.claimed:
+            with contextlib.suppress(Exception):  # an unreleased slot runs out with its lease
+                await socket_release(user_id=self.user.id, socket_id=self.channel_name)
         for group in self.groups_joined:
             await self.channel_layer.group_discard(group, self.channel_name)
         if self.groups_joined:
             await self.on_close()
 
     async def websocket_receive(self, message) -> None:
+        if self.over_rate or not self.frames.take():
+            if not self.over_rate:  # told once; frames already on the wire behind it are dropped
+                self.over_rate = True
+                detail = f"More than {settings.WEBSOCKET_MAX_MESSAGES_PER_SECOND} messages a second."
+                await self.send_json({"type": "error", "code": "rate_limited", "detail": detail})
+                await self.close(code=CLOSE_POLICY)
+            return
         text = message.get("text")
         # The limit is in bytes: a text frame of multi-byte characters weighs more than its length.
         size = len(text.encode("utf-8", "surrogatepass")) if text is not None else len(message.get("bytes") or b"")

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 CONFLICT_CODES = (
     "request_pending", "in_session", "not_pending", "not_active", "not_waiting", "consent_missing",
     "not_joinable", "not_ended", "feedback_exists", "session_ended", "idempotency_in_progress",
+    "recording_exists", "upload_window_closed",
     "too_many_invitations", "not_invited",
 )  # fmt: skip
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 import mongoengine as me
@@ -21,6 +22,9 @@ if TYPE_CHECKING:
 
 SEARCH_VAR, ORDER_VAR, PAGE_VAR = "q", "o", "p"
 UNSORTABLE = (me.ListField, me.DictField, me.EmbeddedDocumentField)
+# MongoDB refuses a NUL in a regex (a 500 before); no title or id holds any control character anyway.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+MAX_QUERY_LENGTH = 200
 
 
 class ChangeList:
@@ -29,7 +33,7 @@ class ChangeList:
         self.params = request.GET
         self.filters = doc_admin.get_list_filters()
         self.search_fields = doc_admin.search_fields
-        self.query = self.params.get(SEARCH_VAR, "").strip()
+        self.query = CONTROL_CHARACTERS.sub(" ", self.params.get(SEARCH_VAR, ""))[:MAX_QUERY_LENGTH].strip()
         self.ordering = self._ordering()
         self.queryset = self._queryset(request)
 
