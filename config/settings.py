@@ -11,9 +11,11 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from django.core.exceptions import ImproperlyConfigured
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from config.env import env_bool, env_int, env_list, env_str
-from conversation.vocab import DURATIONS, LEVELS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -71,9 +73,11 @@ INSTALLED_APPS = [
     "matchmaking",
     "ops",
     "practice",
+    "moderation",
 ]
 
 MIDDLEWARE = [
+    "conversation.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files (admin, practice page) from the same process: uvicorn serves none itself.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -142,7 +146,7 @@ DATABASES = {"default": _database_from_url(env_str("DATABASE_URL"))}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 MONGODB_URI = env_str("MONGODB_URI", "mongodb://127.0.0.1:27017/conversation")
-MONGODB_TIMEOUT_MS = env_int("MONGODB_TIMEOUT_MS", 3000, minimum=100)
+MONGODB_TIMEOUT_MS = env_int("MONGODB_TIMEOUT_MS", 1000, minimum=100)
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
     raise ImproperlyConfigured(f"REDIS_URL must be a redis:// URL, got {REDIS_URL!r}")
@@ -155,7 +159,13 @@ CACHES = {
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "cache",
         "TIMEOUT": 300,
-        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 2, "SOCKET_TIMEOUT": 2},
+        # One immediate retry on a fresh connection: pooled connections Redis dropped in a restart
+        # fail once each otherwise (a 503 per stale connection after Redis is back).
+        "OPTIONS": {
+            "SOCKET_CONNECT_TIMEOUT": 2,
+            "SOCKET_TIMEOUT": 2,
+            "CONNECTION_POOL_KWARGS": {"retry": Retry(NoBackoff(), 1)},
+        },
     }
 }
 
@@ -167,8 +177,16 @@ CHANNEL_LAYERS = {
         "CONFIG": {
             # redis-py 8 pools refuse (not queue) past max_connections (default 100): a burst of
             # socket connects needs more.
+            # retry: a pooled connection that Redis dropped (a restart) is retried once on a fresh one;
+            # without it every such connection fails one socket handshake after Redis is back.
             "hosts": [
-                {"address": REDIS_URL, "socket_timeout": 15, "socket_connect_timeout": 5, "max_connections": 2000}
+                {
+                    "address": REDIS_URL,
+                    "socket_timeout": 15,
+                    "socket_connect_timeout": 5,
+                    "max_connections": 2000,
+                    "retry": AsyncRetry(NoBackoff(), 1),
+                }
             ],
             "prefix": "channels",
             "capacity": 200,
@@ -185,6 +203,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+# The worker logs through LOGGING below, so its lines carry the request id of the task's request.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 S3_BUCKET = env_str("S3_BUCKET", "conversation-recordings")
 S3_ENDPOINT_URL = env_str("S3_ENDPOINT_URL") or None
@@ -253,11 +273,22 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_GENERATE_CHOICE_DESCRIPTION": False,
-    # One schema name per shared vocabulary (else drf_spectacular.W001 fails `check --deploy --fail-level WARNING`).
+    # One named enum per vocabulary, whichever field or parameter uses it (one model per enum in a client;
+    # also keeps drf_spectacular.W001 out of `check --deploy --fail-level WARNING`).
     "ENUM_NAME_OVERRIDES": {
-        "LevelEnum": [(level, level) for level in LEVELS],
-        "DurationEnum": [(minutes, minutes) for minutes in DURATIONS],
+        "Level": "conversation.vocab.LEVELS",
+        "LanguageCode": "conversation.vocab.language_codes",
+        "Category": "conversation.vocab.CATEGORIES",
+        "Duration": "conversation.vocab.DURATION_CHOICES",
+        "SessionStatus": "sessions_app.documents.STATUSES",
+        "RequestStatus": "matchmaking.documents.STATUSES",
+        "EndReason": "sessions_app.documents.END_REASONS",
+        "ValidationErrorCode": [("invalid", "invalid")],
     },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "conversation.schema.postprocess_contract",
+    ],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
@@ -301,10 +332,17 @@ warnings.filterwarnings("ignore", message="No directory at", module="whitenoise.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact_tokens": {"()": "conversation.logs.RedactTokens"}},
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "filters": {
+        "redact_tokens": {"()": "conversation.logs.RedactTokens"},
+        "request_id": {"()": "conversation.logs.RequestIdFilter"},
+    },
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s %(message)s"}},
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_tokens"]},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact_tokens", "request_id"],
+        },
     },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     # uvicorn logs WebSocket URLs (with ?token=) on its own handlers: route them through ours.

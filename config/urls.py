@@ -23,8 +23,10 @@ urlpatterns = [
     path("api/v1/topics/", include("topics.urls")),
     path("api/v1/matchmaking/", include("matchmaking.urls")),
     path("api/v1/sessions/", include("sessions_app.urls")),
+    path("api/v1/moderation/", include("moderation.urls")),
     path("admin/", admin.site.urls),
     path("practice/", include("practice.urls")),
 ]
 handler400 = "conversation.errors.bad_request_json"
 handler404 = "conversation.errors.not_found"
+handler500 = "conversation.errors.server_error_json"

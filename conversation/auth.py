@@ -13,9 +13,20 @@ from dataclasses import dataclass, field
 
 import jwt
 from django.conf import settings
-from rest_framework import authentication, exceptions
+from django.utils.translation import gettext_lazy as _
+from rest_framework import authentication, exceptions, status
+
+from conversation import restrictions
 
 USER_ID_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,128}$")
+
+
+class Suspended(exceptions.APIException):
+    """The caller is suspended by staff (moderation): every authenticated call is refused."""
+
+    status_code = status.HTTP_403_FORBIDDEN
+    default_detail = _("Your account is suspended.")
+    default_code = code = "suspended"
 
 
 class InvalidToken(Exception):
@@ -106,6 +117,9 @@ class JWTAuthentication(authentication.BaseAuthentication):
             user = decode_token(header[1].decode("ascii", errors="replace"))
         except InvalidToken as exc:
             raise exceptions.AuthenticationFailed(f"Invalid token: {exc}.") from None
+        # Here rather than in a permission class: views that set their own permissions are covered too.
+        if restrictions.is_suspended(user.id):
+            raise Suspended()
         return user, None
 
     def authenticate_header(self, request) -> str:

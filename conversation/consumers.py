@@ -1,4 +1,8 @@
-"""Base WebSocket consumer: authentication, close codes, size limit, event push."""
+"""Base WebSocket consumer: authentication, close codes, size limit, event push, store outages.
+
+Nothing is sent after the close frame (the ASGI server would raise), and a store that cannot be
+reached at the handshake closes it with 1013 (try again later) instead of an HTTP 500.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,11 @@ import time
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 
-from conversation.events import PUSH_TYPE
+from conversation import breaker, restrictions
+from conversation.errors import STORE_ERRORS, error_body, store_name
+from conversation.events import CLOSE_TYPE, PUSH_TYPE, access_group
 from conversation.socket_limits import (
     RENEW_EVERY_SECONDS,
     TokenBucket,
@@ -28,6 +35,7 @@ CLOSE_NOT_FOUND = 4404
 CLOSE_GONE = 4410
 CLOSE_TOO_BIG = 1009
 CLOSE_POLICY = 1008
+CLOSE_TRY_AGAIN_LATER = 1013
 CLOSE_TOO_MANY_SOCKETS = 4429
 
 
@@ -39,8 +47,49 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
     """
 
     groups_joined: list[str]
+    closing: bool = False
     # Message types a client may send, each handled by `on_<type>(content)`; the other `on_*` are lifecycle hooks.
     client_messages: frozenset[str] = frozenset()
+    accepted = False
+    closed = False
+
+    async def __call__(self, scope, receive, send):
+        async def send_until_closed(message) -> None:
+            # Every frame passes here, whichever helper sent it: an event racing the close frame is
+            # dropped (the ASGI server would raise "Unexpected ASGI message 'websocket.send'").
+            if self.closed:
+                return
+            if message["type"] == "websocket.close":
+                self.closed = True
+            await send(message)
+
+        # The channel layer's receive loop runs beside the handlers: with Redis down it raises before
+        # (or while) `connect` runs, and uvicorn would answer the handshake with an HTTP 500.
+        try:
+            await super().__call__(scope, receive, send_until_closed)
+        except STORE_ERRORS as exc:
+            breaker.store_failed(store_name(exc))
+            log.warning("socket closed 1013: %s unreachable (%r)", store_name(exc), exc)
+            await self.close_unavailable()
+
+    async def close_unavailable(self) -> None:
+        if not self.accepted:
+            await self.accept()
+        await self.close(code=CLOSE_TRY_AGAIN_LATER)
+
+    async def accept(self, subprotocol=None, headers=None) -> None:
+        if self.accepted or self.closed:
+            return
+        self.accepted = True
+        await super().accept(subprotocol, headers)
+
+    async def websocket_disconnect(self, message) -> None:
+        self.closed = True
+        await super().websocket_disconnect(message)
+
+    async def send_error(self, code: str, detail) -> None:
+        """A socket `error` event: the one error body, with `type`."""
+        await self.send_json({"type": "error", **error_body(code, detail)})
 
     async def connect(self) -> None:
         self.groups_joined = []
@@ -50,10 +99,13 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
             rate=settings.WEBSOCKET_MAX_MESSAGES_PER_SECOND, burst_seconds=settings.WEBSOCKET_RATE_BURST_SECONDS
         )
         self.user = self.scope.get("user")
+        if breaker.open_store():
+            await self.close_unavailable()
+            return
         if self.user is None:
             await self.refuse(CLOSE_UNAUTHENTICATED)
             return
-        code = await self.authorize()
+        code = CLOSE_FORBIDDEN if await restrictions.ais_suspended(self.user.id) else await self.authorize()
         if code is not None:
             await self.refuse(code)
             return
@@ -61,7 +113,7 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
             await self.refuse(CLOSE_TOO_MANY_SOCKETS)
             return
         self.claimed = True
-        for group in self.groups_for():
+        for group in [*self.groups_for(), access_group(self.user.id)]:
             await self.channel_layer.group_add(group, self.channel_name)
             self.groups_joined.append(group)
         await self.accept()
@@ -99,8 +151,8 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
         if self.over_rate or not self.frames.take():
             if not self.over_rate:  # told once; frames already on the wire behind it are dropped
                 self.over_rate = True
-                detail = f"More than {settings.WEBSOCKET_MAX_MESSAGES_PER_SECOND} messages a second."
-                await self.send_json({"type": "error", "code": "rate_limited", "detail": detail})
+                limit = settings.WEBSOCKET_MAX_MESSAGES_PER_SECOND
+                await self.send_error("rate_limited", _("More than %(limit)d messages a second.") % {"limit": limit})
                 await self.close(code=CLOSE_POLICY)
             return
         text = message.get("text")
@@ -113,7 +165,7 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
 
     async def receive(self, text_data=None, bytes_data=None, **kwargs) -> None:
         if not text_data:  # binary or empty frames: channels would raise and kill the socket with 1011
-            await self.send_json({"type": "error", "detail": "expected a JSON text frame"})
+            await self.send_error("bad_message", _("Expected a JSON text frame."))
             return
         await super().receive(text_data=text_data, **kwargs)
 
@@ -121,7 +173,7 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
         kind = content.get("type") if isinstance(content, dict) else None
         handler = getattr(self, f"on_{kind}") if isinstance(kind, str) and kind in self.client_messages else None
         if handler is None:
-            await self.send_json({"type": "error", "detail": "unknown message type"})
+            await self.send_error("bad_message", _("Unknown message type."))
             return
         await handler(content)
 
@@ -133,10 +185,15 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
             return None
 
     async def event_push(self, message) -> None:
-        if message.get("exclude") and message["exclude"] == self.channel_name:
+        if self.closing or (message.get("exclude") and message["exclude"] == self.channel_name):
             return
         await self.send_json(message["event"])
         await self.after_push(message["event"])
+
+    async def access_close(self, message) -> None:
+        """Staff closed every socket of this user (a suspension): nothing more is sent on this one."""
+        self.closing = True
+        await self.close(code=message["code"])
 
     # Hooks for subclasses.
     async def authorize(self) -> int | None:
@@ -162,4 +219,4 @@ class UnknownPathConsumer(EventConsumer):
         return CLOSE_NOT_FOUND
 
 
-assert PUSH_TYPE == "event.push"  # the handler name above is derived from it
+assert (PUSH_TYPE, CLOSE_TYPE) == ("event.push", "access.close")  # the handler names above derive from them

@@ -7,26 +7,30 @@ from collections.abc import Callable
 
 from django.conf import settings
 
-from conversation import mongo, redis_keys
+from conversation import breaker, redis_keys
 from conversation.redis import client
 from conversation.s3 import s3
 
 PROBES: dict[str, Callable[[], object]] = {
-    "mongodb": lambda: mongo.db().command("ping"),
-    "redis": lambda: client().ping(),
+    "mongodb": breaker.probe_mongodb,
+    "redis": breaker.probe_redis,
     "s3": lambda: s3().head_bucket(Bucket=settings.S3_BUCKET),
 }
 BEAT_MARK_TTL_SECONDS = 24 * 3600
 
 
 def stores_failing(names: tuple[str, ...] = ("mongodb", "redis")) -> list[str]:
-    """The stores among `names` that do not answer; any error counts (a probe must never raise)."""
+    """The stores among `names` that do not answer; an answer closes the store's breaker, so service
+    resumes within one check. Any error counts: a store that answers garbage is as unavailable."""
     failing = []
     for name in names:
         try:
             PROBES[name]()
         except Exception:
             failing.append(name)
+            continue
+        if name in breaker.BREAKERS:
+            breaker.store_answered(name)
     return failing
 
 

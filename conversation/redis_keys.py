@@ -91,6 +91,16 @@ def recording_pending() -> str:
 SESSION_INDEX_TTL_SECONDS = 7 * 24 * 3600
 
 
+def restrictions_hash() -> str:
+    """Hash userId -> until (unix seconds, 0 = until lifted) of active suspensions; a mirror of MongoDB."""
+    return "restrict:suspended"
+
+
+def restrictions_version() -> str:
+    """Random token replaced on every change of `restrict:suspended`: processes compare it to their copy."""
+    return "restrict:version"
+
+
 def invitation_lock(user_id: str) -> str:
     """Held while an invitation of `user_id` is counted and written, so the cap holds under concurrency."""
     return f"sess:invite-lock:{user_id}"

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from conversation.vocab import language_codes
 from matchmaking.documents import MatchmakingRequest
-from mongoadmin import ChoicesFilter, DateRangeFilter, ReadOnlyDocumentAdmin, register
+from mongoadmin import ChoicesFilter, DateRangeFilter, ReadOnlyDocumentAdmin, display, register
+from mongoadmin.links import learner_link
 
 
 @register(MatchmakingRequest)
 class MatchmakingRequestAdmin(ReadOnlyDocumentAdmin):
     list_display = (
-        "id", "user_id", "status", "target_language_code", "user_level", "preferred_duration", "created_at",
-        "expires_at", "matched_with_user_id", "session_id",
+        "id", "user", "status", "target_language_code", "user_level", "preferred_duration", "created_at",
+        "expires_at", "matched_with", "session_id",
     )  # fmt: skip
     list_filter = (
         "status",
@@ -19,8 +20,8 @@ class MatchmakingRequestAdmin(ReadOnlyDocumentAdmin):
         ChoicesFilter("user_level", title="level"),
         DateRangeFilter("created_at", title="created"),
     )
-    search_fields = ("=user_id", "=matched_with_user_id", "=id")
-    search_help_text = "A user id or a request id (exact)."
+    search_fields = ("^user_id", "^matched_with_user_id", "=id")
+    search_help_text = "The start of a user id, or a request id."
     ordering = ("-created_at",)
     labels = {
         "user_id": "user",
@@ -32,3 +33,11 @@ class MatchmakingRequestAdmin(ReadOnlyDocumentAdmin):
         "expires_at": "expires",
         "session_id": "session",
     }
+
+    @display(description="user")
+    def user(self, request: MatchmakingRequest) -> str:
+        return learner_link(request.user_id)
+
+    @display(description="matched with")
+    def matched_with(self, request: MatchmakingRequest) -> str:
+        return learner_link(request.matched_with_user_id) if request.matched_with_user_id else "-"

@@ -12,7 +12,7 @@ def action(*, description: str, permission: str = "change", when: Callable | Non
     """Marks a DocumentAdmin method as an action.
 
     Bulk: `(self, request, queryset) -> HttpResponse | None`; object: `(self, request, document) -> str | None`
-    (the message to show) or an HttpResponse (a confirmation page that posts back to the same action).
+    (the message to show), or an HttpResponse (a page that asks for more, posting back to the same action).
     `permission` is view/add/change/delete; `when(document)` hides an object action.
     """
 

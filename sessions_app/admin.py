@@ -1,6 +1,7 @@
 """Sessions in the back office, read as a person reads: titles and people linked, durations in words,
 consent as yes/no, the recording playable (each playback audited), and ending a live session by hand
-behind a reason and a confirmation."""
+behind a reason and a confirmation. Reports and blocks are in moderation.admin (the moderation queue).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from django import forms
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import NoReverseMatch, path, reverse
+from django.urls import path
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
@@ -17,6 +18,7 @@ from conversation.errors import NotFound
 from conversation.vocab import LEVELS, language_codes
 from mongoadmin import ChoicesFilter, DateRangeFilter, ReadOnlyDocumentAdmin, action, display, register
 from mongoadmin.audit import snapshot
+from mongoadmin.links import learner_link
 from mongoadmin.views import admin_context
 from sessions_app.documents import (
     ACTIVE,
@@ -51,20 +53,6 @@ LABELS = {
     "reported_user_id": gettext_lazy("reported user"),
     "user_id": gettext_lazy("user"),
 }
-
-
-def learner_link(user_id: str | None) -> str:
-    """A user id linked to the moderation learner view where that page exists, else the id as text.
-
-    The moderation app is built beside this one; the shared helper will replace this function.
-    """
-    if not user_id:
-        return EMPTY
-    try:
-        url = reverse("admin:moderation_learner", args=[user_id])
-    except NoReverseMatch:
-        return user_id
-    return format_html('<a href="{}">{}</a>', url, user_id)
 
 
 def duration_text(seconds: int | None) -> str:
@@ -261,32 +249,16 @@ class SessionFeedbackAdmin(SessionsAppAdmin):
     verbose_name = gettext_lazy("session feedback")
     verbose_name_plural = gettext_lazy("session feedback")
     list_display = (
-        "created_at", "session_link", "user_link", "partner_rating", "connection_quality", "topic_rating",
+        "created_at", "session_link", "user", "partner_rating", "connection_quality", "topic_rating",
         "talk_again", "level_felt_right", "comment",
     )  # fmt: skip
     list_filter = (
         ChoicesFilter("partner_rating", choices=range(1, 6)),
         DateRangeFilter("created_at", title=gettext_lazy("created")),
     )
-    search_fields = ("=session_id", "=user_id")
+    search_fields = ("=session_id", "^user_id")
     ordering = ("-created_at",)
 
     @display(description=gettext_lazy("user"))
-    def user_link(self, feedback: SessionFeedback) -> str:
+    def user(self, feedback: SessionFeedback) -> str:
         return learner_link(feedback.user_id)
-
-
-@register(SessionReport)
-class SessionReportAdmin(SessionsAppAdmin):
-    list_display = ("created_at", "session_link", "reporter_link", "reported_link", "reason", "details")
-    list_filter = ("reason", DateRangeFilter("created_at", title=gettext_lazy("created")))
-    search_fields = ("=session_id", "=reporter_id", "=reported_user_id")
-    ordering = ("-created_at",)
-
-    @display(description=gettext_lazy("reporter"))
-    def reporter_link(self, report: SessionReport) -> str:
-        return learner_link(report.reporter_id)
-
-    @display(description=gettext_lazy("reported user"))
-    def reported_link(self, report: SessionReport) -> str:
-        return learner_link(report.reported_user_id)

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 
 from bson import ObjectId
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 
-from conversation import clock, events, metrics, redis_keys
+from conversation import clock, events, metrics, redis_keys, restrictions
 from conversation.documents import reloaded
 from conversation.errors import Conflict
 from conversation.redis import client, delete_if_equals
@@ -33,6 +34,7 @@ from topics.selectors import topic_get, topic_random
 log = logging.getLogger(__name__)
 
 PAIR_ATTEMPTS = 5
+SUSPENSION_CHECK_AGE = 1.0  # seconds a process's copy of the suspensions is trusted at pairing
 
 
 @dataclass(frozen=True)
@@ -55,15 +57,15 @@ def request_create(
     now = now or clock.now()
     redis = client()
     if presence.live_session_id(data.user_id):
-        raise Conflict("You are already in a conversation session.", "in_session")
+        raise Conflict(_("You are already in a conversation session."), "in_session")
     request_id = ObjectId()
     guard = redis_keys.pending_guard(data.user_id)
     # Claimed briefly first (a crash frees it soon), then for the request's lifetime.
     if not redis.set(guard, str(request_id), nx=True, ex=15):
-        raise Conflict("You already have a pending matchmaking request.", "request_pending")
+        raise Conflict(_("You already have a pending matchmaking request."), "request_pending")
     try:
         if MatchmakingRequest.objects(user_id=data.user_id, status=PENDING).only("id").first():
-            raise Conflict("You already have a pending matchmaking request.", "request_pending")
+            raise Conflict(_("You already have a pending matchmaking request."), "request_pending")
         request = MatchmakingRequest(
             id=request_id,
             user_id=data.user_id,
@@ -93,6 +95,9 @@ def request_pair(
 ) -> MatchmakingRequest:
     """Pairs a pending request with the best waiting partner, or leaves it queued."""
     now = now or clock.now()
+    # A suspension racing this request: never paired (costs no Redis command right after the request's own check).
+    if restrictions.is_suspended(request.user_id, max_age=SUSPENSION_CHECK_AGE):
+        return request
     score = request.created_at.timestamp() if score is None else score
     excluded = lifecycle.blocked_ids(request.user_id)
     soft = recently_met_ids(request.user_id, now)
@@ -102,6 +107,9 @@ def request_pair(
         )
         if popped is None:
             return request
+        if restrictions.is_suspended(popped.member.user_id, max_age=SUSPENSION_CHECK_AGE):
+            excluded.add(popped.member.user_id)  # suspended while queued: its member stays out
+            continue
         outcome = _commit_pair(request=request, popped=popped, now=now)
         if outcome is not None:
             return outcome
@@ -212,7 +220,7 @@ def _leave_queue(request: MatchmakingRequest) -> None:
 def request_cancel(*, request: MatchmakingRequest) -> MatchmakingRequest:
     """pending -> cancelled; a cancel racing a match loses cleanly (409 not_pending)."""
     if not MatchmakingRequest.objects(id=request.id, status=PENDING).update_one(set__status=CANCELLED):
-        raise Conflict("The request is not pending.", "not_pending")
+        raise Conflict(_("The request is not pending."), "not_pending")
     cancelled = reloaded(request)
     _leave_queue(cancelled)
     metrics.count("matchmaking_requests_total", "cancelled")

@@ -11,6 +11,7 @@ import datetime as dt
 from typing import Any
 
 from bson import ObjectId
+from django.utils.translation import gettext_lazy as _
 from mongoengine import Q
 
 from conversation import clock, events, metrics
@@ -104,7 +105,7 @@ def session_heartbeat(
         if session.awaits_answer:
             raise Conflict("This invitation has not been accepted yet.", "not_joinable")
         if session.scheduled_at and not _in_join_window(session, now):
-            raise Conflict("This scheduled session is not open for joining now.", "not_joinable")
+            raise Conflict(_("This scheduled session is not open for joining now."), "not_joinable")
         # Presence missing: a scheduled session opening, or Redis lost it (rebuilt from MongoDB).
         if session.status == ACTIVE:
             presence.presence_restore(session, now)
@@ -190,14 +191,14 @@ def session_end(
 def session_finish(*, session: ConversationSession) -> ConversationSession:
     ended = session_end(session=session, status=COMPLETED, reason=END_COMPLETED, expected=(ACTIVE,))
     if ended is None:
-        raise Conflict("The session is not active.", "not_active")
+        raise Conflict(_("The session is not active."), "not_active")
     return ended
 
 
 def session_cancel(*, session: ConversationSession) -> ConversationSession:
     ended = session_end(session=session, status=CANCELLED, reason=None, expected=(WAITING,))
     if ended is None:
-        raise Conflict("The session is not waiting.", "not_waiting")
+        raise Conflict(_("The session is not waiting."), "not_waiting")
     return ended
 
 
@@ -212,10 +213,21 @@ def session_report(
         reason=reason, details=details, created_at=now,
     ).save()  # fmt: skip
     users_block(user_id=user_id, other_id=partner, session_id=str(session.id), now=now)
-    if session.status == ACTIVE:
-        return session_end(session=session, status=COMPLETED, reason=END_REPORTED, now=now) or reloaded(session)
-    if session.status == WAITING:
-        return session_end(session=session, status=CANCELLED, reason=END_REPORTED, now=now) or reloaded(session)
+    return session_end_reported(session=session, now=now)
+
+
+def session_end_reported(*, session: ConversationSession, now: dt.datetime | None = None) -> ConversationSession:
+    """Ends a live session with endReason `reported` (a report, a suspension): completed if it ran, else cancelled."""
+    for _attempt in range(2):  # a waiting session may start meanwhile: then it completes
+        if session.status == ACTIVE:
+            ended = session_end(session=session, status=COMPLETED, reason=END_REPORTED, expected=(ACTIVE,), now=now)
+        elif session.status == WAITING:
+            ended = session_end(session=session, status=CANCELLED, reason=END_REPORTED, expected=(WAITING,), now=now)
+        else:
+            return session
+        if ended is not None:
+            return ended
+        session = reloaded(session)
     return session
 
 

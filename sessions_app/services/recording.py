@@ -15,6 +15,7 @@ from urllib.parse import urlparse
 
 from botocore.exceptions import ClientError
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 from rest_framework.exceptions import Throttled, ValidationError
 
 from conversation import clock, redis_keys
@@ -91,14 +92,14 @@ def recording_delete(*, session: ConversationSession) -> None:
 
 def _check_upload_allowed(session: ConversationSession, now: dt.datetime) -> None:
     if not _both_consented(session):
-        raise Conflict("Both participants must consent to recording.", "consent_missing")
+        raise Conflict(_("Both participants must consent to recording."), "consent_missing")
     if session.audio_recording_url:
-        raise Conflict("This session's recording is already stored.", "recording_exists")
+        raise Conflict(_("This session's recording is already stored."), "recording_exists")
     if session.started_at is None:
-        raise Conflict("Recording is possible once the session has started.", "not_active")
+        raise Conflict(_("Recording is possible once the session has started."), "not_active")
     ended = session.ended_at
     if ended and now > ended + dt.timedelta(seconds=settings.RECORDING_UPLOAD_WINDOW_SECONDS):
-        raise Conflict("The upload window of this session has closed.", "upload_window_closed")
+        raise Conflict(_("The upload window of this session has closed."), "upload_window_closed")
 
 
 def _count_upload(session: ConversationSession, user_id: str) -> None:
@@ -111,7 +112,7 @@ def _count_upload(session: ConversationSession, user_id: str) -> None:
     pipe.ttl(key)
     count, _, left = pipe.execute()
     if count > settings.RECORDING_MAX_UPLOADS_PER_PARTICIPANT:
-        raise Throttled(wait=max(left, 1), detail="Too many recording uploads for this session.")
+        raise Throttled(wait=max(left, 1), detail=_("Too many recording uploads for this session."))
 
 
 def upload_url(*, session: ConversationSession, user_id: str, content_type: str) -> dict:
@@ -148,15 +149,15 @@ def _checked_upload(session: ConversationSession, key: str) -> str:
     try:
         head = s3().head_object(Bucket=settings.S3_BUCKET, Key=key)
     except ClientError:
-        raise ValidationError({"key": ["No uploaded object under this key."]}) from None
+        raise ValidationError({"key": [_("No uploaded object under this key.")]}) from None
     if not 0 < head.get("ContentLength", 0) <= settings.RECORDING_MAX_BYTES:
-        problem = f"The object must be 1 to {settings.RECORDING_MAX_BYTES} bytes."
+        problem = _("The object must be 1 to %(max)d bytes.") % {"max": settings.RECORDING_MAX_BYTES}
     else:
         first = s3().get_object(Bucket=settings.S3_BUCKET, Key=key, Range=f"bytes=0-{SNIFF_BYTES - 1}")
         sniffed = audio_type_of(first["Body"].read())
         if sniffed is not None:
             return sniffed
-        problem = "The object is not audio (WebM, Ogg, MP4, MP3 or WAV)."
+        problem = _("The object is not audio (WebM, Ogg, MP4, MP3 or WAV).")
     s3().delete_object(Bucket=settings.S3_BUCKET, Key=key)
     raise ValidationError({"key": [problem]})
 
@@ -164,9 +165,9 @@ def _checked_upload(session: ConversationSession, key: str) -> str:
 def upload_complete(*, session: ConversationSession, key: str) -> ConversationSession:
     """Checks the uploaded object, copies it where no upload can reach, then stores that copy's URL once."""
     if not key.startswith(_upload_prefix(session)) or ".." in key:
-        raise ValidationError({"key": ["Not an upload key of this session."]})
+        raise ValidationError({"key": [_("Not an upload key of this session.")]})
     if session.audio_recording_url:
-        raise Conflict("This session's recording is already stored.", "recording_exists")
+        raise Conflict(_("This session's recording is already stored."), "recording_exists")
     content_type = _checked_upload(session, key)
     final = f"{_prefix(session)}{key.rsplit('/', 1)[-1]}"
     s3().copy_object(
@@ -187,8 +188,8 @@ def upload_complete(*, session: ConversationSession, key: str) -> ConversationSe
         s3().delete_object(Bucket=settings.S3_BUCKET, Key=final)
         session.reload()
         if session.audio_recording_url:
-            raise Conflict("This session's recording is already stored.", "recording_exists")
-        raise Conflict("Both participants must consent to recording.", "consent_missing")
+            raise Conflict(_("This session's recording is already stored."), "recording_exists")
+        raise Conflict(_("Both participants must consent to recording."), "consent_missing")
     uploads_delete(prefix=_upload_prefix(session))
     session.reload()
     return session
@@ -220,7 +221,7 @@ def recording_uploads_sweep(*, now: float | None = None, batch: int = 500) -> in
 def download_url(*, session: ConversationSession) -> dict:
     key = _key_of(session.audio_recording_url)
     if key is None:
-        raise NotFound("This session has no recording.")
+        raise NotFound(_("This session has no recording."))
     expires = settings.RECORDING_URL_TTL_SECONDS
     url = s3().generate_presigned_url(
         "get_object", Params={"Bucket": settings.S3_BUCKET, "Key": key}, ExpiresIn=expires

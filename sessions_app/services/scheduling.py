@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from mongoengine.queryset import QuerySet
 from rest_framework.exceptions import ValidationError
 
-from conversation import clock, events, redis_keys
+from conversation import clock, events, redis_keys, restrictions
 from conversation.errors import Conflict
 from conversation.redis import client
 from sessions_app.documents import (
@@ -36,7 +36,9 @@ MAX_AHEAD = dt.timedelta(days=30)
 def _check_invite(*, user_id: str, partner_id: str, scheduled_at: dt.datetime, now: dt.datetime) -> None:
     if partner_id == user_id:
         raise ValidationError({"participant2Id": [_("You cannot schedule a session with yourself.")]})
-    if lifecycle.users_blocked(user_id=user_id, other_id=partner_id):
+    if lifecycle.users_blocked(user_id=user_id, other_id=partner_id) or restrictions.is_suspended(
+        partner_id, max_age=1.0
+    ):
         raise ValidationError({"participant2Id": [_("You cannot schedule a session with this user.")]})
     if scheduled_at <= now:
         raise ValidationError({"scheduledAt": [_("Must be in the future.")]})

@@ -87,7 +87,7 @@ def test_an_unanswered_invitation_is_cancelled_at_its_time_once(api, frozen_cloc
 def test_nobody_invites_across_a_block_either_way(api, soon, frozen_clock, blocker, blocked):
     UserBlock(user_id=blocker, blocked_user_id=blocked, created_at=frozen_clock.value).save()
     refused = invite(api, "alice", "bob", soon)
-    assert refused.status_code == 400 and "participant2Id" in refused.json()
+    assert refused.status_code == 400 and "participant2Id" in refused.json()["fields"]
     assert ConversationSession.objects.count() == 0
 
 

@@ -61,7 +61,7 @@ def web(env: dict[str, str]):
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "config.asgi:application", "--port", str(port), "--log-level", "critical"],
-        cwd=ROOT, env={**os.environ, **env, "LOG_LEVEL": "CRITICAL"},
+        cwd=ROOT, env={**os.environ, **env, "LOG_LEVEL": os.environ.get("FAULTS_LOG_LEVEL", "CRITICAL")},
     )  # fmt: skip
     try:
         wait_ready(f"http://127.0.0.1:{port}", proc)
@@ -120,45 +120,89 @@ def test_redis_restart_rebuilds_queue_and_presence_from_mongodb():
             assert http("GET", f"{url}{post}{alice['id']}/", mint_token("alice"))[1]["matchedWithUserId"] == "bob"
 
 
+def timed(method: str, url: str, token: str, body: dict | None = None) -> tuple[int, dict, float]:
+    started = time.monotonic()
+    status, payload = http(method, url, token, body)
+    return status, payload, time.monotonic() - started
+
+
 def test_mongodb_unreachable_gives_a_prompt_503_and_recovers():
+    """The first request after the kill pays one server selection; the breaker answers the rest at once."""
     port = free_port()
     data = tempfile.mkdtemp(prefix="faults-mongo-")
-    env = {"MONGODB_URI": f"mongodb://127.0.0.1:{port}/conversation_test", "MONGODB_TIMEOUT_MS": "1000"}
+    env = {"MONGODB_URI": f"mongodb://127.0.0.1:{port}/conversation_test"}  # default MONGODB_TIMEOUT_MS
     try:
         with mongo_server(port, data) as mongo, web(env) as url:
             token = mint_token("alice")
             assert http("GET", f"{url}/api/v1/topics/", token)[0] == 200
             os.killpg(mongo.pid, signal.SIGKILL)
             mongo.wait()
-            for path in ("/api/v1/topics/", "/api/v1/sessions/", "/api/v1/matchmaking/requests/current/"):
-                started = time.monotonic()
-                status, body = http("GET", url + path, token)
+            took = []
+            for path in ("/api/v1/topics/", "/api/v1/sessions/", "/api/v1/matchmaking/requests/current/") * 4:
+                status, body, seconds = timed("GET", url + path, token)
                 assert status == 503, (path, status, body)
                 assert body == {"detail": "mongodb is unavailable, retry shortly.", "code": "service_unavailable"}
-                assert time.monotonic() - started < 5  # bounded, no hang
+                took.append(seconds)
+            print(f"\n503 latency: first {took[0] * 1000:.0f} ms, then max {max(took[1:]) * 1000:.0f} ms")
+            assert took[0] < 2.5 and max(took[1:]) < 0.2, took  # the first: one MONGODB_TIMEOUT_MS (1 s)
             status, body = http("GET", f"{url}/health/ready", token)
             assert status == 503 and body["failing"] == ["mongodb"]
             with mongo_server(port, data):
-                deadline = time.monotonic() + 20
+                back = time.monotonic()
                 while http("GET", f"{url}/health/ready", token)[0] != 200:
-                    assert time.monotonic() < deadline, "no recovery within 20 s"
-                    time.sleep(0.5)
+                    assert time.monotonic() - back < 20, "no recovery within 20 s"
+                    time.sleep(0.2)
+                # Recovery within one health check: the next API call after a 200 from /health/ready is served.
                 assert http("GET", f"{url}/api/v1/topics/", token)[0] == 200
+                print(f"recovered {time.monotonic() - back:.2f} s after the store listened again")
     finally:
         shutil.rmtree(data, ignore_errors=True)
 
 
-def test_redis_unreachable_gives_a_503_naming_redis():
+def test_redis_unreachable_gives_a_503_naming_redis_and_sockets_1013():
     port = free_port()
     env = {"REDIS_URL": f"redis://127.0.0.1:{port}/0"}
     with redis_server(port) as store, web(env) as url:
         token = mint_token("alice")
+        socket_url = url.replace("http", "ws") + f"/ws/v1/matchmaking/?token={token}"
+        assert socket_close_code(socket_url) is None  # accepted and open
+        assert http("POST", f"{url}/api/v1/matchmaking/requests/", mint_token("warm"), request_body())[0] == 201
         os.killpg(store.pid, signal.SIGKILL)
         store.wait()
-        status, body = http("POST", f"{url}/api/v1/matchmaking/requests/", token, request_body())
+        status, body, seconds = timed("POST", f"{url}/api/v1/matchmaking/requests/", token, request_body())
         assert status == 503 and body["code"] == "service_unavailable" and "redis" in body["detail"]
+        assert seconds < 1
         status, body = http("GET", f"{url}/health/ready", token)
         assert status == 503 and body["failing"] == ["redis"]
+        assert [socket_close_code(socket_url) for _ in range(3)] == [1013] * 3
+        with redis_server(port):
+            back = time.monotonic()
+            while http("GET", f"{url}/health/ready", token)[0] != 200:
+                assert time.monotonic() - back < 20, "no recovery within 20 s"
+                time.sleep(0.2)
+            # Every handshake after Redis returns is accepted: none is a 500 or a 1013.
+            assert [socket_close_code(socket_url) for _ in range(5)] == [None] * 5
+            assert http("POST", f"{url}/api/v1/matchmaking/requests/", token, request_body())[0] == 201
+
+
+def socket_close_code(url: str) -> int | None:
+    """The close code the server sends within 1 s of the handshake, or None if the socket stays open."""
+    from websockets.exceptions import ConnectionClosed, InvalidStatus
+    from websockets.sync.client import connect
+
+    try:
+        with connect(url, open_timeout=5) as ws:
+            ws.send(json.dumps({"type": "ping"}))
+            try:
+                while True:
+                    if json.loads(ws.recv(timeout=1)).get("type") == "pong":
+                        return None
+            except TimeoutError:
+                return None
+    except ConnectionClosed as closed:
+        return closed.rcvd.code if closed.rcvd else 1006
+    except InvalidStatus as refused:
+        raise AssertionError(f"handshake answered HTTP {refused.response.status_code}") from None
 
 
 BEAT_SETUP = """

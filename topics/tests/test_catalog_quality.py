@@ -47,7 +47,7 @@ def test_a_duplicate_title_ignoring_case_and_accents_is_refused_by_form_api_and_
 
     staff = api("boss", staff=True)
     refused = staff.post("/api/v1/topics/", {**API_TOPIC, "title": "mon Métier"}, format="json")
-    assert refused.status_code == 400 and "title" in refused.json()
+    assert refused.status_code == 400 and "title" in refused.json()["fields"]
     renamed = staff.patch(f"/api/v1/topics/{original.id}/", {"title": "MON MÉTIER"}, format="json")
     assert renamed.status_code == 200  # renaming a topic to itself is no duplicate
 
@@ -71,10 +71,10 @@ def test_an_active_topic_needs_a_prompt_question(admin_client, api):
     )
     staff = api("boss", staff=True)
     refused = staff.post("/api/v1/topics/", {**API_TOPIC, "title": "Vide", "promptQuestions": []}, format="json")
-    assert refused.status_code == 400 and "promptQuestions" in refused.json()
+    assert refused.status_code == 400 and "promptQuestions" in refused.json()["fields"]
     draft = Topic.objects.get(title="Brouillon")
     activated = staff.patch(f"/api/v1/topics/{draft.id}/", {"isActive": True}, format="json")
-    assert activated.status_code == 400 and "promptQuestions" in activated.json()
+    assert activated.status_code == 400 and "promptQuestions" in activated.json()["fields"]
     assert Topic.objects.get(id=draft.id).is_active is False
 
 
