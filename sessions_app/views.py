@@ -61,7 +61,7 @@ class SessionListView(APIView):
         )
         return paginator.get_paginated_response([session_json(s) for s in page])
 
-    @extend_schema(request=ScheduleSerializer, responses={201: SessionSerializer, **error_responses(*BODY_ERRORS)})
+    @extend_schema(request=ScheduleSerializer, responses={201: SessionSerializer, **error_responses(*BODY_ERRORS, 409)})
     def post(self, request):
         data = _valid(ScheduleSerializer, request.data)
         session = scheduling.session_schedule(
@@ -88,7 +88,7 @@ class InvitationListView(APIView):
     @extend_schema(
         operation_id="v1_sessions_invitations",
         parameters=PAGE_PARAMETERS,
-        responses={200: SessionPageSerializer, **error_responses(404)},
+        responses={200: SessionPageSerializer, **error_responses(400, 404)},
     )
     def get(self, request):
         paginator = DocumentPagination()
