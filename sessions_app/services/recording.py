@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 
 from botocore.exceptions import ClientError
 from django.conf import settings
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _
 from rest_framework.exceptions import Throttled, ValidationError
 
 from conversation import clock, redis_keys
@@ -110,9 +110,9 @@ def _count_upload(session: ConversationSession, user_id: str) -> None:
     pipe.incr(key)
     pipe.expire(key, ttl, nx=True)
     pipe.ttl(key)
-    count, _expiry_set, left = pipe.execute()  # not `_`: that name is gettext here
+    count, _expire_set, left = pipe.execute()
     if count > settings.RECORDING_MAX_UPLOADS_PER_PARTICIPANT:
-        raise Throttled(wait=max(left, 1), detail=_("Too many recording uploads for this session."))
+        raise Throttled(wait=max(left, 1), detail=str(_("Too many recording uploads for this session.")))
 
 
 def upload_url(*, session: ConversationSession, user_id: str, content_type: str) -> dict:
