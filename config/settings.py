@@ -271,6 +271,17 @@ SESSION_RECONNECT_GRACE_SECONDS = env_int("SESSION_RECONNECT_GRACE_SECONDS", 30,
 SESSION_JOIN_TIMEOUT_SECONDS = env_int("SESSION_JOIN_TIMEOUT_SECONDS", 60, minimum=1)
 SESSION_MAX_DURATION_SECONDS = env_int("SESSION_MAX_DURATION_SECONDS", 1800, minimum=60)
 SWEEP_INTERVAL_SECONDS = env_int("SWEEP_INTERVAL_SECONDS", 5, minimum=1)
+SESSION_MAX_OPEN_INVITATIONS = env_int("SESSION_MAX_OPEN_INVITATIONS", 5, minimum=1)
+
+# Operations dashboard verdicts (docs/OPERATIONS.md): amber at the first figure, red at the second.
+OPS_OLDEST_WAIT_SECONDS = (env_int("OPS_OLDEST_WAIT_AMBER_SECONDS", 30), env_int("OPS_OLDEST_WAIT_RED_SECONDS", 90))
+OPS_MATCH_P99_SECONDS = (env_int("OPS_MATCH_P99_AMBER_SECONDS", 30), env_int("OPS_MATCH_P99_RED_SECONDS", 90))
+OPS_EXPIRED_SHARE_PERCENT = (
+    env_int("OPS_EXPIRED_SHARE_AMBER_PERCENT", 10, minimum=0, maximum=100),
+    env_int("OPS_EXPIRED_SHARE_RED_PERCENT", 30, minimum=0, maximum=100),
+)
+OPS_BEAT_AGE_SECONDS = (env_int("OPS_BEAT_AGE_AMBER_SECONDS", 30), env_int("OPS_BEAT_AGE_RED_SECONDS", 120))
+OPS_DASHBOARD_REFRESH_SECONDS = env_int("OPS_DASHBOARD_REFRESH_SECONDS", 30, minimum=5)
 SUPPORTED_LANGUAGE_CODES = env_list(
     "SUPPORTED_LANGUAGE_CODES", ["en", "fr", "es", "de", "it", "pt", "nl", "ja", "zh", "ko", "ar", "ru"]
 )
@@ -318,6 +329,8 @@ SPECTACULAR_SETTINGS = {
         "SessionStatus": "sessions_app.documents.STATUSES",
         "RequestStatus": "matchmaking.documents.STATUSES",
         "EndReason": "sessions_app.documents.END_REASONS",
+        "ReportState": "sessions_app.documents.REPORT_STATES",
+        "ReportOutcome": "sessions_app.documents.REPORT_OUTCOMES",
         "ValidationErrorCode": [("invalid", "invalid")],
     },
     "POSTPROCESSING_HOOKS": [

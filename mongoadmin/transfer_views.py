@@ -14,6 +14,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.utils.translation import gettext_lazy as _
 
 from conversation import clock
 from mongoadmin import transfer
@@ -23,11 +24,15 @@ from mongoadmin.views import admin_context, import_allowed
 if TYPE_CHECKING:
     from mongoadmin.options import DocumentAdmin
 
-CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
+CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "excel": "text/csv; charset=utf-8", "json": "application/json"}
+EXTENSIONS = {"csv": "csv", "excel": "excel.csv", "json": "json"}
 
 
 class ImportForm(forms.Form):
-    file = forms.FileField(label="CSV or JSON file", help_text="The columns of an export; a row with an id updates.")
+    file = forms.FileField(
+        label=_("CSV or JSON file"),
+        help_text=_("The columns of an export; a row with an id updates. CSV: `,` or `;`, UTF-8 or Windows-1252."),
+    )
 
 
 def export_view(request: HttpRequest, doc_admin: DocumentAdmin, fmt: str) -> HttpResponse:
@@ -38,7 +43,7 @@ def export_view(request: HttpRequest, doc_admin: DocumentAdmin, fmt: str) -> Htt
     documents = ChangeList(request, doc_admin).queryset
     response = HttpResponse(transfer.export_content(doc_admin, documents, fmt), content_type=CONTENT_TYPES[fmt])
     stamp = clock.now().strftime("%Y%m%d-%H%M%S")
-    filename = f"{doc_admin.opts.app_label}-{doc_admin.opts.model_name}-{stamp}.{fmt}"
+    filename = f"{doc_admin.opts.app_label}-{doc_admin.opts.model_name}-{stamp}.{EXTENSIONS[fmt]}"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
 

@@ -7,9 +7,10 @@ import threading
 import time
 from typing import Any
 
-from mongoengine import Q, signals
+from mongoengine import signals
 from mongoengine.queryset import QuerySet
 
+from conversation.text import fold
 from topics.documents import Topic
 
 
@@ -22,8 +23,8 @@ def topic_list(*, staff: bool, filters: dict[str, Any]) -> QuerySet:
         query = query.filter(is_active=filters["isActive"])
     elif not staff:
         query = query.filter(is_active=True)
-    if search := (filters.get("search") or "").strip():
-        query = query.filter(Q(title__icontains=search) | Q(description__icontains=search))
+    if search := fold(filters.get("search")):
+        query = query.filter(search_text__contains=search)
     return query.order_by("target_language_code", "level", "title", "id")
 
 
@@ -104,3 +105,15 @@ def topic_active_cached(*, topic_id: str) -> Topic | None:
     """The topic if it exists and is active, from the in-process cache."""
     topic = _cached(_by_id, topic_id, lambda: topic_get(topic_id=topic_id))
     return topic if topic is not None and topic.is_active else None
+
+
+def topic_duplicate(
+    *, language: str | None, level: str | None, category: str | None, title: str | None, exclude_id: Any = None
+) -> Topic | None:
+    """Another topic of the same language, level and category whose title differs only in case or accents."""
+    if not (language and level and category and title):
+        return None
+    query = Topic.objects(target_language_code=language, level=level, category=category, title_key=fold(title))
+    if exclude_id is not None:
+        query = query.filter(id__ne=exclude_id)
+    return query.first()
