@@ -2,6 +2,7 @@
 
 from django.contrib import admin
 from django.urls import include, path
+from django.views.i18n import JavaScriptCatalog
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from conversation import views as health
@@ -17,6 +18,8 @@ urlpatterns = [
     path("api/v1/sessions/", include("sessions_app.urls")),
     path("admin/", admin.site.urls),
     path("practice/", include("practice.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),  # set_language: /i18n/setlang/
+    path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),  # gettext() for the practice page
 ]
 handler400 = "conversation.errors.bad_request_json"
 handler404 = "conversation.errors.not_found"

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import jwt
 from django.conf import settings
+from django.utils.translation import gettext as _
 from rest_framework import authentication, exceptions
 
 USER_ID_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,128}$")
@@ -99,11 +100,12 @@ class JWTAuthentication(authentication.BaseAuthentication):
         if not header or header[0].lower() != self.keyword.lower().encode():
             return None
         if len(header) != 2:
-            raise exceptions.AuthenticationFailed("Authorization header must be 'Bearer <token>'.")
+            raise exceptions.AuthenticationFailed(_("Authorization header must be 'Bearer <token>'."))
         try:
             user = decode_token(header[1].decode("ascii", errors="replace"))
         except InvalidToken as exc:
-            raise exceptions.AuthenticationFailed(f"Invalid token: {exc}.") from None
+            # The reason comes from PyJWT, in English: it is for the developer of the calling app.
+            raise exceptions.AuthenticationFailed(_("Invalid token: %(reason)s.") % {"reason": exc}) from None
         return user, None
 
     def authenticate_header(self, request) -> str:

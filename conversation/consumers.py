@@ -7,6 +7,10 @@ import logging
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
+from django.http import HttpRequest
+from django.http.cookie import parse_cookie
+from django.utils import translation
+from django.utils.translation import gettext as _
 
 from conversation.events import PUSH_TYPE
 
@@ -19,6 +23,15 @@ CLOSE_GONE = 4410
 CLOSE_TOO_BIG = 1009
 
 
+def scope_language(scope: dict) -> str:
+    """A socket's language from its handshake, read as LocaleMiddleware reads a request: cookie, else Accept-Language."""
+    headers = dict(scope.get("headers") or [])
+    handshake = HttpRequest()
+    handshake.COOKIES = parse_cookie(headers.get(b"cookie", b"").decode("latin1"))
+    handshake.META["HTTP_ACCEPT_LANGUAGE"] = headers.get(b"accept-language", b"").decode("latin1")
+    return translation.get_language_from_request(handshake)
+
+
 class EventConsumer(AsyncJsonWebsocketConsumer):
     """Accepts an authenticated socket, then pushes group events as JSON.
 
@@ -27,11 +40,13 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
     """
 
     groups_joined: list[str]
+    language: str
     # Message types a client may send, each handled by `on_<type>(content)`; the other `on_*` are lifecycle hooks.
     client_messages: frozenset[str] = frozenset()
 
     async def connect(self) -> None:
         self.groups_joined = []
+        self.language = scope_language(self.scope)
         self.user = self.scope.get("user")
         if self.user is None:
             await self.refuse(CLOSE_UNAUTHENTICATED)
@@ -63,11 +78,13 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
         if size > settings.WEBSOCKET_MAX_MESSAGE_BYTES:
             await self.close(code=CLOSE_TOO_BIG)
             return
-        await super().websocket_receive(message)
+        # Error details of this message (and of the services it calls, threads included) in the socket's language.
+        with translation.override(self.language):
+            await super().websocket_receive(message)
 
     async def receive(self, text_data=None, bytes_data=None, **kwargs) -> None:
         if not text_data:  # binary or empty frames: channels would raise and kill the socket with 1011
-            await self.send_json({"type": "error", "detail": "expected a JSON text frame"})
+            await self.send_json({"type": "error", "detail": _("expected a JSON text frame")})
             return
         await super().receive(text_data=text_data, **kwargs)
 
@@ -75,7 +92,7 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
         kind = content.get("type") if isinstance(content, dict) else None
         handler = getattr(self, f"on_{kind}") if isinstance(kind, str) and kind in self.client_messages else None
         if handler is None:
-            await self.send_json({"type": "error", "detail": "unknown message type"})
+            await self.send_json({"type": "error", "detail": _("unknown message type")})
             return
         await handler(content)
 

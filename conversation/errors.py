@@ -11,6 +11,8 @@ import logging
 from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django.views.defaults import bad_request, page_not_found
 from pymongo.errors import ConnectionFailure, ServerSelectionTimeoutError
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -36,7 +38,7 @@ class Conflict(APIException):
     """A state conflict: the resource is not in the state the action needs."""
 
     status_code = status.HTTP_409_CONFLICT
-    default_detail = "Conflict."
+    default_detail = _("Conflict.")
     default_code = "conflict"
 
     def __init__(self, detail: str, code: str) -> None:
@@ -46,7 +48,7 @@ class Conflict(APIException):
 
 class NotFound(APIException):
     status_code = status.HTTP_404_NOT_FOUND
-    default_detail = "Not found."
+    default_detail = _("Not found.")
     default_code = "not_found"
 
 
@@ -57,7 +59,8 @@ def store_name(exc: BaseException) -> str:
 
 
 def unavailable_body(exc: BaseException) -> dict:
-    return {"detail": f"{store_name(exc)} is unavailable, retry shortly.", "code": "service_unavailable"}
+    return {"detail": gettext("%(store)s is unavailable, retry shortly.") % {"store": store_name(exc)},
+            "code": "service_unavailable"}  # fmt: skip
 
 
 def exception_handler(exc, context):
@@ -65,7 +68,7 @@ def exception_handler(exc, context):
         log.warning("store unavailable: %s", exc.__class__.__name__)
         return Response(unavailable_body(exc), status=status.HTTP_503_SERVICE_UNAVAILABLE)
     if isinstance(exc, RequestDataTooBig):
-        return Response({"detail": "Request body too large."}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+        return Response({"detail": gettext("Request body too large.")}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     response = drf_exception_handler(exc, context)
     if response is not None and isinstance(exc, Conflict):
         response.data = {"detail": str(exc.detail), "code": exc.code}
@@ -75,12 +78,12 @@ def exception_handler(exc, context):
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """handler404: a URL no route matches (an id with a `/` or `.`) is a JSON 404 under /api/, like any other."""
     if request.path.startswith("/api/"):
-        return JsonResponse({"detail": "Not found."}, status=404)
+        return JsonResponse({"detail": gettext("Not found.")}, status=404)
     return page_not_found(request, exception)
 
 
 def bad_request_json(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """handler400: what Django refuses before any view (over DATA_UPLOAD_MAX_NUMBER_FIELDS parameters) is JSON too."""
     if request.path.startswith("/api/"):
-        return JsonResponse({"detail": "Bad request."}, status=400)
+        return JsonResponse({"detail": gettext("Bad request.")}, status=400)
     return bad_request(request, exception)

@@ -6,6 +6,7 @@ import json
 import re
 from collections.abc import Callable
 
+from django.utils.translation import gettext as _
 from rest_framework.exceptions import ValidationError
 
 from conversation import redis_keys
@@ -22,13 +23,13 @@ def idempotent(*, user_id: str, key: str | None, call: Callable[[], tuple[int, d
     if key is None:
         return call()
     if not KEY_RE.match(key):
-        raise ValidationError({"Idempotency-Key": ["Must be 1-128 characters of [A-Za-z0-9_.:-]."]})
+        raise ValidationError({"Idempotency-Key": [_("Must be 1-128 characters of [A-Za-z0-9_.:-].")]})
     redis = client()
     slot = redis_keys.idempotency(user_id, key)
     if not redis.set(slot, IN_PROGRESS, nx=True, ex=RETENTION_SECONDS):
         stored = redis.get(slot)
         if stored is None or stored == IN_PROGRESS:
-            raise Conflict("A request with this Idempotency-Key is still in progress.", "idempotency_in_progress")
+            raise Conflict(_("A request with this Idempotency-Key is still in progress."), "idempotency_in_progress")
         first = json.loads(stored)
         return first["status"], first["body"]
     try:

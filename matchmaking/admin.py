@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext_lazy as _
+
 from conversation.vocab import language_codes
 from matchmaking.documents import MatchmakingRequest
 from mongoadmin import ChoicesFilter, DateRangeFilter, ReadOnlyDocumentAdmin, register
@@ -9,26 +11,34 @@ from mongoadmin import ChoicesFilter, DateRangeFilter, ReadOnlyDocumentAdmin, re
 
 @register(MatchmakingRequest)
 class MatchmakingRequestAdmin(ReadOnlyDocumentAdmin):
+    verbose_name = _("matchmaking request")
+    verbose_name_plural = _("matchmaking requests")
     list_display = (
         "id", "user_id", "status", "target_language_code", "user_level", "preferred_duration", "created_at",
         "expires_at", "matched_with_user_id", "session_id",
     )  # fmt: skip
     list_filter = (
         "status",
-        ChoicesFilter("target_language_code", title="language", choices=language_codes),
-        ChoicesFilter("user_level", title="level"),
-        DateRangeFilter("created_at", title="created"),
+        ChoicesFilter("target_language_code", title=_("language"), choices=language_codes),
+        ChoicesFilter("user_level", title=_("level")),
+        DateRangeFilter("created_at", title=_("created")),
     )
     search_fields = ("=user_id", "=matched_with_user_id", "=id")
-    search_help_text = "A user id or a request id (exact)."
+    search_help_text = _("A user id or a request id (exact).")
     ordering = ("-created_at",)
     labels = {
-        "user_id": "user",
-        "target_language_code": "language",
-        "user_level": "level",
-        "preferred_duration": "duration",
-        "matched_with_user_id": "matched with",
-        "created_at": "created",
-        "expires_at": "expires",
-        "session_id": "session",
+        "id": _("id"),
+        "status": _("status"),
+        "user_id": _("learner"),
+        "learning_profile_id": _("learning profile"),
+        "target_language_code": _("language"),
+        "user_level": _("level"),
+        "preferred_topic_id": _("preferred topic"),
+        "preferred_duration": _("duration"),
+        "matched_with_user_id": _("matched with"),
+        "created_at": _("created"),
+        "expires_at": _("expires"),
+        "matched_at": _("matched"),
+        "estimated_wait_seconds": _("estimated wait (seconds)"),
+        "session_id": _("session"),
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
 from rest_framework import serializers
 
 from conversation.serializers import StrictSerializer
@@ -25,7 +26,7 @@ class RequestCreateSerializer(StrictSerializer):
         topic_id = attrs.get("preferredTopicId")
         if topic_id and topic_get_active(topic_id=topic_id, language=attrs["targetLanguageCode"]) is None:
             raise serializers.ValidationError(
-                {"preferredTopicId": ["No active topic with this id for the requested language."]}
+                {"preferredTopicId": [_("No active topic with this id for the requested language.")]}
             )
         return attrs
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
@@ -70,7 +71,7 @@ class RequestCurrentView(APIView):
     def get(self, request):
         found = selectors.request_latest(user_id=caller_id(request.user))
         if found is None:
-            raise NotFound("You have no matchmaking request.")
+            raise NotFound(_("You have no matchmaking request."))
         return Response(request_json(found))
 
 

@@ -10,6 +10,7 @@ import json
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from conversation.auth import USER_ID_RE, mint_token
@@ -38,8 +39,8 @@ def dev_token(request: HttpRequest) -> HttpResponse:
     try:
         body = json.loads(request.body or b"{}")
     except ValueError:
-        return JsonResponse({"detail": "Send a JSON body."}, status=400)
+        return JsonResponse({"detail": _("Send a JSON body.")}, status=400)
     user_id = body.get("userId") if isinstance(body, dict) else None
     if not isinstance(user_id, str) or not USER_ID_RE.match(user_id):
-        return JsonResponse({"userId": ["1 to 128 characters: letters, digits, _ . @ -"]}, status=400)
+        return JsonResponse({"userId": [_("1 to 128 characters: letters, digits, _ . @ -")]}, status=400)
     return JsonResponse({"token": mint_token(user_id, ttl_seconds=DEV_TOKEN_TTL_SECONDS), "userId": user_id})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from asgiref.sync import sync_to_async
+from django.utils.translation import gettext as _
 
 from conversation import clock
 from conversation.consumers import CLOSE_FORBIDDEN, CLOSE_GONE, CLOSE_NOT_FOUND, EventConsumer
@@ -79,7 +80,7 @@ class SessionConsumer(EventConsumer):
     async def on_signal(self, content) -> None:
         payload = content.get("payload")
         if not isinstance(payload, dict):
-            await self.send_json({"type": "error", "code": "invalid", "detail": "signal needs an object payload"})
+            await self.send_json({"type": "error", "code": "invalid", "detail": _("signal needs an object payload")})
             return
         await self.channel_layer.group_send(
             session_group(str(self.session.id)),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
 from rest_framework import serializers
 
 from conversation.auth import USER_ID_RE
@@ -27,7 +28,7 @@ class ScheduleSerializer(StrictSerializer):
     def validate(self, attrs):
         topic_id = attrs.get("topicId")
         if topic_id and topic_get_active(topic_id=topic_id, language=attrs["targetLanguageCode"]) is None:
-            raise serializers.ValidationError({"topicId": ["No active topic with this id for this language."]})
+            raise serializers.ValidationError({"topicId": [_("No active topic with this id for this language.")]})
         return attrs
 
 

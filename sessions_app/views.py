@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
@@ -52,7 +53,9 @@ class SessionListView(APIView):
     def get(self, request):
         wanted = request.query_params.get("status") or None
         if wanted and wanted not in STATUSES:
-            return Response({"status": [f"Must be one of {', '.join(STATUSES)}."]}, status=400)
+            return Response(
+                {"status": [_("Must be one of %(choices)s.") % {"choices": ", ".join(STATUSES)}]}, status=400
+            )
         paginator = DocumentPagination()
         page = paginator.paginate_queryset(
             selectors.sessions_of(user_id=caller_id(request.user), status=wanted), request, view=self
@@ -78,7 +81,7 @@ class SessionCurrentView(APIView):
     def get(self, request):
         session = selectors.session_current(user_id=caller_id(request.user))
         if session is None:
-            raise NotFound("You have no waiting or active session.")
+            raise NotFound(_("You have no waiting or active session."))
         return Response(session_json(session))
 
 
@@ -104,7 +107,7 @@ class HeartbeatView(SessionView):
         try:
             session = lifecycle.session_heartbeat(session=session, user_id=caller_id(request.user))
         except lifecycle.SessionGone:
-            raise Conflict("The session has ended.", "session_ended") from None
+            raise Conflict(_("The session has ended."), "session_ended") from None
         return Response({"serverTime": clock.isoformat(clock.now()), "session": session_json(session)})
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
@@ -65,7 +66,7 @@ class TopicViewSet(viewsets.ViewSet):
             category=params.validated_data.get("category"),
         )
         if topic is None:
-            raise NotFound("No active topic for this language and level.")
+            raise NotFound(_("No active topic for this language and level."))
         return Response(TopicSerializer(topic).data)
 
     @extend_schema(responses={201: TopicSerializer, **error_responses(*BODY_ERRORS, 403)})

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from bson import ObjectId
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 from conversation import clock, events, metrics, redis_keys
 from conversation.documents import reloaded
@@ -55,15 +56,15 @@ def request_create(
     now = now or clock.now()
     redis = client()
     if presence.live_session_id(data.user_id):
-        raise Conflict("You are already in a conversation session.", "in_session")
+        raise Conflict(_("You are already in a conversation session."), "in_session")
     request_id = ObjectId()
     guard = redis_keys.pending_guard(data.user_id)
     # Claimed briefly first (a crash frees it soon), then for the request's lifetime.
     if not redis.set(guard, str(request_id), nx=True, ex=15):
-        raise Conflict("You already have a pending matchmaking request.", "request_pending")
+        raise Conflict(_("You already have a pending matchmaking request."), "request_pending")
     try:
         if MatchmakingRequest.objects(user_id=data.user_id, status=PENDING).only("id").first():
-            raise Conflict("You already have a pending matchmaking request.", "request_pending")
+            raise Conflict(_("You already have a pending matchmaking request."), "request_pending")
         request = MatchmakingRequest(
             id=request_id,
             user_id=data.user_id,
@@ -212,7 +213,7 @@ def _leave_queue(request: MatchmakingRequest) -> None:
 def request_cancel(*, request: MatchmakingRequest) -> MatchmakingRequest:
     """pending -> cancelled; a cancel racing a match loses cleanly (409 not_pending)."""
     if not MatchmakingRequest.objects(id=request.id, status=PENDING).update_one(set__status=CANCELLED):
-        raise Conflict("The request is not pending.", "not_pending")
+        raise Conflict(_("The request is not pending."), "not_pending")
     cancelled = reloaded(request)
     _leave_queue(cancelled)
     metrics.count("matchmaking_requests_total", "cancelled")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
 from mongoengine.errors import NotUniqueError
 
 from conversation import clock
@@ -11,10 +12,10 @@ from sessions_app.documents import COMPLETED, ConversationSession, SessionFeedba
 
 def feedback_give(*, session: ConversationSession, user_id: str, data: dict) -> SessionFeedback:
     if session.status != COMPLETED:
-        raise Conflict("Feedback is accepted once the session has ended.", "not_ended")
+        raise Conflict(_("Feedback is accepted once the session has ended."), "not_ended")
     feedback = SessionFeedback(session_id=str(session.id), user_id=user_id, created_at=clock.now(), **data)
     try:
         feedback.save(force_insert=True)
     except NotUniqueError:
-        raise Conflict("You already gave feedback for this session.", "feedback_exists") from None
+        raise Conflict(_("You already gave feedback for this session."), "feedback_exists") from None
     return feedback

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 
 from bson import ObjectId
+from django.utils.translation import gettext as _
 
 from conversation import clock, events, metrics
 from conversation.documents import reloaded
@@ -98,7 +99,7 @@ def session_heartbeat(
         if session.status not in LIVE_STATUSES:
             raise SessionGone()
         if session.scheduled_at and not _in_join_window(session, now):
-            raise Conflict("This scheduled session is not open for joining now.", "not_joinable")
+            raise Conflict(_("This scheduled session is not open for joining now."), "not_joinable")
         # Presence missing: a scheduled session opening, or Redis lost it (rebuilt from MongoDB).
         if session.status == ACTIVE:
             presence.presence_restore(session, now)
@@ -175,14 +176,14 @@ def session_end(
 def session_finish(*, session: ConversationSession) -> ConversationSession:
     ended = session_end(session=session, status=COMPLETED, reason=END_COMPLETED, expected=(ACTIVE,))
     if ended is None:
-        raise Conflict("The session is not active.", "not_active")
+        raise Conflict(_("The session is not active."), "not_active")
     return ended
 
 
 def session_cancel(*, session: ConversationSession) -> ConversationSession:
     ended = session_end(session=session, status=CANCELLED, reason=None, expected=(WAITING,))
     if ended is None:
-        raise Conflict("The session is not waiting.", "not_waiting")
+        raise Conflict(_("The session is not waiting."), "not_waiting")
     return ended
 
 

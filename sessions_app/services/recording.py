@@ -11,6 +11,7 @@ from urllib.parse import urlparse
 
 from botocore.exceptions import ClientError
 from django.conf import settings
+from django.utils.translation import gettext as _
 from rest_framework.exceptions import ValidationError
 
 from conversation.errors import Conflict, NotFound
@@ -64,9 +65,11 @@ def recording_delete(*, session: ConversationSession) -> None:
 
 def upload_url(*, session: ConversationSession, content_type: str) -> dict:
     if not _both_consented(session):
-        raise Conflict("Both participants must consent to recording.", "consent_missing")
+        raise Conflict(_("Both participants must consent to recording."), "consent_missing")
     if content_type not in AUDIO_TYPES:
-        raise ValidationError({"contentType": [f"Must be one of {', '.join(sorted(AUDIO_TYPES))}."]})
+        raise ValidationError(
+            {"contentType": [_("Must be one of %(choices)s.") % {"choices": ", ".join(sorted(AUDIO_TYPES))}]}
+        )
     key = f"{_prefix(session)}{secrets.token_urlsafe(18)}.{AUDIO_TYPES[content_type]}"
     expires = settings.RECORDING_URL_TTL_SECONDS
     url = s3().generate_presigned_url(
@@ -87,16 +90,16 @@ def upload_url(*, session: ConversationSession, content_type: str) -> dict:
 def upload_complete(*, session: ConversationSession, key: str) -> ConversationSession:
     """Checks the uploaded object (ours, audio, within the size limit), then stores its URL."""
     if not key.startswith(_prefix(session)) or ".." in key:
-        raise ValidationError({"key": ["Not an upload key of this session."]})
+        raise ValidationError({"key": [_("Not an upload key of this session.")]})
     try:
         head = s3().head_object(Bucket=settings.S3_BUCKET, Key=key)
     except ClientError:
-        raise ValidationError({"key": ["No uploaded object under this key."]}) from None
+        raise ValidationError({"key": [_("No uploaded object under this key.")]}) from None
     problem = None
     if not str(head.get("ContentType", "")).startswith("audio/"):
-        problem = "The object is not audio."
+        problem = _("The object is not audio.")
     elif not 0 < head.get("ContentLength", 0) <= settings.RECORDING_MAX_BYTES:
-        problem = f"The object must be 1 to {settings.RECORDING_MAX_BYTES} bytes."
+        problem = _("The object must be 1 to %(max)d bytes.") % {"max": settings.RECORDING_MAX_BYTES}
     if problem:
         s3().delete_object(Bucket=settings.S3_BUCKET, Key=key)
         raise ValidationError({"key": [problem]})
@@ -106,7 +109,7 @@ def upload_complete(*, session: ConversationSession, key: str) -> ConversationSe
     ).update_one(set__audio_recording_url=_url(key))
     if not stored:
         s3().delete_object(Bucket=settings.S3_BUCKET, Key=key)
-        raise Conflict("Both participants must consent to recording.", "consent_missing")
+        raise Conflict(_("Both participants must consent to recording."), "consent_missing")
     if previous and previous != key:
         s3().delete_object(Bucket=settings.S3_BUCKET, Key=previous)
     session.reload()
@@ -116,7 +119,7 @@ def upload_complete(*, session: ConversationSession, key: str) -> ConversationSe
 def download_url(*, session: ConversationSession) -> dict:
     key = _key_of(session.audio_recording_url)
     if key is None:
-        raise NotFound("This session has no recording.")
+        raise NotFound(_("This session has no recording."))
     expires = settings.RECORDING_URL_TTL_SECONDS
     url = s3().generate_presigned_url(
         "get_object", Params={"Bucket": settings.S3_BUCKET, "Key": key}, ExpiresIn=expires

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from bson import ObjectId
+from django.utils.translation import gettext as _
 from rest_framework.exceptions import ValidationError
 
 from conversation import clock
@@ -25,13 +26,13 @@ def session_schedule(
 ) -> ConversationSession:
     now = clock.now()
     if partner_id == user_id:
-        raise ValidationError({"participant2Id": ["You cannot schedule a session with yourself."]})
+        raise ValidationError({"participant2Id": [_("You cannot schedule a session with yourself.")]})
     if partner_id in lifecycle.blocked_ids(user_id):
-        raise ValidationError({"participant2Id": ["You cannot schedule a session with this user."]})
+        raise ValidationError({"participant2Id": [_("You cannot schedule a session with this user.")]})
     if scheduled_at <= now:
-        raise ValidationError({"scheduledAt": ["Must be in the future."]})
+        raise ValidationError({"scheduledAt": [_("Must be in the future.")]})
     if scheduled_at > now + MAX_AHEAD:
-        raise ValidationError({"scheduledAt": ["Must be at most 30 days ahead."]})
+        raise ValidationError({"scheduledAt": [_("Must be at most 30 days ahead.")]})
     return lifecycle.session_open(
         session_id=ObjectId(),
         participant1_id=user_id,
