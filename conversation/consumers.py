@@ -24,7 +24,7 @@ CLOSE_TOO_BIG = 1009
 
 
 def scope_language(scope: dict) -> str:
-    """A socket's language from its handshake, read as LocaleMiddleware reads a request: cookie, else Accept-Language."""
+    """A socket's language from its handshake, as LocaleMiddleware reads a request's: cookie, else Accept-Language."""
     headers = dict(scope.get("headers") or [])
     handshake = HttpRequest()
     handshake.COOKIES = parse_cookie(headers.get(b"cookie", b"").decode("latin1"))
