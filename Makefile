@@ -4,12 +4,25 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 
-.PHONY: deps browser run test test-faults lint services bench bench-matchmaking bench-sessions clean
+# Message catalogs: .po files are in the repository, .mo files are built from them (docs/TRANSLATION.md).
+MO_FILES := $(patsubst %.po,%.mo,$(wildcard locale/*/LC_MESSAGES/*.po))
 
-deps: $(VENV)/.installed
+.PHONY: deps gettext browser run test test-faults lint messages check-messages services bench bench-matchmaking \
+	bench-sessions clean
+
+deps: $(VENV)/.installed $(MO_FILES)
 	@command -v redis-server >/dev/null 2>&1 || { \
 		echo "installing redis-server from the OS packages"; \
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq redis-server >/dev/null; }
+
+gettext:
+	@command -v msgfmt >/dev/null 2>&1 || { \
+		echo "installing gettext from the OS packages (message catalogs)"; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq gettext >/dev/null; }
+
+# What `manage.py compilemessages` does for one catalog, run only when its .po changed.
+%.mo: %.po | gettext
+	msgfmt --check-format --output-file $@ $<
 
 browser:
 	@[ -x /usr/bin/chromium ] || { \
@@ -26,11 +39,18 @@ run: deps
 
 test: deps browser
 	$(VENV)/bin/ruff check .
+	./.ci/messages --check
 	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m devstack test $(PYTEST_ARGS)
 
 test-faults: deps
 	$(PY) -m devstack test tests/faults
+
+messages: $(VENV)/.installed gettext
+	./.ci/messages
+
+check-messages: $(VENV)/.installed gettext
+	./.ci/messages --check
 
 services: deps
 	$(PY) -m devstack services

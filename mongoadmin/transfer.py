@@ -17,7 +17,7 @@ import mongoengine as me
 from bson import ObjectId
 from django import forms
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import pgettext_lazy
 
 from conversation import clock
 from conversation.lookups import parse_object_id
@@ -28,10 +28,10 @@ if TYPE_CHECKING:
 FORMATS = ("csv", "json")
 # A row's result as the preview shows it; the keys are what the code and the audit trail use.
 STATUS_LABELS = {
-    "created": gettext_lazy("created"),
-    "updated": gettext_lazy("updated"),
-    "unchanged": gettext_lazy("unchanged"),
-    "invalid": gettext_lazy("invalid"),
+    "created": pgettext_lazy("import result", "created"),
+    "updated": pgettext_lazy("import result", "updated"),
+    "unchanged": pgettext_lazy("import result", "unchanged"),
+    "invalid": pgettext_lazy("import result", "invalid"),
 }
 TRUE, FALSE = ("true", "1", "yes"), ("false", "0", "no")
 
