@@ -12,6 +12,12 @@ COPY requirements.txt .
 RUN pip install -r requirements.txt
 
 COPY . .
+# Message catalogs: locale/*.po compiled to .mo with gettext's msgfmt, which the image then drops.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gettext \
+    && DJANGO_DEBUG=1 python manage.py compilemessages \
+    && apt-get purge -y --auto-remove gettext \
+    && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --uid 10001 --home /app app \
     && DJANGO_DEBUG=1 python manage.py collectstatic --noinput \
     && chown -R app:app /app
