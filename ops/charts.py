@@ -13,7 +13,8 @@ def bar_chart(points: list[tuple], *, title: str, width: int = 640, height: int 
     A point is (label, value) or (label, value, hover text) when the label under the bar is a short form.
     """
     if not points:
-        return mark_safe(f'<p class="help">{escape(_("%(title)s: no data in this window.") % {"title": title})}</p>')
+        empty = _("%(title)s: no data in this window.") % {"title": title}
+        return mark_safe(f'<p class="help">{escape(empty)}</p>')
     top = max(point[1] for point in points) or 1
     step = min((width - 40) / len(points), 56.0)  # a lone bar stays a bar, not a wall
     every = max(1, len(points) // 12)

@@ -162,7 +162,7 @@ def test_staff_curates_topics_and_reads_the_dashboard(browser, admin_server):
     expect(page.locator(".action-counter")).to_have_text("2 of 2 selected")
     page.get_by_label("Action:").select_option("deactivate")
     page.get_by_role("button", name="Go").click()
-    expect(page.locator(".messagelist")).to_contain_text("2 topic(s) marked inactive.")
+    expect(page.locator(".messagelist")).to_contain_text("2 topics marked inactive.")
     assert page.url == filtered_url  # back on the same filtered list
     deactivated = Topic.objects(target_language_code="fr", level="B1", category="travel")
     assert {topic.title: topic.is_active for topic in deactivated} == {NEW_TITLE: False, "Voyager au Québec": False}

@@ -56,7 +56,8 @@ def test_staff_work_in_french_and_can_switch_to_english(browser, admin_server):
     first, second = page.locator("#result_list tbody input.action-select").all()[:2]
     first.check()
     second.check()
-    expect(page.locator(".action-counter")).to_have_text("2 sur 2 sélectionnés")  # Django's JS, in French too
+    # Django's own script, in French too.
+    expect(page.locator(".action-counter")).to_have_text(f"2 sur {min(french_topics, 50)} sélectionnés")
     page.locator('select[name="action"]').select_option("deactivate")
     page.get_by_role("button", name="Envoyer").click()
     expect(page.locator(".messagelist")).to_contain_text("2 sujets désactivés.")
@@ -120,6 +121,5 @@ def test_the_practice_page_in_french(browser):
         expect(page.locator("#whoami-id")).to_have_text("alice")
         expect(page.locator("#find-title")).to_have_text("Trouver un partenaire")
         expect(page.get_by_label("Durée", exact=True)).to_contain_text("10 minutes")
-        expect(page.get_by_label("Sujet", exact=True)).to_contain_text("N’importe quel sujet")
         expect(page.locator('.language-switcher button[lang="fr"]')).to_have_attribute("aria-pressed", "true")
         screenshot(page, "practice-fr.png")
