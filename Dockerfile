@@ -1,4 +1,5 @@
 # Production image: the web process by default; the same image runs worker and beat (see Procfile).
+# Install and release lines are the ones `make test-prod` runs (it cannot build images here).
 FROM python:3.11-slim AS base
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -7,22 +8,24 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PORT=8000
 
+# gettext: msgfmt for compilemessages in the release step.
+RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends gettext >/dev/null \
+    && rm -rf /var/lib/apt/lists/*
+
 WORKDIR /app
 COPY requirements.txt .
-RUN pip install -r requirements.txt
+RUN pip install --require-hashes -r requirements.txt
 
 COPY . .
-# Message catalogs: locale/*.po compiled to .mo with gettext's msgfmt, which the image then drops.
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends gettext \
-    && DJANGO_DEBUG=1 python manage.py compilemessages \
-    && apt-get purge -y --auto-remove gettext \
-    && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --uid 10001 --home /app app \
-    && DJANGO_DEBUG=1 python manage.py collectstatic --noinput \
+    && DJANGO_DEBUG=1 python manage.py release --files-only \
     && chown -R app:app /app
 USER app
 
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=3s CMD python -c "import urllib.request,os; urllib.request.urlopen(f'http://127.0.0.1:{os.environ[\"PORT\"]}/health/live')"
+# The build reaches no store, so it runs only the release steps that write files into the image
+# (static files, message catalogs). The release proper, once per deploy before the new processes
+# start, is the Procfile's `release:` line in a one-off container of this image:
+#   docker run --rm --env-file prod.env IMAGE python manage.py release
 CMD ["sh", "-c", "uvicorn config.asgi:application --host 0.0.0.0 --port ${PORT} --proxy-headers --ws-max-size 65536"]

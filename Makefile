@@ -7,8 +7,8 @@ SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 # Message catalogs: .po files are in the repository, .mo files are built from them (docs/TRANSLATION.md).
 MO_FILES := $(patsubst %.po,%.mo,$(wildcard locale/*/LC_MESSAGES/*.po))
 
-.PHONY: deps gettext browser run test test-faults lint messages check-messages services bench bench-matchmaking \
-	bench-sessions clean
+.PHONY: deps gettext browser run test test-faults test-prod lock lock-check lint messages check-messages services \
+	bench bench-matchmaking bench-sessions clean
 
 deps: $(VENV)/.installed $(MO_FILES)
 	@command -v redis-server >/dev/null 2>&1 || { \
@@ -29,9 +29,10 @@ browser:
 		echo "installing chromium from the OS packages (browser tests in tests/e2e)"; \
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
+# Both locks, hashes checked: the runtime one is exactly what production installs.
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
+	$(VENV)/bin/pip install -q --disable-pip-version-check --require-hashes -r requirements.txt -r requirements-dev.txt
 	touch $@
 
 run: deps
@@ -39,6 +40,7 @@ run: deps
 
 test: deps browser
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check . docs/*.md
 	./.ci/messages --check
 	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m devstack test $(PYTEST_ARGS)
@@ -52,12 +54,25 @@ messages: $(VENV)/.installed gettext
 check-messages: $(VENV)/.installed gettext
 	./.ci/messages --check
 
+# The service as production runs it: a fresh venv from the runtime lock only, DEBUG off, the
+# release step, then the Procfile's processes as written, driven through a journey (tests/prod).
+test-prod: deps
+	$(PY) -m devstack test-prod
+
+# Regenerate the locks from requirements.in / requirements-dev.in (pins kept where they still fit;
+# LOCK_ARGS="--upgrade-package Django" to move one).
+lock: deps
+	$(PY) -m devstack.locks write $(LOCK_ARGS)
+
+lock-check: deps
+	$(PY) -m devstack.locks check
+
 services: deps
 	$(PY) -m devstack services
 
 lint: deps
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff format --check . docs/*.md
 	$(VENV)/bin/lint-imports --no-cache
 
 bench: deps

@@ -13,6 +13,7 @@ from urllib.parse import unquote, urlparse
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_int, env_list, env_str
+from conversation.vocab import DURATIONS, LEVELS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -33,6 +34,11 @@ JWT_ISSUER = env_str("JWT_ISSUER") or None
 if not DEBUG:
     if not SECRET_KEY or SECRET_KEY == _DEV_SECRET_KEY:
         raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG=0")
+    # Django's own bar for a strong key (security.W009): refused here rather than warned about.
+    if len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5 or SECRET_KEY.startswith("django-insecure-"):
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY must be at least 50 characters with at least 5 different ones when DJANGO_DEBUG=0"
+        )
     if not (JWT_PUBLIC_KEY or JWT_SECRET) or JWT_SECRET == _DEV_JWT_SECRET:
         raise ImproperlyConfigured("JWT_SECRET or JWT_PUBLIC_KEY must be set when DJANGO_DEBUG=0")
     if JWT_SECRET and len(JWT_SECRET) < 32:
@@ -213,6 +219,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_GENERATE_CHOICE_DESCRIPTION": False,
+    # One schema name per shared vocabulary (else drf_spectacular.W001 fails `check --deploy --fail-level WARNING`).
+    "ENUM_NAME_OVERRIDES": {
+        "LevelEnum": [(level, level) for level in LEVELS],
+        "DurationEnum": [(minutes, minutes) for minutes in DURATIONS],
+    },
 }
 
 # English and French (docs/TRANSLATION.md): one project catalog in locale/, compiled by the build.
@@ -248,8 +259,28 @@ LOGGING = {
     },
 }
 
+# HTTPS. Production runs behind a TLS-terminating proxy: TRUST_PROXY_HEADERS=1 says it sets
+# X-Forwarded-Proto, so Django knows which requests came over TLS and redirects the others.
+TRUST_PROXY_HEADERS = env_bool("TRUST_PROXY_HEADERS", False)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
+# The header only covers this service's host and the hosts below it, which it serves over TLS too.
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+# Preloading binds the whole registrable domain in browsers for months: the domain owner's call, off here.
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SILENCED_SYSTEM_CHECKS = [
+    # W021 asks for HSTS preload; see SECURE_HSTS_PRELOAD above for why that is not the service's decision.
+    "security.W021",
+]
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
     CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
     LANGUAGE_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
+if TRUST_PROXY_HEADERS:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = not DEBUG
+    # Load-balancer health checks and metrics scrapes reach the process over plain HTTP inside the network.
+    SECURE_REDIRECT_EXEMPT = [r"^health/", r"^metrics$"]
+elif not DEBUG:
+    # W008 (no SSL redirect): without the proxy's header every request looks like plain HTTP here, so a
+    # redirect would loop. Such a deployment must still be reached only over TLS (README "Production").
+    SILENCED_SYSTEM_CHECKS.append("security.W008")

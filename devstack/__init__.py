@@ -4,7 +4,8 @@
 (Redis from the OS package, SecantusDB, moto's S3 server), prepares the stores
 and runs the Procfile's web, worker and beat until Ctrl-C.
 `python -m devstack test [pytest args]` starts throw-away servers
-on free ports, runs pytest against them and exits with pytest's status.
+on free ports, runs pytest against them and exits with pytest's status;
+`python -m devstack test-prod` runs the service as production does (devstack/prod.py).
 SecantusDB runs only as a separate process: the service never imports it.
 """
 
@@ -54,7 +55,7 @@ class Stack:
         self.tmp = Path(tempfile.mkdtemp(prefix="conversation-stack-")) if ephemeral else None
         self.env: dict[str, str] = {}
 
-    def _data_dir(self, name: str) -> Path:
+    def data_dir(self, name: str) -> Path:
         path = (self.tmp if self.tmp else VAR) / name
         path.mkdir(parents=True, exist_ok=True)
         return path
@@ -65,7 +66,7 @@ class Stack:
     def _spawn(self, name: str, args: list[str], port: int) -> None:
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
             raise SystemExit(f"port {port} for {name} is taken: is another dev stack running? Stop it first.")
-        log = open(self._data_dir("logs") / f"{name}.log", "ab")  # noqa: SIM115 - lives with the process
+        log = open(self.data_dir("logs") / f"{name}.log", "ab")  # noqa: SIM115 - lives with the process
         proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
         self.procs.append((name, proc))
         wait_for_port(port, name, proc)
@@ -86,7 +87,7 @@ class Stack:
                     "--bind",
                     "127.0.0.1",
                     "--dir",
-                    str(self._data_dir("redis")),
+                    str(self.data_dir("redis")),
                     "--appendonly",
                     "no",
                     *persistence,
@@ -96,7 +97,7 @@ class Stack:
             self.env["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
         if not os.environ.get("MONGODB_URI"):
             port = self._port("mongodb")
-            storage = str(self._data_dir("mongodb"))
+            storage = str(self.data_dir("mongodb"))
             self._spawn(
                 "mongodb",
                 [
@@ -161,9 +162,7 @@ def manage(*args: str) -> None:
 
 def prepare() -> None:
     VAR.mkdir(exist_ok=True)
-    manage("migrate", "--noinput", "-v", "0")
-    manage("ensure_indexes")
-    manage("ensure_bucket")
+    manage("release", "-v", "0")  # the production release step: migrations, indexes, bucket, static, catalogs
 
 
 def run() -> int:
@@ -197,10 +196,22 @@ def run() -> int:
             return honcho.wait()
 
 
+def _throwaway_database(stack: Stack) -> None:
+    """A migrated SQL database for the run (TEST_DATABASE_URL, else SQLite in the stack's temp dir).
+
+    pytest-django makes its own for in-process tests, but service processes the tests start (uvicorn,
+    Celery) open DATABASE_URL: a fresh clone has no var/db.sqlite3, and Django's session table is read
+    whenever a request carries a session cookie.
+    """
+    url = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{stack.data_dir('sql') / 'db.sqlite3'}"
+    os.environ["DATABASE_URL"] = url
+    manage("migrate", "--noinput", "-v", "0")
+
+
 def test(args: list[str]) -> int:
     os.environ.setdefault("DJANGO_DEBUG", "1")
-    os.environ["DATABASE_URL"] = os.environ.get("TEST_DATABASE_URL", "")
-    with running(ephemeral=True):
+    with running(ephemeral=True) as stack:
+        _throwaway_database(stack)
         manage("ensure_bucket")
         result = subprocess.run([sys.executable, "-m", "pytest", *args], cwd=ROOT)
         return result.returncode
@@ -208,10 +219,9 @@ def test(args: list[str]) -> int:
 
 def bench(names: list[str]) -> int:
     os.environ.setdefault("DJANGO_DEBUG", "1")
-    os.environ["DATABASE_URL"] = os.environ.get("TEST_DATABASE_URL", "")
     status = 0
-    with running(ephemeral=True):
-        manage("migrate", "--noinput", "-v", "0")
+    with running(ephemeral=True) as stack:
+        _throwaway_database(stack)
         manage("ensure_indexes")
         manage("ensure_bucket")
         for name in names:
@@ -229,6 +239,10 @@ def main(argv: list[str]) -> int:
         return run()
     if command == "test":
         return test(argv[1:])
+    if command == "test-prod":
+        from devstack.prod import test_prod
+
+        return test_prod()
     if command == "services":
         with running(ephemeral=False) as stack:
             prepare()
@@ -236,5 +250,5 @@ def main(argv: list[str]) -> int:
             with contextlib.suppress(KeyboardInterrupt):
                 signal.pause()
         return 0
-    print(f"usage: python -m devstack run|test [pytest args]|services|bench NAME, not {command!r}")
+    print(f"usage: python -m devstack run|test [pytest args]|test-prod|services|bench NAME, not {command!r}")
     return 2

@@ -213,7 +213,11 @@ def test_two_beat_schedulers_apply_each_effect_once():
             for role in roles
         ]
         try:
-            time.sleep(12)
+            # Poll rather than sleep a fixed time: four Celery processes take long to start on a loaded machine.
+            deadline = time.monotonic() + 90
+            while run_service(BEAT_OUTCOME, env).split() != ["5", "3", "5", "3"] and time.monotonic() < deadline:
+                time.sleep(1)
+            time.sleep(4)  # several more ticks of both beats: nothing may be applied a second time
         finally:
             for proc in procs:
                 proc.terminate()
