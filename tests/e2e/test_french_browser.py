@@ -1,7 +1,7 @@
 """The admin, the dashboard and the practice page in a French browser (Chromium with locale fr-FR).
 
 Staff read the topic list and a topic form with its errors in French, switch to English and back with the
-header's switcher, read the dashboard in French; a learner sees the practice page in French.
+header's switcher, read the dashboard in French; a learner sees the practice page (template and modules) in French.
 SAVE_SCREENSHOTS=1 also writes docs/screenshots/admin-topic-list-fr.png, admin-topic-edit-fr.png,
 admin-dashboard-fr.png and practice-fr.png.
 """
@@ -121,5 +121,8 @@ def test_the_practice_page_in_french(browser):
         expect(page.locator("#whoami-id")).to_have_text("alice")
         expect(page.locator("#find-title")).to_have_text("Trouver un partenaire")
         expect(page.get_by_label("Durée", exact=True)).to_contain_text("10 minutes")
+        # Written by the page's modules with gettext() from /jsi18n/: the topic list and the language names.
+        expect(page.get_by_label("Sujet", exact=True)).to_contain_text("N’importe quel sujet")
+        expect(page.get_by_label("Langue", exact=True)).to_contain_text("français (fr)")
         expect(page.locator('.language-switcher button[lang="fr"]')).to_have_attribute("aria-pressed", "true")
         screenshot(page, "practice-fr.png")
