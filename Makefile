@@ -14,6 +14,9 @@ deps: $(VENV)/.installed $(MO_FILES)
 	@command -v redis-server >/dev/null 2>&1 || { \
 		echo "installing redis-server from the OS packages"; \
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq redis-server >/dev/null; }
+	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || { \
+		echo "installing nginx-light from the OS packages (the reverse-proxy test, docs/OPERATIONS.md)"; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nginx-light >/dev/null; }
 
 gettext:
 	@command -v msgfmt >/dev/null 2>&1 || { \

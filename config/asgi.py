@@ -10,6 +10,7 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import re_path  # noqa: E402
 
+from conversation.bodylimit import BodyLimitMiddleware  # noqa: E402
 from conversation.consumers import UnknownPathConsumer  # noqa: E402
 from conversation.ws_auth import OriginCheck, TokenAuthMiddleware  # noqa: E402
 from matchmaking.routing import websocket_urlpatterns as matchmaking_ws  # noqa: E402
@@ -20,7 +21,8 @@ websocket_routes = [*matchmaking_ws, *sessions_ws, re_path(r"", UnknownPathConsu
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        # Oversized bodies are refused before Django spools them to disk (or authenticates anyone).
+        "http": BodyLimitMiddleware(django_asgi_app),
         "websocket": OriginCheck(TokenAuthMiddleware(URLRouter(websocket_routes))),
     }
 )

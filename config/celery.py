@@ -42,6 +42,11 @@ def beat_schedule() -> dict[str, dict]:
             "schedule": sweep,
             "options": {"expires": sweep * 0.9},
         },
+        "sweep-recording-uploads": {
+            "task": "sessions_app.tasks.sweep_recording_uploads",
+            "schedule": 60.0,
+            "options": {"expires": 54.0},
+        },
     }
 
 

@@ -44,6 +44,9 @@ if not DEBUG:
     if JWT_SECRET and len(JWT_SECRET) < 32:
         raise ImproperlyConfigured("JWT_SECRET must be at least 32 characters when DJANGO_DEBUG=0")
 
+# Bearer token Prometheus sends to /metrics outside DEBUG (unset: /metrics answers 404).
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", [])
 CSRF_TRUSTED_ORIGINS = [o for o in CORS_ALLOWED_ORIGINS if o.startswith(("http://", "https://"))]
@@ -60,6 +63,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served by us: no CDN script without integrity
+    "axes",
     "channels",
     "conversation",
     "topics",
@@ -67,6 +72,7 @@ INSTALLED_APPS = [
     "matchmaking",
     "ops",
     "practice",
+    "moderation",
 ]
 
 MIDDLEWARE = [
@@ -81,8 +87,20 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "conversation.middleware.StoreUnavailableMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into its 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# Admin logins: django-axes locks a username from an IP after AXES_FAILURE_LIMIT failures; staff unlock it
+# in the admin (Access attempts) or with `manage.py axes_reset`, else it lifts after the cool-off.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env_int("ADMIN_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = env_int("ADMIN_LOGIN_COOLOFF_MINUTES", 15, minimum=1) / 60  # hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
 
 ROOT_URLCONF = "config.urls"
 ASGI_APPLICATION = "config.asgi.application"
@@ -177,6 +195,8 @@ S3_ENDPOINT_URL = env_str("S3_ENDPOINT_URL") or None
 AWS_REGION = env_str("AWS_REGION", "us-east-1")
 RECORDING_MAX_BYTES = env_int("RECORDING_MAX_BYTES", 200 * 1024 * 1024, minimum=1)
 RECORDING_URL_TTL_SECONDS = env_int("RECORDING_URL_TTL_SECONDS", 900, minimum=60, maximum=604800)
+RECORDING_UPLOAD_WINDOW_SECONDS = env_int("RECORDING_UPLOAD_WINDOW_SECONDS", 3600, minimum=60)
+RECORDING_MAX_UPLOADS_PER_PARTICIPANT = env_int("RECORDING_MAX_UPLOADS_PER_PARTICIPANT", 3, minimum=1)
 
 # Product rules (seconds unless named otherwise).
 MATCHMAKING_REQUEST_TTL_SECONDS = env_int("MATCHMAKING_REQUEST_TTL_SECONDS", 120, minimum=10)
@@ -194,8 +214,15 @@ SUPPORTED_LANGUAGE_CODES = env_list(
 )
 
 # Request bodies: the API takes small JSON documents only.
-DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MAX_REQUEST_BODY_BYTES", 64 * 1024, minimum=1024)
+# conversation.bodylimit refuses larger bodies before Django reads them; the staff import form takes files.
+MAX_REQUEST_BODY_BYTES = DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MAX_REQUEST_BODY_BYTES", 64 * 1024, minimum=1024)
+ADMIN_MAX_REQUEST_BODY_BYTES = env_int("ADMIN_MAX_REQUEST_BODY_BYTES", 2 * 1024 * 1024, minimum=MAX_REQUEST_BODY_BYTES)
 WEBSOCKET_MAX_MESSAGE_BYTES = env_int("WEBSOCKET_MAX_MESSAGE_BYTES", 16 * 1024, minimum=256)
+# Every socket: at most this many per user across all processes (4429 beyond), and this many frames a second
+# sustained over WEBSOCKET_RATE_BURST_SECONDS (then `error` rate_limited and close 1008).
+WEBSOCKET_MAX_PER_USER = env_int("WEBSOCKET_MAX_PER_USER", 10, minimum=1)
+WEBSOCKET_MAX_MESSAGES_PER_SECOND = env_int("WEBSOCKET_MAX_MESSAGES_PER_SECOND", 20, minimum=1)
+WEBSOCKET_RATE_BURST_SECONDS = 5
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -224,6 +251,33 @@ SPECTACULAR_SETTINGS = {
         "LevelEnum": [(level, level) for level in LEVELS],
         "DurationEnum": [(minutes, minutes) for minutes in DURATIONS],
     },
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# The S3 origin the practice page uploads to and plays recordings from (presigned URLs).
+_S3_ORIGINS = (
+    [f"{urlparse(S3_ENDPOINT_URL).scheme}://{urlparse(S3_ENDPOINT_URL).netloc}"]
+    if S3_ENDPOINT_URL
+    else ["https://s3.amazonaws.com", f"https://s3.{AWS_REGION}.amazonaws.com"]
+)
+# django-csp: scripts and styles from this origin only (the admin, the sidecar Swagger UI and the practice
+# page have no inline script); data: images are Swagger UI's icons; blob: media is the recording in the page.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'", *_S3_ORIGINS],
+        "media-src": ["'self'", "blob:", *_S3_ORIGINS],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
 }
 
 # English and French (docs/TRANSLATION.md): one project catalog in locale/, compiled by the build.

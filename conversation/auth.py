@@ -13,10 +13,20 @@ from dataclasses import dataclass, field
 
 import jwt
 from django.conf import settings
-from django.utils.translation import gettext as _
-from rest_framework import authentication, exceptions
+from django.utils.translation import gettext_lazy as _
+from rest_framework import authentication, exceptions, status
+
+from conversation import restrictions
 
 USER_ID_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,128}$")
+
+
+class Suspended(exceptions.APIException):
+    """The caller is suspended by staff (moderation): every authenticated call is refused."""
+
+    status_code = status.HTTP_403_FORBIDDEN
+    default_detail = _("Your account is suspended.")
+    default_code = code = "suspended"
 
 
 class InvalidToken(Exception):
@@ -29,6 +39,8 @@ class TokenUser:
 
     id: str
     roles: tuple[str, ...] = field(default=())
+    # Unix time the token stops being valid: a socket opened with it is closed then.
+    expires_at: float | None = field(default=None, compare=False)
 
     is_authenticated = True
     is_anonymous = False
@@ -72,7 +84,7 @@ def decode_token(token: str) -> TokenUser:
         roles = roles.split()
     if not isinstance(roles, list):
         raise InvalidToken("roles must be a list")
-    return TokenUser(id=sub, roles=tuple(str(r) for r in roles))
+    return TokenUser(id=sub, roles=tuple(str(r) for r in roles), expires_at=float(claims["exp"]))
 
 
 def mint_token(user_id: str, *, staff: bool = False, ttl_seconds: int = 3600) -> str:
@@ -106,6 +118,9 @@ class JWTAuthentication(authentication.BaseAuthentication):
         except InvalidToken as exc:
             # The reason comes from PyJWT, in English: it is for the developer of the calling app.
             raise exceptions.AuthenticationFailed(_("Invalid token: %(reason)s.") % {"reason": exc}) from None
+        # Here rather than in a permission class: views that set their own permissions are covered too.
+        if restrictions.is_suspended(user.id):
+            raise Suspended()
         return user, None
 
     def authenticate_header(self, request) -> str:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
+import time
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
@@ -12,7 +15,15 @@ from django.http.cookie import parse_cookie
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from conversation.events import PUSH_TYPE
+from conversation import restrictions
+from conversation.events import CLOSE_TYPE, PUSH_TYPE, access_group
+from conversation.socket_limits import (
+    RENEW_EVERY_SECONDS,
+    TokenBucket,
+    socket_claim,
+    socket_release,
+    socket_renew,
+)
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +32,8 @@ CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
 CLOSE_GONE = 4410
 CLOSE_TOO_BIG = 1009
+CLOSE_POLICY = 1008
+CLOSE_TOO_MANY_SOCKETS = 4429
 
 
 def scope_language(scope: dict) -> str:
@@ -41,37 +54,75 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
 
     groups_joined: list[str]
     language: str
+    closing: bool = False
     # Message types a client may send, each handled by `on_<type>(content)`; the other `on_*` are lifecycle hooks.
     client_messages: frozenset[str] = frozenset()
 
     async def connect(self) -> None:
         self.groups_joined = []
         self.language = scope_language(self.scope)
+        self.claimed = self.over_rate = False
+        self.guard: asyncio.Task | None = None
+        self.frames = TokenBucket(
+            rate=settings.WEBSOCKET_MAX_MESSAGES_PER_SECOND, burst_seconds=settings.WEBSOCKET_RATE_BURST_SECONDS
+        )
         self.user = self.scope.get("user")
         if self.user is None:
             await self.refuse(CLOSE_UNAUTHENTICATED)
             return
-        code = await self.authorize()
+        code = CLOSE_FORBIDDEN if await restrictions.ais_suspended(self.user.id) else await self.authorize()
         if code is not None:
             await self.refuse(code)
             return
-        for group in self.groups_for():
+        if not await socket_claim(user_id=self.user.id, socket_id=self.channel_name):
+            await self.refuse(CLOSE_TOO_MANY_SOCKETS)
+            return
+        self.claimed = True
+        for group in [*self.groups_for(), access_group(self.user.id)]:
             await self.channel_layer.group_add(group, self.channel_name)
             self.groups_joined.append(group)
         await self.accept()
+        self.guard = asyncio.create_task(self.guard_token_and_lease())
         await self.on_open()
+
+    async def guard_token_and_lease(self) -> None:
+        """Closes the socket with 4401 when its token expires; meanwhile keeps its per-user slot leased."""
+        expires_at = self.user.expires_at or time.time()
+        while (remaining := expires_at - time.time()) > 0:
+            await asyncio.sleep(min(remaining, RENEW_EVERY_SECONDS))
+            if time.time() < expires_at:
+                try:
+                    await socket_renew(user_id=self.user.id, socket_id=self.channel_name)
+                except Exception:  # a Redis blip must not kill the timer that enforces the token's expiry
+                    log.warning("socket lease renewal failed", exc_info=True)
+        await self.close(code=CLOSE_UNAUTHENTICATED)
 
     async def refuse(self, code: int) -> None:
         await self.accept()
         await self.close(code=code)
 
     async def disconnect(self, code: int) -> None:
+        if self.guard is not None:
+            self.guard.cancel()
+        if self.claimed:
+            with contextlib.suppress(Exception):  # an unreleased slot runs out with its lease
+                await socket_release(user_id=self.user.id, socket_id=self.channel_name)
         for group in self.groups_joined:
             await self.channel_layer.group_discard(group, self.channel_name)
         if self.groups_joined:
             await self.on_close()
 
     async def websocket_receive(self, message) -> None:
+        if self.over_rate or not self.frames.take():
+            if not self.over_rate:  # told once; frames already on the wire behind it are dropped
+                self.over_rate = True
+                with translation.override(self.language):
+                    detail = _("More than %(count)d messages a second.") % {
+                        "count": settings.WEBSOCKET_MAX_MESSAGES_PER_SECOND
+                    }
+                await self.send_json({"type": "error", "code": "rate_limited", "detail": detail})
+                await self.close(code=CLOSE_POLICY)
+            return
         text = message.get("text")
         # The limit is in bytes: a text frame of multi-byte characters weighs more than its length.
         size = len(text.encode("utf-8", "surrogatepass")) if text is not None else len(message.get("bytes") or b"")
@@ -104,10 +155,15 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
             return None
 
     async def event_push(self, message) -> None:
-        if message.get("exclude") and message["exclude"] == self.channel_name:
+        if self.closing or (message.get("exclude") and message["exclude"] == self.channel_name):
             return
         await self.send_json(message["event"])
         await self.after_push(message["event"])
+
+    async def access_close(self, message) -> None:
+        """Staff closed every socket of this user (a suspension): nothing more is sent on this one."""
+        self.closing = True
+        await self.close(code=message["code"])
 
     # Hooks for subclasses.
     async def authorize(self) -> int | None:
@@ -133,4 +189,4 @@ class UnknownPathConsumer(EventConsumer):
         return CLOSE_NOT_FOUND
 
 
-assert PUSH_TYPE == "event.push"  # the handler name above is derived from it
+assert (PUSH_TYPE, CLOSE_TYPE) == ("event.push", "access.close")  # the handler names above derive from them

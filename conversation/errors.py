@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 CONFLICT_CODES = (
     "request_pending", "in_session", "not_pending", "not_active", "not_waiting", "consent_missing",
     "not_joinable", "not_ended", "feedback_exists", "session_ended", "idempotency_in_progress",
+    "recording_exists", "upload_window_closed",
+    "not_open", "already_suspended", "already_lifted",
 )  # fmt: skip
 
 S3_ERRORS = (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError)
@@ -70,8 +72,9 @@ def exception_handler(exc, context):
     if isinstance(exc, RequestDataTooBig):
         return Response({"detail": gettext("Request body too large.")}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     response = drf_exception_handler(exc, context)
-    if response is not None and isinstance(exc, Conflict):
-        response.data = {"detail": str(exc.detail), "code": exc.code}
+    code = getattr(exc, "code", None)  # our exceptions name their stable code (Conflict, Suspended, StaffOnly)
+    if response is not None and isinstance(code, str):
+        response.data = {"detail": str(exc.detail), "code": code}
     return response
 
 

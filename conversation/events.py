@@ -27,6 +27,23 @@ def session_group(session_id: str) -> str:
     return f"session.{session_id}"
 
 
+def access_group(user_id: str) -> str:
+    """Every socket of a user, whatever it is for, so staff can close them all (a suspension)."""
+    return "access." + hashlib.sha1(user_id.encode()).hexdigest()
+
+
+CLOSE_TYPE = "access.close"
+
+
+def close_user_sockets(user_id: str, *, code: int) -> None:
+    """Closes every socket `user_id` holds on any web process with `code` (the handler is EventConsumer's)."""
+    layer = get_channel_layer()
+    try:
+        async_to_sync(layer.group_send)(access_group(user_id), {"type": CLOSE_TYPE, "code": code})
+    except Exception:
+        log.exception("closing the sockets of a user failed")
+
+
 def _message(event_type: str, payload: dict[str, Any], exclude: str | None) -> dict[str, Any]:
     return {"type": PUSH_TYPE, "event": {"type": event_type, **payload}, "exclude": exclude}
 

@@ -46,5 +46,7 @@ def ensure_indexes() -> list[str]:
         document.ensure_indexes()
         if ttl_field := getattr(document, "ttl_index_field", None):
             ensure_ttl_index(document._get_collection_name(), ttl_field, document.ttl_index_seconds())
+        if backfill := getattr(document, "backfill", None):  # fields added after documents were stored
+            backfill()
         names.append(document._get_collection_name())
     return names

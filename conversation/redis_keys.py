@@ -73,4 +73,29 @@ def recently_met(user_id: str) -> str:
     return f"mm:met:{user_id}"
 
 
+def user_sockets(user_id: str) -> str:
+    """Sorted set socketId -> lease end, the user's open sockets across all web processes."""
+    return f"ws:sockets:{user_id}"
+
+
+def recording_uploads(session_id: str, user_id: str) -> str:
+    """Counter of upload URLs a participant was given for a session."""
+    return f"rec:uploads:{session_id}:{user_id}"
+
+
+def recording_pending() -> str:
+    """Sorted set upload key -> unix time after which it is deleted (completed or not)."""
+    return "rec:pending"
+
+
 SESSION_INDEX_TTL_SECONDS = 7 * 24 * 3600
+
+
+def restrictions_hash() -> str:
+    """Hash userId -> until (unix seconds, 0 = until lifted) of active suspensions; a mirror of MongoDB."""
+    return "restrict:suspended"
+
+
+def restrictions_version() -> str:
+    """Random token replaced on every change of `restrict:suspended`: processes compare it to their copy."""
+    return "restrict:version"

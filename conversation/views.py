@@ -1,7 +1,10 @@
-"""Operations endpoints: liveness, readiness, Prometheus metrics."""
+"""Operations endpoints: liveness, readiness, Prometheus metrics (behind METRICS_TOKEN outside DEBUG)."""
 
 from __future__ import annotations
 
+import hmac
+
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
@@ -47,8 +50,26 @@ def ready(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok", "mongodb": "ok", "redis": "ok"})
 
 
+def _metrics_refusal(request: HttpRequest) -> JsonResponse | None:
+    """Outside DEBUG the queue depths and session counts are for the scraper alone; unconfigured, none exist."""
+    if settings.DEBUG:
+        return None
+    if not settings.METRICS_TOKEN:
+        return JsonResponse({"detail": "Not found.", "code": "not_found"}, status=404)
+    sent = request.headers.get("Authorization", "")
+    if not hmac.compare_digest(sent.encode(), f"Bearer {settings.METRICS_TOKEN}".encode()):
+        body = {"detail": "A valid metrics token is required.", "code": "not_authenticated"}
+        response = JsonResponse(body, status=401)
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    return None
+
+
 @require_GET
 def metrics(request: HttpRequest) -> HttpResponse:
+    refusal = _metrics_refusal(request)
+    if refusal is not None:
+        return refusal
     registry = CollectorRegistry()
     registry.register(RedisCollector())
     try:

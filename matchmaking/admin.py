@@ -6,7 +6,8 @@ from django.utils.translation import gettext_lazy as _
 
 from conversation.vocab import language_codes
 from matchmaking.documents import MatchmakingRequest
-from mongoadmin import ChoicesFilter, DateRangeFilter, ReadOnlyDocumentAdmin, register
+from mongoadmin import ChoicesFilter, DateRangeFilter, ReadOnlyDocumentAdmin, display, register
+from mongoadmin.links import learner_link
 
 
 @register(MatchmakingRequest)
@@ -14,8 +15,8 @@ class MatchmakingRequestAdmin(ReadOnlyDocumentAdmin):
     verbose_name = _("matchmaking request")
     verbose_name_plural = _("matchmaking requests")
     list_display = (
-        "id", "user_id", "status", "target_language_code", "user_level", "preferred_duration", "created_at",
-        "expires_at", "matched_with_user_id", "session_id",
+        "id", "user", "status", "target_language_code", "user_level", "preferred_duration", "created_at",
+        "expires_at", "matched_with", "session_id",
     )  # fmt: skip
     list_filter = (
         "status",
@@ -23,8 +24,8 @@ class MatchmakingRequestAdmin(ReadOnlyDocumentAdmin):
         ChoicesFilter("user_level", title=_("level")),
         DateRangeFilter("created_at", title=_("created")),
     )
-    search_fields = ("=user_id", "=matched_with_user_id", "=id")
-    search_help_text = _("A user id or a request id (exact).")
+    search_fields = ("^user_id", "^matched_with_user_id", "=id")
+    search_help_text = _("The start of a user id, or a request id.")
     ordering = ("-created_at",)
     labels = {
         "id": _("id"),
@@ -42,3 +43,11 @@ class MatchmakingRequestAdmin(ReadOnlyDocumentAdmin):
         "estimated_wait_seconds": _("estimated wait (seconds)"),
         "session_id": _("session"),
     }
+
+    @display(description=_("learner"))
+    def user(self, request: MatchmakingRequest) -> str:
+        return learner_link(request.user_id)
+
+    @display(description=_("matched with"))
+    def matched_with(self, request: MatchmakingRequest) -> str:
+        return learner_link(request.matched_with_user_id) if request.matched_with_user_id else "-"

@@ -14,7 +14,8 @@ def action(*, description: str, permission: str = "change", when: Callable | Non
     """Marks a DocumentAdmin method as an action.
 
     Bulk: `(self, request, queryset) -> HttpResponse | None`; object: `(self, request, document) -> str | None`
-    (the message to show). `permission` is view/add/change/delete; `when(document)` hides an object action.
+    (the message to show), or an HttpResponse (a page that asks for more, posting back to the same action).
+    `permission` is view/add/change/delete; `when(document)` hides an object action.
     """
 
     def decorator(func: Callable) -> Callable:

@@ -32,6 +32,13 @@ def snapshot(document: me.Document | None) -> dict[str, Any] | None:
     return json_safe(document.to_mongo().to_dict())
 
 
+def actor_name(user) -> str:
+    """Who did it, as the trail and the documents record it: a Django username, or `token:<sub>` for an API caller."""
+    if hasattr(user, "get_username"):
+        return user.get_username()
+    return f"token:{user}"
+
+
 def audit_record(
     *,
     user,
@@ -45,8 +52,8 @@ def audit_record(
     """Appends one entry; written after the change it describes, never instead of it."""
     entry = AdminAuditEntry(
         created_at=clock.now(),
-        username=user.get_username(),
-        user_id=str(user.pk) if user.pk is not None else None,
+        username=actor_name(user),
+        user_id=str(user.pk) if hasattr(user, "get_username") and user.pk is not None else None,
         document_type=document_type,
         document_id=document_id,
         document_label=label,

@@ -19,15 +19,23 @@ class DocumentAdminSite(admin.AdminSite):
         super().__init__(name)
         self._documents: dict[type[me.Document], DocumentAdmin] = {}
         self._views: list[tuple[str, str, str, Callable]] = []
+        self._keyed_views: list[tuple[str, str, Callable]] = []
 
     def register_document(self, document: type[me.Document], admin_class: type[DocumentAdmin]) -> None:
         if document in self._documents:
             raise ImproperlyConfigured(f"{document.__name__} is already registered in the admin")
         self._documents[document] = admin_class(document, self)
 
-    def register_view(self, *, app_label: str, name: str, title: str, view: Callable) -> None:
-        """A staff-only page of its own (a dashboard), listed under `app_label` on the index."""
+    def register_view(
+        self, *, app_label: str, name: str, title: str, view: Callable, detail: Callable | None = None
+    ) -> None:
+        """A staff-only page of its own (a dashboard), listed under `app_label` on the index.
+
+        `detail(request, key)` adds `<app_label>/<name>/<key>/`, named `admin:<app_label>_<name>_detail`.
+        """
         self._views.append((app_label, name, title, view))
+        if detail is not None:
+            self._keyed_views.append((app_label, name, detail))
 
     def document_admins(self) -> list[DocumentAdmin]:
         return list(self._documents.values())
@@ -44,6 +52,10 @@ class DocumentAdminSite(admin.AdminSite):
         urls += [
             path(f"{label}/{name}/", self.admin_view(view), name=f"{label}_{name}")
             for label, name, _title, view in self._views
+        ]
+        urls += [
+            path(f"{label}/{name}/<str:key>/", self.admin_view(view), name=f"{label}_{name}_detail")
+            for label, name, view in self._keyed_views
         ]
         if labels:
             # Same name as Django's app index, so `admin:app_list` reverses for document apps too.

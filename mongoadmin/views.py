@@ -99,7 +99,9 @@ def _run_bulk_action(request: HttpRequest, doc_admin: DocumentAdmin) -> HttpResp
 def add_view(request: HttpRequest, doc_admin: DocumentAdmin) -> HttpResponse:
     if not doc_admin.has_add_permission(request):
         raise PermissionDenied
-    form = doc_admin.form_class(request.POST or None)
+    # Fields may be filled from the query string (a "Suspend" link from a learner's page: ?user_id=...).
+    initial = {name: value for name, value in request.GET.items() if name in doc_admin.form_class.base_fields}
+    form = doc_admin.form_class(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
             document = doc_admin.create(request, data=form.cleaned_data)
@@ -229,6 +231,10 @@ def object_action_view(request: HttpRequest, doc_admin: DocumentAdmin, object_id
             _("“%(action)s” does not apply to %(obj)s any more.")
             % {"action": doc_admin.action_description(func), "obj": doc_admin.object_label(document)},
         )
-    elif message := func(request, document):
-        messages.success(request, message)
+    else:
+        result = func(request, document)
+        if isinstance(result, HttpResponse):  # an action that asks first (a form, a confirmation)
+            return result
+        if result:
+            messages.success(request, result)
     return HttpResponseRedirect(doc_admin.url("change", document.pk))

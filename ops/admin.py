@@ -6,19 +6,19 @@ from django.contrib import admin
 from django.template.response import TemplateResponse
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from ops.charts import bar_chart
 from ops.dashboard import Dashboard, dashboard
 
 # The dashboard's own names for how sessions ended (keys from ops.dashboard; "no-show" is not a stored value).
 ENDINGS = {
-    "completed": gettext_lazy("completed"),
-    "dropped": gettext_lazy("dropped"),
-    "timeout": gettext_lazy("time limit"),
-    "reported": gettext_lazy("reported"),
-    "no-show": gettext_lazy("no-show"),
-    "cancelled": gettext_lazy("cancelled"),
+    "completed": pgettext_lazy("session ending", "completed"),
+    "dropped": pgettext_lazy("session ending", "dropped"),
+    "timeout": pgettext_lazy("session ending", "time limit"),
+    "reported": pgettext_lazy("session ending", "reported"),
+    "no-show": pgettext_lazy("session ending", "no-show"),
+    "cancelled": pgettext_lazy("session ending", "cancelled"),
 }
 
 

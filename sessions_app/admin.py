@@ -1,4 +1,7 @@
-"""Sessions in the back office: read-only lists and details, and ending a live session by hand."""
+"""Sessions in the back office: read-only lists and details, and ending a live session by hand.
+
+Reports and blocks are in moderation.admin (the moderation queue).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from django.utils.translation import gettext_lazy, ngettext
 from conversation.vocab import LEVELS, language_codes
 from mongoadmin import ChoicesFilter, DateRangeFilter, ReadOnlyDocumentAdmin, action, display, register
 from mongoadmin.audit import snapshot
+from mongoadmin.links import learner_link
 from sessions_app.documents import (
     ACTIVE,
     CANCELLED,
@@ -19,7 +23,6 @@ from sessions_app.documents import (
     WAITING,
     ConversationSession,
     SessionFeedback,
-    SessionReport,
 )
 from sessions_app.services import lifecycle
 
@@ -120,22 +123,16 @@ class SessionFeedbackAdmin(SessionsAppAdmin):
     verbose_name = gettext_lazy("session feedback")
     verbose_name_plural = gettext_lazy("session feedback")
     list_display = (
-        "created_at", "session_link", "user_id", "partner_rating", "connection_quality", "topic_rating",
+        "created_at", "session_link", "user", "partner_rating", "connection_quality", "topic_rating",
         "talk_again", "level_felt_right", "comment",
     )  # fmt: skip
     list_filter = (
         ChoicesFilter("partner_rating", choices=range(1, 6)),
         DateRangeFilter("created_at", title=gettext_lazy("created")),
     )
-    search_fields = ("=session_id", "=user_id")
+    search_fields = ("=session_id", "^user_id")
     ordering = ("-created_at",)
 
-
-@register(SessionReport)
-class SessionReportAdmin(SessionsAppAdmin):
-    verbose_name = gettext_lazy("session report")
-    verbose_name_plural = gettext_lazy("session reports")
-    list_display = ("created_at", "session_link", "reporter_id", "reported_user_id", "reason", "details")
-    list_filter = ("reason", DateRangeFilter("created_at", title=gettext_lazy("created")))
-    search_fields = ("=session_id", "=reporter_id", "=reported_user_id")
-    ordering = ("-created_at",)
+    @display(description=gettext_lazy("learner"))
+    def user(self, feedback: SessionFeedback) -> str:
+        return learner_link(feedback.user_id)

@@ -66,6 +66,12 @@ class ConversationSession(TimestampedDocument):
         return [self.participant1_id, self.participant2_id]
 
 
+# A report's review by staff (moderation): open until someone acts on it or dismisses it.
+REPORT_OPEN, REPORT_ACTIONED, REPORT_DISMISSED = "open", "actioned", "dismissed"
+REPORT_STATES = (REPORT_OPEN, REPORT_ACTIONED, REPORT_DISMISSED)
+REPORT_OUTCOMES = (REPORT_ACTIONED, REPORT_DISMISSED)
+
+
 class SessionReport(me.Document):
     session_id = me.StringField(db_field="sessionId", required=True)
     reporter_id = me.StringField(db_field="reporterId", required=True)
@@ -73,8 +79,31 @@ class SessionReport(me.Document):
     reason = me.StringField(required=True, max_length=100)
     details = me.StringField(max_length=2000, null=True)
     created_at = me.DateTimeField(db_field="createdAt", required=True)
+    # Review (moderation): who looks at it, what they found, who closed it.
+    state = me.StringField(required=True, choices=REPORT_STATES, default=REPORT_OPEN)
+    assignee = me.StringField(max_length=150, null=True)
+    notes = me.StringField(max_length=2000, null=True)
+    resolved_at = me.DateTimeField(db_field="resolvedAt", null=True)
+    resolved_by = me.StringField(db_field="resolvedBy", max_length=150, null=True)
 
-    meta = {"collection": "session_report", "auto_create_index": False, "indexes": ["-created_at"]}
+    meta = {
+        "collection": "session_report",
+        "auto_create_index": False,
+        "indexes": [
+            "-created_at",
+            {"fields": ["state", "created_at"]},  # the moderation queue, oldest open first
+            {"fields": ["reported_user_id", "-created_at"]},
+            {"fields": ["reporter_id", "-created_at"]},
+        ],
+    }
+
+    def __str__(self) -> str:
+        return f"{self.reason} ({self.reported_user_id})"
+
+    @classmethod
+    def backfill(cls) -> None:
+        """Reports stored before the moderation queue existed enter it as open (ensure_indexes, each release)."""
+        cls.objects(state__exists=False).update(set__state=REPORT_OPEN)
 
 
 class UserBlock(me.Document):
@@ -91,6 +120,9 @@ class UserBlock(me.Document):
         "indexes": [{"fields": ["user_id", "blocked_user_id"], "unique": True}],
     }
 
+    def __str__(self) -> str:
+        return f"{self.user_id} / {self.blocked_user_id}"
+
 
 class SessionFeedback(me.Document):
     session_id = me.StringField(db_field="sessionId", required=True)
@@ -106,5 +138,9 @@ class SessionFeedback(me.Document):
     meta = {
         "collection": "session_feedback",
         "auto_create_index": False,
-        "indexes": [{"fields": ["session_id", "user_id"], "unique": True}, "-created_at"],
+        "indexes": [
+            {"fields": ["session_id", "user_id"], "unique": True},
+            "-created_at",
+            {"fields": ["user_id", "-created_at"]},  # feedback a learner gave (moderation's learner view)
+        ],
     }

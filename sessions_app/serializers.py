@@ -93,8 +93,10 @@ class HeartbeatResponseSerializer(serializers.Serializer):
 
 class UploadUrlResponseSerializer(serializers.Serializer):
     uploadUrl = serializers.URLField()
-    method = serializers.ChoiceField(choices=("PUT",))
-    headers = serializers.DictField(child=serializers.CharField())
+    method = serializers.ChoiceField(choices=("POST",))
+    fields = serializers.DictField(
+        child=serializers.CharField(), help_text="Form fields to send, in order, before the file (multipart)."
+    )
     key = serializers.CharField()
     expiresIn = serializers.IntegerField()
     maxBytes = serializers.IntegerField()

@@ -155,12 +155,14 @@ class UploadUrlView(SessionView):
     @extend_schema(
         request=UploadUrlSerializer,
         parameters=[SESSION_ID],
-        responses={200: UploadUrlResponseSerializer, **error_responses(*BODY_ERRORS, 404, 409)},
+        responses={200: UploadUrlResponseSerializer, **error_responses(*BODY_ERRORS, 404, 409, 429)},
     )
     def post(self, request, session_id: str):
         session = self.session(request, session_id)
         data = _valid(UploadUrlSerializer, request.data or {})
-        return Response(recording.upload_url(session=session, content_type=data["contentType"]))
+        return Response(
+            recording.upload_url(session=session, user_id=caller_id(request.user), content_type=data["contentType"])
+        )
 
 
 class CompleteView(SessionView):

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import urllib.error
+import urllib.request
+import uuid
 from typing import Any
 
 from channels.testing import WebsocketCommunicator
@@ -39,3 +42,30 @@ async def next_event(communicator: WebsocketCommunicator, event_type: str, timeo
         event = await communicator.receive_json_from(timeout=remaining)
         if event.get("type") == event_type:
             return event
+
+
+def post_upload(upload: dict, data: bytes, content_type: str | None = None) -> int:
+    """Sends a browser-style multipart POST of `data` with the policy's fields; the S3 server's status."""
+    fields = dict(upload["fields"])
+    if content_type:
+        fields["Content-Type"] = content_type
+    boundary = uuid.uuid4().hex
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+        for name, value in fields.items()
+    ]
+    parts.append(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="take"\r\n'
+        f"Content-Type: {fields['Content-Type']}\r\n\r\n".encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    request = urllib.request.Request(
+        upload["uploadUrl"], data=b"".join(parts), method="POST",
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )  # fmt: skip
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code

@@ -42,6 +42,7 @@ def web_servers(count: int, env: dict[str, str] | None = None) -> Iterator[list[
                         "--log-level",
                         "warning",
                         "--no-access-log",
+                        "--no-server-header",
                     ],
                     cwd=ROOT,
                     env={**os.environ, **(env or {})},

@@ -343,7 +343,11 @@ def test_matchmaking_requests_filter_by_status_level_and_date(admin_client):
 
     def users(**params) -> list[str]:
         body = text(admin_client.get(REQUESTS, params))
-        return [user for user in ("u1", "u2", "u3") if f'<td class="field-user_id">{user}</td>' in body]
+        return [
+            user
+            for user in ("u1", "u2", "u3")
+            if f'href="/admin/moderation/learner/{user}/" class="learner-link">{user}</a></td>' in body
+        ]
 
     assert users() == ["u1", "u2", "u3"]
     assert users(status="pending") == ["u1", "u3"]

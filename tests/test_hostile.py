@@ -19,6 +19,7 @@ from bson import ObjectId
 from channels.testing import WebsocketCommunicator
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from django.conf import settings as django_settings
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -363,7 +364,9 @@ def test_every_json_endpoint_refuses_oversized_malformed_and_non_json_bodies(api
 def test_oversized_body_through_a_real_server_is_413_json(limited_servers):
     status, headers, body = call("POST", f"{limited_servers[0]}/api/v1/matchmaking/requests/", mint_token("carol"),
                                  {**request_body(), "padding": "x" * 70_000})  # fmt: skip
-    assert (status, headers["content-type"], body) == (413, "application/json", {"detail": "Request body too large."})
+    limit = django_settings.MAX_REQUEST_BODY_BYTES
+    expected = {"detail": f"Request body too large: at most {limit} bytes.", "code": "payload_too_large"}
+    assert (status, headers["content-type"], body) == (413, "application/json", expected)
 
 
 MALFORMED_IDS = ["zzz", "0" * 23, "0" * 25, "g" * 24, "a.b", "..", "%00", "a%2Fb", "%C3%A9" * 24, str(ObjectId())]

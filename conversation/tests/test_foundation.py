@@ -82,8 +82,9 @@ def test_ready_names_the_failing_store(client, monkeypatch):
     assert response.json()["failing"] == ["mongodb"]
 
 
-def test_metrics_are_prometheus_text(client):
-    response = client.get("/metrics")
+def test_metrics_are_prometheus_text(client, settings):
+    settings.METRICS_TOKEN = "scraper-token"  # tests run with DEBUG off, where /metrics needs it
+    response = client.get("/metrics", HTTP_AUTHORIZATION="Bearer scraper-token")
     assert response.status_code == 200
     assert b"matchmaking_requests_total" in response.content or b"matchmaking_requests" in response.content
     assert b"matchmaking_time_to_match_seconds_bucket" in response.content

@@ -17,7 +17,7 @@ from bson import ObjectId
 from django.conf import settings
 from django.utils.translation import gettext as _
 
-from conversation import clock, events, metrics, redis_keys
+from conversation import clock, events, metrics, redis_keys, restrictions
 from conversation.documents import reloaded
 from conversation.errors import Conflict
 from conversation.redis import client, delete_if_equals
@@ -34,6 +34,7 @@ from topics.selectors import topic_get, topic_random
 log = logging.getLogger(__name__)
 
 PAIR_ATTEMPTS = 5
+SUSPENSION_CHECK_AGE = 1.0  # seconds a process's copy of the suspensions is trusted at pairing
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,9 @@ def request_pair(
 ) -> MatchmakingRequest:
     """Pairs a pending request with the best waiting partner, or leaves it queued."""
     now = now or clock.now()
+    # A suspension racing this request: never paired (costs no Redis command right after the request's own check).
+    if restrictions.is_suspended(request.user_id, max_age=SUSPENSION_CHECK_AGE):
+        return request
     score = request.created_at.timestamp() if score is None else score
     excluded = lifecycle.blocked_ids(request.user_id)
     soft = recently_met_ids(request.user_id, now)
@@ -103,6 +107,9 @@ def request_pair(
         )
         if popped is None:
             return request
+        if restrictions.is_suspended(popped.member.user_id, max_age=SUSPENSION_CHECK_AGE):
+            excluded.add(popped.member.user_id)  # suspended while queued: its member stays out
+            continue
         outcome = _commit_pair(request=request, popped=popped, now=now)
         if outcome is not None:
             return outcome

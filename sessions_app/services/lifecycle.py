@@ -198,10 +198,21 @@ def session_report(
         reason=reason, details=details, created_at=now,
     ).save()  # fmt: skip
     users_block(user_id=user_id, other_id=partner, session_id=str(session.id), now=now)
-    if session.status == ACTIVE:
-        return session_end(session=session, status=COMPLETED, reason=END_REPORTED, now=now) or reloaded(session)
-    if session.status == WAITING:
-        return session_end(session=session, status=CANCELLED, reason=END_REPORTED, now=now) or reloaded(session)
+    return session_end_reported(session=session, now=now)
+
+
+def session_end_reported(*, session: ConversationSession, now: dt.datetime | None = None) -> ConversationSession:
+    """Ends a live session with endReason `reported` (a report, a suspension): completed if it ran, else cancelled."""
+    for _attempt in range(2):  # a waiting session may start meanwhile: then it completes
+        if session.status == ACTIVE:
+            ended = session_end(session=session, status=COMPLETED, reason=END_REPORTED, expected=(ACTIVE,), now=now)
+        elif session.status == WAITING:
+            ended = session_end(session=session, status=CANCELLED, reason=END_REPORTED, expected=(WAITING,), now=now)
+        else:
+            return session
+        if ended is not None:
+            return ended
+        session = reloaded(session)
     return session
 
 

@@ -1,24 +1,36 @@
 """Audio recordings in S3, kept only while both participants consent.
 
-Objects are keyed `recordings/<sessionId>/<random>.<ext>`: unique, and free of
-user ids. Clients upload and download with short-lived presigned URLs.
+Clients upload straight to S3 with a presigned POST under `uploads/<sessionId>/`; `complete` checks the
+object is audio by its first bytes and copies it to `recordings/<sessionId>/`, a prefix no upload policy
+covers, so a completed recording cannot be overwritten. Uploads are deleted once a recording is kept, and
+never-completed ones by `recording_uploads_sweep` (and the bucket's lifecycle rule on `uploads/`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
+import time
 from urllib.parse import urlparse
 
 from botocore.exceptions import ClientError
 from django.conf import settings
 from django.utils.translation import gettext as _
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import Throttled, ValidationError
 
+from conversation import clock, redis_keys
 from conversation.errors import Conflict, NotFound
+from conversation.redis import client
 from conversation.s3 import s3
 from sessions_app.documents import ConversationSession
 
 AUDIO_TYPES = {"audio/webm": "webm", "audio/ogg": "ogg", "audio/mp4": "m4a", "audio/mpeg": "mp3", "audio/wav": "wav"}
+UPLOADS_PREFIX = "uploads/"
+SNIFF_BYTES = 12
+
+
+def _upload_prefix(session: ConversationSession) -> str:
+    return f"{UPLOADS_PREFIX}{session.id}/"
 
 
 def _prefix(session: ConversationSession) -> str:
@@ -39,6 +51,21 @@ def _key_of(url: str | None) -> str | None:
 def _both_consented(session: ConversationSession) -> bool:
     consent = session.recording_consent
     return bool(consent and consent.participant1 and consent.participant2)
+
+
+def audio_type_of(head: bytes) -> str | None:
+    """The audio container a file's first bytes announce, or None: a label proves nothing."""
+    if head.startswith(b"\x1a\x45\xdf\xa3"):
+        return "audio/webm"  # EBML: WebM / Matroska
+    if head.startswith(b"OggS"):
+        return "audio/ogg"
+    if head[4:8] == b"ftyp":
+        return "audio/mp4"
+    if head.startswith(b"ID3") or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
+        return "audio/mpeg"  # an ID3 tag, or an MPEG audio frame sync
+    if head.startswith(b"RIFF") and head[8:12] == b"WAVE":
+        return "audio/wav"
+    return None
 
 
 def consent_set(*, session: ConversationSession, user_id: str, consent: bool) -> ConversationSession:
@@ -63,57 +90,132 @@ def recording_delete(*, session: ConversationSession) -> None:
     s3().delete_object(Bucket=settings.S3_BUCKET, Key=key)
 
 
-def upload_url(*, session: ConversationSession, content_type: str) -> dict:
+def _check_upload_allowed(session: ConversationSession, now: dt.datetime) -> None:
     if not _both_consented(session):
         raise Conflict(_("Both participants must consent to recording."), "consent_missing")
-    if content_type not in AUDIO_TYPES:
-        raise ValidationError(
-            {"contentType": [_("Must be one of %(choices)s.") % {"choices": ", ".join(sorted(AUDIO_TYPES))}]}
-        )
-    key = f"{_prefix(session)}{secrets.token_urlsafe(18)}.{AUDIO_TYPES[content_type]}"
+    if session.audio_recording_url:
+        raise Conflict(_("This session's recording is already stored."), "recording_exists")
+    if session.started_at is None:
+        raise Conflict(_("Recording is possible once the session has started."), "not_active")
+    ended = session.ended_at
+    if ended and now > ended + dt.timedelta(seconds=settings.RECORDING_UPLOAD_WINDOW_SECONDS):
+        raise Conflict(_("The upload window of this session has closed."), "upload_window_closed")
+
+
+def _count_upload(session: ConversationSession, user_id: str) -> None:
+    """At most RECORDING_MAX_UPLOADS_PER_PARTICIPANT URLs, for as long as uploads are possible at all."""
+    key = redis_keys.recording_uploads(str(session.id), user_id)
+    ttl = settings.SESSION_MAX_DURATION_SECONDS + settings.RECORDING_UPLOAD_WINDOW_SECONDS
+    pipe = client().pipeline(transaction=True)
+    pipe.incr(key)
+    pipe.expire(key, ttl, nx=True)
+    pipe.ttl(key)
+    count, _expiry_set, left = pipe.execute()
+    if count > settings.RECORDING_MAX_UPLOADS_PER_PARTICIPANT:
+        raise Throttled(wait=max(left, 1), detail=_("Too many recording uploads for this session."))
+
+
+def upload_url(*, session: ConversationSession, user_id: str, content_type: str) -> dict:
+    """A presigned POST whose policy bounds the size and the type; the key is remembered for the sweep."""
+    _check_upload_allowed(session, clock.now())
+    _count_upload(session, user_id)
+    key = f"{_upload_prefix(session)}{secrets.token_urlsafe(18)}.{AUDIO_TYPES[content_type]}"
     expires = settings.RECORDING_URL_TTL_SECONDS
-    url = s3().generate_presigned_url(
-        "put_object",
-        Params={"Bucket": settings.S3_BUCKET, "Key": key, "ContentType": content_type},
+    post = s3().generate_presigned_post(
+        Bucket=settings.S3_BUCKET,
+        Key=key,
+        Fields={"Content-Type": content_type},
+        Conditions=[
+            ["content-length-range", 1, settings.RECORDING_MAX_BYTES],
+            ["starts-with", "$Content-Type", "audio/"],
+        ],
         ExpiresIn=expires,
     )
+    # Deleted once the policy has expired plus as long again to call `complete`: completed or not, an
+    # upload is never the kept recording (that is a copy), so the sweep deletes every one.
+    client().zadd(redis_keys.recording_pending(), {key: time.time() + 2 * expires})
     return {
-        "uploadUrl": url,
-        "method": "PUT",
-        "headers": {"Content-Type": content_type},
+        "uploadUrl": post["url"],
+        "method": "POST",
+        "fields": post["fields"],
         "key": key,
         "expiresIn": expires,
         "maxBytes": settings.RECORDING_MAX_BYTES,
     }
 
 
-def upload_complete(*, session: ConversationSession, key: str) -> ConversationSession:
-    """Checks the uploaded object (ours, audio, within the size limit), then stores its URL."""
-    if not key.startswith(_prefix(session)) or ".." in key:
-        raise ValidationError({"key": [_("Not an upload key of this session.")]})
+def _checked_upload(session: ConversationSession, key: str) -> str:
+    """The audio type of an uploaded object of this session, or a 400 naming what is wrong with it."""
     try:
         head = s3().head_object(Bucket=settings.S3_BUCKET, Key=key)
     except ClientError:
         raise ValidationError({"key": [_("No uploaded object under this key.")]}) from None
-    problem = None
-    if not str(head.get("ContentType", "")).startswith("audio/"):
-        problem = _("The object is not audio.")
-    elif not 0 < head.get("ContentLength", 0) <= settings.RECORDING_MAX_BYTES:
+    if not 0 < head.get("ContentLength", 0) <= settings.RECORDING_MAX_BYTES:
         problem = _("The object must be 1 to %(max)d bytes.") % {"max": settings.RECORDING_MAX_BYTES}
-    if problem:
-        s3().delete_object(Bucket=settings.S3_BUCKET, Key=key)
-        raise ValidationError({"key": [problem]})
-    previous = _key_of(session.audio_recording_url)
+    else:
+        first = s3().get_object(Bucket=settings.S3_BUCKET, Key=key, Range=f"bytes=0-{SNIFF_BYTES - 1}")
+        sniffed = audio_type_of(first["Body"].read())
+        if sniffed is not None:
+            return sniffed
+        problem = _("The object is not audio (WebM, Ogg, MP4, MP3 or WAV).")
+    s3().delete_object(Bucket=settings.S3_BUCKET, Key=key)
+    raise ValidationError({"key": [problem]})
+
+
+def upload_complete(*, session: ConversationSession, key: str) -> ConversationSession:
+    """Checks the uploaded object, copies it where no upload can reach, then stores that copy's URL once."""
+    if not key.startswith(_upload_prefix(session)) or ".." in key:
+        raise ValidationError({"key": [_("Not an upload key of this session.")]})
+    if session.audio_recording_url:
+        raise Conflict(_("This session's recording is already stored."), "recording_exists")
+    content_type = _checked_upload(session, key)
+    final = f"{_prefix(session)}{key.rsplit('/', 1)[-1]}"
+    s3().copy_object(
+        Bucket=settings.S3_BUCKET,
+        Key=final,
+        CopySource={"Bucket": settings.S3_BUCKET, "Key": key},
+        ContentType=content_type,
+        MetadataDirective="REPLACE",
+    )
+    # audio_recording_url=None: a concurrent `complete` of another upload may have won; the first one stays.
     stored = ConversationSession.objects(
-        id=session.id, recording_consent__participant1=True, recording_consent__participant2=True
-    ).update_one(set__audio_recording_url=_url(key))
+        id=session.id,
+        recording_consent__participant1=True,
+        recording_consent__participant2=True,
+        audio_recording_url=None,
+    ).update_one(set__audio_recording_url=_url(final))
     if not stored:
-        s3().delete_object(Bucket=settings.S3_BUCKET, Key=key)
+        s3().delete_object(Bucket=settings.S3_BUCKET, Key=final)
+        session.reload()
+        if session.audio_recording_url:
+            raise Conflict(_("This session's recording is already stored."), "recording_exists")
         raise Conflict(_("Both participants must consent to recording."), "consent_missing")
-    if previous and previous != key:
-        s3().delete_object(Bucket=settings.S3_BUCKET, Key=previous)
+    uploads_delete(prefix=_upload_prefix(session))
     session.reload()
     return session
+
+
+def uploads_delete(*, prefix: str) -> int:
+    """Deletes every object under `prefix` (a session's uploads); returns how many."""
+    deleted = 0
+    for page in s3().get_paginator("list_objects_v2").paginate(Bucket=settings.S3_BUCKET, Prefix=prefix):
+        keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+        if keys:
+            s3().delete_objects(Bucket=settings.S3_BUCKET, Delete={"Objects": keys, "Quiet": True})
+            deleted += len(keys)
+    return deleted
+
+
+def recording_uploads_sweep(*, now: float | None = None, batch: int = 500) -> int:
+    """Deletes the uploads whose time is up (idempotent: a second run finds them gone); returns how many."""
+    now = time.time() if now is None else now
+    due = [k.decode() for k in client().zrangebyscore(redis_keys.recording_pending(), "-inf", now, 0, batch)]
+    for start in range(0, len(due), 1000):
+        objects = [{"Key": key} for key in due[start : start + 1000]]
+        s3().delete_objects(Bucket=settings.S3_BUCKET, Delete={"Objects": objects, "Quiet": True})
+    if due:
+        client().zrem(redis_keys.recording_pending(), *due)
+    return len(due)
 
 
 def download_url(*, session: ConversationSession) -> dict:

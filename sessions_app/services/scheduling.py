@@ -8,7 +8,7 @@ from bson import ObjectId
 from django.utils.translation import gettext as _
 from rest_framework.exceptions import ValidationError
 
-from conversation import clock
+from conversation import clock, restrictions
 from sessions_app.documents import ConversationSession
 from sessions_app.services import lifecycle
 
@@ -27,7 +27,7 @@ def session_schedule(
     now = clock.now()
     if partner_id == user_id:
         raise ValidationError({"participant2Id": [_("You cannot schedule a session with yourself.")]})
-    if partner_id in lifecycle.blocked_ids(user_id):
+    if partner_id in lifecycle.blocked_ids(user_id) or restrictions.is_suspended(partner_id, max_age=1.0):
         raise ValidationError({"participant2Id": [_("You cannot schedule a session with this user.")]})
     if scheduled_at <= now:
         raise ValidationError({"scheduledAt": [_("Must be in the future.")]})

@@ -12,11 +12,12 @@ from bson import ObjectId
 
 from conversation import redis_keys
 from conversation.redis import client as redis
+from conversation.s3 import s3
 from matchmaking.documents import MatchmakingRequest
 from sessions_app.documents import ConversationSession, SessionReport, UserBlock
 from sessions_app.services import lifecycle
 from sessions_app.services.sweeper import sessions_sweep
-from tests.helpers import ask, next_event, open_socket
+from tests.helpers import ask, next_event, open_socket, post_upload
 
 
 def matched(api) -> str:
@@ -318,13 +319,7 @@ def test_scheduled_session_nobody_joined_is_cancelled_after_the_window(api, froz
     assert (session.status, session.end_reason) == ("cancelled", "timeout")
 
 
-def _put(url: str, data: bytes, headers: dict) -> int:
-    request = urllib.request.Request(url, data=data, method="PUT", headers=headers)
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return response.status
-
-
-def test_recording_flow_against_the_s3_server(api):
+def test_recording_flow_against_the_s3_server(api, settings):
     session_id = start(api)
     base = f"/api/v1/sessions/{session_id}"
     missing = api("alice").post(f"{base}/recording/upload-url/", {}, format="json")
@@ -335,11 +330,15 @@ def test_recording_flow_against_the_s3_server(api):
     assert consent["recordingConsent"] == {"participant1": True, "participant2": True}
 
     upload = api("alice").post(f"{base}/recording/upload-url/", {"contentType": "audio/webm"}, format="json").json()
-    assert upload["method"] == "PUT" and upload["key"].startswith(f"recordings/{session_id}/")
+    assert upload["method"] == "POST" and upload["key"].startswith(f"uploads/{session_id}/")
+    assert upload["fields"]["Content-Type"] == "audio/webm"
     assert "alice" not in upload["key"] and "bob" not in upload["key"]
-    assert _put(upload["uploadUrl"], b"\x1a\x45\xdf\xa3 fake webm", upload["headers"]) == 200
+    assert post_upload(upload, b"\x1a\x45\xdf\xa3 fake webm") == 204
     done = api("alice").post(f"{base}/recording/complete/", {"key": upload["key"]}, format="json")
-    assert done.status_code == 200 and done.json()["audioRecordingUrl"].endswith(upload["key"])
+    assert done.status_code == 200
+    assert done.json()["audioRecordingUrl"] == (
+        f"s3://{settings.S3_BUCKET}/recordings/{session_id}/{upload['key'].rsplit('/', 1)[1]}"
+    )
 
     download = api("bob").get(f"{base}/recording/").json()
     with urllib.request.urlopen(download["downloadUrl"], timeout=10) as response:
@@ -349,15 +348,11 @@ def test_recording_flow_against_the_s3_server(api):
     withdrawn = api("bob").put(f"{base}/recording-consent/", {"consent": False}, format="json").json()
     assert withdrawn["audioRecordingUrl"] is None
     assert api("alice").get(f"{base}/recording/").status_code == 404
-    from django.conf import settings
-
-    from sessions_app.services.recording import s3
-
-    listed = s3().list_objects_v2(Bucket=settings.S3_BUCKET, Prefix=f"recordings/{session_id}/")
-    assert listed.get("KeyCount", 0) == 0
+    for prefix in (f"recordings/{session_id}/", f"uploads/{session_id}/"):
+        assert s3().list_objects_v2(Bucket=settings.S3_BUCKET, Prefix=prefix).get("KeyCount", 0) == 0
 
 
-def test_complete_refuses_foreign_keys_and_non_audio(api):
+def test_complete_refuses_foreign_keys_and_non_audio(api, settings):
     session_id = start(api)
     base = f"/api/v1/sessions/{session_id}"
     for user in ("alice", "bob"):
@@ -367,10 +362,6 @@ def test_complete_refuses_foreign_keys_and_non_audio(api):
     upload = api("alice").post(f"{base}/recording/upload-url/", {}, format="json").json()
     absent = api("alice").post(f"{base}/recording/complete/", {"key": upload["key"]}, format="json")
     assert absent.status_code == 400
-    from django.conf import settings
-
-    from sessions_app.services.recording import s3
-
     s3().put_object(Bucket=settings.S3_BUCKET, Key=upload["key"], Body=b"text", ContentType="text/plain")
     wrong = api("alice").post(f"{base}/recording/complete/", {"key": upload["key"]}, format="json")
     assert wrong.status_code == 400

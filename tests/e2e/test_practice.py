@@ -117,6 +117,9 @@ def test_two_learners_meet_talk_record_and_end(browser):
         key = session.audio_recording_url.removeprefix(f"s3://{settings.S3_BUCKET}/")
         head = s3().head_object(Bucket=settings.S3_BUCKET, Key=key)
         assert head["ContentType"] == "audio/webm" and head["ContentLength"] > 1000
+        # Sent as a presigned POST, then copied where no upload policy reaches; the upload itself is gone.
+        assert key.startswith(f"recordings/{session.id}/")
+        assert s3().list_objects_v2(Bucket=settings.S3_BUCKET, Prefix=f"uploads/{session.id}/")["KeyCount"] == 0
 
         # Bob plays it from his history: a presigned GET in an <audio> element.
         bob.get_by_role("button", name=re.compile("Play the recording")).click()

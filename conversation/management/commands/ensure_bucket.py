@@ -1,7 +1,8 @@
-"""Creates the recordings bucket if it does not exist and sets its CORS rules (idempotent; run on deploy).
+"""Creates the recordings bucket if missing, sets its CORS rules and its lifecycle (idempotent; run on deploy).
 
-Browsers upload and play recordings straight from S3 with presigned URLs, so the bucket must
-accept PUT/GET from the web client's origins: any origin in DEBUG, else the service's own hosts.
+Browsers upload (presigned POST) and play recordings straight from S3, so the bucket must accept
+POST/GET from the web client's origins: any origin in DEBUG, else the service's own hosts. Uploads
+never completed are deleted by the `sweep-recording-uploads` beat task, and by S3 itself after a day.
 """
 
 from botocore.exceptions import ClientError
@@ -9,6 +10,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from conversation.s3 import s3
+
+UPLOADS_EXPIRE_DAYS = 1
 
 
 def cors_origins() -> list[str]:
@@ -28,10 +31,25 @@ def cors_rules() -> dict:
         "CORSRules": [
             {
                 "AllowedOrigins": cors_origins(),
-                "AllowedMethods": ["PUT", "GET", "HEAD"],
+                "AllowedMethods": ["POST", "GET", "HEAD"],
                 "AllowedHeaders": ["*"],
                 "ExposeHeaders": ["ETag"],
                 "MaxAgeSeconds": 3000,
+            }
+        ]
+    }
+
+
+def lifecycle_rules() -> dict:
+    """Belt and braces for the beat task: whatever lies under uploads/ for a day was never kept."""
+    return {
+        "Rules": [
+            {
+                "ID": "expire-uploads",
+                "Filter": {"Prefix": "uploads/"},
+                "Status": "Enabled",
+                "Expiration": {"Days": UPLOADS_EXPIRE_DAYS},
+                "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": UPLOADS_EXPIRE_DAYS},
             }
         ]
     }
@@ -47,6 +65,19 @@ class Command(BaseCommand):
         except ClientError:
             s3().create_bucket(Bucket=settings.S3_BUCKET)
             self.stdout.write(f"bucket created: {settings.S3_BUCKET}")
+        self.set_lifecycle()
+        self.set_cors()
+
+    def set_lifecycle(self) -> None:
+        try:
+            s3().put_bucket_lifecycle_configuration(Bucket=settings.S3_BUCKET, LifecycleConfiguration=lifecycle_rules())
+        except ClientError as exc:
+            code = exc.response["Error"].get("Code", exc)
+            self.stderr.write(f"bucket lifecycle not set ({code}): set it on the bucket")
+            return
+        self.stdout.write(f"bucket lifecycle: uploads/ expire after {UPLOADS_EXPIRE_DAYS} day")
+
+    def set_cors(self) -> None:
         rules = cors_rules()
         if not rules["CORSRules"][0]["AllowedOrigins"]:
             self.stdout.write("bucket CORS unchanged: no ALLOWED_HOSTS or CORS_ALLOWED_ORIGINS to allow")

@@ -147,10 +147,14 @@ export async function saveRecording() {
   }
 }
 
+// A presigned POST: the policy's fields first, the file last (S3 ignores fields after it).
 async function uploadBlob(target, blob) {
+  const form = new FormData();
+  for (const [name, value] of Object.entries(target.fields)) form.append(name, value);
+  form.append("file", blob, "recording.webm");
   let response;
   try {
-    response = await fetch(target.uploadUrl, { method: target.method, headers: target.headers, body: blob });
+    response = await fetch(target.uploadUrl, { method: "POST", body: form });
   } catch {
     throw new Error(gettext("the storage server could not be reached (or refused this page's origin: check its CORS)."));
   }

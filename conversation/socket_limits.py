@@ -1,0 +1,79 @@
+"""Bounds on what one user can hold open: sockets per user (across processes) and frames per socket.
+
+A user's sockets are a Redis sorted set of socket ids scored by the end of a short lease that each live
+socket renews; a process that dies without saying goodbye leaves leases that simply run out.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from django.conf import settings
+
+from conversation import redis_keys
+from conversation.redis import async_client
+
+LEASE_SECONDS = 60
+RENEW_EVERY_SECONDS = 20
+
+# Prune, count and add in one step: two processes accepting the user's tenth and eleventh socket at once
+# must not both see nine.
+_CLAIM = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if not redis.call('ZSCORE', KEYS[1], ARGV[3]) and redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then
+  return 0
+end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+return 1
+"""
+
+
+async def socket_claim(*, user_id: str, socket_id: str) -> bool:
+    """Takes one of the user's WEBSOCKET_MAX_PER_USER slots, or answers False when all are held."""
+    now = time.time()
+    script = async_client().register_script(_CLAIM)
+    args = [now, now + LEASE_SECONDS, socket_id, settings.WEBSOCKET_MAX_PER_USER, LEASE_SECONDS]
+    return bool(await script(keys=[redis_keys.user_sockets(user_id)], args=args))
+
+
+async def socket_renew(*, user_id: str, socket_id: str) -> None:
+    key = redis_keys.user_sockets(user_id)
+    pipe = async_client().pipeline(transaction=True)
+    pipe.zadd(key, {socket_id: time.time() + LEASE_SECONDS})
+    pipe.expire(key, LEASE_SECONDS)
+    await pipe.execute()
+
+
+async def socket_release(*, user_id: str, socket_id: str) -> None:
+    await async_client().zrem(redis_keys.user_sockets(user_id), socket_id)
+
+
+@dataclass
+class TokenBucket:
+    """Frames a socket may send: `rate` a second, with a reserve of `rate * burst_seconds`.
+
+    Per socket and in process memory, because the limit is per socket: no store round trip per frame.
+    """
+
+    rate: float
+    burst_seconds: float
+    tokens: float = field(init=False)
+    updated: float = field(init=False, default_factory=time.monotonic)
+
+    def __post_init__(self) -> None:
+        self.tokens = self.capacity
+
+    @property
+    def capacity(self) -> float:
+        return self.rate * self.burst_seconds
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True

@@ -1,0 +1,1 @@
+"""Moderation: the report queue, suspensions, blocks and the learner view, for staff."""

@@ -1,0 +1,219 @@
+"""Suspensions: every effect on the real stores and real sockets, in one process and across two web processes."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import time
+
+import pytest
+import websockets
+from asgiref.sync import async_to_sync
+from channels.testing import WebsocketCommunicator
+
+from config.asgi import application
+from conversation import redis_keys, restrictions
+from conversation.auth import mint_token
+from conversation.redis import client as redis
+from matchmaking.documents import MatchmakingRequest
+from moderation.documents import Suspension
+from sessions_app.documents import ConversationSession
+from tests.helpers import ask, next_event, open_socket
+from tests.processes import http, web_servers
+
+SUSPENSIONS = "/api/v1/moderation/suspensions/"
+
+
+def suspend(api, user_id: str = "bob", **extra):
+    response = api("mod-1", staff=True).post(
+        SUSPENSIONS, {"userId": user_id, "reason": "abuse", **extra}, format="json"
+    )
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+async def closed_with(communicator: WebsocketCommunicator, timeout: float = 3) -> int:
+    """The close code the server sent, skipping events before it."""
+    while True:
+        message = await communicator.receive_output(timeout=timeout)
+        if message["type"] == "websocket.close":
+            return message.get("code", 1000)
+
+
+def test_a_suspended_learner_is_refused_out_of_the_queue_and_their_lobby_socket_closes_4403(api):
+    assert ask(api, "bob").json()["status"] == "pending"
+    queue = redis_keys.matchmaking_queue("fr", "B1")
+    assert redis().zcard(queue) == 1
+
+    async def scenario():
+        lobby = await open_socket("/ws/v1/matchmaking/", "bob")
+        await asyncio.sleep(0.1)
+        await asyncio.get_running_loop().run_in_executor(None, suspend, api)
+        cancelled = await next_event(lobby, "request.cancelled")
+        code = await closed_with(lobby)
+        late = WebsocketCommunicator(application, f"/ws/v1/matchmaking/?token={mint_token('bob')}")
+        await late.connect()
+        late_code = await closed_with(late)
+        return cancelled, code, late_code
+
+    cancelled, code, late_code = async_to_sync(scenario)()
+    assert cancelled["request"]["status"] == "cancelled"
+    assert code == 4403 and late_code == 4403
+    refused = api("bob").get("/api/v1/sessions/")
+    assert refused.status_code == 403
+    assert refused.json()["code"] == "suspended"
+    assert ask(api, "bob").status_code == 403
+    assert MatchmakingRequest.objects.get(user_id="bob").status == "cancelled"
+    assert redis().zcard(queue) == 0 and not redis().exists(redis_keys.pending_guard("bob"))
+    assert api("alice").get("/api/v1/sessions/").status_code == 200  # nobody else is touched
+
+
+def test_live_sessions_end_reported_the_partner_is_told_and_the_suspended_socket_closes_4403(api):
+    ask(api, "alice")
+    session_id = ask(api, "bob").json()["sessionId"]
+    path = f"/ws/v1/sessions/{session_id}/"
+
+    async def scenario():
+        alice = await open_socket(path, "alice")
+        bob = await open_socket(path, "bob")
+        await next_event(alice, "session.state")
+        await next_event(bob, "session.state")
+        await asyncio.get_running_loop().run_in_executor(None, suspend, api)
+        ended = await next_event(alice, "session.ended")
+        return ended, await closed_with(alice), await closed_with(bob)
+
+    ended, alice_code, bob_code = async_to_sync(scenario)()
+    assert (ended["session"]["status"], ended["session"]["endReason"]) == ("cancelled", "reported")
+    assert alice_code == 1000 and bob_code == 4403
+    session = ConversationSession.objects.get(id=session_id)
+    assert (session.status, session.end_reason) == ("cancelled", "reported")
+    assert not any(
+        redis().exists(k) for k in (f"session:active:{session_id}", "user:session:alice", "user:session:bob")
+    )
+    assert api("alice").get("/api/v1/sessions/current/").status_code == 404
+
+
+def test_an_active_session_completes_reported_and_scheduled_ones_are_cancelled(api, frozen_clock):
+    ask(api, "alice")
+    live_id = ask(api, "bob").json()["sessionId"]
+    for user in ("alice", "bob"):
+        api(user).post(f"/api/v1/sessions/{live_id}/heartbeat/")
+    later = (frozen_clock.value + dt.timedelta(days=2)).isoformat()
+    scheduled = api("carol").post(
+        "/api/v1/sessions/", {"participant2Id": "bob", "targetLanguageCode": "fr", "scheduledAt": later}, format="json"
+    )
+    assert scheduled.status_code == 201
+    frozen_clock.advance(seconds=90)
+
+    suspend(api)
+
+    live = ConversationSession.objects.get(id=live_id)
+    assert (live.status, live.end_reason, live.actual_duration_seconds) == ("completed", "reported", 90)
+    invitation = ConversationSession.objects.get(id=scheduled.json()["id"])
+    assert (invitation.status, invitation.end_reason) == ("cancelled", "reported")
+
+
+def test_lifting_works_at_once_and_until_passing_ends_it_without_any_task(api, frozen_clock):
+    suspension = suspend(api)
+    assert api("bob").get("/api/v1/sessions/").status_code == 403
+    lifted = api("mod-1", staff=True).delete(f"{SUSPENSIONS}{suspension['id']}/")
+    assert lifted.status_code == 200 and lifted.json()["liftedBy"] == "token:mod-1"
+    assert lifted.json()["active"] is False
+    assert api("bob").get("/api/v1/sessions/").status_code == 200
+    assert ask(api, "bob").status_code == 201
+    again = api("mod-1", staff=True).delete(f"{SUSPENSIONS}{suspension['id']}/")
+    assert again.status_code == 409 and again.json()["code"] == "already_lifted"
+
+    until = frozen_clock.value + dt.timedelta(minutes=10)
+    suspend(api, "carol", until=until.isoformat())
+    assert api("carol").get("/api/v1/sessions/").status_code == 403
+    frozen_clock.advance(minutes=9, seconds=59)
+    assert api("carol").get("/api/v1/sessions/").status_code == 403
+    frozen_clock.advance(seconds=2)
+    assert api("carol").get("/api/v1/sessions/").status_code == 200
+    listed = api("mod-1", staff=True).get(SUSPENSIONS, {"active": "true"}).json()
+    assert listed["count"] == 0
+    assert api("mod-1", staff=True).get(SUSPENSIONS, {"userId": "carol"}).json()["count"] == 1
+
+
+def test_a_second_suspension_of_a_suspended_user_is_409(api):
+    suspend(api)
+    again = api("mod-1", staff=True).post(SUSPENSIONS, {"userId": "bob", "reason": "again"}, format="json")
+    assert again.status_code == 409 and again.json()["code"] == "already_suspended"
+    assert Suspension.objects(user_id="bob").count() == 1
+
+
+def test_a_request_costs_one_redis_command_and_no_mongodb_read(api, monkeypatch):
+    suspend(api, "carol")
+    api("bob").get("/api/v1/sessions/")  # this process's copy is current now
+    loads = []
+    original = restrictions._loader
+    monkeypatch.setattr(restrictions, "_loader", lambda: loads.append(1) or original())
+    with redis().monitor() as monitor:
+        assert api("bob").get("/api/v1/topics/").status_code == 200
+        redis().echo("end-of-request")
+        commands = []
+        while (command := monitor.next_command()["command"]) != "ECHO end-of-request":
+            if not command.startswith(("HELLO", "CLIENT")):  # a pooled connection's handshake, not the request's
+                commands.append(command)
+    assert commands == ["GET restrict:version"]  # the topics list itself reads MongoDB only
+    assert loads == []
+
+
+def test_the_mirror_is_rebuilt_from_mongodb_when_redis_lost_it(api):
+    suspend(api)
+    redis().delete(redis_keys.restrictions_hash(), redis_keys.restrictions_version())
+    assert api("bob").get("/api/v1/sessions/").status_code == 403
+    assert redis().hget(redis_keys.restrictions_hash(), "bob") == b"0.0"
+    assert api("alice").get("/api/v1/sessions/").status_code == 200
+
+
+def test_a_suspended_learner_still_queued_is_never_paired(api):
+    """A suspension racing a request (the queue cleaned before the request arrived): pairing skips them."""
+    assert ask(api, "bob").json()["status"] == "pending"
+    restrictions.restriction_publish(user_id="bob", until=restrictions.UNTIL_LIFTED)  # mirror only: bob stays queued
+    assert ask(api, "alice").json()["status"] == "pending"
+    assert MatchmakingRequest.objects(status="matched").count() == 0
+
+
+@pytest.mark.timeout(90)
+def test_it_takes_effect_within_a_second_on_every_web_process_and_lifts_as_fast(api):
+    bob = mint_token("bob")
+    staff = mint_token("mod-1", staff=True)
+    with web_servers(2) as (first, second):
+        assert http("GET", f"{second}/api/v1/sessions/", bob)[0] == 200
+
+        async def scenario():
+            ws_url = second.replace("http", "ws") + f"/ws/v1/matchmaking/?token={bob}"
+            async with websockets.connect(ws_url) as socket:
+                await socket.send(json.dumps({"type": "ping"}))
+                assert json.loads(await socket.recv())["type"] == "pong"
+                loop = asyncio.get_running_loop()
+                started = time.monotonic()
+                status, body = await loop.run_in_executor(
+                    None,
+                    http,
+                    "POST",
+                    f"{first}/api/v1/moderation/suspensions/",
+                    staff,
+                    {"userId": "bob", "reason": "x"},
+                )
+                assert status == 201
+                refused_after = None
+                while refused_after is None and time.monotonic() - started < 1:
+                    code, _ = await loop.run_in_executor(None, http, "GET", f"{second}/api/v1/sessions/", bob)
+                    refused_after = time.monotonic() - started if code == 403 else None
+                with pytest.raises(websockets.ConnectionClosed) as closed:
+                    await asyncio.wait_for(socket.recv(), timeout=max(0.05, 1 - (time.monotonic() - started)))
+                closed_after = time.monotonic() - started
+                return body["id"], refused_after, closed.value.rcvd.code, closed_after
+
+        suspension_id, refused_after, close_code, closed_after = asyncio.run(scenario())
+        print(f"refused on the other process after {refused_after:.3f}s, socket closed after {closed_after:.3f}s")
+        assert refused_after is not None and refused_after < 1
+        assert close_code == 4403 and closed_after < 1
+        started = time.monotonic()
+        assert http("DELETE", f"{first}/api/v1/moderation/suspensions/{suspension_id}/", staff)[0] == 200
+        assert http("GET", f"{second}/api/v1/sessions/", bob)[0] == 200
+        assert time.monotonic() - started < 1
