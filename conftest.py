@@ -17,11 +17,13 @@ from pathlib import Path
 import pytest
 from channels.layers import channel_layers
 from django.db import DEFAULT_DB_ALIAS, connections
+from django.test.client import Client as DjangoClient
 from rest_framework.test import APIClient
 
 from conversation import clock, mongo, redis_keys
 from conversation.auth import mint_token
 from conversation.redis import client as redis_client
+from tests import contract
 
 ROOT = Path(__file__).resolve().parent
 
@@ -33,6 +35,32 @@ def _indexes(django_db_blocker):
     from conversation.indexes import ensure_indexes
 
     ensure_indexes()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _responses_match_the_schema():
+    """Every /api/v1/ response the test client receives is checked against the served schema (tests/contract.py)."""
+    original = DjangoClient.request
+
+    def checked(self, **request):
+        response = original(self, **request)
+        if not getattr(response, "streaming", False):
+            contract.check_response(
+                request["REQUEST_METHOD"], request["PATH_INFO"], response.status_code, response.content,
+                response.headers, query=request.get("QUERY_STRING", ""),
+            )  # fmt: skip
+        return response
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(DjangoClient, "request", checked)
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _contract_opt_out(request):
+    contract.state["enabled"] = request.node.get_closest_marker("no_contract") is None
+    yield
+    contract.state["enabled"] = True
 
 
 KEEP_REDIS_PREFIXES = (b"_kombu", b"unacked", b"celery")  # a running worker's broker bindings

@@ -12,6 +12,7 @@ from django.urls import re_path  # noqa: E402
 
 from conversation.bodylimit import BodyLimitMiddleware  # noqa: E402
 from conversation.consumers import UnknownPathConsumer  # noqa: E402
+from conversation.request_id import RequestIdASGIMiddleware  # noqa: E402
 from conversation.ws_auth import OriginCheck, TokenAuthMiddleware  # noqa: E402
 from matchmaking.routing import websocket_urlpatterns as matchmaking_ws  # noqa: E402
 from sessions_app.routing import websocket_urlpatterns as sessions_ws  # noqa: E402
@@ -19,10 +20,13 @@ from sessions_app.routing import websocket_urlpatterns as sessions_ws  # noqa: E
 # Unknown socket paths close with 4404 instead of URLRouter raising (a 500 handshake).
 websocket_routes = [*matchmaking_ws, *sessions_ws, re_path(r"", UnknownPathConsumer.as_asgi())]
 
-application = ProtocolTypeRouter(
-    {
-        # Oversized bodies are refused before Django spools them to disk (or authenticates anyone).
-        "http": BodyLimitMiddleware(django_asgi_app),
-        "websocket": OriginCheck(TokenAuthMiddleware(URLRouter(websocket_routes))),
-    }
+# The request id wraps everything, so even answers from outside Django (a 413) carry X-Request-ID.
+application = RequestIdASGIMiddleware(
+    ProtocolTypeRouter(
+        {
+            # Oversized bodies are refused before Django spools them to disk (or authenticates anyone).
+            "http": BodyLimitMiddleware(django_asgi_app),
+            "websocket": OriginCheck(TokenAuthMiddleware(URLRouter(websocket_routes))),
+        }
+    )
 )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
+from celery.signals import before_task_publish, task_postrun, task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -48,6 +49,35 @@ def beat_schedule() -> dict[str, dict]:
             "options": {"expires": 54.0},
         },
     }
+
+
+REQUEST_ID_HEADER = "x_request_id"
+
+
+@before_task_publish.connect
+def _send_request_id(headers: dict | None = None, **kwargs) -> None:
+    """A task sent while serving a request carries the request's id to the worker."""
+    from conversation.request_id import current_request_id
+
+    rid = current_request_id()
+    if headers is not None and rid:
+        headers[REQUEST_ID_HEADER] = rid
+
+
+@task_prerun.connect
+def _restore_request_id(task=None, **kwargs) -> None:
+    from conversation.request_id import set_request_id
+
+    task.request.request_id_token = set_request_id(getattr(task.request, REQUEST_ID_HEADER, None))
+
+
+@task_postrun.connect
+def _forget_request_id(task=None, **kwargs) -> None:
+    from conversation.request_id import reset_request_id
+
+    token = getattr(task.request, "request_id_token", None)
+    if token is not None:
+        reset_request_id(token)
 
 
 @app.on_after_finalize.connect

@@ -6,14 +6,17 @@ a real DJANGO_SECRET_KEY and a JWT key.
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from django.core.exceptions import ImproperlyConfigured
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
-from config.env import env_bool, env_int, env_list, env_str
-from conversation.vocab import DURATIONS, LEVELS
+from config.env import env_bool, env_host_ports, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -76,6 +79,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "conversation.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files (admin, practice page) from the same process: uvicorn serves none itself.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -146,49 +150,108 @@ DATABASES = {"default": _database_from_url(env_str("DATABASE_URL"))}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 MONGODB_URI = env_str("MONGODB_URI", "mongodb://127.0.0.1:27017/conversation")
-MONGODB_TIMEOUT_MS = env_int("MONGODB_TIMEOUT_MS", 3000, minimum=100)
+MONGODB_TIMEOUT_MS = env_int("MONGODB_TIMEOUT_MS", 1000, minimum=100)
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
     raise ImproperlyConfigured(f"REDIS_URL must be a redis:// URL, got {REDIS_URL!r}")
 if not MONGODB_URI.startswith(("mongodb://", "mongodb+srv://")):
     raise ImproperlyConfigured("MONGODB_URI must be a mongodb:// URL")
 
+# High availability (docs/OPERATIONS.md): with sentinels, every Redis user asks them for the primary;
+# REDIS_URL then only gives the database number and the password.
+REDIS_SENTINELS = env_host_ports("REDIS_SENTINELS")
+REDIS_SENTINEL_MASTER = env_str("REDIS_SENTINEL_MASTER", "mymaster")
+if not re.fullmatch(r"[A-Za-z0-9._-]+", REDIS_SENTINEL_MASTER):
+    raise ImproperlyConfigured(f"REDIS_SENTINEL_MASTER must be a name ([A-Za-z0-9._-]), got {REDIS_SENTINEL_MASTER!r}")
+_redis_url = urlparse(REDIS_URL)
+try:
+    REDIS_DB = int(_redis_url.path.strip("/") or 0) if _redis_url.scheme != "unix" else 0
+except ValueError:
+    raise ImproperlyConfigured(f"REDIS_URL must end with a database number, got {REDIS_URL!r}") from None
+REDIS_PASSWORD = unquote(_redis_url.password) if _redis_url.password else None
+# Short timeouts towards the sentinels: a dead one is skipped for the next, not waited on.
+REDIS_SENTINEL_KWARGS = {"socket_timeout": 0.5, "socket_connect_timeout": 0.5}
+
+
+def _celery_redis_url() -> str:
+    """Celery's broker and result backend: the primary itself, or kombu's `sentinel://` list."""
+    if not REDIS_SENTINELS:
+        return REDIS_URL
+    auth = f":{_redis_url.password}@" if _redis_url.password else ""
+    netlocs = (f"[{host}]:{port}" if ":" in host else f"{host}:{port}" for host, port in REDIS_SENTINELS)
+    return ";".join(f"sentinel://{auth}{netloc}/{REDIS_DB}" for netloc in netlocs)
+
+
+# One immediate retry on a fresh connection: pooled connections Redis dropped in a restart
+# fail once each otherwise (a 503 per stale connection after Redis is back). Under Sentinel the
+# fresh connection asks the sentinels again, so the retry also lands on a newly promoted primary.
+_CACHE_OPTIONS = {
+    "SOCKET_CONNECT_TIMEOUT": 2,
+    "SOCKET_TIMEOUT": 2,
+    "CONNECTION_POOL_KWARGS": {"retry": Retry(NoBackoff(), 1)},
+}
+if REDIS_SENTINELS:
+    _CACHE_OPTIONS |= {
+        "CLIENT_CLASS": "django_redis.client.SentinelClient",
+        "CONNECTION_FACTORY": "django_redis.pool.SentinelConnectionFactory",
+        "SENTINELS": REDIS_SENTINELS,
+        "SENTINEL_KWARGS": REDIS_SENTINEL_KWARGS,
+        "PASSWORD": REDIS_PASSWORD,
+    }
 CACHES = {
     "default": {
         "BACKEND": "django_redis.cache.RedisCache",
-        "LOCATION": REDIS_URL,
+        # With sentinels the host part names the monitored primary, not a machine.
+        "LOCATION": f"redis://{REDIS_SENTINEL_MASTER}/{REDIS_DB}" if REDIS_SENTINELS else REDIS_URL,
         "KEY_PREFIX": "cache",
         "TIMEOUT": 300,
-        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 2, "SOCKET_TIMEOUT": 2},
+        "OPTIONS": _CACHE_OPTIONS,
     }
 }
 
+# channels-redis blocks 5 s in BZPOPMIN; redis-py 8 defaults to a 5 s read timeout, which kills every
+# idle socket's receive loop: read longer than the block. redis-py 8 pools refuse (not queue) past
+# max_connections (default 100): a burst of socket connects needs more. retry: a pooled connection
+# that Redis dropped (a restart) is retried once on a fresh one; without it every such connection
+# fails one socket handshake after Redis is back.
+_CHANNELS_POOL = {
+    "socket_timeout": 15,
+    "socket_connect_timeout": 5,
+    "max_connections": 2000,
+    "retry": AsyncRetry(NoBackoff(), 1),
+}
+if REDIS_SENTINELS:
+    _CHANNELS_HOST = {
+        "sentinels": REDIS_SENTINELS,
+        "master_name": REDIS_SENTINEL_MASTER,
+        "sentinel_kwargs": REDIS_SENTINEL_KWARGS,
+        "db": REDIS_DB,
+        "password": REDIS_PASSWORD,
+        **_CHANNELS_POOL,
+    }
+else:
+    _CHANNELS_HOST = {"address": REDIS_URL, **_CHANNELS_POOL}
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        # channels-redis blocks 5 s in BZPOPMIN; redis-py 8 defaults to a 5 s read timeout,
-        # which kills every idle socket's receive loop. Read longer than the block.
-        "CONFIG": {
-            # redis-py 8 pools refuse (not queue) past max_connections (default 100): a burst of
-            # socket connects needs more.
-            "hosts": [
-                {"address": REDIS_URL, "socket_timeout": 15, "socket_connect_timeout": 5, "max_connections": 2000}
-            ],
-            "prefix": "channels",
-            "capacity": 200,
-            "expiry": 30,
-        },
+        "CONFIG": {"hosts": [_CHANNELS_HOST], "prefix": "channels", "capacity": 200, "expiry": 30},
     }
 }
 
-CELERY_BROKER_URL = REDIS_URL
-CELERY_RESULT_BACKEND = REDIS_URL
+CELERY_BROKER_URL = _celery_redis_url()
+CELERY_RESULT_BACKEND = _celery_redis_url()
+if REDIS_SENTINELS:
+    _KOMBU_SENTINEL = {"master_name": REDIS_SENTINEL_MASTER, "sentinel_kwargs": REDIS_SENTINEL_KWARGS}
+    CELERY_BROKER_TRANSPORT_OPTIONS = _KOMBU_SENTINEL
+    CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = _KOMBU_SENTINEL
 CELERY_RESULT_EXPIRES = 3600
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+# The worker logs through LOGGING below, so its lines carry the request id of the task's request.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 S3_BUCKET = env_str("S3_BUCKET", "conversation-recordings")
 S3_ENDPOINT_URL = env_str("S3_ENDPOINT_URL") or None
@@ -246,11 +309,22 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_GENERATE_CHOICE_DESCRIPTION": False,
-    # One schema name per shared vocabulary (else drf_spectacular.W001 fails `check --deploy --fail-level WARNING`).
+    # One named enum per vocabulary, whichever field or parameter uses it (one model per enum in a client;
+    # also keeps drf_spectacular.W001 out of `check --deploy --fail-level WARNING`).
     "ENUM_NAME_OVERRIDES": {
-        "LevelEnum": [(level, level) for level in LEVELS],
-        "DurationEnum": [(minutes, minutes) for minutes in DURATIONS],
+        "Level": "conversation.vocab.LEVELS",
+        "LanguageCode": "conversation.vocab.language_codes",
+        "Category": "conversation.vocab.CATEGORIES",
+        "Duration": "conversation.vocab.DURATION_CHOICES",
+        "SessionStatus": "sessions_app.documents.STATUSES",
+        "RequestStatus": "matchmaking.documents.STATUSES",
+        "EndReason": "sessions_app.documents.END_REASONS",
+        "ValidationErrorCode": [("invalid", "invalid")],
     },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "conversation.schema.postprocess_contract",
+    ],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
@@ -300,10 +374,17 @@ warnings.filterwarnings("ignore", message="No directory at", module="whitenoise.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact_tokens": {"()": "conversation.logs.RedactTokens"}},
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "filters": {
+        "redact_tokens": {"()": "conversation.logs.RedactTokens"},
+        "request_id": {"()": "conversation.logs.RequestIdFilter"},
+    },
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s %(message)s"}},
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_tokens"]},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact_tokens", "request_id"],
+        },
     },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     # uvicorn logs WebSocket URLs (with ?token=) on its own handlers: route them through ours.

@@ -32,3 +32,4 @@ urlpatterns = [
 ]
 handler400 = "conversation.errors.bad_request_json"
 handler404 = "conversation.errors.not_found"
+handler500 = "conversation.errors.server_error_json"

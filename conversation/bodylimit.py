@@ -11,6 +11,9 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from django.conf import settings
+from django.utils.translation import gettext as _
+
+from conversation.errors import error_body
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -37,9 +40,8 @@ def _content_length(scope: Scope) -> int | None:
 
 
 async def payload_too_large(send: Send, limit: int) -> None:
-    body = json.dumps(
-        {"detail": f"Request body too large: at most {limit} bytes.", "code": "payload_too_large"}
-    ).encode()
+    detail = _("Request body too large: at most %(limit)d bytes.") % {"limit": limit}
+    body = json.dumps(error_body("payload_too_large", detail)).encode()
     await send(
         {
             "type": "http.response.start",

@@ -1,4 +1,8 @@
-"""Base WebSocket consumer: authentication, close codes, size limit, event push."""
+"""Base WebSocket consumer: authentication, close codes, size limit, event push, store outages.
+
+Nothing is sent after the close frame (the ASGI server would raise), and a store that cannot be
+reached at the handshake closes it with 1013 (try again later) instead of an HTTP 500.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +17,10 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.http.cookie import parse_cookie
 from django.utils import translation
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _
 
-from conversation import restrictions
+from conversation import breaker, restrictions
+from conversation.errors import STORE_ERRORS, error_body, store_name
 from conversation.events import CLOSE_TYPE, PUSH_TYPE, access_group
 from conversation.socket_limits import (
     RENEW_EVERY_SECONDS,
@@ -33,6 +38,7 @@ CLOSE_NOT_FOUND = 4404
 CLOSE_GONE = 4410
 CLOSE_TOO_BIG = 1009
 CLOSE_POLICY = 1008
+CLOSE_TRY_AGAIN_LATER = 1013
 CLOSE_TOO_MANY_SOCKETS = 4429
 
 
@@ -57,6 +63,48 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
     closing: bool = False
     # Message types a client may send, each handled by `on_<type>(content)`; the other `on_*` are lifecycle hooks.
     client_messages: frozenset[str] = frozenset()
+    accepted = False
+    closed = False
+
+    async def __call__(self, scope, receive, send):
+        async def send_until_closed(message) -> None:
+            # Every frame passes here, whichever helper sent it: an event racing the close frame is
+            # dropped (the ASGI server would raise "Unexpected ASGI message 'websocket.send'").
+            if self.closed:
+                return
+            if message["type"] == "websocket.close":
+                self.closed = True
+            await send(message)
+
+        # The channel layer's receive loop runs beside the handlers: with Redis down it raises before
+        # (or while) `connect` runs, and uvicorn would answer the handshake with an HTTP 500.
+        try:
+            await super().__call__(scope, receive, send_until_closed)
+        except STORE_ERRORS as exc:
+            breaker.store_failed(store_name(exc))
+            log.warning("socket closed 1013: %s unreachable (%r)", store_name(exc), exc)
+            await self.close_unavailable()
+
+    async def close_unavailable(self) -> None:
+        if not self.accepted:
+            await self.accept()
+        await self.close(code=CLOSE_TRY_AGAIN_LATER)
+
+    async def accept(self, subprotocol=None, headers=None) -> None:
+        if self.accepted or self.closed:
+            return
+        self.accepted = True
+        await super().accept(subprotocol, headers)
+
+    async def websocket_disconnect(self, message) -> None:
+        self.closed = True
+        await super().websocket_disconnect(message)
+
+    async def send_error(self, code: str, detail) -> None:
+        """A socket `error` event: the one error body, with `type`, in the socket's language."""
+        with translation.override(getattr(self, "language", None)):
+            body = error_body(code, detail)
+        await self.send_json({"type": "error", **body})
 
     async def connect(self) -> None:
         self.groups_joined = []
@@ -67,6 +115,9 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
             rate=settings.WEBSOCKET_MAX_MESSAGES_PER_SECOND, burst_seconds=settings.WEBSOCKET_RATE_BURST_SECONDS
         )
         self.user = self.scope.get("user")
+        if breaker.open_store():
+            await self.close_unavailable()
+            return
         if self.user is None:
             await self.refuse(CLOSE_UNAUTHENTICATED)
             return
@@ -116,11 +167,10 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
         if self.over_rate or not self.frames.take():
             if not self.over_rate:  # told once; frames already on the wire behind it are dropped
                 self.over_rate = True
-                with translation.override(self.language):
-                    detail = _("More than %(count)d messages a second.") % {
-                        "count": settings.WEBSOCKET_MAX_MESSAGES_PER_SECOND
-                    }
-                await self.send_json({"type": "error", "code": "rate_limited", "detail": detail})
+                with translation.override(self.language):  # formatted here, so in the socket's language
+                    limit = settings.WEBSOCKET_MAX_MESSAGES_PER_SECOND
+                    detail = _("More than %(limit)d messages a second.") % {"limit": limit}
+                await self.send_error("rate_limited", detail)
                 await self.close(code=CLOSE_POLICY)
             return
         text = message.get("text")
@@ -135,7 +185,7 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
 
     async def receive(self, text_data=None, bytes_data=None, **kwargs) -> None:
         if not text_data:  # binary or empty frames: channels would raise and kill the socket with 1011
-            await self.send_json({"type": "error", "detail": _("expected a JSON text frame")})
+            await self.send_error("bad_message", _("Expected a JSON text frame."))
             return
         await super().receive(text_data=text_data, **kwargs)
 
@@ -143,7 +193,7 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
         kind = content.get("type") if isinstance(content, dict) else None
         handler = getattr(self, f"on_{kind}") if isinstance(kind, str) and kind in self.client_messages else None
         if handler is None:
-            await self.send_json({"type": "error", "detail": _("unknown message type")})
+            await self.send_error("bad_message", _("Unknown message type."))
             return
         await handler(content)
 

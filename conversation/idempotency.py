@@ -1,29 +1,51 @@
-"""`Idempotency-Key`: a retried POST returns the first response instead of acting twice."""
+"""`Idempotency-Key`: a retried POST returns the first response instead of acting twice.
+
+The first response is stored with a hash of the body that produced it: the same key with
+another body is a client bug, answered 422 `idempotency_key_reused` rather than a replay.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _
 from rest_framework.exceptions import ValidationError
 
 from conversation import redis_keys
-from conversation.errors import Conflict
+from conversation.errors import Conflict, IdempotencyKeyReused
 from conversation.redis import client
 
 KEY_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 IN_PROGRESS = b"__in_progress__"
 RETENTION_SECONDS = 24 * 3600
+REPLAYED_HEADER = "Idempotent-Replayed"
 
 
-def idempotent(*, user_id: str, key: str | None, call: Callable[[], tuple[int, dict]]) -> tuple[int, dict]:
-    """Runs `call` once per (user, key) and replays its (status, body) for 24 hours."""
+@dataclass(frozen=True)
+class Outcome:
+    status: int
+    body: dict
+    replayed: bool = False
+
+
+def body_fingerprint(body: Any) -> str:
+    """Key order and spacing do not make another body; values do."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def idempotent(*, user_id: str, key: str | None, body: Any, call: Callable[[], tuple[int, dict]]) -> Outcome:
+    """Runs `call` once per (user, key) and replays its (status, body) for 24 hours to the same body."""
     if key is None:
-        return call()
+        return Outcome(*call())
     if not KEY_RE.match(key):
         raise ValidationError({"Idempotency-Key": [_("Must be 1-128 characters of [A-Za-z0-9_.:-].")]})
+    fingerprint = body_fingerprint(body)
     redis = client()
     slot = redis_keys.idempotency(user_id, key)
     if not redis.set(slot, IN_PROGRESS, nx=True, ex=RETENTION_SECONDS):
@@ -31,11 +53,14 @@ def idempotent(*, user_id: str, key: str | None, call: Callable[[], tuple[int, d
         if stored is None or stored == IN_PROGRESS:
             raise Conflict(_("A request with this Idempotency-Key is still in progress."), "idempotency_in_progress")
         first = json.loads(stored)
-        return first["status"], first["body"]
+        if first.get("fingerprint") != fingerprint:
+            raise IdempotencyKeyReused()
+        return Outcome(first["status"], first["body"], replayed=True)
     try:
-        status, body = call()
+        status, response_body = call()
     except BaseException:
         redis.delete(slot)  # a refused call did nothing: a retry may act
         raise
-    redis.set(slot, json.dumps({"status": status, "body": body}), ex=RETENTION_SECONDS)
-    return status, body
+    stored = {"status": status, "body": response_body, "fingerprint": fingerprint}
+    redis.set(slot, json.dumps(stored), ex=RETENTION_SECONDS)
+    return Outcome(status, response_body)

@@ -1,5 +1,6 @@
-"""The process-wide Redis client used by services (django-redis' connection pool).
+"""The process-wide Redis clients used by services: sync (django-redis' pool) and asyncio.
 
+With REDIS_SENTINELS both find the primary through Sentinel and find it again after a failover.
 redis-py pools check the pid and reset themselves after a fork.
 """
 
@@ -12,6 +13,7 @@ from django.conf import settings
 from django_redis import get_redis_connection
 from redis import Redis
 from redis import asyncio as aioredis
+from redis.asyncio.sentinel import Sentinel as AsyncSentinel
 
 # Deletes a key only while it still holds the value we wrote (never someone else's claim).
 _DELETE_IF_EQUALS = """
@@ -34,10 +36,20 @@ def async_client() -> aioredis.Redis:
     if found is None:
         for old in [known for known in _async_clients if known.is_closed()]:
             del _async_clients[old]
-        found = _async_clients[loop] = aioredis.Redis.from_url(
-            settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=5, max_connections=1000
-        )
+        found = _async_clients[loop] = _new_async_client()
     return found
+
+
+def _new_async_client() -> aioredis.Redis:
+    pool = {"socket_timeout": 5, "socket_connect_timeout": 5, "max_connections": 1000}
+    if not settings.REDIS_SENTINELS:
+        return aioredis.Redis.from_url(settings.REDIS_URL, **pool)
+    sentinel = AsyncSentinel(settings.REDIS_SENTINELS, sentinel_kwargs=settings.REDIS_SENTINEL_KWARGS)
+    # The pool asks the sentinels for the primary on every new connection, and drops its connections
+    # when a READONLY reply shows the one it knew was demoted.
+    return sentinel.master_for(
+        settings.REDIS_SENTINEL_MASTER, db=settings.REDIS_DB, password=settings.REDIS_PASSWORD, **pool
+    )
 
 
 @cache

@@ -1,4 +1,4 @@
-"""OpenAPI: details drf-spectacular cannot infer (the JWT bearer scheme, strict bodies), and the cached schema view."""
+"""OpenAPI details drf-spectacular cannot infer (JWT bearer scheme, strict bodies, headers); the cached schema view."""
 
 from typing import ClassVar
 
@@ -46,3 +46,55 @@ class CachedSchemaView(SpectacularAPIView):
             data=self._built[key],
             headers={"Content-Disposition": f'inline; filename="{self._get_filename(request, version)}"'},
         )
+
+
+# Headers the service sends, documented on the responses that carry them (shared/API.md, Errors).
+_REQUEST_ID = {
+    "description": "The client's own X-Request-ID if it sent a valid one (1-64 of [A-Za-z0-9._-]), else a new one.",
+    "schema": {"type": "string", "pattern": r"^[A-Za-z0-9._-]{1,64}$"},
+}
+_RETRY_AFTER = {"description": "Seconds to wait before retrying.", "required": True, "schema": {"type": "integer"}}
+
+
+_NULL = {"$ref": "#/components/schemas/NullEnum"}
+
+
+def _nullable_refs(node) -> None:
+    """`allOf: [$ref], nullable: true` (drf-spectacular's nullable nested serializer) rejects null under a
+    strict OpenAPI 3.0 validator: `nullable` does not reach into the referenced schema. `oneOf` the
+    reference or `NullEnum` (`enum: [null]`) does, as drf-spectacular already writes for nullable enums."""
+    if isinstance(node, dict):
+        if node.get("nullable") and len(node.get("allOf", ())) == 1 and "$ref" in node["allOf"][0]:
+            node["oneOf"] = [node.pop("allOf")[0], _NULL]
+        for value in node.values():
+            _nullable_refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            _nullable_refs(value)
+
+
+def _shared_parameter_enums(result) -> None:
+    """A query parameter whose values are a named enum's refers to it, instead of an inline copy per operation."""
+    schemas = result.get("components", {}).get("schemas", {})
+    named = {frozenset(s["enum"]): name for name, s in schemas.items() if "enum" in s and None not in s["enum"]}
+    for path in result.get("paths", {}).values():
+        for operation in path.values():
+            for parameter in operation.get("parameters", []):
+                values = frozenset(v for v in parameter.get("schema", {}).get("enum", ()) if v not in ("", None))
+                if values in named:
+                    parameter["schema"] = {"$ref": f"#/components/schemas/{named[values]}"}
+
+
+def postprocess_contract(result, generator, request, public):
+    """X-Request-ID on every response, Retry-After on every 429 and 503, nullable references strict-3.0 valid."""
+    for path in result.get("paths", {}).values():
+        for operation in path.values():
+            for status_code, response in operation.get("responses", {}).items():
+                headers = response.setdefault("headers", {})
+                headers["X-Request-ID"] = _REQUEST_ID
+                if status_code in ("429", "503"):
+                    headers["Retry-After"] = _RETRY_AFTER
+    result["components"]["schemas"].setdefault("NullEnum", {"enum": [None]})
+    _nullable_refs(result)
+    _shared_parameter_enums(result)
+    return result

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from django.utils.translation import gettext as _
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema_serializer
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import OpenApiResponse, extend_schema_serializer
 from rest_framework import serializers
 
-from conversation.errors import CONFLICT_CODES
+from conversation.errors import CONFLICT_CODES, ERROR_CODES, NON_FIELD_ERRORS
 
 
 class StrictSerializer(serializers.Serializer):
@@ -29,52 +29,48 @@ class UTCDateTimeField(serializers.DateTimeField):
         return isoformat(value)
 
 
+@extend_schema_serializer(component_name="Error")
 class ErrorSerializer(serializers.Serializer):
-    """`{"detail": "..."}`: 401, 403, 404, 405, 413, 415, 429."""
+    """Every error but a 400: `{detail, code}`."""
 
-    detail = serializers.CharField()
-
-
-class ConflictSerializer(serializers.Serializer):
-    """409 `{"detail": "...", "code": "..."}`."""
-
-    detail = serializers.CharField()
-    code = serializers.ChoiceField(choices=CONFLICT_CODES)
+    detail = serializers.CharField(help_text="Human text in the caller's language (Accept-Language).")
+    code = serializers.CharField(help_text="Stable English code to branch on: " + ", ".join(ERROR_CODES) + ".")
 
 
-class UnavailableSerializer(serializers.Serializer):
-    """503 when MongoDB or Redis cannot be reached."""
+@extend_schema_serializer(component_name="ValidationError")
+class ValidationErrorSerializer(serializers.Serializer):
+    """400: `{detail, code: "invalid", fields?}`; `fields` maps each bad field to its messages."""
 
-    detail = serializers.CharField()
-    code = serializers.ChoiceField(choices=("service_unavailable",))
+    detail = serializers.CharField(help_text="The first problem, in words.")
+    code = serializers.ChoiceField(choices=("invalid",))
+    fields = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text=f"Field name (nested: `items.0`; the `Idempotency-Key` header by its name; errors of no one field:"
+        f" `{NON_FIELD_ERRORS}`) to messages.",
+    )
 
 
-# `{"field": ["message", ...]}` (nested for list items) or `{"detail": "..."}`: any object.
-VALIDATION_ERROR = {"type": "object", "additionalProperties": True}
-
-_ERRORS: dict[int, tuple[object, str]] = {
-    400: (VALIDATION_ERROR, "Bad input: field errors, or `detail` for a malformed body."),
-    401: (ErrorSerializer, "No, malformed, expired or foreign token."),
-    403: (ErrorSerializer, "Authenticated but not allowed (staff only)."),
-    404: (ErrorSerializer, "Unknown or malformed id, or not yours."),
-    409: (ConflictSerializer, "The resource is not in the state the action needs."),
-    413: (ErrorSerializer, "Request body larger than MAX_REQUEST_BODY_BYTES."),
-    415: (ErrorSerializer, "The body is not application/json."),
-    429: (ErrorSerializer, "Rate limited; Retry-After says when to try again."),
-    503: (UnavailableSerializer, "MongoDB or Redis is unreachable."),
+_ERRORS: dict[int, tuple[type[serializers.Serializer], str]] = {
+    400: (ValidationErrorSerializer, "Bad input: `fields` names each bad field; a malformed body has none."),
+    401: (ErrorSerializer, "`not_authenticated`: no, malformed, expired or foreign token."),
+    403: (ErrorSerializer, "`permission_denied`: authenticated but not allowed (staff only)."),
+    404: (ErrorSerializer, "`not_found`: unknown or malformed id, or not yours."),
+    405: (ErrorSerializer, "`method_not_allowed`."),
+    409: (ErrorSerializer, "The resource is not in the state the action needs: " + ", ".join(CONFLICT_CODES) + "."),
+    413: (ErrorSerializer, "`payload_too_large`: body larger than MAX_REQUEST_BODY_BYTES."),
+    415: (ErrorSerializer, "`unsupported_media_type`: the body is not application/json."),
+    422: (ErrorSerializer, "`idempotency_key_reused`: the same Idempotency-Key with a different body."),
+    429: (ErrorSerializer, "`rate_limited`; Retry-After says when to try again."),
+    503: (ErrorSerializer, "`service_unavailable`: MongoDB or Redis is unreachable; Retry-After, `detail` names it."),
 }
 BODY_ERRORS = (400, 413, 415)
 
 
 def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
-    """OpenAPI responses for `statuses`, plus the 401 and 503 every authenticated endpoint can answer."""
+    """OpenAPI responses for `statuses`, plus the 401 and 503 any endpoint can answer."""
     wanted = sorted({401, 503, *statuses})
     return {code: OpenApiResponse(_ERRORS[code][0], description=_ERRORS[code][1]) for code in wanted}
-
-
-RETRY_AFTER = OpenApiParameter(
-    "Retry-After", int, OpenApiParameter.HEADER, response=[429], required=True, description="Seconds to wait."
-)
 
 
 def paginated(item: type[serializers.Serializer], name: str) -> type[serializers.Serializer]:
@@ -87,9 +83,3 @@ def paginated(item: type[serializers.Serializer], name: str) -> type[serializers
     }
     # many=False: a viewset's `list` action would otherwise be documented as an array of pages.
     return extend_schema_serializer(many=False)(type(name, (serializers.Serializer,), fields))
-
-
-PAGE_PARAMETERS = [
-    OpenApiParameter("page", int, required=False, description="1-based page number (404 past the last page)."),
-    OpenApiParameter("pageSize", int, required=False, description="Items per page, at most 100."),
-]

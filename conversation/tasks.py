@@ -3,8 +3,10 @@
 from celery import shared_task
 
 from conversation import clock
+from conversation.request_id import current_request_id
 
 
 @shared_task(name="conversation.tasks.ping")
-def ping() -> str:
-    return clock.isoformat(clock.now()) or ""
+def ping() -> dict:
+    """The worker's time, and the request id it runs under (that of the request that sent it, if any)."""
+    return {"serverTime": clock.isoformat(clock.now()) or "", "requestId": current_request_id()}

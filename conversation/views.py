@@ -10,10 +10,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from conversation import mongo
+from conversation import breaker
 from conversation.errors import STORE_ERRORS
 from conversation.metrics import RedisCollector
-from conversation.redis import client
 
 
 @require_GET
@@ -22,12 +21,12 @@ def live(request: HttpRequest) -> JsonResponse:
 
 
 def _check(name: str, probe) -> str | None:
+    """The store's name if it does not answer; an answer closes its breaker (recovery within one check)."""
     try:
         probe()
-    except STORE_ERRORS:
+    except Exception:  # a store that answers garbage is as unavailable as one that does not answer
         return name
-    except Exception:
-        return name
+    breaker.store_answered(name)
     return None
 
 
@@ -35,7 +34,7 @@ def _check(name: str, probe) -> str | None:
 def ready(request: HttpRequest) -> JsonResponse:
     failing = [
         name
-        for name, probe in (("mongodb", lambda: mongo.db().command("ping")), ("redis", lambda: client().ping()))
+        for name, probe in (("mongodb", breaker.probe_mongodb), ("redis", breaker.probe_redis))
         if _check(name, probe)
     ]
     if failing:

@@ -7,6 +7,7 @@ from django.conf import settings
 LEVELS = ("A1", "A2", "B1", "B2", "C1", "C2")
 CATEGORIES = ("daily_life", "work", "travel", "culture", "hobbies", "news")
 DURATIONS = (5, 10, 15, 20)
+DURATION_CHOICES = tuple((minutes, minutes) for minutes in DURATIONS)  # drf-spectacular's ENUM_NAME_OVERRIDES form
 
 
 def language_codes() -> tuple[str, ...]:

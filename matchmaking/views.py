@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
@@ -11,10 +11,10 @@ from rest_framework.views import APIView
 
 from conversation.auth import caller_id
 from conversation.errors import NotFound
-from conversation.idempotency import KEY_RE, idempotent
+from conversation.idempotency import KEY_RE, REPLAYED_HEADER, idempotent
 from conversation.lookups import get_or_404
-from conversation.ratelimit import rate_limit_hit
-from conversation.serializers import BODY_ERRORS, RETRY_AFTER, error_responses
+from conversation.ratelimit import RATE_LIMIT_HEADERS, rate_limit_hit
+from conversation.serializers import BODY_ERRORS, error_responses
 from matchmaking import selectors
 from matchmaking.documents import MatchmakingRequest
 from matchmaking.payloads import request_json
@@ -29,7 +29,7 @@ REQUEST_ID = OpenApiParameter(
 class RequestCreateView(APIView):
     @extend_schema(
         request=RequestCreateSerializer,
-        responses={201: RequestSerializer, **error_responses(*BODY_ERRORS, 409, 429)},
+        responses={201: RequestSerializer, **error_responses(*BODY_ERRORS, 409, 422, 429)},
         parameters=[
             OpenApiParameter(
                 "Idempotency-Key",
@@ -37,16 +37,27 @@ class RequestCreateView(APIView):
                 OpenApiParameter.HEADER,
                 required=False,
                 pattern=KEY_RE.pattern,
-                description="A retry with the same key replays the first response.",
+                description="A retry with the same key and body replays the first response"
+                " (with `Idempotent-Replayed: true`); another body is a 422.",
             ),
-            RETRY_AFTER,
+            *RATE_LIMIT_HEADERS,
+            OpenApiParameter(
+                REPLAYED_HEADER,
+                str,
+                OpenApiParameter.HEADER,
+                response=[201, 409],
+                enum=["true"],
+                description="Present on a replayed response.",
+            ),
         ],
     )
     def post(self, request):
         user_id = caller_id(request.user)
+        limits: dict[str, str] = {}
 
         def create() -> tuple[int, dict]:
-            rate_limit_hit(scope="mm", user_id=user_id, limit=settings.MATCHMAKING_RATE_LIMIT_PER_MINUTE)
+            # Inside the idempotent call: a replay is not a new creation and does not count.
+            limits.update(rate_limit_hit(scope="mm", user_id=user_id, limit=settings.MATCHMAKING_RATE_LIMIT_PER_MINUTE))
             serializer = RequestCreateSerializer(data=request.data)
             serializer.is_valid(raise_exception=True)
             data = serializer.validated_data
@@ -62,8 +73,11 @@ class RequestCreateView(APIView):
             )
             return status.HTTP_201_CREATED, request_json(created)
 
-        code, body = idempotent(user_id=user_id, key=request.headers.get("Idempotency-Key"), call=create)
-        return Response(body, status=code)
+        outcome = idempotent(
+            user_id=user_id, key=request.headers.get("Idempotency-Key"), body=request.data, call=create
+        )
+        headers = {**limits, REPLAYED_HEADER: "true"} if outcome.replayed else limits
+        return Response(outcome.body, status=outcome.status, headers=headers)
 
 
 class RequestCurrentView(APIView):

@@ -12,9 +12,9 @@ from rest_framework.views import APIView
 from conversation.auth import USER_ID_RE
 from conversation.errors import NotFound
 from conversation.lookups import get_or_404
-from conversation.pagination import DocumentPagination
+from conversation.pagination import PAGE_PARAMETERS, DocumentPagination
 from conversation.permissions import IsStaff
-from conversation.serializers import BODY_ERRORS, PAGE_PARAMETERS, error_responses, paginated
+from conversation.serializers import BODY_ERRORS, error_responses, paginated
 from moderation import selectors, services
 from moderation.documents import Suspension
 from moderation.serializers import (

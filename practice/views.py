@@ -8,12 +8,13 @@ from __future__ import annotations
 import json
 
 from django.conf import settings
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET
 
 from conversation.auth import USER_ID_RE, mint_token
+from conversation.errors import error_response, method_not_allowed
 from conversation.vocab import DURATIONS, LEVELS, language_codes
 
 DEV_TOKEN_TTL_SECONDS = 8 * 3600
@@ -35,12 +36,13 @@ def dev_token(request: HttpRequest) -> HttpResponse:
     if not settings.DEBUG:
         raise Http404()
     if request.method != "POST":
-        return HttpResponseNotAllowed(["POST"])
+        return method_not_allowed(["POST"])
     try:
         body = json.loads(request.body or b"{}")
     except ValueError:
-        return JsonResponse({"detail": _("Send a JSON body.")}, status=400)
+        return error_response(400, "invalid", _("Send a JSON body."))
     user_id = body.get("userId") if isinstance(body, dict) else None
     if not isinstance(user_id, str) or not USER_ID_RE.match(user_id):
-        return JsonResponse({"userId": [_("1 to 128 characters: letters, digits, _ . @ -")]}, status=400)
+        problem = _("1 to 128 characters: letters, digits, _ . @ -")
+        return error_response(400, "invalid", f"userId: {problem}", fields={"userId": [problem]})
     return JsonResponse({"token": mint_token(user_id, ttl_seconds=DEV_TOKEN_TTL_SECONDS), "userId": user_id})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from asgiref.sync import sync_to_async
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _
 
 from conversation import clock
 from conversation.consumers import CLOSE_FORBIDDEN, CLOSE_GONE, CLOSE_NOT_FOUND, EventConsumer
@@ -40,6 +40,17 @@ class SessionConsumer(EventConsumer):
     def groups_for(self) -> list[str]:
         return [session_group(str(self.session.id))]
 
+    async def refuse(self, code: int) -> None:
+        """4410 always comes after a `session.ended` with the session as MongoDB has it (shared/API.md)."""
+        if code == CLOSE_GONE:
+            session_id = self.scope["url_route"]["kwargs"]["session_id"]
+            session = await sync_to_async(_load, thread_sensitive=False)(session_id)
+            if session is not None:
+                payload = await sync_to_async(session_json, thread_sensitive=False)(session)
+                await self.accept()
+                await self.send_json({"type": "session.ended", "session": payload})
+        await super().refuse(code)
+
     async def on_open(self) -> None:
         payload = await sync_to_async(session_json, thread_sensitive=False)(self.session)
         await self.send_json({"type": "session.state", "session": payload})
@@ -63,10 +74,11 @@ class SessionConsumer(EventConsumer):
                     session=self.session, user_id=self.user.id, beat=beat, now=now
                 )
         except lifecycle.SessionGone:
-            await self.close(code=CLOSE_GONE)
+            # The ending's own `session.ended` may not have reached this socket yet: say it ourselves.
+            await self.refuse(CLOSE_GONE)
             return
         except Conflict as exc:
-            await self.send_json({"type": "error", "code": exc.code, "detail": str(exc.detail)})
+            await self.send_error(exc.code, exc.detail)
             return
         await self.send_json({"type": "heartbeat.ack", "serverTime": clock.isoformat(now)})
 
@@ -80,7 +92,7 @@ class SessionConsumer(EventConsumer):
     async def on_signal(self, content) -> None:
         payload = content.get("payload")
         if not isinstance(payload, dict):
-            await self.send_json({"type": "error", "code": "invalid", "detail": _("signal needs an object payload")})
+            await self.send_error("bad_message", _("A signal needs an object payload."))
             return
         await self.channel_layer.group_send(
             session_group(str(self.session.id)),

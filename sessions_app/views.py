@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from conversation import clock
 from conversation.auth import caller_id
 from conversation.errors import Conflict, NotFound
-from conversation.pagination import DocumentPagination
-from conversation.serializers import BODY_ERRORS, PAGE_PARAMETERS, error_responses, paginated
+from conversation.pagination import PAGE_PARAMETERS, DocumentPagination
+from conversation.serializers import BODY_ERRORS, error_responses, paginated
 from sessions_app import selectors
 from sessions_app.documents import STATUSES
 from sessions_app.payloads import session_json
@@ -53,9 +54,7 @@ class SessionListView(APIView):
     def get(self, request):
         wanted = request.query_params.get("status") or None
         if wanted and wanted not in STATUSES:
-            return Response(
-                {"status": [_("Must be one of %(choices)s.") % {"choices": ", ".join(STATUSES)}]}, status=400
-            )
+            raise ValidationError({"status": [_("Must be one of %(choices)s.") % {"choices": ", ".join(STATUSES)}]})
         paginator = DocumentPagination()
         page = paginator.paginate_queryset(
             selectors.sessions_of(user_id=caller_id(request.user), status=wanted), request, view=self

@@ -9,10 +9,13 @@ import hmac
 import json
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any
 
 from channels.testing import WebsocketCommunicator
+
+from tests.contract import check_response
 
 
 def call(method: str, url: str, token: str, body: dict | None = None) -> tuple[int, dict[str, str], Any]:
@@ -22,9 +25,12 @@ def call(method: str, url: str, token: str, body: dict | None = None) -> tuple[i
     request = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, _lower(response.headers), json.loads(response.read() or b"null")
+            status, raw, received = response.status, response.read(), response.headers
     except urllib.error.HTTPError as error:
-        return error.code, _lower(error.headers), json.loads(error.read() or b"null")
+        status, raw, received = error.code, error.read(), error.headers
+    parsed = urllib.parse.urlsplit(url)
+    check_response(method, parsed.path, status, raw, dict(received.items()), query=parsed.query)
+    return status, _lower(received), json.loads(raw or b"null")
 
 
 def _lower(headers) -> dict[str, str]:

@@ -10,9 +10,12 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+
+from tests.contract import check_response
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -82,6 +85,9 @@ def http(method: str, url: str, token: str, body: dict | None = None, headers: d
     )  # fmt: skip
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read() or b"null")
+            status, raw, received = response.status, response.read(), response.headers
     except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"null")
+        status, raw, received = error.code, error.read(), error.headers
+    parsed = urllib.parse.urlsplit(url)
+    check_response(method, parsed.path, status, raw, dict(received.items()), query=parsed.query)
+    return status, json.loads(raw or b"null")

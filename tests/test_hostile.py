@@ -221,7 +221,8 @@ def test_session_socket_close_codes_for_unknown_malformed_and_ended_sessions(wor
             "/ws/v1/sessions/a/b/", "/ws/v1/nowhere/", f"/ws/v1/sessions/{world.done}/",
         )
     }  # fmt: skip
-    assert list(outcomes.values()) == [4404, 4404, 4404, 4404, 4404, 4410]
+    # An ended session: `session.ended` first, then 4410 (tests/test_contract.py follows it to the close).
+    assert list(outcomes.values()) == [4404, 4404, 4404, 4404, 4404, "session.ended"]
     for path in (f"/ws/v1/sessions/{world.session}/?token=", "/ws/v1/nowhere/"):
         assert async_to_sync(socket_outcome)(path, None) == 4401  # the token comes before the route
 
@@ -399,7 +400,7 @@ def test_malformed_and_unknown_ids_are_json_404s(api, user, method, path):
     for bad_id in MALFORMED_IDS:
         response = getattr(client, method)(path.format(id=bad_id), {}, format="json")
         assert (response.status_code, response["Content-Type"]) == (404, "application/json"), bad_id
-        assert response.json() == {"detail": "Not found."}
+        assert response.json() == {"detail": "Not found.", "code": "not_found"}
 
 
 @pytest.mark.parametrize(

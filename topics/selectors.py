@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 from mongoengine import Q
 from mongoengine.queryset import QuerySet
@@ -10,13 +11,13 @@ from mongoengine.queryset import QuerySet
 from topics.documents import Topic
 
 
-def topic_list(*, staff: bool, filters: dict[str, str]) -> QuerySet:
+def topic_list(*, staff: bool, filters: dict[str, Any]) -> QuerySet:
     query = Topic.objects
     for param, field in (("targetLanguageCode", "target_language_code"), ("level", "level"), ("category", "category")):
         if filters.get(param):
             query = query.filter(**{field: filters[param]})
-    if staff and filters.get("isActive") in {"true", "false"}:
-        query = query.filter(is_active=filters["isActive"] == "true")
+    if staff and filters.get("isActive") is not None:
+        query = query.filter(is_active=filters["isActive"])
     elif not staff:
         query = query.filter(is_active=True)
     if search := (filters.get("search") or "").strip():

@@ -48,11 +48,15 @@ class RandomQuerySerializer(serializers.Serializer):
 
 
 class TopicListQuerySerializer(serializers.Serializer):
-    """List filters: free text (an unknown level just matches nothing), but bounded and free of NUL bytes,
-    which MongoDB refuses in the regex `search` becomes."""
+    """List filters, typed like the fields they filter (an unknown level is a 400 naming it); `search`
+    is bounded and free of NUL bytes, which MongoDB refuses in the regex it becomes."""
 
-    targetLanguageCode = serializers.CharField(required=False, allow_blank=True, max_length=16)
-    level = serializers.CharField(required=False, allow_blank=True, max_length=16)
-    category = serializers.CharField(required=False, allow_blank=True, max_length=32)
+    targetLanguageCode = serializers.ChoiceField(choices=(), required=False, allow_blank=True)
+    level = serializers.ChoiceField(choices=LEVELS, required=False, allow_blank=True)
+    category = serializers.ChoiceField(choices=CATEGORIES, required=False, allow_blank=True)
     search = serializers.CharField(required=False, allow_blank=True, max_length=200)
-    isActive = serializers.CharField(required=False, allow_blank=True, max_length=5)
+    isActive = serializers.BooleanField(required=False, allow_null=True, default=None, help_text="Staff only.")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["targetLanguageCode"].choices = language_codes()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
@@ -11,9 +11,9 @@ from rest_framework.response import Response
 from conversation.auth import is_staff
 from conversation.errors import NotFound
 from conversation.lookups import get_or_404
-from conversation.pagination import DocumentPagination
+from conversation.pagination import PAGE_PARAMETERS, DocumentPagination
 from conversation.permissions import StaffWritesOnly
-from conversation.serializers import BODY_ERRORS, PAGE_PARAMETERS, error_responses, paginated
+from conversation.serializers import BODY_ERRORS, error_responses, paginated
 from conversation.vocab import CATEGORIES, LEVELS, language_codes
 from topics import selectors, services
 from topics.documents import Topic

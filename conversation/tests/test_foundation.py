@@ -70,13 +70,13 @@ def test_health_live_and_ready(client):
 def test_ready_names_the_failing_store(client, monkeypatch):
     from pymongo.errors import ServerSelectionTimeoutError
 
-    from conversation import views
+    from conversation import mongo
 
     class DownDb:
         def command(self, *args, **kwargs):
             raise ServerSelectionTimeoutError("down")
 
-    monkeypatch.setattr(views.mongo, "db", lambda: DownDb())
+    monkeypatch.setattr(mongo, "db", lambda: DownDb())
     response = client.get("/health/ready")
     assert response.status_code == 503
     assert response.json()["failing"] == ["mongodb"]
@@ -216,11 +216,27 @@ def test_websocket_from_a_foreign_browser_origin_is_refused():
     assert async_to_sync(run)(b"http://localhost:8000") is True
 
 
+class _EndsWithZ(str):
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, str) and other.endswith("Z")
+
+    __hash__ = str.__hash__
+
+
+ANY_Z = _EndsWithZ()
+
+
 @pytest.mark.timeout(90)
 def test_a_celery_task_round_trips_through_the_real_broker_and_worker(celery_worker_process):
+    from conversation.request_id import reset_request_id, set_request_id
     from conversation.tasks import ping
 
-    assert ping.delay().get(timeout=30).endswith("Z")
+    assert ping.delay().get(timeout=30) == {"serverTime": ANY_Z, "requestId": None}
+    token = set_request_id("req-42.a")  # as while serving a request with X-Request-ID: req-42.a
+    try:
+        assert ping.delay().get(timeout=30)["requestId"] == "req-42.a"
+    finally:
+        reset_request_id(token)
 
 
 def test_beat_table_names_only_registered_tasks():

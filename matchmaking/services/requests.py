@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from bson import ObjectId
 from django.conf import settings
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _
 
 from conversation import clock, events, metrics, redis_keys, restrictions
 from conversation.documents import reloaded

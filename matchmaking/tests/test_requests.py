@@ -99,11 +99,17 @@ def test_a_user_in_a_session_cannot_queue(api):
 def test_bad_input_gets_field_errors(api):
     response = ask(api, "alice", targetLanguageCode="xx", userLevel="D1", preferredDuration=7)
     assert response.status_code == 400
-    assert set(response.json()) >= {"targetLanguageCode", "userLevel", "preferredDuration"}
+    assert response.json()["code"] == "invalid"
+    assert set(response.json()["fields"]) == {"targetLanguageCode", "userLevel", "preferredDuration"}
     response = ask(api, "alice", preferredTopicId="not-an-id")
-    assert response.status_code == 400 and "preferredTopicId" in response.json()
+    assert response.status_code == 400 and "preferredTopicId" in response.json()["fields"]
     response = ask(api, "alice", surprise=1)
-    assert response.status_code == 400 and response.json() == {"surprise": ["Unknown field."]}
+    assert response.status_code == 400
+    assert response.json() == {
+        "detail": "surprise: Unknown field.",
+        "code": "invalid",
+        "fields": {"surprise": ["Unknown field."]},
+    }
     assert MatchmakingRequest.objects.count() == 0
 
 

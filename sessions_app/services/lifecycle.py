@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 
 from bson import ObjectId
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _
 
 from conversation import clock, events, metrics
 from conversation.documents import reloaded

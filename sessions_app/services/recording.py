@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 
 from botocore.exceptions import ClientError
 from django.conf import settings
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _
 from rest_framework.exceptions import Throttled, ValidationError
 
 from conversation import clock, redis_keys

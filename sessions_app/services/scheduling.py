@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from bson import ObjectId
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _
 from rest_framework.exceptions import ValidationError
 
 from conversation import clock, restrictions

@@ -47,13 +47,14 @@ class ApiError extends Error {
 // A `detail`, or each field's messages after the field's label; else a sentence for the status.
 function describeError(status, data) {
   if (data && typeof data === "object") {
-    if (typeof data.detail === "string") return data.detail;
-    const parts = Object.entries(data).map(([field, messages]) => {
+    // One error shape: {detail, code, fields?}; `fields` names each bad field of a 400.
+    const parts = Object.entries(data.fields ?? {}).map(([field, messages]) => {
       const label = Object.hasOwn(FIELD_LABELS, field) ? FIELD_LABELS[field] : field;
       const text = [].concat(messages).join(" ");
       return label ? interpolate(gettext("%(label)s: %(text)s"), { label, text }, true) : text;
     });
     if (parts.length) return parts.join(" ");
+    if (typeof data.detail === "string") return data.detail;
   }
   return STATUS_MESSAGES[status] ?? interpolate(gettext("The service answered with status %(status)s."), { status }, true);
 }
