@@ -36,8 +36,8 @@ def in_both(call, *args, **kwargs):
 def test_a_404_answers_in_french_with_the_same_code(api):
     client = api("alice")
     for path, french in (
-        (MISSING_TOPIC, "Introuvable."),  # an id no topic has
-        ("/api/v1/no-such-endpoint/", "Introuvable."),  # no route at all (handler404)
+        (MISSING_TOPIC, "Non trouvé."),  # an id no topic has (DRF's own French)
+        ("/api/v1/no-such-endpoint/", "Non trouvé."),  # no route at all (handler404)
         ("/api/v1/matchmaking/requests/current/", "Vous n’avez aucune demande de partenaire."),
     ):
         en, fr = in_both(client.get, path)
@@ -54,15 +54,18 @@ def test_a_400_names_the_same_fields_in_french(api, frozen_clock):
     body = {"participant2Id": "bob", "targetLanguageCode": "fr", "scheduledAt": yesterday}
     en, fr = in_both(api("alice").post, "/api/v1/sessions/", body, format="json")
     assert (en.status_code, fr.status_code) == (400, 400)
-    assert en.json()["scheduledAt"] == ["Must be in the future."]
-    assert fr.json()["scheduledAt"] == ["Doit être dans le futur."]
-    assert set(fr.json()) == set(en.json())
+    assert en.json()["fields"]["scheduledAt"] == ["Must be in the future."]
+    assert fr.json()["fields"]["scheduledAt"] == ["Doit être dans le futur."]
+    assert fr.json()["detail"] == "scheduledAt: Doit être dans le futur."
+    assert fr.json()["code"] == en.json()["code"] == "invalid"
+    assert set(fr.json()) == set(en.json()) and set(fr.json()["fields"]) == set(en.json()["fields"])
 
     en, fr = in_both(api("carol").post, "/api/v1/matchmaking/requests/", request_body(userLevel="Z9"), format="json")
     assert (en.status_code, fr.status_code) == (400, 400)
     with translation.override("fr"):
         drf_french = ChoiceField(choices=["A1"]).error_messages["invalid_choice"].format(input="Z9")
-    assert fr.json()["userLevel"] == [drf_french] != en.json()["userLevel"]
+    assert fr.json()["fields"]["userLevel"] == [drf_french] != en.json()["fields"]["userLevel"]
+    assert fr.json()["code"] == en.json()["code"]
     assert MatchmakingRequest.objects.count() == 0  # refused in either language, nothing written
 
 
@@ -88,9 +91,10 @@ def test_a_socket_error_is_in_the_language_of_its_handshake():
         socket = WebsocketCommunicator(application, f"/ws/v1/matchmaking/?token={mint_token('alice')}", headers)
         assert (await socket.connect())[0]
         await socket.send_json_to({"type": "dance"})
-        detail = (await socket.receive_json_from())["detail"]
+        error = await socket.receive_json_from()
         await socket.disconnect()
-        return detail
+        assert error["code"] == "bad_message"  # the code is the same in every language
+        return error["detail"]
 
     async def english_helper_socket() -> str:
         socket = await open_socket("/ws/v1/matchmaking/", "bob")  # the helper's socket says no language
@@ -99,11 +103,11 @@ def test_a_socket_error_is_in_the_language_of_its_handshake():
         await socket.disconnect()
         return detail
 
-    assert async_to_sync(error_detail)([(b"accept-language", b"fr-FR,fr;q=0.9")]) == "type de message inconnu"
+    assert async_to_sync(error_detail)([(b"accept-language", b"fr-FR,fr;q=0.9")]) == "Type de message inconnu."
     cookie = f"{settings.LANGUAGE_COOKIE_NAME}=fr".encode()
-    assert async_to_sync(error_detail)([(b"accept-language", b"en"), (b"cookie", cookie)]) == "type de message inconnu"
-    assert async_to_sync(error_detail)([]) == "unknown message type"
-    assert async_to_sync(english_helper_socket)() == "expected a JSON text frame"
+    assert async_to_sync(error_detail)([(b"accept-language", b"en"), (b"cookie", cookie)]) == "Type de message inconnu."
+    assert async_to_sync(error_detail)([]) == "Unknown message type."
+    assert async_to_sync(english_helper_socket)() == "Expected a JSON text frame."
 
 
 def test_the_topic_list_and_its_bulk_action_speak_french(admin_client):
