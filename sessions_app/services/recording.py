@@ -112,7 +112,7 @@ def _count_upload(session: ConversationSession, user_id: str) -> None:
     pipe.ttl(key)
     count, _expiry_set, left = pipe.execute()
     if count > settings.RECORDING_MAX_UPLOADS_PER_PARTICIPANT:
-        raise Throttled(wait=max(left, 1), detail=_("Too many recording uploads for this session."))
+        raise Throttled(wait=max(left, 1), detail=str(_("Too many recording uploads for this session.")))
 
 
 def upload_url(*, session: ConversationSession, user_id: str, content_type: str) -> dict:
