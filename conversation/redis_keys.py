@@ -99,3 +99,13 @@ def restrictions_hash() -> str:
 def restrictions_version() -> str:
     """Random token replaced on every change of `restrict:suspended`: processes compare it to their copy."""
     return "restrict:version"
+
+
+def invitation_lock(user_id: str) -> str:
+    """Held while an invitation of `user_id` is counted and written, so the cap holds under concurrency."""
+    return f"sess:invite-lock:{user_id}"
+
+
+def beat_last() -> str:
+    """When a worker last ran the periodic sweep (the dashboard's beat signal); TTL one day."""
+    return "ops:beat:last"

@@ -10,8 +10,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from conversation import breaker
 from conversation.errors import STORE_ERRORS
+from conversation.health import stores_failing
 from conversation.metrics import RedisCollector
 
 
@@ -20,23 +20,9 @@ def live(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
-def _check(name: str, probe) -> str | None:
-    """The store's name if it does not answer; an answer closes its breaker (recovery within one check)."""
-    try:
-        probe()
-    except Exception:  # a store that answers garbage is as unavailable as one that does not answer
-        return name
-    breaker.store_answered(name)
-    return None
-
-
 @require_GET
 def ready(request: HttpRequest) -> JsonResponse:
-    failing = [
-        name
-        for name, probe in (("mongodb", breaker.probe_mongodb), ("redis", breaker.probe_redis))
-        if _check(name, probe)
-    ]
+    failing = stores_failing()
     if failing:
         return JsonResponse(
             {

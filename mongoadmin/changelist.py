@@ -15,6 +15,7 @@ from mongoengine.queryset import QuerySet
 
 from conversation.lookups import parse_object_id
 from conversation.pagination import DocumentPaginator
+from conversation.text import fold
 
 if TYPE_CHECKING:
     from mongoadmin.options import DocumentAdmin
@@ -33,8 +34,9 @@ def prefix_range(field: str, prefix: str) -> Q:
 
 
 def _search_term(spec: str, word: str) -> Q | None:
-    """ "=name" exact, "^name" starts with (ids: `alice` finds `alice.martin`), "name" contains (any case)."""
-    name = spec.lstrip("=^")
+    """ "=name" exact, "^name" starts with (ids: `alice` finds `alice.martin`), "~name" contains on a field
+    the document keeps folded (conversation.text.fold: case and accents ignored), "name" contains (any case)."""
+    name = spec.lstrip("=^~")
     if name == "id":
         oid = parse_object_id(word)
         return Q(id=oid) if oid else None
@@ -42,6 +44,8 @@ def _search_term(spec: str, word: str) -> Q | None:
         return Q(**{name: word})
     if spec.startswith("^"):
         return prefix_range(name, word)
+    if spec.startswith("~"):
+        return Q(**{f"{name}__contains": fold(word)})
     return Q(**{f"{name}__icontains": word})
 
 
@@ -153,6 +157,8 @@ class ChangeList:
         return headers
 
     def rows(self, documents: list[me.Document]) -> list[dict[str, Any]]:
+        documents = list(documents)
+        self.admin.prefetch(documents)
         rows = []
         for document in documents:
             cells = []

@@ -62,7 +62,8 @@ class DocumentAdmin:
 
     list_display: tuple[str, ...] = ("__str__",)
     list_filter: tuple[str | ListFilter, ...] = ()
-    search_fields: tuple[str, ...] = ()  # "name" icontains; "=name" exact (ids are case-sensitive)
+    # "name" icontains; "=name" exact (ids are case-sensitive); "~name" contains, on a field stored folded
+    search_fields: tuple[str, ...] = ()
     search_help_text: str | None = None
     ordering: tuple[str, ...] = ("-id",)
     readonly_fields: tuple[str, ...] = ()  # shown, never edited; a read-only page shows all fields when empty
@@ -215,8 +216,20 @@ class DocumentAdmin:
             return f"{self.opts.verbose_name} {document.pk}"
         return str(document)
 
+    def prefetch(self, documents: list[me.Document]) -> None:
+        """Reads what the displayed documents need (related titles, counts) in one query per page, not per row;
+        override to set attributes on them. Called for a list page and for a detail page."""
+
     def detail_fields(self) -> tuple[str, ...]:
         return self.readonly_fields or ("id", *self.document._fields_ordered[1:])
+
+    def clean_data(self, *, data: dict[str, Any], document: me.Document | None) -> None:
+        """Rules beyond one form (a duplicate elsewhere): raise django's ValidationError({field: [message]}).
+        Called after the form is valid, by the add and change pages and for every imported row."""
+
+    def natural_key(self, data: dict[str, Any]) -> tuple[str, Any] | None:
+        """(the field to blame, a key): two rows of one import file with the same key are one document twice."""
+        return None
 
     # Writes: override the three hooks to call your services; the audited wrappers below call them.
     def create_document(self, *, data: dict[str, Any]) -> me.Document:

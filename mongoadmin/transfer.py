@@ -1,7 +1,11 @@
-"""CSV and JSON files of documents: export rows and plan an import (validated by the admin's form).
+"""CSV, Excel-flavoured CSV and JSON files of documents: export rows and plan an import (validated by the
+admin's form).
 
 Columns are `id` and the camelCase db names of `export_fields`; an import fills the form from them, so a
 file is held to exactly the rules of the add/change page. A plan writes nothing; `import_apply` does.
+CSV cells a spreadsheet would run as a formula (= + - @, tab, CR first) are written behind a `'`
+(OWASP's advice against CSV injection) and read back without it. An import takes `,` or `;`, a BOM, and
+Windows-1252 text as a French Excel saves it; the standard library's csv.Sniffer finds the delimiter.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import mongoengine as me
 from bson import ObjectId
 from django import forms
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext_lazy
 
@@ -25,7 +30,7 @@ from conversation.lookups import parse_object_id
 if TYPE_CHECKING:
     from mongoadmin.options import DocumentAdmin
 
-FORMATS = ("csv", "json")
+FORMATS = ("csv", "excel", "json")
 # A row's result as the preview shows it; the keys are what the code and the audit trail use.
 STATUS_LABELS = {
     "created": pgettext_lazy("import result", "created"),
@@ -34,6 +39,7 @@ STATUS_LABELS = {
     "invalid": pgettext_lazy("import result", "invalid"),
 }
 TRUE, FALSE = ("true", "1", "yes"), ("false", "0", "no")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 class ImportFileError(Exception):
@@ -44,6 +50,20 @@ def columns(doc_admin: DocumentAdmin) -> dict[str, str]:
     """File column -> document attribute."""
     fields = doc_admin.document._fields
     return {("id" if name == "id" else fields[name].db_field): name for name in doc_admin.export_fields}
+
+
+def escape_formula(value: Any) -> Any:
+    """A text cell a spreadsheet would evaluate, made inert by a leading apostrophe."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def unescape_formula(value: Any) -> Any:
+    """The inverse, for a file this service exported."""
+    if isinstance(value, str) and value.startswith("'") and value[1:].startswith(FORMULA_STARTS):
+        return value[1:]
+    return value
 
 
 def _cell(value: Any, fmt: str) -> Any:
@@ -58,8 +78,8 @@ def _cell(value: Any, fmt: str) -> Any:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list | tuple):
-        return "\n".join(str(item) for item in value)
-    return "" if value is None else value
+        return escape_formula("\n".join(str(item) for item in value))
+    return "" if value is None else escape_formula(value)
 
 
 def export_rows(doc_admin: DocumentAdmin, documents, fmt: str) -> list[dict[str, Any]]:
@@ -72,20 +92,41 @@ def export_content(doc_admin: DocumentAdmin, documents, fmt: str) -> str:
     if fmt == "json":
         return json.dumps(rows, indent=2, ensure_ascii=False)
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(columns(doc_admin)), lineterminator="\n")
+    excel = fmt == "excel"
+    if excel:
+        out.write("\ufeff")  # What Excel opens right in a French or German locale: a BOM says UTF-8, `;` separates.
+    # RFC 4180's CRLF: with it the writer also quotes a cell holding a lone CR, which a "\n" terminator would not.
+    writer = csv.DictWriter(
+        out, fieldnames=list(columns(doc_admin)), delimiter=";" if excel else ",", lineterminator="\r\n"
+    )
     writer.writeheader()
     writer.writerows(rows)
     return out.getvalue()
+
+
+def decode(content: bytes) -> str:
+    """UTF-8 (with or without a BOM), else Windows-1252, the encoding Excel uses for "CSV" on Windows."""
+    try:
+        return content.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return content.decode("cp1252")
+    except UnicodeDecodeError as exc:
+        raise ImportFileError(
+            _(
+                "The file is neither UTF-8 nor Windows-1252 text: byte 0x%(byte)02x at position %(position)d "
+                "is not a character. Save it as “CSV UTF-8” and try again."
+            )
+            % {"byte": content[exc.start], "position": exc.start}
+        ) from None
 
 
 def parse_file(doc_admin: DocumentAdmin, name: str, content: bytes) -> list[dict[str, Any]]:
     """The rows of an uploaded .csv or .json file, keyed by column; raises ImportFileError."""
     if len(content) > doc_admin.import_max_bytes:
         raise ImportFileError(_("The file is larger than %(size)d KB.") % {"size": doc_admin.import_max_bytes // 1024})
-    try:
-        text = content.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ImportFileError(_("The file is not UTF-8 text.")) from None
+    text = decode(content)
     fmt = name.rsplit(".", 1)[-1].lower() if "." in name else ""
     readers = {"json": _json_rows, "csv": _csv_rows}
     if fmt not in readers:
@@ -118,9 +159,18 @@ def _json_rows(text: str) -> list[dict[str, Any]]:
 
 
 def _csv_rows(text: str) -> list[dict[str, Any]]:
-    rows = [dict(row) for row in csv.DictReader(io.StringIO(text))]
+    header = text.split("\n", 1)[0]
+    try:
+        delimiter = csv.Sniffer().sniff(header, delimiters=",;").delimiter
+    except csv.Error:
+        delimiter = ","  # one column, or nothing to tell by: the unknown-column check names the problem
+    reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
+    rows = [{key: unescape_formula(value) for key, value in row.items()} for row in reader]
     if any(None in row for row in rows):
-        raise ImportFileError(_("Some CSV rows have more cells than there are columns."))
+        raise ImportFileError(
+            _("Some CSV rows have more cells than there are columns (separated by “%(delimiter)s”).")
+            % {"delimiter": delimiter}
+        )
     return rows
 
 
@@ -179,6 +229,25 @@ def _plan_existing(doc_admin: DocumentAdmin, planned: PlannedRow, raw_id: str, s
     seen.add(raw_id)
 
 
+def _plan_rules(doc_admin: DocumentAdmin, planned: PlannedRow, data: dict[str, Any], seen: set) -> None:
+    """The admin's rules beyond its form (a duplicate in the database), and duplicates within the file."""
+    reverse = {name: column for column, name in columns(doc_admin).items()}
+    try:
+        doc_admin.clean_data(data=data, document=planned.document)
+    except ValidationError as exc:
+        for name, messages in exc.message_dict.items():
+            planned.errors += [f"{reverse.get(name, name)}: {message}" for message in messages]
+    natural = doc_admin.natural_key(data)
+    if natural is not None:
+        name, key = natural
+        if ("key", key) in seen:
+            planned.errors.append(
+                _("%(column)s: an earlier row of the file is the same %(name)s.")
+                % {"column": reverse.get(name, name), "name": name}
+            )
+        seen.add(("key", key))
+
+
 def _plan_row(doc_admin: DocumentAdmin, number: int, row: dict[str, Any], seen: set[str]) -> PlannedRow:
     form_class, mapping = doc_admin.form_class, columns(doc_admin)
     raw_id = str(row.get("id") or "").strip()
@@ -199,6 +268,10 @@ def _plan_row(doc_admin: DocumentAdmin, number: int, row: dict[str, Any], seen: 
         reverse = {name: column for column, name in mapping.items()}
         for name, messages in form.errors.items():
             planned.errors += [f"{reverse.get(name, name)}: {message}" for message in messages]
+    if planned.errors:
+        planned.status = "invalid"
+        return planned
+    _plan_rules(doc_admin, planned, form.cleaned_data, seen)
     if planned.errors:
         planned.status = "invalid"
         return planned

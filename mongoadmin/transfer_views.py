@@ -25,13 +25,16 @@ from mongoadmin.views import admin_context, import_allowed
 if TYPE_CHECKING:
     from mongoadmin.options import DocumentAdmin
 
-CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
+CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "excel": "text/csv; charset=utf-8", "json": "application/json"}
+EXTENSIONS = {"csv": "csv", "excel": "excel.csv", "json": "json"}
 
 
 class ImportForm(forms.Form):
     file = forms.FileField(
         label=gettext_lazy("CSV or JSON file"),
-        help_text=gettext_lazy("The columns of an export; a row with an id updates."),
+        help_text=gettext_lazy(
+            "The columns of an export; a row with an id updates. CSV: `,` or `;`, UTF-8 or Windows-1252."
+        ),
     )
 
 
@@ -43,7 +46,7 @@ def export_view(request: HttpRequest, doc_admin: DocumentAdmin, fmt: str) -> Htt
     documents = ChangeList(request, doc_admin).queryset
     response = HttpResponse(transfer.export_content(doc_admin, documents, fmt), content_type=CONTENT_TYPES[fmt])
     stamp = clock.now().strftime("%Y%m%d-%H%M%S")
-    filename = f"{doc_admin.opts.app_label}-{doc_admin.opts.model_name}-{stamp}.{fmt}"
+    filename = f"{doc_admin.opts.app_label}-{doc_admin.opts.model_name}-{stamp}.{EXTENSIONS[fmt]}"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
 

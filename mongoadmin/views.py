@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import mongoengine as me
 from django.contrib import messages
 from django.contrib.admin.helpers import AdminErrorList, AdminForm
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch
@@ -20,6 +20,9 @@ from mongoadmin.documents import AdminAuditEntry
 
 if TYPE_CHECKING:
     from mongoadmin.options import DocumentAdmin
+
+
+EXPORT_LABELS = {"csv": "CSV", "excel": "Excel (CSV ;)", "json": "JSON"}
 
 
 def admin_context(request: HttpRequest, doc_admin: DocumentAdmin, **extra: Any) -> dict[str, Any]:
@@ -79,7 +82,7 @@ def _export_urls(request: HttpRequest, doc_admin: DocumentAdmin) -> list[tuple[s
     query = request.GET.copy()
     query.pop("p", None)
     suffix = f"?{query.urlencode()}" if query else ""
-    return [(fmt.upper(), doc_admin.url("export", fmt) + suffix) for fmt in ("csv", "json")]
+    return [(label, doc_admin.url("export", fmt) + suffix) for fmt, label in EXPORT_LABELS.items()]
 
 
 def _run_bulk_action(request: HttpRequest, doc_admin: DocumentAdmin) -> HttpResponse | None:
@@ -104,7 +107,10 @@ def add_view(request: HttpRequest, doc_admin: DocumentAdmin) -> HttpResponse:
     form = doc_admin.form_class(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
+            doc_admin.clean_data(data=form.cleaned_data, document=None)
             document = doc_admin.create(request, data=form.cleaned_data)
+        except ValidationError as exc:
+            form.add_error(None, exc)  # a {field: messages} error lands on its field
         except (me.ValidationError, me.NotUniqueError) as exc:
             form.add_error(None, str(exc))
         else:
@@ -129,7 +135,10 @@ def change_view(request: HttpRequest, doc_admin: DocumentAdmin, object_id: str) 
             )
             return _after_save(request, doc_admin, document)
         try:
+            doc_admin.clean_data(data=form.cleaned_data, document=document)
             document = doc_admin.update(request, document=document, data=changed)
+        except ValidationError as exc:
+            form.add_error(None, exc)
         except (me.ValidationError, me.NotUniqueError) as exc:
             form.add_error(None, str(exc))
         else:
@@ -149,6 +158,7 @@ def _after_save(request: HttpRequest, doc_admin: DocumentAdmin, document: me.Doc
 
 
 def _object_page_context(request: HttpRequest, doc_admin: DocumentAdmin, document: me.Document) -> dict[str, Any]:
+    doc_admin.prefetch([document])
     readonly = [
         (doc_admin.label(name), doc_admin.display(document, name))
         for name in (doc_admin.readonly_fields if doc_admin.can_edit(request) else doc_admin.detail_fields())

@@ -1,4 +1,4 @@
-"""The operations dashboard's figures: live queues and sessions, and the last 24 h or 7 days.
+"""The operations dashboard's figures: live queues and sessions, the last 24 h or 7 days, and the verdict.
 
 Every query is bounded by an index: sessions by `createdAt`, matched requests by
 `(status, expiresAt)`, feedback and reports by `createdAt`, live sessions by `status`.
@@ -13,9 +13,12 @@ from typing import Any
 from django.conf import settings
 
 from conversation import clock
-from matchmaking.documents import MATCHED, MatchmakingRequest
+from conversation.health import beat_last, stores_failing
+from conversation.vocab import language_codes
+from matchmaking.documents import CANCELLED, EXPIRED, MATCHED, MatchmakingRequest
 from matchmaking.selectors import queues_overview
 from sessions_app.documents import ACTIVE, WAITING, ConversationSession, SessionFeedback, SessionReport
+from topics.documents import Topic
 
 WINDOWS = {"24h": dt.timedelta(hours=24), "7d": dt.timedelta(days=7)}
 
@@ -34,6 +37,12 @@ class Dashboard:
     average_duration_seconds: float | None
     feedback: dict[str, Any]
     reports: list[SessionReport] = field(default_factory=list)
+    requests_by_outcome: dict[str, int] = field(default_factory=dict)
+    expired_share: float | None = None
+    as_of: dt.datetime | None = None
+    beat_last: dt.datetime | None = None
+    failing_stores: list[str] = field(default_factory=list)
+    empty_languages: list[str] = field(default_factory=list)
 
 
 def _percentile(values: list[float], p: float) -> float | None:
@@ -57,6 +66,25 @@ def _ending_label(status: str, reason: str | None) -> str:
     if status == "cancelled":
         return "no-show" if reason == "timeout" else ("reported" if reason == "reported" else "cancelled")
     return reason or "completed"
+
+
+def _requests_by_outcome(since: dt.datetime) -> dict[str, int]:
+    """Requests created in the window, by status; expiresAt = createdAt + TTL, so the (status, expiresAt) index."""
+    ttl = dt.timedelta(seconds=settings.MATCHMAKING_REQUEST_TTL_SECONDS)
+    return {
+        status: MatchmakingRequest.objects(status=status, expires_at__gte=since + ttl).count()
+        for status in (MATCHED, EXPIRED, CANCELLED)
+    }
+
+
+def _share(part: int, counts: dict[str, int]) -> float | None:
+    total = sum(counts.values())
+    return round(100 * part / total, 1) if total else None
+
+
+def _empty_languages() -> list[str]:
+    with_topics = set(Topic.objects(is_active=True).distinct("target_language_code"))
+    return [code for code in language_codes() if code not in with_topics]
 
 
 def dashboard(*, window: str = "24h", now: dt.datetime | None = None) -> Dashboard:
@@ -99,6 +127,7 @@ def dashboard(*, window: str = "24h", now: dt.datetime | None = None) -> Dashboa
                     "level": {"$avg": {"$cond": ["$levelFeltRight", 1, 0]}}}},
     ]))  # fmt: skip
     queues = queues_overview(now=now.timestamp())
+    outcomes = _requests_by_outcome(since)
     return Dashboard(
         window=window if window in WINDOWS else "24h",
         queues=queues,
@@ -112,4 +141,10 @@ def dashboard(*, window: str = "24h", now: dt.datetime | None = None) -> Dashboa
         average_duration_seconds=round(durations[0]["avg"], 1) if durations and durations[0]["avg"] else None,
         feedback=feedback_rows[0] if feedback_rows else {"n": 0},
         reports=list(SessionReport.objects(created_at__gte=since).order_by("-created_at").limit(20)),
+        requests_by_outcome=outcomes,
+        expired_share=_share(outcomes[EXPIRED], outcomes),
+        as_of=now,
+        beat_last=beat_last(),
+        failing_stores=stores_failing(("mongodb", "redis", "s3")),
+        empty_languages=_empty_languages(),
     )

@@ -12,6 +12,8 @@ STATUSES = (WAITING, ACTIVE, COMPLETED, CANCELLED)
 LIVE_STATUSES = (WAITING, ACTIVE)
 END_COMPLETED, END_DROPPED, END_TIMEOUT, END_REPORTED = "completed", "dropped", "timeout", "reported"
 END_REASONS = (END_COMPLETED, END_DROPPED, END_TIMEOUT, END_REPORTED)
+INVITATION_PENDING, INVITATION_ACCEPTED, INVITATION_DECLINED = "pending", "accepted", "declined"
+INVITATIONS = (INVITATION_PENDING, INVITATION_ACCEPTED, INVITATION_DECLINED)
 
 
 class RecordingConsent(me.EmbeddedDocument):
@@ -37,6 +39,11 @@ class ConversationSession(TimestampedDocument):
     # Beyond the seed.
     planned_duration_minutes = me.IntField(db_field="plannedDurationMinutes", choices=DURATIONS, default=10)
     level = me.StringField(null=True)
+    # A scheduled session is an invitation participant2 accepts or declines; None for instant sessions.
+    invitation = me.StringField(choices=INVITATIONS, null=True)
+    # Who ended it from the back office and why, beside the seed's endReason (whose values stay the seed's).
+    ended_by = me.StringField(db_field="endedBy", max_length=150, null=True)
+    end_note = me.StringField(db_field="endNote", max_length=500, null=True)
 
     meta = {
         "collection": "conversation_session",
@@ -47,8 +54,17 @@ class ConversationSession(TimestampedDocument):
             {"fields": ["status", "target_language_code"]},
             # Beyond the seed: the operations dashboard reads recent sessions by creation time.
             {"fields": ["-created_at"]},
+            # The sweeper cancels waiting invitations whose time came: it reads only those.
+            {"fields": ["status", "invitation", "scheduled_at"]},
+            # A topic's use in the last 30 days (the topic admin's usage column).
+            {"fields": ["topic_id", "-created_at"]},
         ],
     }
+
+    @property
+    def awaits_answer(self) -> bool:
+        """An invitation the invitee has not accepted yet: not joinable, nobody's current session."""
+        return self.invitation == INVITATION_PENDING
 
     def slot_of(self, user_id: str) -> int | None:
         """1 or 2 for a participant, None for anyone else."""
@@ -134,6 +150,8 @@ class SessionFeedback(me.Document):
     level_felt_right = me.BooleanField(db_field="levelFeltRight", null=True)
     comment = me.StringField(max_length=1000, null=True)
     created_at = me.DateTimeField(db_field="createdAt", required=True)
+    # The session's topic, copied at creation so a topic's average rating is one indexed aggregation.
+    topic_id = me.StringField(db_field="topicId", null=True)
 
     meta = {
         "collection": "session_feedback",
@@ -142,5 +160,6 @@ class SessionFeedback(me.Document):
             {"fields": ["session_id", "user_id"], "unique": True},
             "-created_at",
             {"fields": ["user_id", "-created_at"]},  # feedback a learner gave (moderation's learner view)
+            "topic_id",  # a topic's average rating (the topic admin)
         ],
     }

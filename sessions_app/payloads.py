@@ -43,4 +43,5 @@ def session_json(session: ConversationSession, *, topic: Topic | bool | None = T
         "topic": TopicSerializer(topic).data if topic else None,
         "plannedDurationMinutes": session.planned_duration_minutes,
         "level": session.level,
+        "invitation": session.invitation,
     }

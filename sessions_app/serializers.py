@@ -8,7 +8,7 @@ from rest_framework import serializers
 from conversation.auth import USER_ID_RE
 from conversation.serializers import StrictSerializer, UTCDateTimeField
 from conversation.vocab import DURATIONS, language_codes
-from sessions_app.documents import END_REASONS, STATUSES
+from sessions_app.documents import END_REASONS, INVITATIONS, STATUSES
 from sessions_app.services.recording import AUDIO_TYPES
 from topics.selectors import topic_get_active
 from topics.serializers import TopicSerializer
@@ -84,6 +84,7 @@ class SessionSerializer(serializers.Serializer):
     topic = TopicSerializer(allow_null=True)
     plannedDurationMinutes = serializers.ChoiceField(choices=DURATIONS)
     level = serializers.CharField(allow_null=True)
+    invitation = serializers.ChoiceField(choices=INVITATIONS, allow_null=True)
 
 
 class HeartbeatResponseSerializer(serializers.Serializer):

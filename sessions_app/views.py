@@ -1,4 +1,4 @@
-"""Sessions API: history, current, scheduling, presence fallback, endings, recording, feedback."""
+"""Sessions API: history, current, invitations, presence fallback, endings, recording, feedback."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ class SessionListView(APIView):
         )
         return paginator.get_paginated_response([session_json(s) for s in page])
 
-    @extend_schema(request=ScheduleSerializer, responses={201: SessionSerializer, **error_responses(*BODY_ERRORS)})
+    @extend_schema(request=ScheduleSerializer, responses={201: SessionSerializer, **error_responses(*BODY_ERRORS, 409)})
     def post(self, request):
         data = _valid(ScheduleSerializer, request.data)
         session = scheduling.session_schedule(
@@ -82,6 +82,20 @@ class SessionCurrentView(APIView):
         if session is None:
             raise NotFound(_("You have no waiting or active session."))
         return Response(session_json(session))
+
+
+class InvitationListView(APIView):
+    @extend_schema(
+        operation_id="v1_sessions_invitations",
+        parameters=PAGE_PARAMETERS,
+        responses={200: SessionPageSerializer, **error_responses(400, 404)},
+    )
+    def get(self, request):
+        paginator = DocumentPagination()
+        page = paginator.paginate_queryset(
+            scheduling.invitations_received(user_id=caller_id(request.user)), request, view=self
+        )
+        return paginator.get_paginated_response([session_json(s) for s in page])
 
 
 class SessionView(APIView):
@@ -108,6 +122,20 @@ class HeartbeatView(SessionView):
         except lifecycle.SessionGone:
             raise Conflict(_("The session has ended."), "session_ended") from None
         return Response({"serverTime": clock.isoformat(clock.now()), "session": session_json(session)})
+
+
+class AcceptView(SessionView):
+    @extend_schema(request=None, parameters=[SESSION_ID], responses=ENDING_RESPONSES)
+    def post(self, request, session_id: str):
+        session = self.session(request, session_id)
+        return Response(session_json(scheduling.invitation_accept(session=session, user_id=caller_id(request.user))))
+
+
+class DeclineView(SessionView):
+    @extend_schema(request=None, parameters=[SESSION_ID], responses=ENDING_RESPONSES)
+    def post(self, request, session_id: str):
+        session = self.session(request, session_id)
+        return Response(session_json(scheduling.invitation_decline(session=session, user_id=caller_id(request.user))))
 
 
 class EndView(SessionView):

@@ -164,7 +164,7 @@ def test_editing_a_topic_stores_the_change_and_audits_before_and_after(admin_cli
     assert topic.title == "At the Fish Market"
     [entry] = audit_entries(action="update")
     assert entry.before["title"] == "At the Market" and entry.after["title"] == "At the Fish Market"
-    assert entry.changed_keys == ["title", "updatedAt"]
+    assert entry.changed_keys == ["searchText", "title", "titleKey", "updatedAt"]
 
     too_long = admin_client.post(url, {**data, "title": "x" * 201})
     assert "Ensure this value has at most 200 characters (it has 201)." in text(too_long)
@@ -269,7 +269,7 @@ def test_an_invalid_row_blocks_the_whole_import(admin_client):
     rows = [
         {"id": str(topic.id), "title": "New Name"},
         {"title": "Fine New Topic", "targetLanguageCode": "fr", "level": "B2", "category": "news",
-         "estimatedDurationMinutes": 20},
+         "estimatedDurationMinutes": 20, "promptQuestions": ["Why?"]},
         {"title": "Broken", "targetLanguageCode": "fr", "level": "Z9", "category": "news",
          "estimatedDurationMinutes": 7, "promptQuestions": ["x" * 301]},
         {"id": str(ObjectId()), "title": "Ghost"},
@@ -314,18 +314,27 @@ def test_sessions_are_read_only_and_end_session_ends_live_ones(admin_client, api
     assert admin_client.get(f"{SESSIONS}{active_id}/delete/").status_code == 403
 
     for session_id in (active_id, waiting_id):
-        response = admin_client.post(f"{SESSIONS}{session_id}/actions/end_session/")
+        action = f"{SESSIONS}{session_id}/actions/end_session/"
+        asked = admin_client.post(action)  # the button: a confirmation page asking why, nothing ended yet
+        assert asked.status_code == 200 and 'name="reason"' in text(asked)
+        blank = admin_client.post(action, {"confirm": "yes", "reason": "   "})
+        assert blank.status_code == 200 and "Say why the session is ended." in text(blank)
+        assert ConversationSession.objects.get(id=session_id).status in ("waiting", "active")
+        response = admin_client.post(action, {"confirm": "yes", "reason": "Learner asked support to stop it"})
         assert response.status_code == 302
     active, waiting = ConversationSession.objects.get(id=active_id), ConversationSession.objects.get(id=waiting_id)
     assert (active.status, active.end_reason) == ("completed", "completed")
     assert (waiting.status, waiting.end_reason) == ("cancelled", None)
+    assert (active.ended_by, active.end_note) == ("admin", "Learner asked support to stop it")
+    stored = mongo.db()["conversation_session"].find_one({"_id": ObjectId(active_id)})
+    assert (stored["endedBy"], stored["endNote"], stored["endReason"]) == ("admin", active.end_note, "completed")
     assert not redis().exists(f"session:active:{active_id}") and not redis().exists("user:session:dave")
     [ended_active, ended_waiting] = audit_entries(action="end_session")
     assert ended_active.before["status"] == "active" and ended_active.after["status"] == "completed"
     assert ended_waiting.document_id == waiting_id and ended_waiting.after["status"] == "cancelled"
 
     assert "End session" not in text(admin_client.get(f"{SESSIONS}{active_id}/change/"))
-    admin_client.post(f"{SESSIONS}{active_id}/actions/end_session/")
+    admin_client.post(f"{SESSIONS}{active_id}/actions/end_session/", {"confirm": "yes", "reason": "again"})
     assert len(audit_entries(action="end_session")) == 2  # an ended session is not ended twice
 
 
@@ -416,3 +425,34 @@ def test_staff_need_the_documents_permissions(client):
     client.post(TOPICS, {"action": "deactivate", "_selected_action": [str(topic.id)]})
     assert Topic.objects.get(id=topic.id).is_active is False
     assert audit_entries()[0].username == "curator"
+
+
+@pytest.mark.parametrize("fmt", ["csv", "excel"])
+def test_export_escapes_cells_a_spreadsheet_would_run_as_formulas(admin_client, fmt):
+    """Issue 14, CSV formula injection: = + - @ tab and CR first are written behind an apostrophe."""
+    for title in ('=HYPERLINK("http://evil")', "+1+1", "-2", "@SUM(A1)", "\tTabbed", "\rReturn", "Plain"):
+        make_topic(title, prompt_questions=["=cmd|' /C calc'!A0", "fine"])
+    body = admin_client.get(f"{TOPICS}export/{fmt}/").content.decode("utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(body, newline=""), delimiter=";" if fmt == "excel" else ","))
+    titles = sorted(row["title"] for row in rows)
+    assert titles == sorted(["'=HYPERLINK(\"http://evil\")", "'+1+1", "'-2", "'@SUM(A1)", "'\tTabbed", "'\rReturn",
+                             "Plain"])  # fmt: skip
+    assert all(row["promptQuestions"].startswith("'=cmd") for row in rows)
+    json_titles = sorted(row["title"] for row in json.loads(admin_client.get(f"{TOPICS}export/json/").content))
+    assert '=HYPERLINK("http://evil")' in json_titles  # JSON is data, not a spreadsheet: kept as is
+
+    # A file exported here imports back to the same titles.
+    plain = next(row for row in rows if row["title"] == "'-2")
+    preview = admin_client.post(
+        f"{TOPICS}import/",
+        {"file": SimpleUploadedFile("back.csv", _csv_of([{"id": plain["id"], "title": plain["title"]}]).encode())},
+    )
+    assert preview.context["counts"] == {"created": 0, "updated": 0, "unchanged": 1}
+
+
+def _csv_of(rows: list[dict]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from mongoengine import Q
 from mongoengine.queryset import QuerySet
 
+from conversation.text import fold
 from topics.documents import Topic
 
 
@@ -20,8 +20,8 @@ def topic_list(*, staff: bool, filters: dict[str, Any]) -> QuerySet:
         query = query.filter(is_active=filters["isActive"])
     elif not staff:
         query = query.filter(is_active=True)
-    if search := (filters.get("search") or "").strip():
-        query = query.filter(Q(title__icontains=search) | Q(description__icontains=search))
+    if search := fold(filters.get("search")):
+        query = query.filter(search_text__contains=search)
     return query.order_by("target_language_code", "level", "title", "id")
 
 
@@ -53,3 +53,15 @@ def topic_get(*, topic_id: str) -> Topic | None:
 
     oid = parse_object_id(topic_id)
     return Topic.objects(id=oid).first() if oid else None
+
+
+def topic_duplicate(
+    *, language: str | None, level: str | None, category: str | None, title: str | None, exclude_id: Any = None
+) -> Topic | None:
+    """Another topic of the same language, level and category whose title differs only in case or accents."""
+    if not (language and level and category and title):
+        return None
+    query = Topic.objects(target_language_code=language, level=level, category=category, title_key=fold(title))
+    if exclude_id is not None:
+        query = query.filter(id__ne=exclude_id)
+    return query.first()

@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from conversation.serializers import StrictSerializer, UTCDateTimeField
 from conversation.vocab import CATEGORIES, DURATIONS, LEVELS, language_codes
+from topics.services import topic_problems
 
 
 class TopicSerializer(StrictSerializer):
@@ -35,6 +36,19 @@ class TopicSerializer(StrictSerializer):
         data["id"] = str(instance.id)
         data["promptQuestions"] = list(instance.prompt_questions or [])
         return data
+
+
+class TopicWriteSerializer(TopicSerializer):
+    """What staff send: the topic's fields, then the catalog's rules on the merged result."""
+
+    def validate(self, attrs):
+        # The merged topic (a PATCH changes some fields) is checked against the catalog's rules.
+        current = {name: getattr(self.instance, name) for name in self.instance._fields} if self.instance else {}
+        problems = topic_problems(values={**current, **attrs}, topic_id=getattr(self.instance, "id", None))
+        if problems:
+            names = {field.source: name for name, field in self.fields.items()}
+            raise serializers.ValidationError({names.get(key, key): value for key, value in problems.items()})
+        return attrs
 
 
 class RandomQuerySerializer(serializers.Serializer):

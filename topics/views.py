@@ -17,7 +17,12 @@ from conversation.serializers import BODY_ERRORS, error_responses, paginated
 from conversation.vocab import CATEGORIES, LEVELS, language_codes
 from topics import selectors, services
 from topics.documents import Topic
-from topics.serializers import RandomQuerySerializer, TopicListQuerySerializer, TopicSerializer
+from topics.serializers import (
+    RandomQuerySerializer,
+    TopicListQuerySerializer,
+    TopicSerializer,
+    TopicWriteSerializer,
+)
 
 TopicPageSerializer = paginated(TopicSerializer, "TopicPage")
 TOPIC_ID = OpenApiParameter("id", str, OpenApiParameter.PATH, description="24-hex ObjectId (anything else: 404).")
@@ -71,7 +76,7 @@ class TopicViewSet(viewsets.ViewSet):
 
     @extend_schema(responses={201: TopicSerializer, **error_responses(*BODY_ERRORS, 403)})
     def create(self, request):
-        serializer = TopicSerializer(data=request.data)
+        serializer = TopicWriteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         topic = services.topic_create(data=serializer.validated_data)
         return Response(TopicSerializer(topic).data, status=status.HTTP_201_CREATED)
@@ -86,7 +91,7 @@ class TopicViewSet(viewsets.ViewSet):
 
     def _write(self, request, pk: str, *, partial: bool):
         topic = self._get(request, pk)
-        serializer = TopicSerializer(topic, data=request.data, partial=partial)
+        serializer = TopicWriteSerializer(topic, data=request.data, partial=partial)
         serializer.is_valid(raise_exception=True)
         topic = services.topic_update(topic=topic, data=serializer.validated_data)
         return Response(TopicSerializer(topic).data)

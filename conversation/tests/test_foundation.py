@@ -56,7 +56,7 @@ def test_documents_store_the_seeds_camel_case_fields(api):
     stored = mongo.db()["topic"].find_one()
     assert set(stored) == {
         "_id", "targetLanguageCode", "level", "title", "description", "promptQuestions", "category",
-        "estimatedDurationMinutes", "isActive", "createdAt", "updatedAt", "catalogKey",
+        "estimatedDurationMinutes", "isActive", "createdAt", "updatedAt", "catalogKey", "titleKey", "searchText",
     }  # fmt: skip
 
 
@@ -69,8 +69,6 @@ def test_health_live_and_ready(client):
 
 def test_ready_names_the_failing_store(client, monkeypatch):
     from pymongo.errors import ServerSelectionTimeoutError
-
-    from conversation import mongo
 
     class DownDb:
         def command(self, *args, **kwargs):

@@ -13,7 +13,9 @@ from sessions_app.documents import COMPLETED, ConversationSession, SessionFeedba
 def feedback_give(*, session: ConversationSession, user_id: str, data: dict) -> SessionFeedback:
     if session.status != COMPLETED:
         raise Conflict(_("Feedback is accepted once the session has ended."), "not_ended")
-    feedback = SessionFeedback(session_id=str(session.id), user_id=user_id, created_at=clock.now(), **data)
+    feedback = SessionFeedback(
+        session_id=str(session.id), topic_id=session.topic_id, user_id=user_id, created_at=clock.now(), **data
+    )
     try:
         feedback.save(force_insert=True)
     except NotUniqueError:

@@ -8,9 +8,11 @@ outcome and one `session.ended`.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from bson import ObjectId
 from django.utils.translation import gettext_lazy as _
+from mongoengine import Q
 
 from conversation import clock, events, metrics
 from conversation.documents import reloaded
@@ -49,6 +51,7 @@ def session_open(
     planned_minutes: int,
     scheduled_at: dt.datetime | None = None,
     now: dt.datetime | None = None,
+    invitation: str | None = None,
 ) -> ConversationSession:
     """Inserts a waiting session and arms its join timer (before anyone is told of it)."""
     now = now or clock.now()
@@ -61,6 +64,7 @@ def session_open(
         participant2_id=participant2_id,
         status=WAITING,
         scheduled_at=scheduled_at,
+        invitation=invitation,
         planned_duration_minutes=planned_minutes,
         recording_consent=RecordingConsent(participant1=False, participant2=False),
         created_at=now,
@@ -98,6 +102,8 @@ def session_heartbeat(
         session = reloaded(session)
         if session.status not in LIVE_STATUSES:
             raise SessionGone()
+        if session.awaits_answer:
+            raise Conflict("This invitation has not been accepted yet.", "not_joinable")
         if session.scheduled_at and not _in_join_window(session, now):
             raise Conflict(_("This scheduled session is not open for joining now."), "not_joinable")
         # Presence missing: a scheduled session opening, or Redis lost it (rebuilt from MongoDB).
@@ -152,16 +158,25 @@ def session_end(
     reason: str | None,
     expected: tuple[str, ...] = LIVE_STATUSES,
     now: dt.datetime | None = None,
+    conditions: dict[str, Any] | None = None,
+    also_set: dict[str, Any] | None = None,
 ) -> ConversationSession | None:
-    """Ends a live session if it is still in an `expected` status; None when someone else won."""
+    """Ends a live session if it is still in an `expected` status; None when someone else won.
+
+    `conditions` narrow the compare-and-set (an invitation still pending); `also_set` are further
+    fields written by the same update (who ended it, the invitation's answer).
+    """
     now = now or clock.now()
     for _attempt in range(3):
         if session.status not in expected:
             return None
         updates = {"set__status": status, "set__ended_at": now, "set__updated_at": now, "set__end_reason": reason}
+        updates |= {f"set__{name}": value for name, value in (also_set or {}).items()}
         if session.started_at:
             updates["set__actual_duration_seconds"] = max(0, int((now - session.started_at).total_seconds()))
-        if ConversationSession.objects(id=session.id, status=session.status).update_one(**updates):
+        if ConversationSession.objects(id=session.id, status=session.status, **(conditions or {})).update_one(
+            **updates
+        ):
             ended = reloaded(session)
             presence.presence_close(ended)
             metrics.count("sessions_ended_total", ended.status, ended.end_reason or "none")
@@ -225,6 +240,15 @@ def users_block(*, user_id: str, other_id: str, session_id: str | None, now: dt.
 
 def blocked_ids(user_id: str) -> set[str]:
     return {b.blocked_user_id for b in UserBlock.objects(user_id=user_id).only("blocked_user_id")}
+
+
+def users_blocked(*, user_id: str, other_id: str) -> bool:
+    """Either of the two blocked the other (a staff block may go one way only)."""
+    return bool(
+        UserBlock.objects(
+            Q(user_id=user_id, blocked_user_id=other_id) | Q(user_id=other_id, blocked_user_id=user_id)
+        ).count()
+    )
 
 
 def no_show_timeout(*, session: ConversationSession, now: dt.datetime) -> ConversationSession | None:

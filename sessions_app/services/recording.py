@@ -110,7 +110,7 @@ def _count_upload(session: ConversationSession, user_id: str) -> None:
     pipe.incr(key)
     pipe.expire(key, ttl, nx=True)
     pipe.ttl(key)
-    count, _expiry_set, left = pipe.execute()
+    count, _expire_set, left = pipe.execute()
     if count > settings.RECORDING_MAX_UPLOADS_PER_PARTICIPANT:
         raise Throttled(wait=max(left, 1), detail=str(_("Too many recording uploads for this session.")))
 

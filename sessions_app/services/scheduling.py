@@ -1,18 +1,53 @@
-"""Scheduled sessions: two learners agree on a time; joinable 5 min before to 10 min after."""
+"""Scheduled sessions as invitations: participant1 invites, participant2 accepts or declines.
+
+An invitation is a waiting session with `invitation` pending; it is nobody's current session and
+cannot be joined until accepted (then joinable 5 min before to 10 min after `scheduledAt`). One
+still pending at `scheduledAt` is cancelled with endReason `timeout` by the sweeper.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 
 from bson import ObjectId
-from django.utils.translation import gettext_lazy as _
+from django.conf import settings
+from django.utils.translation import gettext as _
+from mongoengine.queryset import QuerySet
 from rest_framework.exceptions import ValidationError
 
-from conversation import clock, restrictions
-from sessions_app.documents import ConversationSession
+from conversation import clock, events, redis_keys, restrictions
+from conversation.errors import Conflict
+from conversation.redis import client
+from sessions_app.documents import (
+    CANCELLED,
+    END_TIMEOUT,
+    INVITATION_ACCEPTED,
+    INVITATION_DECLINED,
+    INVITATION_PENDING,
+    WAITING,
+    ConversationSession,
+)
+from sessions_app.payloads import session_json
 from sessions_app.services import lifecycle
 
 MAX_AHEAD = dt.timedelta(days=30)
+
+
+def _check_invite(*, user_id: str, partner_id: str, scheduled_at: dt.datetime, now: dt.datetime) -> None:
+    if partner_id == user_id:
+        raise ValidationError({"participant2Id": [_("You cannot schedule a session with yourself.")]})
+    if lifecycle.users_blocked(user_id=user_id, other_id=partner_id) or restrictions.is_suspended(
+        partner_id, max_age=1.0
+    ):
+        raise ValidationError({"participant2Id": [_("You cannot schedule a session with this user.")]})
+    if scheduled_at <= now:
+        raise ValidationError({"scheduledAt": [_("Must be in the future.")]})
+    if scheduled_at > now + MAX_AHEAD:
+        raise ValidationError({"scheduledAt": [_("Must be at most 30 days ahead.")]})
+
+
+def invitations_open_count(*, user_id: str) -> int:
+    return ConversationSession.objects(participant1_id=user_id, status=WAITING, invitation=INVITATION_PENDING).count()
 
 
 def session_schedule(
@@ -24,23 +59,84 @@ def session_schedule(
     topic_id: str | None,
     planned_minutes: int,
 ) -> ConversationSession:
+    """Invites `partner_id`; 409 `too_many_invitations` past SESSION_MAX_OPEN_INVITATIONS pending ones."""
     now = clock.now()
-    if partner_id == user_id:
-        raise ValidationError({"participant2Id": [_("You cannot schedule a session with yourself.")]})
-    if partner_id in lifecycle.blocked_ids(user_id) or restrictions.is_suspended(partner_id, max_age=1.0):
-        raise ValidationError({"participant2Id": [_("You cannot schedule a session with this user.")]})
-    if scheduled_at <= now:
-        raise ValidationError({"scheduledAt": [_("Must be in the future.")]})
-    if scheduled_at > now + MAX_AHEAD:
-        raise ValidationError({"scheduledAt": [_("Must be at most 30 days ahead.")]})
-    return lifecycle.session_open(
-        session_id=ObjectId(),
-        participant1_id=user_id,
-        participant2_id=partner_id,
-        language=language,
-        level=None,
-        topic_id=topic_id,
-        planned_minutes=planned_minutes,
-        scheduled_at=scheduled_at.astimezone(dt.UTC).replace(microsecond=scheduled_at.microsecond // 1000 * 1000),
-        now=now,
+    _check_invite(user_id=user_id, partner_id=partner_id, scheduled_at=scheduled_at, now=now)
+    # Count and insert under one lock per inviter: two concurrent calls cannot both take the last place.
+    with client().lock(redis_keys.invitation_lock(user_id), timeout=10, blocking_timeout=5):
+        if invitations_open_count(user_id=user_id) >= settings.SESSION_MAX_OPEN_INVITATIONS:
+            raise Conflict(
+                _("You already have %(count)d invitations waiting for an answer.")
+                % {"count": settings.SESSION_MAX_OPEN_INVITATIONS},
+                "too_many_invitations",
+            )
+        session = lifecycle.session_open(
+            session_id=ObjectId(),
+            participant1_id=user_id,
+            participant2_id=partner_id,
+            language=language,
+            level=None,
+            topic_id=topic_id,
+            planned_minutes=planned_minutes,
+            scheduled_at=scheduled_at.astimezone(dt.UTC).replace(microsecond=scheduled_at.microsecond // 1000 * 1000),
+            now=now,
+            invitation=INVITATION_PENDING,
+        )
+    events.push(events.user_group(partner_id), "invitation.received", {"session": session_json(session)})
+    return session
+
+
+def invitations_received(*, user_id: str) -> QuerySet:
+    """Pending invitations sent to `user_id`, soonest first (served by the participant2 index)."""
+    return ConversationSession.objects(participant2_id=user_id, status=WAITING, invitation=INVITATION_PENDING).order_by(
+        "scheduled_at", "id"
     )
+
+
+def _not_invited() -> Conflict:
+    return Conflict(_("You have no pending invitation to this session."), "not_invited")
+
+
+def invitation_accept(*, session: ConversationSession, user_id: str) -> ConversationSession:
+    now = clock.now()
+    if user_id != session.participant2_id:
+        raise _not_invited()
+    if lifecycle.users_blocked(user_id=session.participant1_id, other_id=user_id):
+        raise _not_invited()
+    won = ConversationSession.objects(
+        id=session.id, participant2_id=user_id, status=WAITING, invitation=INVITATION_PENDING, scheduled_at__gt=now
+    ).update_one(set__invitation=INVITATION_ACCEPTED, set__updated_at=now)
+    if not won:
+        raise _not_invited()
+    session = ConversationSession.objects.get(id=session.id)
+    events.push(events.user_group(session.participant1_id), "invitation.accepted", {"session": session_json(session)})
+    return session
+
+
+def invitation_decline(*, session: ConversationSession, user_id: str) -> ConversationSession:
+    if user_id != session.participant2_id:
+        raise _not_invited()
+    ended = lifecycle.session_end(
+        session=session,
+        status=CANCELLED,
+        reason=None,
+        expected=(WAITING,),
+        conditions={"participant2_id": user_id, "invitation": INVITATION_PENDING},
+        also_set={"invitation": INVITATION_DECLINED},
+    )
+    if ended is None:
+        raise _not_invited()
+    return ended
+
+
+def invitations_expire(*, now: dt.datetime, batch: int = 1000) -> int:
+    """Cancels (endReason timeout) invitations still pending at `scheduledAt`; idempotent, index-driven."""
+    due = ConversationSession.objects(status=WAITING, invitation=INVITATION_PENDING, scheduled_at__lte=now).limit(batch)
+    expired = 0
+    for session in due:
+        ended = lifecycle.session_end(
+            session=session, status=CANCELLED, reason=END_TIMEOUT, expected=(WAITING,), now=now,
+            conditions={"invitation": INVITATION_PENDING},
+        )  # fmt: skip
+        expired += ended is not None
+    return expired

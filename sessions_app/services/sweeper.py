@@ -1,5 +1,5 @@
 """The sweeper: ends sessions whose heartbeats stopped, that ran past the maximum,
-or that nobody joined, and announces planned-duration time-ups.
+or that nobody joined, cancels invitations left unanswered, and announces planned-duration time-ups.
 
 It reads only due entries of two Redis sorted sets (heartbeat times, timers),
 so its cost follows the sessions it acts on, never all sessions. Every action
@@ -17,7 +17,7 @@ from conversation import clock, events, redis_keys
 from conversation.lookups import parse_object_id
 from conversation.redis import client
 from sessions_app.documents import ACTIVE, COMPLETED, END_DROPPED, END_TIMEOUT, WAITING, ConversationSession
-from sessions_app.services import lifecycle, presence
+from sessions_app.services import lifecycle, presence, scheduling
 from sessions_app.signals import session_no_show
 
 
@@ -29,6 +29,7 @@ class SweepResult:
     disconnected: int = 0
     time_ups: int = 0
     rebuilt: int = 0
+    invitations_expired: int = 0
 
 
 def _sessions(ids: set[str]) -> dict[str, ConversationSession]:
@@ -64,6 +65,7 @@ def sessions_sweep(*, now: dt.datetime | None = None, batch: int = 1000) -> Swee
     redis = client()
     result = SweepResult()
     result.rebuilt = presence_rebuild_if_lost(now=now)
+    result.invitations_expired = scheduling.invitations_expire(now=now, batch=batch)
     stale = redis.zrangebyscore(
         redis_keys.session_heartbeats(), "-inf", ts - settings.SESSION_HEARTBEAT_TIMEOUT_SECONDS,
         start=0, num=batch, withscores=True,

@@ -306,6 +306,10 @@ def test_scheduling_validates_and_opens_a_join_window(api, frozen_clock):
     body = created.json()
     assert (body["status"], body["participant1Id"], body["plannedDurationMinutes"]) == ("waiting", "alice", 15)
     assert api("bob").get("/api/v1/sessions/").json()["results"][0]["id"] == body["id"]
+    assert body["invitation"] == "pending"
+    unanswered = beat(api, "alice", body["id"])
+    assert unanswered.status_code == 409 and unanswered.json()["code"] == "not_joinable"
+    assert api("bob").post(f"/api/v1/sessions/{body['id']}/accept/").json()["invitation"] == "accepted"
     early = beat(api, "alice", body["id"])
     assert early.status_code == 409 and early.json()["code"] == "not_joinable"
     frozen_clock.advance(hours=2, minutes=-4)
@@ -317,6 +321,7 @@ def test_scheduled_session_nobody_joined_is_cancelled_after_the_window(api, froz
     at = frozen_clock.value + dt.timedelta(hours=1)
     body = api("alice").post("/api/v1/sessions/", {"participant2Id": "bob", "targetLanguageCode": "fr",
                                                    "scheduledAt": at.isoformat()}, format="json").json()  # fmt: skip
+    assert api("bob").post(f"/api/v1/sessions/{body['id']}/accept/").status_code == 200
     frozen_clock.advance(hours=1, minutes=9)
     assert sessions_sweep().no_shows == 0
     frozen_clock.advance(minutes=2)

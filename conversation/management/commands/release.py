@@ -1,6 +1,6 @@
 """The whole release step, run once per deploy before the new processes start (Procfile `release:`).
 
-Migrations, MongoDB indexes, the recordings bucket, static files, and the project's own
+Migrations, MongoDB indexes, topics' folded search fields, the recordings bucket, static files, and the project's own
 message catalogs when it has any (then the OS package gettext is required).
 """
 
@@ -58,6 +58,7 @@ class Command(BaseCommand):
         if not options["files_only"]:
             self.step("migrate", interactive=False, verbosity=verbosity)
             self.step("ensure_indexes", verbosity=verbosity)
+            self.step("refresh_topic_keys")  # by name: the kernel imports no app
             self.step("ensure_bucket", verbosity=verbosity)
         self.step("collectstatic", interactive=False, verbosity=verbosity)
         self.compile_messages(Path(settings.BASE_DIR), verbosity)

@@ -2,6 +2,7 @@
 // page's controls and to each other, signs in and out, and resumes where this tab left off.
 
 import { devToken, forgetToken, onUnauthorized, savedToken, useToken } from "./api.js";
+import * as invitations from "./invitations.js";
 import * as matchmaking from "./matchmaking.js";
 import * as recording from "./recording.js";
 import * as session from "./session.js";
@@ -11,8 +12,18 @@ import * as audio from "./webrtc.js";
 
 async function signIn(token) {
   ui.showSignedIn(useToken(token));
-  openLobby({ onEvent: matchmaking.onLobbyEvent });
-  await Promise.all([matchmaking.loadTopics(), session.loadHistory(), matchmaking.resume()]);
+  openLobby({
+    onEvent: (event) => {
+      invitations.onLobbyEvent(event);
+      matchmaking.onLobbyEvent(event);
+    },
+  });
+  await Promise.all([
+    matchmaking.loadTopics(),
+    session.loadHistory(),
+    invitations.loadInvitations(),
+    matchmaking.resume(),
+  ]);
 }
 
 function signOut(reason = "") {
@@ -20,6 +31,7 @@ function signOut(reason = "") {
   closeLobby();
   session.leaveSession();
   matchmaking.stopWaiting();
+  invitations.clearInvitations();
   ui.showSignedOut();
   if (reason) ui.showError(reason);
 }

@@ -365,3 +365,41 @@ export function showRecordingPlayer(button, url, session) {
   button.replaceWith(audio);
   audio.play().catch(() => {});
 }
+
+// ---------------------------------------------------------------- invitations
+
+function invitationTime(iso) {
+  return new Date(iso).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+}
+
+export function renderInvitations(invitations, { onAnswer }) {
+  $("invitation-list").replaceChildren(
+    ...invitations.map((session) => {
+      const item = document.createElement("li");
+      item.dataset.sessionId = session.id;
+      const topic = session.topic ? ` · ${session.topic.title}` : "";
+      const text = document.createElement("span");
+      text.textContent = `${session.participant1Id} · ${languageName(session.targetLanguageCode)} · ${invitationTime(session.scheduledAt)} · ${session.plannedDurationMinutes} min${topic}`;
+      const buttons = [
+        ["Accept", "accept", ""],
+        ["Decline", "decline", "secondary"],
+      ].map(([label, verb, className]) => {
+        const button = document.createElement("button");
+        button.type = "button";
+        button.textContent = label;
+        button.className = className;
+        button.addEventListener("click", () => onAnswer(session.id, verb).catch(showError));
+        return button;
+      });
+      item.append(text, " ", ...buttons);
+      return item;
+    }),
+  );
+  show("invitations", invitations.length > 0);
+}
+
+export function invitationAnswered(session, verb) {
+  return verb === "accept"
+    ? `Invitation accepted: join from 5 minutes before ${invitationTime(session.scheduledAt)}.`
+    : "Invitation declined: the session is cancelled.";
+}
