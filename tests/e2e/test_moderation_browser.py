@@ -116,7 +116,7 @@ def test_a_moderator_reviews_a_report_suspends_the_learner_and_lifts_it(browser,
     page.get_by_label("actioned").check()
     page.get_by_label("Notes").fill("Suspended, then lifted after a warning.")
     page.get_by_role("button", name="Resolve", exact=True).click()
-    expect(page.locator(".messagelist")).to_contain_text("1 report(s) resolved")
+    expect(page.locator(".messagelist")).to_contain_text("1 report resolved.")
     report = SessionReport.objects.get(session_id=session_id)
     assert (report.state, report.resolved_by, report.notes) == (
         "actioned", STAFF, "Suspended, then lifted after a warning."
