@@ -369,7 +369,11 @@ export function showRecordingPlayer(button, url, session) {
 // ---------------------------------------------------------------- invitations
 
 function invitationTime(iso) {
-  return new Date(iso).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+  // In the page's language, like the rest of its words (not the browser's, which may differ).
+  return new Date(iso).toLocaleString(document.documentElement.lang || undefined, {
+    dateStyle: "medium",
+    timeStyle: "short",
+  });
 }
 
 export function renderInvitations(invitations, { onAnswer }) {
@@ -381,8 +385,8 @@ export function renderInvitations(invitations, { onAnswer }) {
       const text = document.createElement("span");
       text.textContent = `${session.participant1Id} · ${languageName(session.targetLanguageCode)} · ${invitationTime(session.scheduledAt)} · ${session.plannedDurationMinutes} min${topic}`;
       const buttons = [
-        ["Accept", "accept", ""],
-        ["Decline", "decline", "secondary"],
+        [gettext("Accept"), "accept", ""],
+        [gettext("Decline"), "decline", "secondary"],
       ].map(([label, verb, className]) => {
         const button = document.createElement("button");
         button.type = "button";
@@ -400,6 +404,10 @@ export function renderInvitations(invitations, { onAnswer }) {
 
 export function invitationAnswered(session, verb) {
   return verb === "accept"
-    ? `Invitation accepted: join from 5 minutes before ${invitationTime(session.scheduledAt)}.`
-    : "Invitation declined: the session is cancelled.";
+    ? interpolate(
+        gettext("Invitation accepted: join from 5 minutes before %(time)s."),
+        { time: invitationTime(session.scheduledAt) },
+        true,
+      )
+    : gettext("Invitation declined: the session is cancelled.");
 }
