@@ -1,9 +1,10 @@
 """The admin, the dashboard and the practice page in a French browser (Chromium with locale fr-FR).
 
 Staff read the topic list and a topic form with its errors in French, switch to English and back with the
-header's switcher, read the dashboard in French; a learner sees the practice page (template and modules) in French.
-SAVE_SCREENSHOTS=1 also writes docs/screenshots/admin-topic-list-fr.png, admin-topic-edit-fr.png,
-admin-dashboard-fr.png and practice-fr.png.
+header's switcher, read the dashboard and the moderation queue in French (the back-office pages with no CSP
+violation); a learner sees the practice page (template and modules) in French. SAVE_SCREENSHOTS=1 also writes
+docs/screenshots/admin-topic-list-fr.png, admin-topic-edit-fr.png, admin-dashboard-fr.png, moderation-queue-fr.png
+and practice-fr.png.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import pytest
 
 from conversation.auth import mint_token
 from tests.e2e.conftest import STAFF, STAFF_PASSWORD, log_in, needs_chromium, new_page, screenshot
+from tests.e2e.test_moderation_browser import learner_reports_partner
 from tests.helpers import request_body
 from tests.processes import http, web_servers
 from topics.catalog import catalog_load
@@ -126,3 +128,38 @@ def test_the_practice_page_in_french(browser):
         expect(page.get_by_label("Langue", exact=True)).to_contain_text("français (fr)")
         expect(page.locator('.language-switcher button[lang="fr"]')).to_have_attribute("aria-pressed", "true")
         screenshot(page, "practice-fr.png")
+
+
+# Recorded from the first script on: the policy's `style-src 'self'` blocks inline <style> and style="".
+RECORD_VIOLATIONS = """
+window.__violations = [];
+document.addEventListener("securitypolicyviolation", (e) => window.__violations.push(e.violatedDirective));
+"""
+
+
+@needs_chromium
+def test_the_moderation_queue_and_back_office_pages_in_french_under_the_csp(browser, admin_server):
+    url, _db_path = admin_server
+    learner_reports_partner(url)
+    page = new_page(browser, locale=FRENCH)
+    page.context.add_init_script(RECORD_VIOLATIONS)
+    log_in(page, url, STAFF, STAFF_PASSWORD)
+
+    page.goto(f"{url}/admin/sessions_app/sessionreport/?state=open")
+    expect(page.locator("h1")).to_have_text("Sélectionnez l’objet signalement à modifier")
+    expect(page.locator("#changelist-filter")).to_contain_text("open (1)")  # states are stored values
+    expect(page.locator("#result_list thead")).to_contain_text("auteur du signalement")
+    screenshot(page, "moderation-queue-fr.png")
+
+    # The pages whose styles moved to static files: styled (the tiles' figures are blocks) and no violation.
+    for path, figure in [
+        ("/admin/moderation/learner/bob.martin/", "#open-reports"),
+        ("/admin/sessions_app/dashboard/", "#waiting-learners"),
+    ]:
+        page.goto(f"{url}{path}")
+        expect(page.locator(figure).locator("xpath=ancestor-or-self::strong")).to_have_css("display", "block")
+        assert page.evaluate("window.__violations") == [], path
+    page.goto(f"{url}/admin/topics/coverage/")
+    expect(page.locator("h1")).to_have_text("Couverture du catalogue")
+    expect(page.locator(".topic-coverage section").first).to_have_css("margin-bottom", "24px")
+    assert page.evaluate("window.__violations") == []
