@@ -94,7 +94,17 @@ class SessionReportAdmin(ReadOnlyDocumentAdmin):
         "id", "state", "session", "reporter", "reported", "reason", "details", "created_at", "assignee", "notes",
         "resolved_at", "resolved_by",
     )  # fmt: skip
-    labels = {"created_at": _("reported"), "resolved_at": _("resolved"), "resolved_by": _("resolved by")}
+    labels = {
+        "id": _("id"),
+        "state": _("state"),
+        "reason": _("reason"),
+        "details": _("details"),
+        "assignee": _("assignee"),
+        "notes": _("notes"),
+        "created_at": _("reported"),
+        "resolved_at": _("resolved"),
+        "resolved_by": _("resolved by"),
+    }
 
     @display(description=_("session"))
     def session(self, report: SessionReport) -> str:

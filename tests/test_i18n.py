@@ -175,8 +175,10 @@ def test_the_dashboard_speaks_french_with_french_dates_and_numbers(api, admin_cl
     assert "<h1>Tableau de bord de l’exploitation</h1>" in page
     assert "Apprenants en attente" in page and "Mises en relation par heure" in page
     assert ">signalée</text>" in page or "signalée:" in page  # how the session ended, on the chart
-    assert re.search(r"<td>\d\d/\d\d/\d{4} \d\d:\d\d</td><td>" + session_id, page)  # SHORT_DATETIME_FORMAT, fr
+    assert re.search(r"<td>\d\d/\d\d/\d{4} \d\d:\d\d</td><td><a [^>]+>" + session_id, page)  # SHORT_DATETIME_FORMAT, fr
     assert re.search(r"aria-label=\"Mises en relation par heure\".*<text[^>]*>\d\d:00</text>", page, re.S)
+    assert 'id="overall-verdict" data-level="red">rouge</span>' in page  # no beat ran: the level's key stays
+    assert "orange dès" in page and "Dernière exécution de beat" in page
 
 
 def test_document_permissions_are_stored_in_the_source_language():

@@ -146,9 +146,10 @@ def test_the_moderation_queue_and_back_office_pages_in_french_under_the_csp(brow
     log_in(page, url, STAFF, STAFF_PASSWORD)
 
     page.goto(f"{url}/admin/sessions_app/sessionreport/?state=open")
-    expect(page.locator("h1")).to_have_text("Sélectionnez l’objet signalement à modifier")
+    expect(page.locator("h1")).to_have_text("Sélectionnez l’objet signalement à afficher")
     expect(page.locator("#changelist-filter")).to_contain_text("open (1)")  # states are stored values
-    expect(page.locator("#result_list thead")).to_contain_text("auteur du signalement")
+    for column in ("État", "Auteur du signalement", "Apprenant signalé", "Motif"):
+        expect(page.locator("#result_list thead")).to_contain_text(column)
     screenshot(page, "moderation-queue-fr.png")
 
     # The pages whose styles moved to static files: styled (the tiles' figures are blocks) and no violation.
