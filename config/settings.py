@@ -330,6 +330,8 @@ SPECTACULAR_SETTINGS = {
         "SessionStatus": "sessions_app.documents.STATUSES",
         "RequestStatus": "matchmaking.documents.STATUSES",
         "EndReason": "sessions_app.documents.END_REASONS",
+        "ReportState": "sessions_app.documents.REPORT_STATES",
+        "ReportOutcome": "sessions_app.documents.REPORT_OUTCOMES",
         "ValidationErrorCode": [("invalid", "invalid")],
     },
     "POSTPROCESSING_HOOKS": [

@@ -83,6 +83,10 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
         except STORE_ERRORS as exc:
             breaker.store_failed(store_name(exc))
             log.warning("socket closed 1013: %s unreachable (%r)", store_name(exc), exc)
+            # channels calls no `disconnect` on this path: stop renewing the per-user slot, so its lease
+            # runs out instead of counting against the user's socket cap until the token expires.
+            if getattr(self, "guard", None) is not None:
+                self.guard.cancel()
             await self.close_unavailable()
 
     async def close_unavailable(self) -> None:

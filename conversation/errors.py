@@ -51,8 +51,11 @@ STATUS_CODES = {
     500: "server_error",
     503: "service_unavailable",
 }
-# Every code a non-400 error body can carry: the schema's `Error.code` enum.
-ERROR_CODES = tuple(dict.fromkeys([*(c for s, c in STATUS_CODES.items() if s not in (400, 409)), *CONFLICT_CODES]))
+# Every code a non-400 error body can carry: the schema's `Error.code` enum. `suspended` is the 403 of
+# a caller staff suspended (conversation.auth.Suspended), on any authenticated call.
+ERROR_CODES = tuple(
+    dict.fromkeys([*(c for s, c in STATUS_CODES.items() if s not in (400, 409)), "suspended", *CONFLICT_CODES])
+)
 # Errors that belong to no single field (a serializer's `validate()`, a malformed body).
 NON_FIELD_ERRORS = "non_field_errors"
 

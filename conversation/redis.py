@@ -13,7 +13,9 @@ from django.conf import settings
 from django_redis import get_redis_connection
 from redis import Redis
 from redis import asyncio as aioredis
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.asyncio.sentinel import Sentinel as AsyncSentinel
+from redis.backoff import NoBackoff
 
 # Deletes a key only while it still holds the value we wrote (never someone else's claim).
 _DELETE_IF_EQUALS = """
@@ -41,7 +43,15 @@ def async_client() -> aioredis.Redis:
 
 
 def _new_async_client() -> aioredis.Redis:
-    pool = {"socket_timeout": 5, "socket_connect_timeout": 5, "max_connections": 1000}
+    # retry: a pooled connection Redis dropped (a restart) is handed out unchecked (redis-py 8 skips its
+    # can_read check); retried once at once on a fresh one, as the channel layer and django-redis are. The
+    # default policy's backoff held the first handshakes after Redis returned for 5 s, then failed.
+    pool = {
+        "socket_timeout": 5,
+        "socket_connect_timeout": 5,
+        "max_connections": 1000,
+        "retry": AsyncRetry(NoBackoff(), 1),
+    }
     if not settings.REDIS_SENTINELS:
         return aioredis.Redis.from_url(settings.REDIS_URL, **pool)
     sentinel = AsyncSentinel(settings.REDIS_SENTINELS, sentinel_kwargs=settings.REDIS_SENTINEL_KWARGS)

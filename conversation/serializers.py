@@ -54,7 +54,11 @@ class ValidationErrorSerializer(serializers.Serializer):
 _ERRORS: dict[int, tuple[type[serializers.Serializer], str]] = {
     400: (ValidationErrorSerializer, "Bad input: `fields` names each bad field; a malformed body has none."),
     401: (ErrorSerializer, "`not_authenticated`: no, malformed, expired or foreign token."),
-    403: (ErrorSerializer, "`permission_denied`: authenticated but not allowed (staff only)."),
+    403: (
+        ErrorSerializer,
+        "`permission_denied`: authenticated but not allowed (staff only); `suspended`: staff suspended the caller,"
+        " so every authenticated call is refused until the suspension ends.",
+    ),
     404: (ErrorSerializer, "`not_found`: unknown or malformed id, or not yours."),
     405: (ErrorSerializer, "`method_not_allowed`."),
     409: (ErrorSerializer, "The resource is not in the state the action needs: " + ", ".join(CONFLICT_CODES) + "."),
@@ -68,8 +72,8 @@ BODY_ERRORS = (400, 413, 415)
 
 
 def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
-    """OpenAPI responses for `statuses`, plus the 401 and 503 any endpoint can answer."""
-    wanted = sorted({401, 503, *statuses})
+    """OpenAPI responses for `statuses`, plus the 401, 403 (`suspended`) and 503 any endpoint can answer."""
+    wanted = sorted({401, 403, 503, *statuses})
     return {code: OpenApiResponse(_ERRORS[code][0], description=_ERRORS[code][1]) for code in wanted}
 
 

@@ -28,7 +28,6 @@ from sessions_app.documents import REPORT_STATES, SessionReport
 from sessions_app.payloads import session_json
 from topics.documents import Topic
 
-STAFF_RESPONSES = (403,)
 ReportPageSerializer = paginated(ReportSerializer, "ReportPage")
 SuspensionPageSerializer = paginated(SuspensionSerializer, "SuspensionPage")
 
@@ -62,7 +61,7 @@ class ReportListView(StaffView):
             OpenApiParameter("reportedUserId", str, required=False),
             *PAGE_PARAMETERS,
         ],
-        responses={200: ReportPageSerializer, **error_responses(400, 404, *STAFF_RESPONSES)},
+        responses={200: ReportPageSerializer, **error_responses(400, 404)},
     )
     def get(self, request):
         state = request.query_params.get("state") or None
@@ -76,7 +75,7 @@ class ReportResolveView(StaffView):
     @extend_schema(
         request=ResolveSerializer,
         parameters=[OpenApiParameter("report_id", str, OpenApiParameter.PATH)],
-        responses={200: ReportSerializer, **error_responses(*BODY_ERRORS, 404, 409, *STAFF_RESPONSES)},
+        responses={200: ReportSerializer, **error_responses(*BODY_ERRORS, 404, 409)},
     )
     def post(self, request, report_id: str):
         report = get_or_404(SessionReport, report_id)
@@ -91,10 +90,10 @@ class SuspensionListView(StaffView):
     @extend_schema(
         parameters=[
             OpenApiParameter("userId", str, required=False),
-            OpenApiParameter("active", str, enum=["true", "false"], required=False),
+            OpenApiParameter("active", bool, required=False, description="true: in force now; false: lifted or ended."),
             *PAGE_PARAMETERS,
         ],
-        responses={200: SuspensionPageSerializer, **error_responses(400, 404, *STAFF_RESPONSES)},
+        responses={200: SuspensionPageSerializer, **error_responses(400, 404)},
     )
     def get(self, request):
         user_id = _user_id(request.query_params.get("userId"), "userId")
@@ -106,7 +105,7 @@ class SuspensionListView(StaffView):
 
     @extend_schema(
         request=SuspensionCreateSerializer,
-        responses={201: SuspensionSerializer, **error_responses(*BODY_ERRORS, 409, *STAFF_RESPONSES)},
+        responses={201: SuspensionSerializer, **error_responses(*BODY_ERRORS, 409)},
     )
     def post(self, request):
         data = _valid(SuspensionCreateSerializer, request.data)
@@ -119,7 +118,7 @@ class SuspensionListView(StaffView):
 class SuspensionDetailView(StaffView):
     @extend_schema(
         parameters=[OpenApiParameter("suspension_id", str, OpenApiParameter.PATH)],
-        responses={200: SuspensionSerializer, **error_responses(404, 409, *STAFF_RESPONSES)},
+        responses={200: SuspensionSerializer, **error_responses(404, 409)},
     )
     def delete(self, request, suspension_id: str):
         """Lifts the suspension: the user works again at once."""
@@ -130,7 +129,7 @@ class SuspensionDetailView(StaffView):
 class LearnerView(StaffView):
     @extend_schema(
         parameters=[OpenApiParameter("user_id", str, OpenApiParameter.PATH)],
-        responses={200: LearnerSerializer, **error_responses(404, *STAFF_RESPONSES)},
+        responses={200: LearnerSerializer, **error_responses(404)},
     )
     def get(self, request, user_id: str):
         if not USER_ID_RE.match(user_id):

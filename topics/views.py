@@ -74,18 +74,18 @@ class TopicViewSet(viewsets.ViewSet):
             raise NotFound(_("No active topic for this language and level."))
         return Response(TopicSerializer(topic).data)
 
-    @extend_schema(responses={201: TopicSerializer, **error_responses(*BODY_ERRORS, 403)})
+    @extend_schema(responses={201: TopicSerializer, **error_responses(*BODY_ERRORS)})
     def create(self, request):
         serializer = TopicWriteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         topic = services.topic_create(data=serializer.validated_data)
         return Response(TopicSerializer(topic).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(parameters=[TOPIC_ID], responses={200: TopicSerializer, **error_responses(*BODY_ERRORS, 403, 404)})
+    @extend_schema(parameters=[TOPIC_ID], responses={200: TopicSerializer, **error_responses(*BODY_ERRORS, 404)})
     def update(self, request, pk: str):
         return self._write(request, pk, partial=False)
 
-    @extend_schema(parameters=[TOPIC_ID], responses={200: TopicSerializer, **error_responses(*BODY_ERRORS, 403, 404)})
+    @extend_schema(parameters=[TOPIC_ID], responses={200: TopicSerializer, **error_responses(*BODY_ERRORS, 404)})
     def partial_update(self, request, pk: str):
         return self._write(request, pk, partial=True)
 
@@ -96,7 +96,7 @@ class TopicViewSet(viewsets.ViewSet):
         topic = services.topic_update(topic=topic, data=serializer.validated_data)
         return Response(TopicSerializer(topic).data)
 
-    @extend_schema(parameters=[TOPIC_ID], responses={204: None, **error_responses(403, 404)})
+    @extend_schema(parameters=[TOPIC_ID], responses={204: None, **error_responses(404)})
     def destroy(self, request, pk: str):
         services.topic_delete(topic=self._get(request, pk))
         return Response(status=status.HTTP_204_NO_CONTENT)
