@@ -52,12 +52,12 @@ def choose_fr_b1(page, *, topic_index: int = 0) -> str:
 
 
 def wait_for_audio(page, timeout: float = 30) -> dict:
-    """The browser's own view of the call: connected, and audio bytes arriving from the partner."""
+    """The browser's own view of the call: connected, audio bytes sent and arriving (stats lag under load)."""
     deadline = time.monotonic() + timeout
     stats: dict = {}
     while time.monotonic() < deadline:
         stats = page.evaluate("window.practice.stats()")
-        if stats["connectionState"] == "connected" and stats["bytesReceived"] > 0:
+        if stats["connectionState"] == "connected" and stats["bytesReceived"] > 0 and stats["bytesSent"] > 0:
             return stats
         page.wait_for_timeout(250)
     raise AssertionError(f"no audio flowing within {timeout}s: {stats}")
