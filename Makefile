@@ -4,15 +4,28 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 
-.PHONY: deps browser run test test-faults test-prod lock lock-check lint services bench soak bench-matchmaking bench-sessions clean
+# Message catalogs: .po files are in the repository, .mo files are built from them (docs/TRANSLATION.md).
+MO_FILES := $(patsubst %.po,%.mo,$(wildcard locale/*/LC_MESSAGES/*.po))
 
-deps: $(VENV)/.installed
+.PHONY: deps gettext browser run test test-faults test-prod lock lock-check lint messages check-messages services \
+	bench soak bench-matchmaking bench-sessions clean
+
+deps: $(VENV)/.installed $(MO_FILES)
 	@command -v redis-server >/dev/null 2>&1 || { \
 		echo "installing redis-server from the OS packages"; \
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq redis-server >/dev/null; }
 	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || { \
 		echo "installing nginx-light from the OS packages (the reverse-proxy test, docs/OPERATIONS.md)"; \
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nginx-light >/dev/null; }
+
+gettext:
+	@command -v msgfmt >/dev/null 2>&1 || { \
+		echo "installing gettext from the OS packages (message catalogs)"; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq gettext >/dev/null; }
+
+# What `manage.py compilemessages` does for one catalog, run only when its .po changed.
+%.mo: %.po | gettext
+	msgfmt --check-format --output-file $@ $<
 
 browser:
 	@[ -x /usr/bin/chromium ] || { \
@@ -31,11 +44,18 @@ run: deps
 test: deps browser
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check . docs/*.md
+	./.ci/messages --check
 	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m devstack test $(PYTEST_ARGS)
 
 test-faults: deps
 	$(PY) -m devstack test tests/faults
+
+messages: $(VENV)/.installed gettext
+	./.ci/messages
+
+check-messages: $(VENV)/.installed gettext
+	./.ci/messages --check
 
 # The service as production runs it: a fresh venv from the runtime lock only, DEBUG off, the
 # release step, then the Procfile's processes as written, driven through a journey (tests/prod).

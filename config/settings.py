@@ -58,6 +58,8 @@ PORT = env_int("PORT", 8000, minimum=1, maximum=65535)
 WEB_THREADS = env_int("WEB_THREADS", 16, minimum=1, maximum=256)
 
 INSTALLED_APPS = [
+    # Before the admin, so its admin/base_site.html (the language switcher) overrides Django's.
+    "mongoadmin.apps.MongoAdminConfig",
     "mongoadmin.apps.AdminSiteConfig",  # django.contrib.admin whose site also lists MongoDB documents
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -70,7 +72,6 @@ INSTALLED_APPS = [
     "axes",
     "channels",
     "conversation",
-    "mongoadmin.apps.MongoAdminConfig",
     "topics",
     "sessions_app",
     "matchmaking",
@@ -85,6 +86,8 @@ MIDDLEWARE = [
     # Static files (admin, practice page) from the same process: uvicorn serves none itself.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The language of the response: the language cookie (set by /i18n/setlang/), else Accept-Language.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -366,7 +369,13 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
-LANGUAGE_CODE = "en-us"
+# English and French (docs/TRANSLATION.md): one project catalog in locale/, compiled by the build.
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("fr", "Français")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+# The switcher's choice is remembered for a year in the person's browser, not just until it closes.
+LANGUAGE_COOKIE_AGE = 365 * 24 * 3600
+LANGUAGE_COOKIE_SAMESITE = "Lax"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -415,6 +424,7 @@ SILENCED_SYSTEM_CHECKS = [
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
     CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
+    LANGUAGE_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
 if TRUST_PROXY_HEADERS:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = not DEBUG

@@ -3,6 +3,7 @@
 from csp.decorators import csp_update
 from django.contrib import admin
 from django.urls import include, path
+from django.views.i18n import JavaScriptCatalog
 from drf_spectacular.views import SpectacularSwaggerSplitView
 
 from conversation import views as health
@@ -26,6 +27,8 @@ urlpatterns = [
     path("api/v1/moderation/", include("moderation.urls")),
     path("admin/", admin.site.urls),
     path("practice/", include("practice.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),  # set_language: /i18n/setlang/
+    path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),  # gettext() for the practice page
 ]
 handler400 = "conversation.errors.bad_request_json"
 handler404 = "conversation.errors.not_found"

@@ -112,11 +112,12 @@ class JWTAuthentication(authentication.BaseAuthentication):
         if not header or header[0].lower() != self.keyword.lower().encode():
             return None
         if len(header) != 2:
-            raise exceptions.AuthenticationFailed("Authorization header must be 'Bearer <token>'.")
+            raise exceptions.AuthenticationFailed(_("Authorization header must be 'Bearer <token>'."))
         try:
             user = decode_token(header[1].decode("ascii", errors="replace"))
         except InvalidToken as exc:
-            raise exceptions.AuthenticationFailed(f"Invalid token: {exc}.") from None
+            # The reason comes from PyJWT, in English: it is for the developer of the calling app.
+            raise exceptions.AuthenticationFailed(_("Invalid token: %(reason)s.") % {"reason": exc}) from None
         # Here rather than in a permission class: views that set their own permissions are covered too.
         if restrictions.is_suspended(user.id):
             raise Suspended()

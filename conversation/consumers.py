@@ -14,6 +14,9 @@ import time
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
+from django.http import HttpRequest
+from django.http.cookie import parse_cookie
+from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
 from conversation import breaker, restrictions
@@ -39,6 +42,15 @@ CLOSE_TRY_AGAIN_LATER = 1013
 CLOSE_TOO_MANY_SOCKETS = 4429
 
 
+def scope_language(scope: dict) -> str:
+    """A socket's language from its handshake, as LocaleMiddleware reads a request's: cookie, else Accept-Language."""
+    headers = dict(scope.get("headers") or [])
+    handshake = HttpRequest()
+    handshake.COOKIES = parse_cookie(headers.get(b"cookie", b"").decode("latin1"))
+    handshake.META["HTTP_ACCEPT_LANGUAGE"] = headers.get(b"accept-language", b"").decode("latin1")
+    return translation.get_language_from_request(handshake)
+
+
 class EventConsumer(AsyncJsonWebsocketConsumer):
     """Accepts an authenticated socket, then pushes group events as JSON.
 
@@ -47,6 +59,7 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
     """
 
     groups_joined: list[str]
+    language: str
     closing: bool = False
     # Message types a client may send, each handled by `on_<type>(content)`; the other `on_*` are lifecycle hooks.
     client_messages: frozenset[str] = frozenset()
@@ -70,6 +83,10 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
         except STORE_ERRORS as exc:
             breaker.store_failed(store_name(exc))
             log.warning("socket closed 1013: %s unreachable (%r)", store_name(exc), exc)
+            # channels calls no `disconnect` on this path: stop renewing the per-user slot, so its lease
+            # runs out instead of counting against the user's socket cap until the token expires.
+            if getattr(self, "guard", None) is not None:
+                self.guard.cancel()
             await self.close_unavailable()
 
     async def close_unavailable(self) -> None:
@@ -88,11 +105,14 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
         await super().websocket_disconnect(message)
 
     async def send_error(self, code: str, detail) -> None:
-        """A socket `error` event: the one error body, with `type`."""
-        await self.send_json({"type": "error", **error_body(code, detail)})
+        """A socket `error` event: the one error body, with `type`, in the socket's language."""
+        with translation.override(getattr(self, "language", None)):
+            body = error_body(code, detail)
+        await self.send_json({"type": "error", **body})
 
     async def connect(self) -> None:
         self.groups_joined = []
+        self.language = scope_language(self.scope)
         self.claimed = self.over_rate = False
         self.guard: asyncio.Task | None = None
         self.frames = TokenBucket(
@@ -151,8 +171,10 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
         if self.over_rate or not self.frames.take():
             if not self.over_rate:  # told once; frames already on the wire behind it are dropped
                 self.over_rate = True
-                limit = settings.WEBSOCKET_MAX_MESSAGES_PER_SECOND
-                await self.send_error("rate_limited", _("More than %(limit)d messages a second.") % {"limit": limit})
+                with translation.override(self.language):  # formatted here, so in the socket's language
+                    limit = settings.WEBSOCKET_MAX_MESSAGES_PER_SECOND
+                    detail = _("More than %(limit)d messages a second.") % {"limit": limit}
+                await self.send_error("rate_limited", detail)
                 await self.close(code=CLOSE_POLICY)
             return
         text = message.get("text")
@@ -161,7 +183,9 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
         if size > settings.WEBSOCKET_MAX_MESSAGE_BYTES:
             await self.close(code=CLOSE_TOO_BIG)
             return
-        await super().websocket_receive(message)
+        # Error details of this message (and of the services it calls, threads included) in the socket's language.
+        with translation.override(self.language):
+            await super().websocket_receive(message)
 
     async def receive(self, text_data=None, bytes_data=None, **kwargs) -> None:
         if not text_data:  # binary or empty frames: channels would raise and kill the socket with 1011

@@ -6,6 +6,7 @@ import hmac
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
@@ -25,7 +26,11 @@ def ready(request: HttpRequest) -> JsonResponse:
     failing = stores_failing()
     if failing:
         return JsonResponse(
-            {"status": "unavailable", "failing": failing, "detail": f"{', '.join(failing)} not answering"},
+            {
+                "status": "unavailable",
+                "failing": failing,
+                "detail": _("%(stores)s not answering") % {"stores": ", ".join(failing)},
+            },
             status=503,
         )
     return JsonResponse({"status": "ok", "mongodb": "ok", "redis": "ok"})

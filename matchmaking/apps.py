@@ -1,10 +1,12 @@
 """Matchmaking app: registers its queue gauges and its answer to no-shows at start-up."""
 
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class MatchmakingConfig(AppConfig):
     name = "matchmaking"
+    verbose_name = _("Matchmaking")
 
     def ready(self) -> None:
         from conversation import metrics

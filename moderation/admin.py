@@ -13,7 +13,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
 from django.utils.http import urlencode
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from conversation import clock
@@ -75,8 +75,9 @@ class ResolveForm(forms.Form):
 
 @register(SessionReport)
 class SessionReportAdmin(ReadOnlyDocumentAdmin):
-    verbose_name = "report"
-    app_verbose_name = "Sessions"
+    verbose_name = _("report")
+    verbose_name_plural = _("reports")
+    app_verbose_name = _("Sessions")
     list_display = ("created_at", "state", "session", "reporter", "reported", "reason", "assignee", "notes")
     list_filter = (
         ReportStateFilter(),
@@ -93,7 +94,17 @@ class SessionReportAdmin(ReadOnlyDocumentAdmin):
         "id", "state", "session", "reporter", "reported", "reason", "details", "created_at", "assignee", "notes",
         "resolved_at", "resolved_by",
     )  # fmt: skip
-    labels = {"created_at": _("reported"), "resolved_at": _("resolved"), "resolved_by": _("resolved by")}
+    labels = {
+        "id": _("id"),
+        "state": _("state"),
+        "reason": _("reason"),
+        "details": _("details"),
+        "assignee": _("assignee"),
+        "notes": _("notes"),
+        "created_at": _("reported"),
+        "resolved_at": _("resolved"),
+        "resolved_by": _("resolved by"),
+    }
 
     @display(description=_("session"))
     def session(self, report: SessionReport) -> str:
@@ -131,8 +142,12 @@ class SessionReportAdmin(ReadOnlyDocumentAdmin):
         if isinstance(result, HttpResponse):
             return result
         skipped = len(reports) - result
-        messages.success(request, gettext("%(done)d report(s) resolved, %(skipped)d already resolved.")
-                         % {"done": result, "skipped": skipped})  # fmt: skip
+        message = ngettext("%(n)d report resolved.", "%(n)d reports resolved.", result) % {"n": result}
+        if skipped:
+            message += " " + ngettext("%(n)d was already resolved.", "%(n)d were already resolved.", skipped) % {
+                "n": skipped
+            }
+        messages.success(request, message)
         return None
 
     @action(description=_("Resolve…"), when=lambda report: report.state == REPORT_OPEN)
@@ -160,7 +175,9 @@ class SessionReportAdmin(ReadOnlyDocumentAdmin):
         for report in queryset.filter(state=REPORT_OPEN):
             services.report_assign(report=report, actor=request.user)
             done += 1
-        messages.success(request, gettext("%d report(s) assigned to you.") % done)
+        messages.success(
+            request, ngettext("%(n)d report assigned to you.", "%(n)d reports assigned to you.", done) % {"n": done}
+        )
 
 
 # Suspensions.
@@ -210,6 +227,8 @@ class ActiveFilter(ListFilter):
 
 @register(Suspension)
 class SuspensionAdmin(DocumentAdmin):
+    verbose_name = _("suspension")
+    verbose_name_plural = _("suspensions")
     form_class = SuspensionForm
     list_display = ("created_at", "user", "reason", "until", "in_force", "created_by", "lifted_at", "lifted_by")
     list_filter = (ActiveFilter(), DateRangeFilter("created_at", title=_("created")))
@@ -271,7 +290,9 @@ class SuspensionAdmin(DocumentAdmin):
             except Conflict:
                 continue
             lifted += 1
-        messages.success(request, gettext("%d suspension(s) lifted.") % lifted)
+        messages.success(
+            request, ngettext("%(n)d suspension lifted.", "%(n)d suspensions lifted.", lifted) % {"n": lifted}
+        )
 
 
 # Blocks.
@@ -293,8 +314,9 @@ class UserBlockAdmin(DocumentAdmin):
     """Stored both ways (one row per direction); creating or lifting one acts on both."""
 
     form_class = BlockForm
-    verbose_name = "block"
-    app_verbose_name = "Sessions"
+    verbose_name = _("block")
+    verbose_name_plural = _("blocks")
+    app_verbose_name = _("Sessions")
     list_display = ("created_at", "user", "blocked_user", "session")
     list_filter = (DateRangeFilter("created_at", title=_("created")),)
     search_fields = ("^user_id", "^blocked_user_id")
@@ -336,7 +358,7 @@ class UserBlockAdmin(DocumentAdmin):
     @action(description=_("Lift selected blocks (both ways)"), permission="delete")
     def lift_selected(self, request: HttpRequest, queryset) -> None:
         lifted = sum(bool(services.block_lift(block=block, actor=request.user)) for block in queryset)
-        messages.success(request, gettext("%d block(s) lifted.") % lifted)
+        messages.success(request, ngettext("%(n)d block lifted.", "%(n)d blocks lifted.", lifted) % {"n": lifted})
 
 
 # The learner view.

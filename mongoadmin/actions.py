@@ -6,6 +6,8 @@ from collections.abc import Callable
 
 from django.contrib import messages
 from django.template.response import TemplateResponse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 
 def action(*, description: str, permission: str = "change", when: Callable | None = None) -> Callable:
@@ -25,7 +27,7 @@ def action(*, description: str, permission: str = "change", when: Callable | Non
     return decorator
 
 
-@action(description="Delete selected %(verbose_name_plural)s", permission="delete")
+@action(description=gettext_lazy("Delete selected %(verbose_name_plural)s"), permission="delete")
 def delete_selected(doc_admin, request, queryset):
     documents = list(queryset)
     if request.POST.get("post") != "yes":
@@ -34,15 +36,20 @@ def delete_selected(doc_admin, request, queryset):
         context = admin_context(
             request,
             doc_admin,
-            title="Delete multiple objects",
+            title=_("Delete multiple objects"),
             documents=[(document, doc_admin.object_label(document)) for document in documents],
             action_name="delete_selected",
         )
         return TemplateResponse(request, "mongoadmin/delete_selected_confirmation.html", context)
     for document in documents:
         doc_admin.delete(request, document=document, action="bulk_delete")
-    name = doc_admin.opts.verbose_name if len(documents) == 1 else doc_admin.opts.verbose_name_plural
-    messages.success(request, f"Successfully deleted {len(documents)} {name}.")
+    count = len(documents)
+    name = doc_admin.opts.verbose_name if count == 1 else doc_admin.opts.verbose_name_plural
+    messages.success(
+        request,
+        ngettext("Successfully deleted %(count)d %(items)s.", "Successfully deleted %(count)d %(items)s.", count)
+        % {"count": count, "items": name},
+    )
     return None
 
 

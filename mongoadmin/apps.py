@@ -7,6 +7,7 @@
 from django.apps import AppConfig
 from django.contrib.admin import apps as admin_apps
 from django.db.models.signals import post_migrate
+from django.utils.translation import gettext_lazy as _
 
 
 class AdminSiteConfig(admin_apps.AdminConfig):
@@ -22,5 +23,5 @@ class AdminSiteConfig(admin_apps.AdminConfig):
 
 class MongoAdminConfig(AppConfig):
     name = "mongoadmin"
-    verbose_name = "Back office"
+    verbose_name = _("Back office")
     default = True

@@ -12,13 +12,14 @@ from typing import Any
 
 import mongoengine as me
 from django.http import QueryDict
+from django.utils.translation import gettext as _
 from mongoengine.queryset import QuerySet
 
 DISTINCT_LIMIT = 100
 
 
 class ListFilter:
-    title: str = ""
+    title: str | None = None
     template = "admin/filter.html"
 
     def bind(self, document: type[me.Document], label: Callable[[str], str]) -> ListFilter:
@@ -44,7 +45,8 @@ class ChoicesFilter(ListFilter):
         title: str | None = None,
         choices: Iterable | Callable[[], Iterable] | None = None,
     ) -> None:
-        self.field, self.title, self._choices = field, title or "", choices
+        # Kept as given: truth-testing a lazy title here would translate it at import, in English.
+        self.field, self.title, self._choices = field, title, choices
         self.document: type[me.Document] | None = None
 
     def bind(self, document: type[me.Document], label: Callable[[str], str]) -> ChoicesFilter:
@@ -64,7 +66,7 @@ class ChoicesFilter(ListFilter):
 
     def choices_values(self) -> list[tuple[str, str]]:
         if self._is_boolean():
-            return [("1", "Yes"), ("0", "No")]
+            return [("1", _("Yes")), ("0", _("No"))]
         source = self._choices
         if callable(source):
             source = source()
@@ -101,7 +103,7 @@ class ChoicesFilter(ListFilter):
         current = changelist.params.get(self.field)
         choices = [
             {
-                "display": "All",
+                "display": _("All"),
                 "selected": current in (None, ""),
                 "query_string": changelist.query_string(remove=[self.field]),
             }
@@ -130,7 +132,7 @@ class DateRangeFilter(ListFilter):
     template = "mongoadmin/includes/date_range_filter.html"
 
     def __init__(self, field: str, *, title: str | None = None) -> None:
-        self.field, self.title = field, title or ""
+        self.field, self.title = field, title
 
     def bind(self, document: type[me.Document], label: Callable[[str], str]) -> DateRangeFilter:
         return DateRangeFilter(self.field, title=self.title or label(self.field))

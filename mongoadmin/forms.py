@@ -7,6 +7,8 @@ from typing import Any
 import mongoengine as me
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 
 class LinesField(forms.Field):
@@ -31,11 +33,18 @@ class LinesField(forms.Field):
     def validate(self, value: list[str]) -> None:
         super().validate(value)
         if len(value) > self.max_lines:
-            raise ValidationError(f"At most {self.max_lines} lines (this has {len(value)}).", code="max_lines")
+            message = ngettext(
+                "At most %(max)d line (this has %(count)d).",
+                "At most %(max)d lines (this has %(count)d).",
+                self.max_lines,
+            )
+            raise ValidationError(message % {"max": self.max_lines, "count": len(value)}, code="max_lines")
         for number, line in enumerate(value, start=1):
             if len(line) > self.max_line_length:
                 raise ValidationError(
-                    f"Line {number} has {len(line)} characters; at most {self.max_line_length}.", code="line_length"
+                    _("Line %(number)d has %(count)d characters; at most %(max)d.")
+                    % {"number": number, "count": len(line), "max": self.max_line_length},
+                    code="line_length",
                 )
 
 

@@ -15,7 +15,9 @@ from django.apps import apps
 from django.contrib.admin.utils import display_for_value
 from django.http import HttpRequest
 from django.urls import path, reverse
+from django.utils import translation
 from django.utils.html import format_html, format_html_join
+from django.utils.text import format_lazy
 from mongoengine.base import BaseDocument
 from mongoengine.queryset import QuerySet
 
@@ -81,15 +83,18 @@ class DocumentAdmin:
     def __init__(self, document: type[me.Document], site) -> None:
         self.document, self.site = document, site
         app_config = apps.get_containing_app_config(document.__module__)
-        words = re.sub(r"(?<!^)(?=[A-Z])", " ", document.__name__).lower()
-        verbose = self.verbose_name or words
+        # Names stay lazy (`is None`, never truth-tested or formatted here) so each request shows its language.
+        verbose = self.verbose_name
+        if verbose is None:
+            verbose = re.sub(r"(?<!^)(?=[A-Z])", " ", document.__name__).lower()
+        plural = self.verbose_name_plural if self.verbose_name_plural is not None else format_lazy("{}s", verbose)
         self.opts = DocumentOptions(
             app_label=app_config.label,
             model_name=document.__name__.lower(),
             object_name=document.__name__,
             verbose_name=verbose,
-            verbose_name_plural=self.verbose_name_plural or f"{verbose}s",
-            app_name=self.app_verbose_name or str(app_config.verbose_name),
+            verbose_name_plural=plural,
+            app_name=self.app_verbose_name if self.app_verbose_name is not None else app_config.verbose_name,
         )
 
     # URLs: /admin/<app_label>/<model_name>/... named like a ModelAdmin's (admin:topics_topic_change).
@@ -251,8 +256,13 @@ class DocumentAdmin:
             action=action,
             before=before,
             after=after,
-            label=self.object_label(document)[:200],
+            label=self._stored_label(document),
         )
+
+    def _stored_label(self, document: me.Document) -> str:
+        """The label kept in the audit trail: stored, so in the source language whoever acted."""
+        with translation.override(None):
+            return self.object_label(document)[:200]
 
     def create(self, request: HttpRequest, *, data: dict[str, Any], action: str = "create") -> me.Document:
         document = self.create_document(data=data)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.db import DEFAULT_DB_ALIAS
+from django.utils import translation
 
 ACTIONS = ("view", "add", "change", "delete")
 
@@ -26,8 +27,8 @@ def create_document_permissions(sender, *, using: str = DEFAULT_DB_ALIAS, apps=N
             app_label=opts.app_label, model=opts.model_name
         )
         for action in ACTIONS:
+            with translation.override(None):  # stored, so in the source language, as Django names its own
+                name = f"Can {action} {opts.verbose_name}"
             permission_model.objects.using(using).get_or_create(
-                content_type=content_type,
-                codename=f"{action}_{opts.model_name}",
-                defaults={"name": f"Can {action} {opts.verbose_name}"},
+                content_type=content_type, codename=f"{action}_{opts.model_name}", defaults={"name": name}
             )

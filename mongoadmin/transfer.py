@@ -21,6 +21,8 @@ import mongoengine as me
 from bson import ObjectId
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext_lazy
 
 from conversation import clock
 from conversation.lookups import parse_object_id
@@ -29,6 +31,13 @@ if TYPE_CHECKING:
     from mongoadmin.options import DocumentAdmin
 
 FORMATS = ("csv", "excel", "json")
+# A row's result as the preview shows it; the keys are what the code and the audit trail use.
+STATUS_LABELS = {
+    "created": pgettext_lazy("import result", "created"),
+    "updated": pgettext_lazy("import result", "updated"),
+    "unchanged": pgettext_lazy("import result", "unchanged"),
+    "invalid": pgettext_lazy("import result", "invalid"),
+}
 TRUE, FALSE = ("true", "1", "yes"), ("false", "0", "no")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -105,28 +114,37 @@ def decode(content: bytes) -> str:
         return content.decode("cp1252")
     except UnicodeDecodeError as exc:
         raise ImportFileError(
-            f"The file is neither UTF-8 nor Windows-1252 text: byte 0x{content[exc.start]:02x} at position "
-            f"{exc.start} is not a character. Save it as “CSV UTF-8” and try again."
+            _(
+                "The file is neither UTF-8 nor Windows-1252 text: byte 0x%(byte)02x at position %(position)d "
+                "is not a character. Save it as “CSV UTF-8” and try again."
+            )
+            % {"byte": content[exc.start], "position": exc.start}
         ) from None
 
 
 def parse_file(doc_admin: DocumentAdmin, name: str, content: bytes) -> list[dict[str, Any]]:
     """The rows of an uploaded .csv or .json file, keyed by column; raises ImportFileError."""
     if len(content) > doc_admin.import_max_bytes:
-        raise ImportFileError(f"The file is larger than {doc_admin.import_max_bytes // 1024} KB.")
+        raise ImportFileError(_("The file is larger than %(size)d KB.") % {"size": doc_admin.import_max_bytes // 1024})
     text = decode(content)
     fmt = name.rsplit(".", 1)[-1].lower() if "." in name else ""
     readers = {"json": _json_rows, "csv": _csv_rows}
     if fmt not in readers:
-        raise ImportFileError("Choose a .csv or .json file.")
+        raise ImportFileError(_("Choose a .csv or .json file."))
     rows = readers[fmt](text)
     if not rows:
-        raise ImportFileError("The file has no rows.")
+        raise ImportFileError(_("The file has no rows."))
     if len(rows) > doc_admin.import_max_rows:
-        raise ImportFileError(f"The file has {len(rows)} rows; at most {doc_admin.import_max_rows} per import.")
+        raise ImportFileError(
+            _("The file has %(count)d rows; at most %(max)d per import.")
+            % {"count": len(rows), "max": doc_admin.import_max_rows}
+        )
     unknown = sorted({key for row in rows for key in row} - set(columns(doc_admin)))
     if unknown:
-        raise ImportFileError(f"Unknown column(s): {', '.join(unknown)}. Expected: {', '.join(columns(doc_admin))}.")
+        raise ImportFileError(
+            _("Unknown column(s): %(unknown)s. Expected: %(expected)s.")
+            % {"unknown": ", ".join(unknown), "expected": ", ".join(columns(doc_admin))}
+        )
     return rows
 
 
@@ -134,9 +152,9 @@ def _json_rows(text: str) -> list[dict[str, Any]]:
     try:
         rows = json.loads(text)
     except ValueError as exc:
-        raise ImportFileError(f"The file is not valid JSON: {exc}.") from None
+        raise ImportFileError(_("The file is not valid JSON: %(error)s.") % {"error": exc}) from None
     if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
-        raise ImportFileError("A JSON import must be a list of objects.")
+        raise ImportFileError(_("A JSON import must be a list of objects."))
     return rows
 
 
@@ -149,7 +167,10 @@ def _csv_rows(text: str) -> list[dict[str, Any]]:
     reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
     rows = [{key: unescape_formula(value) for key, value in row.items()} for row in reader]
     if any(None in row for row in rows):
-        raise ImportFileError(f"Some CSV rows have more cells than there are columns (separated by “{delimiter}”).")
+        raise ImportFileError(
+            _("Some CSV rows have more cells than there are columns (separated by “%(delimiter)s”).")
+            % {"delimiter": delimiter}
+        )
     return rows
 
 
@@ -163,13 +184,17 @@ class PlannedRow:
     changes: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
+    @property
+    def status_label(self) -> str:
+        return STATUS_LABELS[self.status]
+
 
 def _form_value(form_field: forms.Field, value: Any) -> Any:
     if isinstance(form_field, forms.BooleanField) and not isinstance(value, bool):
         text = str(value).strip().lower()
         if text in TRUE or text in FALSE:
             return text in TRUE
-        raise ValueError("must be true or false")
+        raise ValueError(_("must be true or false"))
     return value
 
 
@@ -196,9 +221,11 @@ def _plan_existing(doc_admin: DocumentAdmin, planned: PlannedRow, raw_id: str, s
     oid = parse_object_id(raw_id)
     planned.document = doc_admin.document.objects(id=oid).first() if oid else None
     if planned.document is None:
-        planned.errors.append(f"id: no {doc_admin.opts.verbose_name} with id {raw_id!r}.")
+        planned.errors.append(
+            _("id: no %(name)s with id %(id)r.") % {"name": doc_admin.opts.verbose_name, "id": raw_id}
+        )
     elif raw_id in seen:
-        planned.errors.append(f"id: {raw_id} appears more than once in the file.")
+        planned.errors.append(_("id: %(id)s appears more than once in the file.") % {"id": raw_id})
     seen.add(raw_id)
 
 
@@ -214,7 +241,10 @@ def _plan_rules(doc_admin: DocumentAdmin, planned: PlannedRow, data: dict[str, A
     if natural is not None:
         name, key = natural
         if ("key", key) in seen:
-            planned.errors.append(f"{reverse.get(name, name)}: an earlier row of the file is the same {name}.")
+            planned.errors.append(
+                _("%(column)s: an earlier row of the file is the same %(name)s.")
+                % {"column": reverse.get(name, name), "name": name}
+            )
         seen.add(("key", key))
 
 

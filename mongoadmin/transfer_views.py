@@ -14,7 +14,8 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from conversation import clock
 from mongoadmin import transfer
@@ -30,8 +31,10 @@ EXTENSIONS = {"csv": "csv", "excel": "excel.csv", "json": "json"}
 
 class ImportForm(forms.Form):
     file = forms.FileField(
-        label=_("CSV or JSON file"),
-        help_text=_("The columns of an export; a row with an id updates. CSV: `,` or `;`, UTF-8 or Windows-1252."),
+        label=gettext_lazy("CSV or JSON file"),
+        help_text=gettext_lazy(
+            "The columns of an export; a row with an id updates. CSV: `,` or `;`, UTF-8 or Windows-1252."
+        ),
     )
 
 
@@ -39,7 +42,7 @@ def export_view(request: HttpRequest, doc_admin: DocumentAdmin, fmt: str) -> Htt
     if not doc_admin.has_view_permission(request):
         raise PermissionDenied
     if fmt not in transfer.FORMATS or not doc_admin.export_fields:
-        raise Http404("Unknown export format.")
+        raise Http404(_("Unknown export format."))
     documents = ChangeList(request, doc_admin).queryset
     response = HttpResponse(transfer.export_content(doc_admin, documents, fmt), content_type=CONTENT_TYPES[fmt])
     stamp = clock.now().strftime("%Y%m%d-%H%M%S")
@@ -66,7 +69,8 @@ def import_view(request: HttpRequest, doc_admin: DocumentAdmin) -> HttpResponse:
             form.add_error("file", str(exc))
         else:
             return _preview(request, doc_admin, rows, upload.name)
-    context = admin_context(request, doc_admin, title=f"Import {doc_admin.opts.verbose_name_plural}", form=form)
+    title = _("Import %s") % doc_admin.opts.verbose_name_plural
+    context = admin_context(request, doc_admin, title=title, form=form)
     return TemplateResponse(request, "mongoadmin/import.html", context)
 
 
@@ -83,7 +87,7 @@ def _preview(request: HttpRequest, doc_admin: DocumentAdmin, rows: list[dict], n
     context = admin_context(
         request,
         doc_admin,
-        title=f"Import {doc_admin.opts.verbose_name_plural}: preview of {name}",
+        title=_("Import %(items)s: preview of %(file)s") % {"items": doc_admin.opts.verbose_name_plural, "file": name},
         plan=plan,
         invalid_count=len(invalid),
         counts=counts,
@@ -95,7 +99,7 @@ def _preview(request: HttpRequest, doc_admin: DocumentAdmin, rows: list[dict], n
 def _confirm(request: HttpRequest, doc_admin: DocumentAdmin) -> HttpResponse:
     stored = request.session.get(_session_key(doc_admin))
     if not stored or not secrets.compare_digest(stored["token"], request.POST.get("confirm", "")):
-        messages.error(request, "This import preview has expired or was already applied; upload the file again.")
+        messages.error(request, _("This import preview has expired or was already applied; upload the file again."))
         return HttpResponseRedirect(doc_admin.url("import"))
     plan = transfer.import_plan(doc_admin, stored["rows"])
     if any(row.status == "invalid" for row in plan):
@@ -104,6 +108,6 @@ def _confirm(request: HttpRequest, doc_admin: DocumentAdmin) -> HttpResponse:
     request.session.pop(_session_key(doc_admin), None)
     counts = transfer.import_apply(doc_admin, request, plan)
     messages.success(
-        request, "Import done: " + ", ".join(f"{count} {status}" for status, count in counts.items()) + "."
+        request, _("Import done: %(created)d created, %(updated)d updated, %(unchanged)d unchanged.") % counts
     )
     return HttpResponseRedirect(doc_admin.url("changelist"))

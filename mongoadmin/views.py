@@ -11,6 +11,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from conversation.lookups import parse_object_id
@@ -34,8 +35,12 @@ def _get_or_404(request: HttpRequest, doc_admin: DocumentAdmin, object_id: str) 
         raise PermissionDenied
     document = doc_admin.get_object(request, object_id)
     if document is None:
-        raise Http404(f"No {doc_admin.opts.verbose_name} with id {object_id!r}.")
+        raise Http404(_("No %(name)s with id %(id)r.") % {"name": doc_admin.opts.verbose_name, "id": object_id})
     return document
+
+
+def _names(doc_admin: DocumentAdmin, document: me.Document) -> dict[str, str]:
+    return {"name": doc_admin.opts.verbose_name, "obj": doc_admin.object_label(document)}
 
 
 def changelist_view(request: HttpRequest, doc_admin: DocumentAdmin) -> HttpResponse:
@@ -51,7 +56,7 @@ def changelist_view(request: HttpRequest, doc_admin: DocumentAdmin) -> HttpRespo
     context = admin_context(
         request,
         doc_admin,
-        title=f"Select {opts.verbose_name} to {'change' if doc_admin.can_edit(request) else 'view'}",
+        title=(_("Select %s to change") if doc_admin.can_edit(request) else _("Select %s to view")) % opts.verbose_name,
         cl=changelist,
         page=page,
         page_links=changelist.page_links(page) if page.paginator.num_pages > 1 else [],
@@ -83,11 +88,13 @@ def _export_urls(request: HttpRequest, doc_admin: DocumentAdmin) -> list[tuple[s
 def _run_bulk_action(request: HttpRequest, doc_admin: DocumentAdmin) -> HttpResponse | None:
     func = doc_admin.get_actions(request).get(request.POST.get("action", ""))
     if func is None:
-        messages.warning(request, "No action selected.")
+        messages.warning(request, _("No action selected."))
         return None
     ids = [oid for value in request.POST.getlist("_selected_action") if (oid := parse_object_id(value))]
     if not ids:
-        messages.warning(request, "Items must be selected in order to perform actions on them. No items were changed.")
+        messages.warning(
+            request, _("Items must be selected in order to perform actions on them. No items were changed.")
+        )
         return None
     return func(request, doc_admin.get_queryset(request).filter(id__in=ids))
 
@@ -107,10 +114,7 @@ def add_view(request: HttpRequest, doc_admin: DocumentAdmin) -> HttpResponse:
         except (me.ValidationError, me.NotUniqueError) as exc:
             form.add_error(None, str(exc))
         else:
-            messages.success(
-                request,
-                f"The {doc_admin.opts.verbose_name} “{doc_admin.object_label(document)}” was added successfully.",
-            )
+            messages.success(request, _("The %(name)s “%(obj)s” was added successfully.") % _names(doc_admin, document))
             return _after_save(request, doc_admin, document)
     return _render_form(request, doc_admin, form, document=None)
 
@@ -126,7 +130,9 @@ def change_view(request: HttpRequest, doc_admin: DocumentAdmin, object_id: str) 
     if request.method == "POST" and form.is_valid():
         changed = {name: form.cleaned_data[name] for name in form.changed_data}
         if not changed:
-            messages.info(request, f"No fields changed: the {doc_admin.opts.verbose_name} was not saved.")
+            messages.info(
+                request, _("No fields changed: the %(name)s was not saved.") % {"name": doc_admin.opts.verbose_name}
+            )
             return _after_save(request, doc_admin, document)
         try:
             doc_admin.clean_data(data=form.cleaned_data, document=document)
@@ -137,8 +143,7 @@ def change_view(request: HttpRequest, doc_admin: DocumentAdmin, object_id: str) 
             form.add_error(None, str(exc))
         else:
             messages.success(
-                request,
-                f"The {doc_admin.opts.verbose_name} “{doc_admin.object_label(document)}” was changed successfully.",
+                request, _("The %(name)s “%(obj)s” was changed successfully.") % _names(doc_admin, document)
             )
             return _after_save(request, doc_admin, document)
     return _render_form(request, doc_admin, form, document=document)
@@ -188,7 +193,7 @@ def _render_form(request: HttpRequest, doc_admin: DocumentAdmin, form, *, docume
     context = admin_context(
         request,
         doc_admin,
-        title=f"Change {opts.verbose_name}" if document else f"Add {opts.verbose_name}",
+        title=(_("Change %s") if document else _("Add %s")) % opts.verbose_name,
         adminform=AdminForm(form, [(None, {"fields": list(form.fields)})], {}),
         errors=AdminErrorList(form, []),
         add=document is None,
@@ -202,7 +207,7 @@ def _render_detail(request: HttpRequest, doc_admin: DocumentAdmin, document: me.
     context = admin_context(
         request,
         doc_admin,
-        title=f"View {doc_admin.opts.verbose_name}",
+        title=_("View %s") % doc_admin.opts.verbose_name,
         **_object_page_context(request, doc_admin, document),
     )
     return TemplateResponse(request, "mongoadmin/detail.html", context)
@@ -214,12 +219,10 @@ def delete_view(request: HttpRequest, doc_admin: DocumentAdmin, object_id: str) 
         raise PermissionDenied
     if request.method == "POST" and request.POST.get("post") == "yes":
         doc_admin.delete(request, document=document)
-        messages.success(
-            request, f"The {doc_admin.opts.verbose_name} “{doc_admin.object_label(document)}” was deleted successfully."
-        )
+        messages.success(request, _("The %(name)s “%(obj)s” was deleted successfully.") % _names(doc_admin, document))
         return HttpResponseRedirect(doc_admin.url("changelist"))
     context = admin_context(
-        request, doc_admin, title="Are you sure?", original=document, original_label=doc_admin.object_label(document)
+        request, doc_admin, title=_("Are you sure?"), original=document, original_label=doc_admin.object_label(document)
     )
     return TemplateResponse(request, "mongoadmin/delete_confirmation.html", context)
 
@@ -235,7 +238,8 @@ def object_action_view(request: HttpRequest, doc_admin: DocumentAdmin, object_id
     if func.available_when is not None and not func.available_when(document):
         messages.error(
             request,
-            f"“{doc_admin.action_description(func)}” does not apply to {doc_admin.object_label(document)} any more.",
+            _("“%(action)s” does not apply to %(obj)s any more.")
+            % {"action": doc_admin.action_description(func), "obj": doc_admin.object_label(document)},
         )
     else:
         result = func(request, document)

@@ -9,11 +9,13 @@ from django.conf import settings
 from django.contrib import admin
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from ops.charts import bar_chart
 from ops.dashboard import WINDOWS, Dashboard, dashboard
-from ops.verdict import overall, verdict
+from ops.verdict import LEVEL_NAMES, overall, verdict
 
 ENDINGS = {  # dashboard label -> the session list's filters
     "completed": {"status": "completed", "end_reason": "completed"},
@@ -23,6 +25,24 @@ ENDINGS = {  # dashboard label -> the session list's filters
     "no-show": {"status": "cancelled", "end_reason": "timeout"},
     "cancelled": {"status": "cancelled"},
 }
+# The dashboard's own names for how sessions ended ("no-show" is not a stored value), in the reader's language.
+ENDING_NAMES = {
+    "completed": pgettext_lazy("session ending", "completed"),
+    "dropped": pgettext_lazy("session ending", "dropped"),
+    "timeout": pgettext_lazy("session ending", "time limit"),
+    "reported": pgettext_lazy("session ending", "reported"),
+    "no-show": pgettext_lazy("session ending", "no-show"),
+    "cancelled": pgettext_lazy("session ending", "cancelled"),
+}
+
+
+def _hour_points(figures: Dashboard) -> list[tuple[str, int, str]]:
+    """Hours as the locale writes them: the time under the bar (weekday too over 7 days), the full date on hover."""
+    axis = "TIME_FORMAT" if figures.window == "24h" else "D H:i"
+    return [
+        (date_format(hour, axis), count, date_format(hour, "SHORT_DATETIME_FORMAT"))
+        for hour, count in figures.matches_per_hour
+    ]
 
 
 def _list(name: str, **filters: str) -> str:
@@ -52,6 +72,7 @@ def figure_urls(figures: Dashboard) -> dict[str, str]:
 
 def dashboard_view(request):
     figures = dashboard(window=request.GET.get("window", "24h"))
+    endings = [(str(ENDING_NAMES.get(name, name)), name, count) for name, count in sorted(figures.endings.items())]
     urls = figure_urls(figures)
     signals = verdict(
         oldest_wait=figures.longest_wait_seconds, p99=figures.time_to_match.get("p99"),
@@ -66,8 +87,9 @@ def dashboard_view(request):
         "urls": urls,
         "signals": signals,
         "overall": overall(signals),
+        "overall_label": LEVEL_NAMES[overall(signals)],
         "refresh": refresh,
-        "endings": [(label, count, urls.get(f"ending:{label}")) for label, count in sorted(figures.endings.items())],
+        "endings": [(label, count, urls.get(f"ending:{name}")) for label, name, count in endings],
         "queues": [
             (
                 q,
@@ -80,11 +102,13 @@ def dashboard_view(request):
             )
             for q in figures.queues
         ],
-        "matches_chart": bar_chart(figures.matches_per_hour, title=_("Matches per hour")),
-        "endings_chart": bar_chart(sorted(figures.endings.items()), title=_("How sessions ended")),
+        "matches_chart": bar_chart(_hour_points(figures), title=_("Matches per hour")),
+        "endings_chart": bar_chart([(label, count) for label, _name, count in endings], title=_("How sessions ended")),
     }
     return TemplateResponse(request, "ops/dashboard.html", context)
 
 
 # Under the sessions app's label, so its address stays /admin/sessions_app/dashboard/.
-admin.site.register_view(app_label="sessions_app", name="dashboard", title="Operations dashboard", view=dashboard_view)
+admin.site.register_view(
+    app_label="sessions_app", name="dashboard", title=gettext_lazy("Operations dashboard"), view=dashboard_view
+)

@@ -31,7 +31,7 @@ class Dashboard:
     longest_wait_seconds: float
     active_sessions: int
     waiting_sessions: int
-    matches_per_hour: list[tuple[str, int]]
+    matches_per_hour: list[tuple[dt.datetime, int]]
     time_to_match: dict[str, float | None]
     endings: dict[str, int]
     average_duration_seconds: float | None
@@ -52,12 +52,12 @@ def _percentile(values: list[float], p: float) -> float | None:
     return round(ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))], 2)
 
 
-def _every_hour(since: dt.datetime, now: dt.datetime, counts: dict[dt.datetime, int]) -> list[tuple[str, int]]:
-    """One bar per hour of the window, quiet hours included, so the axis reads as time."""
+def _every_hour(since: dt.datetime, now: dt.datetime, counts: dict[dt.datetime, int]) -> list[tuple[dt.datetime, int]]:
+    """One bar per hour of the window, quiet hours included, so the axis reads as time (labelled by the page)."""
     hour = since.replace(minute=0, second=0, microsecond=0)
     points = []
     while hour <= now:
-        points.append((hour.strftime("%d %Hh"), counts.get(hour, 0)))
+        points.append((hour, counts.get(hour, 0)))
         hour += dt.timedelta(hours=1)
     return points
 

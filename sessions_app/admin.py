@@ -38,20 +38,37 @@ from topics.documents import Topic
 
 EMPTY = "-"
 LABELS = {
+    "id": gettext_lazy("id"),
+    "status": gettext_lazy("status"),
     "target_language_code": gettext_lazy("language"),
+    "level": gettext_lazy("level"),
+    "topic_id": gettext_lazy("topic"),
     "participant1_id": gettext_lazy("participant 1"),
     "participant2_id": gettext_lazy("participant 2"),
+    "scheduled_at": gettext_lazy("scheduled for"),
     "created_at": gettext_lazy("created"),
     "updated_at": gettext_lazy("updated"),
     "started_at": gettext_lazy("started"),
     "ended_at": gettext_lazy("ended"),
-    "scheduled_at": gettext_lazy("scheduled for"),
+    "actual_duration_seconds": gettext_lazy("duration (seconds)"),
+    "planned_duration_minutes": gettext_lazy("planned duration (minutes)"),
     "end_reason": gettext_lazy("end reason"),
+    "audio_recording_url": gettext_lazy("recording"),
+    "recording_consent": gettext_lazy("recording consent"),
+    "user_id": gettext_lazy("learner"),
+    "partner_rating": gettext_lazy("partner rating"),
+    "connection_quality": gettext_lazy("connection quality"),
+    "topic_rating": gettext_lazy("topic rating"),
+    "talk_again": gettext_lazy("would talk again"),
+    "level_felt_right": gettext_lazy("level felt right"),
+    "comment": gettext_lazy("comment"),
+    "reporter_id": gettext_lazy("reporter"),
+    "reported_user_id": gettext_lazy("reported learner"),
+    "reason": gettext_lazy("reason"),
+    "details": gettext_lazy("details"),
+    "session_id": gettext_lazy("session"),
     "ended_by": gettext_lazy("ended by (staff)"),
     "end_note": gettext_lazy("staff reason"),
-    "reporter_id": gettext_lazy("reporter"),
-    "reported_user_id": gettext_lazy("reported user"),
-    "user_id": gettext_lazy("user"),
 }
 
 
@@ -67,7 +84,6 @@ def duration_text(seconds: int | None) -> str:
 
 
 class SessionsAppAdmin(ReadOnlyDocumentAdmin):
-    app_verbose_name = gettext_lazy("Sessions")
     labels = LABELS
 
     @display(description=gettext_lazy("session"))
@@ -89,6 +105,7 @@ class EndSessionForm(forms.Form):
 @register(ConversationSession)
 class ConversationSessionAdmin(SessionsAppAdmin):
     verbose_name = gettext_lazy("conversation session")
+    verbose_name_plural = gettext_lazy("conversation sessions")
     list_display = (
         "id", "status", "target_language_code", "level", "topic_link", "participant1_link", "participant2_link",
         "created_at", "duration", "end_reason",
@@ -259,6 +276,6 @@ class SessionFeedbackAdmin(SessionsAppAdmin):
     search_fields = ("=session_id", "^user_id")
     ordering = ("-created_at",)
 
-    @display(description=gettext_lazy("user"))
+    @display(description=gettext_lazy("learner"))
     def user(self, feedback: SessionFeedback) -> str:
         return learner_link(feedback.user_id)

@@ -9,9 +9,10 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.utils.formats import number_format
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from conversation.text import fold
 from conversation.vocab import CATEGORIES, DURATIONS, LEVELS, language_codes
@@ -26,15 +27,20 @@ from topics.usage import topics_usage
 class TopicForm(DocumentForm):
     """The same rules as the API's TopicSerializer, for the admin form and for imported rows."""
 
-    title = forms.CharField(min_length=1, max_length=200)
+    title = forms.CharField(label=gettext_lazy("Title"), min_length=1, max_length=200)
     target_language_code = forms.ChoiceField(label=gettext_lazy("Language"), choices=())
-    level = forms.ChoiceField(choices=[(level, level) for level in LEVELS])
-    category = forms.ChoiceField(choices=[(category, category) for category in CATEGORIES])
+    level = forms.ChoiceField(label=gettext_lazy("Level"), choices=[(level, level) for level in LEVELS])
+    category = forms.ChoiceField(
+        label=gettext_lazy("Category"), choices=[(category, category) for category in CATEGORIES]
+    )
     estimated_duration_minutes = forms.TypedChoiceField(
         label=gettext_lazy("Duration (minutes)"), coerce=int, choices=[(minutes, minutes) for minutes in DURATIONS]
     )
-    description = forms.CharField(max_length=2000, required=False, empty_value=None, widget=forms.Textarea)
+    description = forms.CharField(
+        label=gettext_lazy("Description"), max_length=2000, required=False, empty_value=None, widget=forms.Textarea
+    )
     prompt_questions = LinesField(
+        label=gettext_lazy("Prompt questions"),
         max_lines=20,
         max_line_length=300,
         help_text=gettext_lazy(
@@ -57,6 +63,8 @@ class TopicForm(DocumentForm):
 
 @register(Topic)
 class TopicAdmin(DocumentAdmin):
+    verbose_name = gettext_lazy("topic")
+    verbose_name_plural = gettext_lazy("topics")
     form_class = TopicForm
     list_display = (
         "title", "target_language_code", "level", "category", "estimated_duration_minutes", "is_active",
@@ -81,7 +89,12 @@ class TopicAdmin(DocumentAdmin):
     )  # fmt: skip
     importable = True
     labels = {
+        "id": gettext_lazy("id"),
+        "title": gettext_lazy("title"),
         "target_language_code": gettext_lazy("language"),
+        "level": gettext_lazy("level"),
+        "category": gettext_lazy("category"),
+        "description": gettext_lazy("description"),
         "estimated_duration_minutes": gettext_lazy("duration"),
         "is_active": gettext_lazy("active"),
         "updated_at": gettext_lazy("updated"),
@@ -124,7 +137,9 @@ class TopicAdmin(DocumentAdmin):
         usage = getattr(topic, "admin_usage", None)
         if not usage or usage["average_rating"] is None:
             return None
-        return format_html("{} / 5 <span class='quiet'>({})</span>", f"{usage['average_rating']:.2f}", usage["ratings"])
+        return format_html(
+            "{} / 5 <span class='quiet'>({})</span>", number_format(usage["average_rating"], 2), usage["ratings"]
+        )
 
     # Bulk actions that may leave a language x level without an active topic say so.
     def _warn_emptied(self, request, cells: set[tuple[str, str]]) -> None:
@@ -146,11 +161,12 @@ class TopicAdmin(DocumentAdmin):
             for topic in queryset
             if topic.is_active != active
         ]
-        messages.success(
-            request,
-            (_("%(n)d topic(s) marked active.") if active else _("%(n)d topic(s) marked inactive."))
-            % {"n": len(changed)},
-        )
+        count = len(changed)
+        if active:
+            message = ngettext("%(count)d topic marked active.", "%(count)d topics marked active.", count)
+        else:
+            message = ngettext("%(count)d topic marked inactive.", "%(count)d topics marked inactive.", count)
+        messages.success(request, message % {"count": count})
         if not active:
             self._warn_emptied(request, {(t.target_language_code, t.level) for t in changed})
 

@@ -2,29 +2,34 @@
 
 Headless Chromium against one real uvicorn process. The staff login lives in a throw-away SQLite file
 that only this module's web server uses (DATABASE_URL in its environment), migrated and filled with
-`manage.py` before the server starts. SAVE_SCREENSHOTS=1 also writes docs/screenshots/admin-topic-list.png,
-admin-topic-edit.png and admin-dashboard.png.
+`manage.py` before the server starts (the `admin_server` fixture of tests/e2e/conftest.py).
+SAVE_SCREENSHOTS=1 also writes docs/screenshots/admin-topic-list.png, admin-topic-edit.png and admin-dashboard.png.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import os
 import re
 import sqlite3
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from conversation.auth import mint_token
 from mongoadmin.documents import AdminAuditEntry
-from tests.e2e.conftest import needs_chromium
+from tests.e2e.conftest import (
+    LEARNER,
+    LEARNER_PASSWORD,
+    STAFF,
+    STAFF_PASSWORD,
+    log_in,
+    needs_chromium,
+    new_page,
+    screenshot,
+)
 from tests.helpers import request_body
-from tests.processes import ROOT, http, web_servers
+from tests.processes import http
 from topics.catalog import catalog_load
 from topics.documents import Topic
 
@@ -33,63 +38,15 @@ expect = sync_api.expect
 
 pytestmark = pytest.mark.timeout(120)
 
-SCREENSHOTS = ROOT / "docs" / "screenshots"
-DESKTOP = {"width": 1280, "height": 900}
-STAFF, STAFF_PASSWORD = "olga", "staff-pw-7f3k2m9q"
-LEARNER, LEARNER_PASSWORD = "lena", "learner-pw-4h8d1x6z"
 TOPICS = "/admin/topics/topic/"
 DASHBOARD = "/admin/sessions_app/dashboard/"
 STAFF_ONLY = "Please enter the correct username and password for a staff account."
 NEW_TITLE = "Un week-end à Lyon"
 
 
-def screenshot(page, name: str) -> None:
-    if os.environ.get("SAVE_SCREENSHOTS") == "1":
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / name), full_page=True)
-
-
-def manage(env: dict[str, str], *args: str) -> None:
-    done = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True)
-    assert done.returncode == 0, f"manage.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
-
-
-@pytest.fixture(scope="module")
-def admin_server(tmp_path_factory) -> Iterator[tuple[str, Path]]:
-    """(url, SQLite path) of a web server whose SQL database holds a superuser and a non-staff user."""
-    db_path = tmp_path_factory.mktemp("admin-sql") / "db.sqlite3"
-    env = {"DATABASE_URL": f"sqlite:///{db_path}"}  # an absolute path: sqlite:////tmp/...
-    full_env = {**os.environ, **env, "DJANGO_SUPERUSER_PASSWORD": STAFF_PASSWORD}
-    manage(full_env, "migrate", "--noinput", "-v", "0")
-    manage(full_env, "createsuperuser", "--noinput", "--username", STAFF, "--email", f"{STAFF}@example.com")
-    manage(
-        full_env,
-        "shell",
-        "-c",
-        "from django.contrib.auth.models import User; "
-        f"User.objects.create_user({LEARNER!r}, '{LEARNER}@example.com', {LEARNER_PASSWORD!r})",
-    )
-    with web_servers(1, env=env) as [url]:
-        yield url, db_path
-
-
 def sql(db_path: Path, query: str) -> list[tuple]:
     with sqlite3.connect(db_path) as connection:
         return connection.execute(query).fetchall()
-
-
-def new_page(browser):
-    page = browser.new_context(viewport=DESKTOP, accept_downloads=True).new_page()
-    page.on("pageerror", lambda error: print(f"[pageerror] {error}"))
-    page.set_default_timeout(10_000)
-    return page
-
-
-def log_in(page, url: str, username: str, password: str) -> None:
-    page.goto(f"{url}/admin/login/?next=/admin/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Log in").click()
 
 
 def listed_titles(page) -> list[str]:
@@ -205,7 +162,7 @@ def test_staff_curates_topics_and_reads_the_dashboard(browser, admin_server):
     expect(page.locator(".action-counter")).to_have_text("2 of 2 selected")
     page.get_by_label("Action:").select_option("deactivate")
     page.get_by_role("button", name="Go").click()
-    expect(page.locator(".messagelist")).to_contain_text("2 topic(s) marked inactive.")
+    expect(page.locator(".messagelist")).to_contain_text("2 topics marked inactive.")
     assert page.url == filtered_url  # back on the same filtered list
     deactivated = Topic.objects(target_language_code="fr", level="B1", category="travel")
     assert {topic.title: topic.is_active for topic in deactivated} == {NEW_TITLE: False, "Voyager au Québec": False}

@@ -19,8 +19,7 @@ from conversation.auth import mint_token
 from conversation.s3 import s3
 from mongoadmin.documents import AdminAuditEntry
 from sessions_app.documents import ConversationSession
-from tests.e2e.conftest import needs_chromium
-from tests.e2e.test_admin_browser import STAFF, STAFF_PASSWORD, admin_server, log_in, new_page, screenshot
+from tests.e2e.conftest import STAFF, STAFF_PASSWORD, log_in, needs_chromium, new_page, screenshot
 from tests.e2e.test_practice import open_learner
 from tests.helpers import request_body
 from tests.processes import http
@@ -29,7 +28,6 @@ from topics.catalog import catalog_load
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (requirements-dev.txt)")
 expect = sync_api.expect
 pytestmark = pytest.mark.timeout(120)
-__all__ = ["admin_server"]  # the module-scoped server fixture, shared with the admin browser tests
 SESSIONS = "/admin/sessions_app/conversationsession/"
 
 

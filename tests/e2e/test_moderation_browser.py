@@ -1,6 +1,6 @@
 """The moderator's journey in a real browser: a report in the queue, the learner view, suspend, lift.
 
-Headless Chromium against one real uvicorn process (the admin fixtures of test_admin_browser); the learner
+Headless Chromium against one real uvicorn process (the `admin_server` fixture of tests/e2e/conftest.py); the learner
 uses the same server over HTTP and a real WebSocket. SAVE_SCREENSHOTS=1 also writes
 docs/screenshots/moderation-queue.png, moderation-learner.png and moderation-suspended.png.
 """
@@ -17,8 +17,7 @@ from conversation.auth import mint_token
 from moderation.documents import Suspension
 from mongoadmin.documents import AdminAuditEntry
 from sessions_app.documents import SessionReport
-from tests.e2e.conftest import needs_chromium
-from tests.e2e.test_admin_browser import STAFF, STAFF_PASSWORD, admin_server, log_in, new_page, screenshot
+from tests.e2e.conftest import STAFF, STAFF_PASSWORD, log_in, needs_chromium, new_page, screenshot
 from tests.helpers import request_body
 from tests.processes import http
 
@@ -26,7 +25,6 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not 
 expect = sync_api.expect
 
 pytestmark = pytest.mark.timeout(120)
-__all__ = ["admin_server"]  # the module-scoped server fixture, shared with the other admin browser tests
 
 QUEUE = "/admin/sessions_app/sessionreport/"
 
@@ -118,7 +116,7 @@ def test_a_moderator_reviews_a_report_suspends_the_learner_and_lifts_it(browser,
     page.get_by_label("actioned").check()
     page.get_by_label("Notes").fill("Suspended, then lifted after a warning.")
     page.get_by_role("button", name="Resolve", exact=True).click()
-    expect(page.locator(".messagelist")).to_contain_text("1 report(s) resolved")
+    expect(page.locator(".messagelist")).to_contain_text("1 report resolved.")
     report = SessionReport.objects.get(session_id=session_id)
     assert (report.state, report.resolved_by, report.notes) == (
         "actioned", STAFF, "Suspended, then lifted after a warning."

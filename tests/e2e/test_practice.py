@@ -6,7 +6,6 @@ SAVE_SCREENSHOTS=1 also writes docs/screenshots/practice-waiting.png and practic
 
 from __future__ import annotations
 
-import os
 import re
 import time
 
@@ -17,9 +16,9 @@ from conversation.auth import decode_token, mint_token
 from matchmaking.documents import MatchmakingRequest
 from sessions_app.documents import ConversationSession, SessionFeedback, SessionReport, UserBlock
 from sessions_app.services.recording import s3
-from tests.e2e.conftest import needs_chromium
+from tests.e2e.conftest import needs_chromium, screenshot
 from tests.helpers import request_body
-from tests.processes import ROOT, http, web_servers
+from tests.processes import http, web_servers
 from topics.catalog import catalog_load
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (requirements-dev.txt)")
@@ -27,14 +26,7 @@ expect = sync_api.expect
 
 pytestmark = pytest.mark.timeout(240)
 
-SCREENSHOTS = ROOT / "docs" / "screenshots"
 PHONE = {"width": 390, "height": 844}
-
-
-def screenshot(page, name: str) -> None:
-    if os.environ.get("SAVE_SCREENSHOTS") == "1":
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / name), full_page=True)
 
 
 def open_learner(browser, url: str, user_id: str):
@@ -60,12 +52,12 @@ def choose_fr_b1(page, *, topic_index: int = 0) -> str:
 
 
 def wait_for_audio(page, timeout: float = 30) -> dict:
-    """The browser's own view of the call: connected, and audio bytes arriving from the partner."""
+    """The browser's own view of the call: connected, audio bytes sent and arriving (stats lag under load)."""
     deadline = time.monotonic() + timeout
     stats: dict = {}
     while time.monotonic() < deadline:
         stats = page.evaluate("window.practice.stats()")
-        if stats["connectionState"] == "connected" and stats["bytesReceived"] > 0:
+        if stats["connectionState"] == "connected" and stats["bytesReceived"] > 0 and stats["bytesSent"] > 0:
             return stats
         page.wait_for_timeout(250)
     raise AssertionError(f"no audio flowing within {timeout}s: {stats}")

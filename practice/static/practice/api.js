@@ -4,32 +4,32 @@
 const STORAGE_KEY = "practice.token";
 
 const FIELD_LABELS = {
-  learningProfileId: "Learning profile id",
-  targetLanguageCode: "Language",
-  userLevel: "Level",
-  preferredTopicId: "Topic",
-  preferredDuration: "Duration",
-  reason: "Reason",
-  details: "Details",
-  consent: "Consent",
-  partnerRating: "Partner rating",
-  connectionQuality: "Connection rating",
-  topicRating: "Topic rating",
-  talkAgain: "Talk again",
-  levelFeltRight: "Level felt right",
-  comment: "Comment",
-  userId: "User id",
-  key: "Recording",
+  learningProfileId: gettext("Learning profile id"),
+  targetLanguageCode: gettext("Language"),
+  userLevel: gettext("Level"),
+  preferredTopicId: gettext("Topic"),
+  preferredDuration: gettext("Duration"),
+  reason: gettext("Reason"),
+  details: gettext("Details"),
+  consent: gettext("Consent"),
+  partnerRating: gettext("Partner rating"),
+  connectionQuality: gettext("Connection rating"),
+  topicRating: gettext("Topic rating"),
+  talkAgain: gettext("Talk again"),
+  levelFeltRight: gettext("Level felt right"),
+  comment: gettext("Comment"),
+  userId: gettext("User id"),
+  key: gettext("Recording"),
   non_field_errors: "",
 };
 
 const STATUS_MESSAGES = {
-  401: "Your token was refused: sign in again.",
-  403: "You are not allowed to do this.",
-  404: "Not found.",
-  413: "That is too large.",
-  429: "Too many attempts: wait a minute and try again.",
-  503: "The service is temporarily unavailable: try again shortly.",
+  401: gettext("Your token was refused: sign in again."),
+  403: gettext("You are not allowed to do this."),
+  404: gettext("Not found."),
+  413: gettext("That is too large."),
+  429: gettext("Too many attempts: wait a minute and try again."),
+  503: gettext("The service is temporarily unavailable: try again shortly."),
 };
 
 let credentials = null; // {token, userId} while signed in
@@ -51,12 +51,12 @@ function describeError(status, data) {
     const parts = Object.entries(data.fields ?? {}).map(([field, messages]) => {
       const label = Object.hasOwn(FIELD_LABELS, field) ? FIELD_LABELS[field] : field;
       const text = [].concat(messages).join(" ");
-      return label ? `${label}: ${text}` : text;
+      return label ? interpolate(gettext("%(label)s: %(text)s"), { label, text }, true) : text;
     });
     if (parts.length) return parts.join(" ");
     if (typeof data.detail === "string") return data.detail;
   }
-  return STATUS_MESSAGES[status] ?? `The service answered with status ${status}.`;
+  return STATUS_MESSAGES[status] ?? interpolate(gettext("The service answered with status %(status)s."), { status }, true);
 }
 
 // ---------------------------------------------------------------- the token
@@ -83,7 +83,7 @@ export function savedToken() {
 
 function tokenClaims(token) {
   const part = token.split(".")[1];
-  if (!part) throw new Error("This does not look like a JWT (three dot-separated parts).");
+  if (!part) throw new Error(gettext("This does not look like a JWT (three dot-separated parts)."));
   const json = atob(part.replace(/-/g, "+").replace(/_/g, "/").padEnd(Math.ceil(part.length / 4) * 4, "="));
   return JSON.parse(json);
 }
@@ -96,9 +96,9 @@ export function useToken(raw) {
   try {
     claims = tokenClaims(token);
   } catch {
-    throw new Error("This does not look like a JWT: paste the whole token.");
+    throw new Error(gettext("This does not look like a JWT: paste the whole token."));
   }
-  if (claims.exp && claims.exp * 1000 < Date.now()) throw new Error("This token has expired: get a new one.");
+  if (claims.exp && claims.exp * 1000 < Date.now()) throw new Error(gettext("This token has expired: get a new one."));
   credentials = { token, userId: claims.sub };
   sessionStorage.setItem(STORAGE_KEY, token);
   return credentials.userId;
@@ -132,7 +132,7 @@ export async function api(method, path, body, extraHeaders = {}) {
   try {
     response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   } catch {
-    throw new ApiError(0, "The service cannot be reached: check your connection.", null);
+    throw new ApiError(0, gettext("The service cannot be reached: check your connection."), null);
   }
   const text = await response.text();
   let data = null;

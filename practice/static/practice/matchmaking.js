@@ -114,8 +114,8 @@ function onRequestOver(over) {
   stopWaiting();
   request = null;
   ui.showView("find");
-  if (over.status === "expired") ui.notify("Nobody was free in time. Try again, or pick another level.");
-  if (over.status === "cancelled") ui.notify("Search cancelled.");
+  if (over.status === "expired") ui.notify(gettext("Nobody was free in time. Try again, or pick another level."));
+  if (over.status === "cancelled") ui.notify(gettext("Search cancelled."));
 }
 
 // One handler per event type of the lobby socket (API.md).
@@ -133,7 +133,7 @@ const LOBBY_EVENTS = new Map([
   [
     "request.requeued", // the partner never joined: back to the head of the queue
     (event) => {
-      ui.notify("Your partner did not join. You are back at the front of the queue.");
+      ui.notify(gettext("Your partner did not join. You are back at the front of the queue."));
       leaveSession();
       enterWaiting(event.request);
     },

@@ -57,7 +57,7 @@ export function syncRecording() {
   if (!current) return;
   if (!bothConsented()) {
     saved = false; // withdrawing consent deletes a stored recording
-    if (recorder) discardRecording("Recording stopped and discarded: consent was withdrawn.");
+    if (recorder) discardRecording(gettext("Recording stopped and discarded: consent was withdrawn."));
   } else if (current.offerer && current.active && !recorder && !saved && audioConnected()) {
     startRecording();
   }
@@ -67,7 +67,7 @@ export function syncRecording() {
 function startRecording() {
   const context = unlockAudio();
   if (!context || !window.MediaRecorder) {
-    ui.logEvent("This browser cannot record audio.");
+    ui.logEvent(gettext("This browser cannot record audio."));
     return;
   }
   const destination = context.createMediaStreamDestination();
@@ -81,7 +81,7 @@ function startRecording() {
   started.start(TIMESLICE_MS);
   recorder = started;
   sendSignal({ kind: "recording", state: "on" });
-  ui.logEvent("Recording started (you both agreed).");
+  ui.logEvent(gettext("Recording started (you both agreed)."));
 }
 
 function mixIntoRecording(stream) {
@@ -129,17 +129,17 @@ export async function saveRecording() {
   ui.showSaving(true);
   try {
     const blob = await stopRecorder();
-    if (!blob.size) throw new Error("Nothing was recorded.");
+    if (!blob.size) throw new Error(gettext("Nothing was recorded."));
     const target = await api("POST", `/api/v1/sessions/${sessionId}/recording/upload-url/`, { contentType: MIME_TYPE });
-    if (target.maxBytes && blob.size > target.maxBytes) throw new Error("The recording is too large to upload.");
+    if (target.maxBytes && blob.size > target.maxBytes) throw new Error(gettext("The recording is too large to upload."));
     await uploadBlob(target, blob);
     await api("POST", `/api/v1/sessions/${sessionId}/recording/complete/`, { key: target.key });
     saved = true;
     sendSignal({ kind: "recording", state: "saved" });
-    ui.logEvent(`Recording saved (${Math.round(blob.size / 1024)} kB).`);
+    ui.logEvent(interpolate(gettext("Recording saved (%(size)s kB)."), { size: Math.round(blob.size / 1024) }, true));
     return true;
   } catch (error) {
-    ui.showError(`The recording could not be saved: ${error.message}`);
+    ui.showError(interpolate(gettext("The recording could not be saved: %(reason)s"), { reason: error.message }, true));
     return false;
   } finally {
     ui.showSaving(false);
@@ -156,23 +156,23 @@ async function uploadBlob(target, blob) {
   try {
     response = await fetch(target.uploadUrl, { method: "POST", body: form });
   } catch {
-    throw new Error("the storage server could not be reached (or refused this page's origin: check its CORS).");
+    throw new Error(gettext("the storage server could not be reached (or refused this page's origin: check its CORS)."));
   }
-  if (!response.ok) throw new Error(`the storage server refused the upload (status ${response.status}).`);
+  if (!response.ok) throw new Error(interpolate(gettext("the storage server refused the upload (status %(status)s)."), { status: response.status }, true));
 }
 
 // When the session ends: a recording both still agree to is saved, any other discarded. True if saved.
 export async function settleRecording() {
   if (!recorder) return false;
   if (bothConsented()) return saveRecording();
-  await discardRecording("Recording discarded.");
+  await discardRecording(gettext("Recording discarded."));
   return false;
 }
 
 // The partner's browser records ("on", "off", "saved"); true when it saved one.
 export function onPartnerRecording(state) {
   partnerRecording = state === "on";
-  if (state === "saved") ui.logEvent("Your partner's browser saved the recording.");
+  if (state === "saved") ui.logEvent(gettext("Your partner's browser saved the recording."));
   renderRecording();
   return state === "saved";
 }
@@ -182,13 +182,13 @@ export function renderRecording() {
   if (!current) return;
   const consent = current.session.recordingConsent ?? {};
   let text;
-  if (recorder) text = "● Recording you and your partner.";
-  else if (saved) text = "Recording saved: play it from your sessions below.";
-  else if (partnerRecording) text = "● Your partner's browser is recording this conversation.";
-  else if (bothConsented()) text = "You both agreed: recording starts once the audio is connected.";
+  if (recorder) text = gettext("● Recording you and your partner.");
+  else if (saved) text = gettext("Recording saved: play it from your sessions below.");
+  else if (partnerRecording) text = gettext("● Your partner's browser is recording this conversation.");
+  else if (bothConsented()) text = gettext("You both agreed: recording starts once the audio is connected.");
   else {
-    const yes = (slot) => (consent[slot] ? "yes" : "no");
-    text = `Recorded only when you both agree. You: ${yes(current.slot)}, partner: ${yes(current.partnerSlot)}.`;
+    const yes = (slot) => (consent[slot] ? gettext("yes") : gettext("no"));
+    text = interpolate(gettext("Recorded only when you both agree. You: %(you)s, partner: %(partner)s."), { you: yes(current.slot), partner: yes(current.partnerSlot) }, true);
   }
   ui.renderRecordingState(text, { canSave: Boolean(recorder) });
 }

@@ -48,7 +48,7 @@ export async function enterSession(next) {
   recording.resetRecording();
   ui.resetSessionPanel({ consent: Boolean(next.recordingConsent?.[role().slot]) });
   render();
-  ui.logEvent(`Matched with ${partnerId()}.`);
+  ui.logEvent(interpolate(gettext("Matched with %(partner)s."), { partner: partnerId() }, true));
   loadHistory().catch(ui.showError);
   countdownTimer = setInterval(renderCountdown, 1000);
   await audio.prepareMedia();
@@ -58,7 +58,7 @@ export async function enterSession(next) {
     onEvent: onSessionEvent,
     wanted: () => session?.id === id && finishedId !== id,
     onClosed: () => api("GET", `/api/v1/sessions/${id}/`).then(updateSession, ui.showError),
-    onLost: () => ui.logEvent("Connection to the service lost, reconnecting…"),
+    onLost: () => ui.logEvent(gettext("Connection to the service lost, reconnecting…")),
   });
 }
 
@@ -95,11 +95,11 @@ const SESSION_EVENTS = new Map([
       if (event.session.status === "active") audio.reconnectAudio();
     },
   ],
-  ["partner.joined", () => setPresence("here", "Your partner joined.")],
+  ["partner.joined", () => setPresence("here", gettext("Your partner joined."))],
   [
     "session.started",
     (event) => {
-      setPresence("here", "You are both here: the session has started.");
+      setPresence("here", gettext("You are both here: the session has started."));
       updateSession(event.session);
       if (role()?.offerer) audio.startCall();
       loadHistory().catch(ui.showError);
@@ -107,12 +107,12 @@ const SESSION_EVENTS = new Map([
   ],
   [
     "partner.disconnected",
-    () => setPresence("disconnected", "Your partner lost their connection. Waiting for them to come back…"),
+    () => setPresence("disconnected", gettext("Your partner lost their connection. Waiting for them to come back…")),
   ],
   [
     "partner.reconnected",
     () => {
-      setPresence("here", "Your partner is back.");
+      setPresence("here", gettext("Your partner is back."));
       audio.reconnectAudio();
     },
   ],
@@ -120,15 +120,15 @@ const SESSION_EVENTS = new Map([
     "session.time_up",
     () => {
       ui.showTimeUp();
-      ui.logEvent("The planned time is up.");
+      ui.logEvent(gettext("The planned time is up."));
     },
   ],
   ["session.ended", (event) => finishSession(event.session)],
   [
     "signal",
-    (event) => onSignal(event.payload).catch((error) => ui.logEvent(`Audio negotiation failed: ${error.message}`)),
+    (event) => onSignal(event.payload).catch((error) => ui.logEvent(interpolate(gettext("Audio negotiation failed: %(reason)s"), { reason: error.message }, true))),
   ],
-  ["error", (event) => ui.showError(event.detail ?? "The service reported an error.")],
+  ["error", (event) => ui.showError(event.detail ?? gettext("The service reported an error."))],
 ]);
 
 function onSessionEvent(event) {
@@ -141,7 +141,7 @@ async function onSignal(payload) {
   if (!payload || typeof payload !== "object") return;
   if (payload.kind === "consent") {
     updateSession(await api("GET", `/api/v1/sessions/${session.id}/`)); // recordingConsent is the truth
-    ui.logEvent(payload.consent ? "Your partner agreed to record." : "Your partner does not want to be recorded.");
+    ui.logEvent(payload.consent ? gettext("Your partner agreed to record.") : gettext("Your partner does not want to be recorded."));
   } else if (payload.kind === "recording") {
     if (recording.onPartnerRecording(payload.state)) loadHistory().catch(ui.showError);
   } else {

@@ -9,7 +9,7 @@ const CLOSE_NORMAL = 1000;
 const CLOSE_UNAUTHENTICATED = 4401;
 // Forbidden, no such session, session over: reopening would only be refused again.
 const FINAL_SESSION_CLOSES = new Set([4403, 4404, 4410]);
-const REFUSED_TOKEN = "The service refused your token: sign in again.";
+const REFUSED_TOKEN = gettext("The service refused your token: sign in again.");
 
 let lobby = null; // {socket, retries, onEvent}
 let live = null; // {sessionId, socket, retries, heartbeat, handlers}

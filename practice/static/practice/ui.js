@@ -47,10 +47,20 @@ export function on(id, type, handler) {
 
 // ---------------------------------------------------------------- words
 
+// gettext, ngettext and interpolate come from /jsi18n/ (Django's JavaScriptCatalog), loaded before the modules.
+
+// The partner's presence is a state of the page (session.js); shown in the page's language.
+const PRESENCE = {
+  "not joined yet": gettext("not joined yet"),
+  here: gettext("here"),
+  disconnected: gettext("disconnected"),
+};
+
 function formatSeconds(total) {
   const seconds = Math.max(0, Math.round(total));
   const minutes = Math.floor(seconds / 60);
-  return minutes ? `${minutes} min ${String(seconds % 60).padStart(2, "0")} s` : `${seconds} s`;
+  const values = { minutes, seconds: minutes ? String(seconds % 60).padStart(2, "0") : seconds };
+  return interpolate(minutes ? gettext("%(minutes)s min %(seconds)s s") : gettext("%(seconds)s s"), values, true);
 }
 
 function clock(total) {
@@ -60,7 +70,7 @@ function clock(total) {
 
 function languageName(code) {
   try {
-    return new Intl.DisplayNames(["en"], { type: "language" }).of(code) ?? code;
+    return new Intl.DisplayNames([document.documentElement.lang || "en"], { type: "language" }).of(code) ?? code;
   } catch {
     return code;
   }
@@ -125,7 +135,7 @@ export function topicsLoading() {
 export function renderTopics(topics, { language, level }) {
   const select = $("topic");
   const previous = select.value;
-  select.replaceChildren(new Option(topics.length ? "Any topic" : "Any topic (none listed yet)", ""));
+  select.replaceChildren(new Option(topics.length ? gettext("Any topic") : gettext("Any topic (none listed yet)"), ""));
   for (const topic of topics) select.add(new Option(topic.title, topic.id, false, topic.id === previous));
   select.dataset.loaded = `${language}:${level}`;
 }
@@ -139,7 +149,8 @@ export function setFindBusy(busy) {
 export function showWaiting(request) {
   showView("waiting");
   const estimate = request.estimatedWaitSeconds;
-  $("wait-estimate").textContent = estimate == null ? "unknown (no recent matches)" : `about ${formatSeconds(estimate)}`;
+  $("wait-estimate").textContent =
+    estimate == null ? gettext("unknown (no recent matches)") : interpolate(gettext("about %(wait)s"), { wait: formatSeconds(estimate) }, true);
 }
 
 export function renderWaitClock(request, nowMs) {
@@ -149,11 +160,15 @@ export function renderWaitClock(request, nowMs) {
 
 export function renderQueue(waiting, request) {
   const who = `${languageName(request.targetLanguageCode)} ${request.userLevel}`;
-  $("wait-queue").textContent = `${waiting} ${waiting === 1 ? "learner" : "learners"} waiting (${who})`;
+  $("wait-queue").textContent = interpolate(
+    ngettext("%(count)s learner waiting (%(who)s)", "%(count)s learners waiting (%(who)s)", waiting),
+    { count: waiting, who },
+    true,
+  );
 }
 
 export function renderQueueUnavailable(message) {
-  $("wait-queue").textContent = `unavailable (${message})`;
+  $("wait-queue").textContent = interpolate(gettext("unavailable (%(reason)s)"), { reason: message }, true);
 }
 
 // ---------------------------------------------------------------- the session
@@ -171,8 +186,8 @@ export function renderSession(session, { partner, presence }) {
   $("session-status").dataset.status = session.status;
   $("partner-id").textContent = partner;
   renderPresence(presence);
-  $("topic-title").textContent = topic ? topic.title : "Free conversation";
-  $("topic-description").textContent = topic?.description ?? "No topic was available: talk about anything.";
+  $("topic-title").textContent = topic ? topic.title : gettext("Free conversation");
+  $("topic-description").textContent = topic?.description ?? gettext("No topic was available: talk about anything.");
   $("prompts").replaceChildren(
     ...(topic?.promptQuestions ?? []).map((question) => Object.assign(document.createElement("li"), { textContent: question })),
   );
@@ -181,13 +196,13 @@ export function renderSession(session, { partner, presence }) {
 }
 
 export function renderPresence(presence) {
-  $("partner-presence").textContent = `(${presence})`;
+  $("partner-presence").textContent = `(${PRESENCE[presence] ?? presence})`;
 }
 
 export function renderCountdown(session, nowMs) {
   const element = $("countdown");
   if (session.status === "waiting") {
-    element.textContent = `${session.plannedDurationMinutes} min, starts when you both join`;
+    element.textContent = interpolate(gettext("%(minutes)s min, starts when you both join"), { minutes: session.plannedDurationMinutes }, true);
     return;
   }
   if (session.status !== "active" || !session.startedAt) {
@@ -196,7 +211,8 @@ export function renderCountdown(session, nowMs) {
   }
   const endsAt = Date.parse(session.startedAt) + session.plannedDurationMinutes * 60_000;
   const left = (endsAt - nowMs) / 1000;
-  element.textContent = left > 0 ? `${clock(left)} left` : `time is up (+${clock(-left)})`;
+  element.textContent =
+    left > 0 ? interpolate(gettext("%(time)s left"), { time: clock(left) }, true) : interpolate(gettext("time is up (+%(time)s)"), { time: clock(-left) }, true);
   element.classList.toggle("over", left <= 0);
 }
 
@@ -225,7 +241,7 @@ export function renderAudioState(text, connectionState) {
 
 export function playRemoteAudio(stream) {
   $("remote-audio").srcObject = stream;
-  $("remote-audio").play().catch(() => logEvent("Click anywhere to hear your partner (autoplay blocked)."));
+  $("remote-audio").play().catch(() => logEvent(gettext("Click anywhere to hear your partner (autoplay blocked).")));
 }
 
 // Browsers that blocked autoplay allow it after a click: any click retries.
@@ -254,21 +270,28 @@ export function renderRecordingState(text, { canSave }) {
 
 export function showSaving(saving) {
   $("save-recording").disabled = saving;
-  if (saving) $("recording-state").textContent = "Saving the recording…";
+  if (saving) $("recording-state").textContent = gettext("Saving the recording…");
 }
 
 // ---------------------------------------------------------------- ended
 
 function endSummary(session, partner) {
-  const reasons = {
-    completed: "ended",
-    dropped: "ended because the connection was lost",
-    timeout: session.status === "cancelled" ? "was cancelled: you did not both join in time" : "reached its time limit",
-    reported: "ended with a report",
+  // Whole sentences per ending, so each language orders its own words; %(after)s is the duration, if known.
+  const sentences = {
+    completed: gettext("The session with %(partner)s ended%(after)s."),
+    dropped: gettext("The session with %(partner)s ended because the connection was lost%(after)s."),
+    timeout:
+      session.status === "cancelled"
+        ? gettext("The session with %(partner)s was cancelled: you did not both join in time.")
+        : gettext("The session with %(partner)s reached its time limit%(after)s."),
+    reported: gettext("The session with %(partner)s ended with a report%(after)s."),
   };
-  const how = session.endReason ? (reasons[session.endReason] ?? session.endReason) : "was cancelled";
-  const duration = session.actualDurationSeconds ? ` after ${formatSeconds(session.actualDurationSeconds)}` : "";
-  return `The session with ${partner} ${how}${duration}.`;
+  const sentence = session.endReason
+    ? (sentences[session.endReason] ?? sentences.completed)
+    : gettext("The session with %(partner)s was cancelled.");
+  const seconds = session.actualDurationSeconds;
+  const after = seconds ? interpolate(gettext(" after %(duration)s"), { duration: formatSeconds(seconds) }, true) : "";
+  return interpolate(sentence, { partner, after }, true);
 }
 
 export function showEnded(session, partner) {
@@ -310,12 +333,13 @@ function historyItem(session, userId, onPlay) {
   const partner = session.participant1Id === userId ? session.participant2Id : session.participant1Id;
   const when = new Date(session.startedAt ?? session.createdAt).toLocaleString();
   const title = document.createElement("strong");
-  title.textContent = session.topic?.title ?? "Free conversation";
+  title.textContent = session.topic?.title ?? gettext("Free conversation");
   const facts = document.createElement("span");
   facts.className = "muted";
   const ending = session.endReason ? ` (${session.endReason})` : "";
   const duration = session.actualDurationSeconds ? `, ${formatSeconds(session.actualDurationSeconds)}` : "";
-  facts.textContent = ` ${when} · ${languageName(session.targetLanguageCode)} with ${partner} · ${session.status}${ending}${duration}`;
+  const withWhom = interpolate(gettext("%(language)s with %(partner)s"), { language: languageName(session.targetLanguageCode), partner }, true);
+  facts.textContent = ` ${when} · ${withWhom} · ${session.status}${ending}${duration}`;
   item.append(title, facts);
   if (session.audioRecordingUrl) item.append(playButton(session, onPlay));
   return item;
@@ -325,8 +349,9 @@ function playButton(session, onPlay) {
   const button = document.createElement("button");
   button.type = "button";
   button.className = "link";
-  button.textContent = "Play the recording";
-  button.setAttribute("aria-label", `Play the recording of ${session.topic?.title ?? "this session"}`);
+  button.textContent = gettext("Play the recording");
+  const what = session.topic?.title ?? gettext("this session");
+  button.setAttribute("aria-label", interpolate(gettext("Play the recording of %(what)s"), { what }, true));
   button.addEventListener("click", () => onPlay(session, button).catch(showError));
   return button;
 }
@@ -335,7 +360,8 @@ export function showRecordingPlayer(button, url, session) {
   const audio = document.createElement("audio");
   audio.controls = true;
   audio.src = url;
-  audio.setAttribute("aria-label", `Recording of ${session.topic?.title ?? "the session"}`);
+  const what = session.topic?.title ?? gettext("the session");
+  audio.setAttribute("aria-label", interpolate(gettext("Recording of %(what)s"), { what }, true));
   button.replaceWith(audio);
   audio.play().catch(() => {});
 }
@@ -343,7 +369,11 @@ export function showRecordingPlayer(button, url, session) {
 // ---------------------------------------------------------------- invitations
 
 function invitationTime(iso) {
-  return new Date(iso).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+  // In the page's language, like the rest of its words (not the browser's, which may differ).
+  return new Date(iso).toLocaleString(document.documentElement.lang || undefined, {
+    dateStyle: "medium",
+    timeStyle: "short",
+  });
 }
 
 export function renderInvitations(invitations, { onAnswer }) {
@@ -355,8 +385,8 @@ export function renderInvitations(invitations, { onAnswer }) {
       const text = document.createElement("span");
       text.textContent = `${session.participant1Id} · ${languageName(session.targetLanguageCode)} · ${invitationTime(session.scheduledAt)} · ${session.plannedDurationMinutes} min${topic}`;
       const buttons = [
-        ["Accept", "accept", ""],
-        ["Decline", "decline", "secondary"],
+        [gettext("Accept"), "accept", ""],
+        [gettext("Decline"), "decline", "secondary"],
       ].map(([label, verb, className]) => {
         const button = document.createElement("button");
         button.type = "button";
@@ -374,6 +404,10 @@ export function renderInvitations(invitations, { onAnswer }) {
 
 export function invitationAnswered(session, verb) {
   return verb === "accept"
-    ? `Invitation accepted: join from 5 minutes before ${invitationTime(session.scheduledAt)}.`
-    : "Invitation declined: the session is cancelled.";
+    ? interpolate(
+        gettext("Invitation accepted: join from 5 minutes before %(time)s."),
+        { time: invitationTime(session.scheduledAt) },
+        true,
+      )
+    : gettext("Invitation declined: the session is cancelled.");
 }

@@ -40,14 +40,14 @@ export function audioConnected() {
 export async function prepareMedia() {
   if (media) return;
   if (!navigator.mediaDevices?.getUserMedia) {
-    ui.logEvent("This browser cannot use a microphone here (it needs https or localhost). You can still listen.");
+    ui.logEvent(gettext("This browser cannot use a microphone here (it needs https or localhost). You can still listen."));
     return;
   }
   try {
     media = await navigator.mediaDevices.getUserMedia({ audio: true });
-    ui.logEvent("Microphone ready.");
+    ui.logEvent(gettext("Microphone ready."));
   } catch (error) {
-    ui.logEvent(`No microphone (${error.name}): you can still listen.`);
+    ui.logEvent(interpolate(gettext("No microphone (%(reason)s): you can still listen."), { reason: error.name }, true));
   }
 }
 
@@ -116,7 +116,7 @@ export async function startCall() {
   await connection.setLocalDescription(await connection.createOffer());
   if (pc !== connection) return;
   sendSignal({ kind: "offer", epoch: callEpoch, description: connection.localDescription.toJSON() });
-  renderAudioState("calling your partner…");
+  renderAudioState(gettext("calling your partner…"));
 }
 
 async function answerCall(payload) {
@@ -176,11 +176,11 @@ function onConnectionState(connection) {
   if (pc !== connection) return;
   renderAudioState(connection.connectionState);
   if (connection.connectionState === "connected") {
-    ui.logEvent("Audio connected.");
+    ui.logEvent(gettext("Audio connected."));
     hooks.onConnected();
   }
   if (connection.connectionState === "failed") {
-    ui.logEvent("Audio connection failed, retrying…");
+    ui.logEvent(gettext("Audio connection failed, retrying…"));
     setTimeout(() => pc === connection && reconnectAudio(), RETRY_FAILED_MS);
   }
 }
@@ -190,7 +190,7 @@ function startStatsPolling() {
   statsTimer = setInterval(async () => {
     const stats = await audioStats();
     if (stats.connectionState === "connected") {
-      renderAudioState(`connected · received ${Math.round(stats.bytesReceived / 1024)} kB`);
+      renderAudioState(interpolate(gettext("connected · received %(size)s kB"), { size: Math.round(stats.bytesReceived / 1024) }, true));
     }
   }, STATS_POLL_MS);
 }
