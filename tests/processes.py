@@ -58,13 +58,18 @@ def web_servers(count: int, env: dict[str, str] | None = None, args: list[str] |
             wait_ready(url, proc)
         yield urls
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_processes(procs, timeout=10)
+
+
+def stop_processes(procs: list[subprocess.Popen], *, timeout: float) -> None:
+    """SIGTERM to all, then wait for each; a process still running after `timeout` is killed."""
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 30) -> None:

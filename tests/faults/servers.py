@@ -19,7 +19,7 @@ from pathlib import Path
 
 import redis as redis_lib
 
-from tests.processes import ROOT, free_port, wait_ready
+from tests.processes import ROOT, free_port, stop_processes, wait_ready
 
 BIN = Path(sys.executable).parent
 MASTER = "mymaster"
@@ -94,13 +94,7 @@ def celery(roles: list[list[str]], env: dict[str, str]) -> Iterator[list[subproc
     try:
         yield procs
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_processes(procs, timeout=30)
 
 
 def run_service(code: str, env: dict[str, str]) -> str:
