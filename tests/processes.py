@@ -72,6 +72,16 @@ def stop_processes(procs: list[subprocess.Popen], *, timeout: float) -> None:
             proc.kill()
 
 
+def wait_for(predicate, timeout: float, interval: float = 0.1) -> float | None:
+    """The monotonic time `predicate` first held, or None after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return time.monotonic()
+        time.sleep(interval)
+    return None
+
+
 def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import ROOT, web_servers
+from conversation.auth import mint_token
+from tests.helpers import request_body
+from tests.processes import ROOT, http, web_servers
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -93,3 +95,14 @@ def log_in(page, url: str, username: str, password: str) -> None:
     page.locator("#id_username").fill(username)
     page.locator("#id_password").fill(password)
     page.locator("#login-form [type=submit]").click()
+
+
+def live_session(url: str) -> str:
+    """Alice and Bob matched over HTTP and both joined by a heartbeat: the id of their active session."""
+    api = f"{url}/api/v1"
+    assert http("POST", f"{api}/matchmaking/requests/", mint_token("alice"), request_body())[0] == 201
+    status, bob = http("POST", f"{api}/matchmaking/requests/", mint_token("bob"), request_body())
+    assert status == 201 and bob["sessionId"]
+    for user in ("alice", "bob"):
+        assert http("POST", f"{api}/sessions/{bob['sessionId']}/heartbeat/", mint_token(user))[0] == 200
+    return bob["sessionId"]

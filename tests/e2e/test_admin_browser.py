@@ -23,6 +23,7 @@ from tests.e2e.conftest import (
     LEARNER_PASSWORD,
     STAFF,
     STAFF_PASSWORD,
+    live_session,
     log_in,
     needs_chromium,
     new_page,
@@ -74,11 +75,7 @@ def expected_titles(**filters) -> list[str]:
 def make_dashboard_data(url: str) -> None:
     """Alice and Bob are in an active session, Dave and Erin's ended in a report, Carol waits for a partner."""
     api = f"{url}/api/v1"
-    assert http("POST", f"{api}/matchmaking/requests/", mint_token("alice"), request_body())[0] == 201
-    status, bob = http("POST", f"{api}/matchmaking/requests/", mint_token("bob"), request_body())
-    assert status == 201 and bob["sessionId"]
-    for user in ("alice", "bob"):
-        assert http("POST", f"{api}/sessions/{bob['sessionId']}/heartbeat/", mint_token(user))[0] == 200
+    live_session(url)
     assert http("POST", f"{api}/matchmaking/requests/", mint_token("dave"), request_body(userLevel="A2"))[0] == 201
     _status, erin = http("POST", f"{api}/matchmaking/requests/", mint_token("erin"), request_body(userLevel="A2"))
     assert http("POST", f"{api}/sessions/{erin['sessionId']}/cancel/", mint_token("dave"))[0] == 200

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import time
 
 import pytest
 from django.conf import settings
@@ -19,10 +18,9 @@ from conversation.auth import mint_token
 from conversation.s3 import s3
 from mongoadmin.documents import AdminAuditEntry
 from sessions_app.documents import ConversationSession
-from tests.e2e.conftest import STAFF, STAFF_PASSWORD, log_in, needs_chromium, new_page, screenshot
+from tests.e2e.conftest import STAFF, STAFF_PASSWORD, live_session, log_in, needs_chromium, new_page, screenshot
 from tests.e2e.test_practice import open_learner
-from tests.helpers import request_body
-from tests.processes import http
+from tests.processes import http, wait_for
 from topics.catalog import catalog_load
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (requirements-dev.txt)")
@@ -32,27 +30,14 @@ SESSIONS = "/admin/sessions_app/conversationsession/"
 
 
 def _until(predicate, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.1)
-
-
-def _live_session(url: str) -> str:
-    api = f"{url}/api/v1"
-    assert http("POST", f"{api}/matchmaking/requests/", mint_token("alice"), request_body())[0] == 201
-    status, bob = http("POST", f"{api}/matchmaking/requests/", mint_token("bob"), request_body())
-    assert status == 201 and bob["sessionId"]
-    for user in ("alice", "bob"):
-        assert http("POST", f"{api}/sessions/{bob['sessionId']}/heartbeat/", mint_token(user))[0] == 200
-    return bob["sessionId"]
+    assert wait_for(predicate, timeout) is not None, "condition not met in time"
 
 
 @needs_chromium
 def test_staff_reads_a_session_plays_its_recording_and_ends_one_behind_a_reason(browser, admin_server):
     url, _db = admin_server
     catalog_load()
-    session_id = _live_session(url)
+    session_id = live_session(url)
     key = f"recordings/{session_id}/take.webm"
     s3().put_object(Bucket=settings.S3_BUCKET, Key=key, Body=b"\x1a\x45\xdf\xa3 webm", ContentType="audio/webm")
     ConversationSession.objects(id=session_id).update_one(set__audio_recording_url=f"s3://{settings.S3_BUCKET}/{key}")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import redis as redis_lib
 
-from tests.processes import ROOT, free_port, stop_processes, wait_ready
+from tests.processes import ROOT, free_port, stop_processes, wait_for, wait_ready
 
 BIN = Path(sys.executable).parent
 MASTER = "mymaster"
@@ -171,12 +171,9 @@ class SentinelTopology:
 
     @staticmethod
     def wait_until(predicate, timeout: float) -> float:
-        started = time.monotonic()
-        while not predicate():
-            if time.monotonic() - started > timeout:
-                raise AssertionError(f"not true within {timeout}s: {predicate}")
-            time.sleep(0.05)
-        return time.monotonic()
+        held = wait_for(predicate, timeout, interval=0.05)
+        assert held is not None, f"not true within {timeout}s: {predicate}"
+        return held
 
     def kill(self, port: int) -> None:
         kill(self.procs.pop(port))

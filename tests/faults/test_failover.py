@@ -27,7 +27,7 @@ from tests.contract import served_schema
 from tests.faults.learners import Learner
 from tests.faults.servers import SentinelTopology, celery, run_service, sentinel_topology
 from tests.helpers import request_body
-from tests.processes import http, web_servers
+from tests.processes import http, wait_for, web_servers
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
 
@@ -68,16 +68,6 @@ def load(urls: list[str]) -> Iterator[list[Learner]]:
         stop.set()
         for thread in threads:
             thread.join(timeout=15)
-
-
-def wait_for(predicate, timeout: float, interval: float = 0.1) -> float | None:
-    """The monotonic time `predicate` first held, or None after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return time.monotonic()
-        time.sleep(interval)
-    return None
 
 
 def watch(checks: dict[str, Callable[[], bool]], until: float) -> dict[str, float | None]:
