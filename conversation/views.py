@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from conversation.errors import STORE_ERRORS
+from conversation.errors import STORE_ERRORS, error_response
 from conversation.health import stores_failing
 from conversation.metrics import RedisCollector
 from conversation.metrics import flush as flush_metrics
@@ -41,13 +41,15 @@ def _metrics_refusal(request: HttpRequest) -> JsonResponse | None:
     if settings.DEBUG:
         return None
     if not settings.METRICS_TOKEN:
-        return JsonResponse({"detail": "Not found.", "code": "not_found"}, status=404)
+        return error_response(404, "not_found", _("Not found."))
     sent = request.headers.get("Authorization", "")
     if not hmac.compare_digest(sent.encode(), f"Bearer {settings.METRICS_TOKEN}".encode()):
-        body = {"detail": "A valid metrics token is required.", "code": "not_authenticated"}
-        response = JsonResponse(body, status=401)
-        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
-        return response
+        return error_response(
+            401,
+            "not_authenticated",
+            _("A valid metrics token is required."),
+            headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+        )
     return None
 
 
