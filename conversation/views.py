@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from conversation.errors import STORE_ERRORS, error_response
+from conversation.errors import STORE_ERRORS, error_body, error_response
 from conversation.health import stores_failing
 from conversation.metrics import RedisCollector
 from conversation.metrics import flush as flush_metrics
@@ -25,14 +25,10 @@ def live(request: HttpRequest) -> JsonResponse:
 def ready(request: HttpRequest) -> JsonResponse:
     failing = stores_failing()
     if failing:
-        return JsonResponse(
-            {
-                "status": "unavailable",
-                "failing": failing,
-                "detail": _("%(stores)s not answering") % {"stores": ", ".join(failing)},
-            },
-            status=503,
-        )
+        # The one error body (with its code and Retry-After, as every 503), plus what a load balancer reads.
+        detail = _("%(stores)s not answering") % {"stores": ", ".join(failing)}
+        body = {**error_body("service_unavailable", detail), "status": "unavailable", "failing": failing}
+        return JsonResponse(body, status=503, headers={"Retry-After": "1"})
     return JsonResponse({"status": "ok", "mongodb": "ok", "redis": "ok"})
 
 
