@@ -198,6 +198,8 @@ def journey_cost(run: Callable[[], Outcome], pids: dict[str, int]) -> tuple[Outc
     cost = {f"{role} ms": (cpu1[role] - cpu0[role]) * 1000 / journeys for role in cpu1}
     cost["client ms"] = (client1 - client0) * 1000 / journeys
     cost.update(mongo_ops=(mongo1 - mongo0).total() / journeys, redis_cmds=(redis1 - redis0).total() / journeys)
+    top = ", ".join(f"{name} {count / journeys:.1f}" for name, count in (redis1 - redis0).most_common(8))
+    print(f"  Redis commands per journey: {top}")
     return outcome, cost
 
 

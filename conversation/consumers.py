@@ -13,6 +13,7 @@ import logging
 import time
 
 from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.http import HttpRequest
@@ -114,8 +115,10 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
         await handler(message)
 
     async def websocket_disconnect(self, message) -> None:
+        # channels' own, without the same thread hop (see `dispatch`); its class-level `groups` is unused here.
         self.closed = True
-        await super().websocket_disconnect(message)
+        await self.disconnect(message["code"])
+        raise StopConsumer()
 
     async def send_error(self, code: str, detail) -> None:
         """A socket `error` event: the one error body, with `type`, in the socket's language."""
