@@ -11,8 +11,11 @@ journeys this way, as lobby sockets closed while session sockets waited.
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from channels_redis.core import RedisChannelLayer
+
+log = logging.getLogger(__name__)
 
 # Puts one popped message back at its place in its queue (its original score), out of the backup queue.
 _GIVE_BACK = """
@@ -45,8 +48,12 @@ class CancelSafeRedisChannelLayer(RedisChannelLayer):
     def _give_back_later(self, pop: asyncio.Future, index: int, channel: str) -> None:
         if pop.cancelled() or pop.exception() is not None or pop.result() is None:
             return  # nothing was popped (a timeout, a store error): nothing to give back
-        task = asyncio.ensure_future(
-            self.connection(index).eval(_GIVE_BACK, 2, channel, self._backup_channel_name(channel), pop.result())
-        )
+        task = asyncio.ensure_future(self._give_back(index, channel, pop.result()))
         self._giving_back.add(task)  # the loop keeps only weak references to tasks
         task.add_done_callback(self._giving_back.discard)
+
+    async def _give_back(self, index: int, channel: str, member: bytes) -> None:
+        try:
+            await self.connection(index).eval(_GIVE_BACK, 2, channel, self._backup_channel_name(channel), member)
+        except Exception:  # Redis gone: the message stays in the backup queue, which the next read restores
+            log.warning("channel layer: a popped message could not be given back yet", exc_info=True)
