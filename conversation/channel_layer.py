@@ -4,8 +4,8 @@ channels-redis reads every socket's messages of a process with one BZPOPMIN, run
 socket's receive task holds the layer's lock, and backs the popped message up only once the reply is
 read. A socket that closes cancels that task: when its BZPOPMIN had already popped a message for
 another socket of the process, redis-py drops the reply with the connection, and the message is gone
-(django/channels_redis#366). The load run lost a `session.started` or `session.ended` in a few hundred
-journeys this way, as lobby sockets closed while session sockets waited.
+(django/channels_redis#366); conversation/tests/test_channel_layer.py reproduces it. Lobby sockets
+close as session sockets of the same process wait for `session.started`, so the window is a real one.
 """
 
 from __future__ import annotations
