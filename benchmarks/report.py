@@ -120,8 +120,8 @@ operations, Redis 79.8 commands, web 19.8 ms, SecantusDB 13.1 ms per pair, `/hea
   per journey on the same cores), and each level prints its Redis commands per journey: ~130, most
   of them the core channel layer's (ZADD/EXPIRE per group joined, ZREM per group left, a script per
   push). The pub/sub layer measured 78 commands and ~5 ms less web CPU per journey but was not
-  taken (ARCHITECTURE.md, Sockets). The `TimeoutError`s some levels show are a presence race in
-  the pairing's publication, diagnosed in SCALING.md, not lost pushes.
+  taken (ARCHITECTURE.md, Sockets). The `TimeoutError`s some levels showed were a join erased by
+  the pairing's presence publication (SCALING.md), fixed; the next run had 0 errors at every level.
 - Load run: not met. ~17 journeys/s at the peak with 2 web processes, the knee at 16 learners,
   0 errors at every level; 4 web processes do no better on 2 shared cores. One journey costs ~34 ms
   of web CPU, ~35 ms of SecantusDB, ~13 ms of the workers, ~3 ms of Redis, plus the Python client on
