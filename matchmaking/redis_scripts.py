@@ -33,63 +33,6 @@ _PAIR_OR_ENQUEUE = Template(r"""
 local member = ARGV[1]
 local score, stale, relax_cutoff, met_cutoff, enqueue, relaxed = struct.unpack('<ddddBB', ARGV[2])
 
--- The userId of QueueMember.encode()'s canonical JSON without decoding it all; cjson only for an id
--- with escaped characters (or a member written some other way).
-local function user_id(raw)
-  local stop = string.find(raw, '","learningProfileId":"', 12, true)
-  if stop and string.find(raw, '{"userId":"', 1, true) == 1 then
-    local id = string.sub(raw, 12, stop - 1)
-    if not string.find(id, '\\', 1, true) then return id end
-  end
-  local ok, c = pcall(cjson.decode, raw)
-  if ok and type(c) == 'table' then return c.userId end
-  return nil
-end
-
--- Our own fields, read once there is a candidate. One encoder writes every member, so two members
--- want the same topic (or duration) exactly when their JSON carries the same text for it.
-local me, topic_text, duration_tail, never, ideal
-local function read_own_member()
-  me = user_id(member)
-  local t = string.find(member, ',"preferredTopicId":', 1, true)
-  local d = string.find(member, ',"preferredDuration":', t, true)
-  topic_text, duration_tail = string.sub(member, t, d), string.sub(member, d)
-  if topic_text == ',"preferredTopicId":null,' or topic_text == ',"preferredTopicId":"",' then topic_text = nil end
-  -- Nothing ranks better than this: stop scanning as soon as it is found.
-  ideal = topic_text and 0 or 10
-  never = {}
-  for i = 3, #ARGV do never[ARGV[i]] = true end
-end
-
-local best, best_rank, best_score, best_key = nil, nil, nil, nil
--- Entries come oldest first, so only a candidate from a later queue can win a tie on its score.
-local function better(rank, score_text)
-  return best_rank == nil or rank < best_rank or (rank == best_rank and tonumber(score_text) < tonumber(best_score))
-end
-
-local function consider(key, entries, other_level)
-  for i = 1, #entries, 2 do
-    local raw = entries[i]
-    if me == nil then read_own_member() end
-    local id = user_id(raw)
-    if id ~= nil and id ~= me and not never[id] then
-      local rank = other_level and 100 or 0
-      if not (topic_text and string.find(raw, topic_text, 1, true)) then rank = rank + 10 end
-      if not string.find(raw, duration_tail, -#duration_tail, true) then rank = rank + 1 end
-      -- A partner met within the cool-down ranks last; asked only of a candidate that could win.
-      if better(rank, entries[i + 1]) then
-        local met = redis.call('ZSCORE', KEYS[3], id)
-        if met and tonumber(met) >= met_cutoff then rank = rank + 1000 end
-        if better(rank, entries[i + 1]) then
-          best, best_rank, best_score, best_key = raw, rank, entries[i + 1], key
-          if rank == ideal then return true end
-        end
-      end
-    end
-  end
-  return false
-end
-
 -- A key TTL does not expire members: prune the stale ones of our own queue by score, when the
 -- oldest member is stale.
 local own = redis.call('ZRANGE', KEYS[1], '0', '$last', 'WITHSCORES')
@@ -97,14 +40,73 @@ if #own > 0 and tonumber(own[2]) < stale then
   redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('(%.17g', stale))
   own = redis.call('ZRANGE', KEYS[1], '0', '$last', 'WITHSCORES')
 end
-local done = consider(KEYS[1], own, false)
--- One level away, read only when a queue there exists: only members waiting past the relax delay,
--- unless we waited that long.
-if not done and (best == nil or best_rank >= 1000) and #KEYS > 3 and redis.call('EXISTS', unpack(KEYS, 4)) > 0 then
-  local low, high = string.format('%.17g', stale), relaxed == 1 and '+inf' or string.format('%.17g', relax_cutoff)
-  for k = 4, #KEYS do
-    local entries = redis.call('ZRANGEBYSCORE', KEYS[k], low, high, 'WITHSCORES', 'LIMIT', '0', '$limit')
-    if consider(KEYS[k], entries, true) then break end
+-- One level away is read only when our own queue holds no good partner and a queue there exists.
+local adjacent = nil
+if #own == 0 then adjacent = #KEYS > 3 and redis.call('EXISTS', unpack(KEYS, 4)) > 0 end
+
+local best, best_score, best_key = nil, nil, nil
+if #own > 0 or adjacent then
+  -- The userId of QueueMember.encode()'s canonical JSON without decoding it all; cjson only for an
+  -- id with escaped characters (or a member written some other way).
+  local function user_id(raw)
+    local stop = string.find(raw, '","learningProfileId":"', 12, true)
+    if stop and string.find(raw, '{"userId":"', 1, true) == 1 then
+      local id = string.sub(raw, 12, stop - 1)
+      if not string.find(id, '\\', 1, true) then return id end
+    end
+    local ok, c = pcall(cjson.decode, raw)
+    if ok and type(c) == 'table' then return c.userId end
+    return nil
+  end
+
+  -- Our own fields. One encoder writes every member, so two members want the same topic (or
+  -- duration) exactly when their JSON carries the same text for it.
+  local me = user_id(member)
+  local t = string.find(member, ',"preferredTopicId":', 1, true)
+  local d = string.find(member, ',"preferredDuration":', t, true)
+  local topic_text, duration_tail = string.sub(member, t, d), string.sub(member, d)
+  if topic_text == ',"preferredTopicId":null,' or topic_text == ',"preferredTopicId":"",' then topic_text = nil end
+  local ideal = topic_text and 0 or 10  -- nothing ranks better: stop scanning once it is found
+  local never = {}
+  for i = 3, #ARGV do never[ARGV[i]] = true end
+
+  local best_rank = nil
+  -- Entries come oldest first, so only a candidate from a later queue can win a tie on its score.
+  local function better(rank, score_text)
+    return best_rank == nil or rank < best_rank or (rank == best_rank and tonumber(score_text) < tonumber(best_score))
+  end
+  local function consider(key, entries, other_level)
+    for i = 1, #entries, 2 do
+      local raw = entries[i]
+      local id = user_id(raw)
+      if id ~= nil and id ~= me and not never[id] then
+        local rank = other_level and 100 or 0
+        if not (topic_text and string.find(raw, topic_text, 1, true)) then rank = rank + 10 end
+        if not string.find(raw, duration_tail, -#duration_tail, true) then rank = rank + 1 end
+        -- A partner met within the cool-down ranks last; asked only of a candidate that could win.
+        if better(rank, entries[i + 1]) then
+          local met = redis.call('ZSCORE', KEYS[3], id)
+          if met and tonumber(met) >= met_cutoff then rank = rank + 1000 end
+          if better(rank, entries[i + 1]) then
+            best, best_rank, best_score, best_key = raw, rank, entries[i + 1], key
+            if rank == ideal then return true end
+          end
+        end
+      end
+    end
+    return false
+  end
+
+  if not consider(KEYS[1], own, false) and (best == nil or best_rank >= 1000) and #KEYS > 3 then
+    if adjacent == nil then adjacent = redis.call('EXISTS', unpack(KEYS, 4)) > 0 end
+    -- Only members waiting past the relax delay, unless we waited that long.
+    if adjacent then
+      local low, high = string.format('%.17g', stale), relaxed == 1 and '+inf' or string.format('%.17g', relax_cutoff)
+      for k = 4, #KEYS do
+        local entries = redis.call('ZRANGEBYSCORE', KEYS[k], low, high, 'WITHSCORES', 'LIMIT', '0', '$limit')
+        if consider(KEYS[k], entries, true) then break end
+      end
+    end
   end
 end
 
