@@ -67,8 +67,11 @@ if #own > 0 or adjacent then
   local topic_text, duration_tail = string.sub(member, t, d), string.sub(member, d)
   if topic_text == ',"preferredTopicId":null,' or topic_text == ',"preferredTopicId":"",' then topic_text = nil end
   local ideal = topic_text and 0 or 10  -- nothing ranks better: stop scanning once it is found
-  local never = {}
-  for i = 3, #ARGV do never[ARGV[i]] = true end
+  local never = nil  -- built only when there are excluded ids
+  if #ARGV > 2 then
+    never = {}
+    for i = 3, #ARGV do never[ARGV[i]] = true end
+  end
 
   local best_rank = nil
   -- Entries come oldest first, so only a candidate from a later queue can win a tie on its score.
@@ -79,7 +82,7 @@ if #own > 0 or adjacent then
     for i = 1, #entries, 2 do
       local raw = entries[i]
       local id = user_id(raw)
-      if id ~= nil and id ~= me and not never[id] then
+      if id ~= nil and id ~= me and not (never and never[id]) then
         local rank = other_level and 100 or 0
         if not (topic_text and string.find(raw, topic_text, 1, true)) then rank = rank + 10 end
         if not string.find(raw, duration_tail, -#duration_tail, true) then rank = rank + 1 end
