@@ -34,9 +34,10 @@ COMMON = [
 LAYOUTS: dict[str, list[IndexModel]] = {
     "partial unique (kept)": [
         *COMMON,
-        IndexModel([("userId", 1)], name="one_pending_per_user", unique=True,
-                   partialFilterExpression={"status": "pending"}),
-    ],  # fmt: skip
+        IndexModel(
+            [("userId", 1)], name="one_pending_per_user", unique=True, partialFilterExpression={"status": "pending"}
+        ),
+    ],
     "no uniqueness (reference, unsafe)": COMMON,
     "sparse unique pendingUserId": [*COMMON, IndexModel([("pendingUserId", 1)], unique=True, sparse=True)],
 }
