@@ -35,7 +35,7 @@ from topics.selectors import topic_active_cached, topic_random_cached
 log = logging.getLogger(__name__)
 
 PAIR_ATTEMPTS = 5
-SUSPENSION_CHECK_AGE = 1.0  # seconds a process's copy of the suspensions is trusted at pairing
+SUSPENSION_CHECK_AGE = 1.0  # seconds the request's own check of suspensions and blocks is trusted at pairing
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ def request_pair(
             continue
         if not blocks_read:
             blocks_read = True
-            excluded |= lifecycle.blocked_ids(request.user_id)
+            excluded |= restrictions.blocked_ids(request.user_id, max_age=SUSPENSION_CHECK_AGE)
             if popped.member.user_id in excluded:
                 _put_back(popped, request=request, score=score, enqueue=enqueue)
                 continue
