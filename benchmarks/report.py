@@ -87,10 +87,10 @@ operations, Redis 79.8 commands, web 19.8 ms, SecantusDB 13.1 ms per pair, `/hea
   rank, the queue index's EXPIRE, repeated EXPIREs of long-lived indexes, the MULTI/EXEC of the rate
   limit (INCR + EXPIRE NX), the blocks read for an arrival that waits. Kept: every seed key and TTL,
   rate limits, suspension checks, pushes, metrics.
-- CPU per pair: web ~11 ms (target 8, not met), SecantusDB 7-8 ms (target 7, at the edge; 17.8 ms
-  before in the same harness: the embedded URI without retryable writes, 17.8 -> 11.9 ms, and the
-  partner read by an index's exact key, ~3 ms; the partial unique index stays, a sparse one costs the
-  same; SCALING.md has the breakdown). `/health/live` 0.5 ms (target 0.7, met). Pairing POSTs run faster
+- CPU per pair: web ~11 ms (target 8, not met), SecantusDB 7.1-8.5 ms (target 7, at the edge; 12.6-17.8 ms
+  before, alternated runs of the same harness: the embedded URI without retryable writes and the
+  partner read by an index's exact key; the partial unique index stays, a sparse one costs the same;
+  SCALING.md has the breakdown). `/health/live` 0.5 ms (target 0.7, met). Pairing POSTs run faster
   than the one-topic GET (ratio ~1.5, target 0.6, met).
 - Profiles (py-spy, self time; `BENCH_PROFILE=1` adds them to the table; the "before" ones were
   sampled without `--gil`, so they count waiting threads too). Before, `/health/live`: `_worker`
