@@ -83,6 +83,7 @@ def insert(document: D) -> D:
         document.pk = model._get_collection().insert_one(document.to_mongo()).inserted_id
     except DuplicateKeyError as exc:
         raise NotUniqueError(f"Tried to save duplicate unique keys ({exc})") from exc
+    # Stored: a later save() updates it. Its change list is left as is (save() clears it by walking every
+    # field, a tenth of this function's CPU); at worst a later save() sets those fields again to the same values.
     document._created = False
-    document._clear_changed_fields()
     return document
