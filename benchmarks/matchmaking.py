@@ -2,6 +2,9 @@
 
 Pairing step: one pair = two arrivals = two script calls (enqueue, then pop), pipelined
 in batches, next to a raw baseline of ZADD + ZPOPMIN of the same payload on the same server.
+Both sides go through redis-py's command methods (`pipe.evalsha` with the script's SHA, as
+`pipe.zadd`), so the client's share is the command's, not a wrapper's; the script gets the
+keys and arguments `Scripts.pair_or_enqueue` sends.
 Full HTTP path: a partner is waiting, the second learner's POST returns `matched`; its latency
 is the time-to-match. Run with `make bench-matchmaking`.
 """
@@ -57,17 +60,21 @@ def raw_baseline(pairs: int) -> float:
 def pairing_step(pairs: int) -> float:
     redis = client()
     script = scripts().pair_or_enqueue_script
-    queue, index = "matchmaking:bench:B1", "mm:queues"
+    queue, index, adjacent = "matchmaking:bench:B1", "mm:queues", ("matchmaking:bench:A2", "matchmaking:bench:B2")
     redis.delete(queue)
     started = time.perf_counter()
     for start in range(0, 2 * pairs, 2 * BATCH):
         pipe = redis.pipeline(transaction=False)
+        pipe.scripts.add(script)  # what Script.__call__ does on a pipeline: loaded if missing at execute
         now = time.time()
         for i in range(start, min(2 * pairs, start + 2 * BATCH)):
             m = member(i)
-            args = [m.encode(), NUMBERS.pack(now, now - 120, now - 30, now - 600, 120, 64, 1, 0, 0, 10), m.user_id, ""]
-            keys = [queue, index, f"mm:met:{m.user_id}", "matchmaking:bench:A2", "matchmaking:bench:B2"]
-            script(keys=keys, args=args, client=pipe)
+            # Scripts.pair_or_enqueue's keys and arguments, sent with the command method as the
+            # baseline's ZADD is (Script.__call__ adds an import and two tuple copies per call).
+            keys = (queue, index, f"mm:met:{m.user_id}", *adjacent)
+            pipe.evalsha(
+                script.sha, len(keys), *keys, m.encode(), NUMBERS.pack(now, now - 120, now - 30, now - 600, 1, 0)
+            )
         results = pipe.execute()
         assert sum(1 for r in results if r) == len(results) // 2, "every second arrival must pop a partner"
     elapsed = time.perf_counter() - started

@@ -8,7 +8,7 @@ learner, then the one who pairs with them). Around the run: MongoDB `serverStatu
 Redis `INFO commandstats`, and `/proc/<pid>/stat` CPU of the web, SecantusDB and Redis
 processes; an idle window of the same length is subtracted from the store counts. In the same
 run, the authenticated one-topic GET and `/health/live` give the framework's own cost.
-`BENCH_PROFILE=1` also samples the web process with py-spy (if installed) during each phase.
+`BENCH_PROFILE=1` (as `make bench` sets it) also samples the web process with py-spy during each phase.
 """
 
 from __future__ import annotations

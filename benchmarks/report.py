@@ -104,10 +104,26 @@ operations, Redis 79.8 commands, web 19.8 ms, SecantusDB 13.1 ms per pair, `/hea
   over httptools (row above). gunicorn with uvicorn workers would add a process manager, not less
   CPU per request; sync views on a pooled thread cost one hop per request, where Django's handler
   made one per middleware and signal.
-- Pairing step: ~0.35 of raw ZADD+ZPOPMIN (target 0.5, not met). The script went from ~15 us to
-  ~12 us of Redis time per call (binary-packed numbers; `INFO commandstats`), against ~0.8 us for a
-  bare ZADD: it ranks candidates, checks blocks and cool-downs, keeps the seed's TTL and the queue
-  index. The one-client harness adds the client's time per call.
+- Pairing step: 0.38 -> ~0.49 of raw ZADD+ZPOPMIN (target 0.5: at the line, not clearly met). Same
+  method before and after: the bench's two loops, 20k pairs each, alternated six times on one
+  Redis 7.0.15, read as CPU per pair (client process time, Redis from `/proc`), since wall-clock
+  rates moved by half with the machine's load: Redis 22.5 -> 15.5 us per pair (`INFO commandstats`:
+  EVALSHA 10.5 -> 6.7 us per call), client 28.9 -> 24.1 us, against 2.3 + 17.2 us for the raw
+  pair. Counted by callgrind on a Redis under valgrind (exact, whatever the load): 111k -> 74k
+  instructions per call; the raw pair is 21k. (Wall-clock medians of the same runs: 0.41 -> 0.56,
+  too noisy to stand on.) Where they went: Redis 7.0 turns each Lua number
+  given to `redis.call` into text with printf's `%.17g`, 2k-4k instructions, as much as the command
+  on a small key, and the script passed 15 per pair (now one, ZADD's score: the rest are strings);
+  two adjacent-level `ZRANGEBYSCORE`s on every arrival at an empty queue (now one `EXISTS`); the
+  recently-met read (now a `ZSCORE` of a candidate that could still win); `cjson.decode` of each
+  candidate, 9k (now `string.find`/`sub` on the canonical JSON, 2.7k); Lua closures, ~2k each with
+  their upvalues (now built only when there is a candidate); 1.6k per EVALSHA argument (12 -> 10).
+  The harness calls `pipe.evalsha` as the baseline calls `pipe.zadd` (`Script.__call__` cost 1.4 us
+  more per call). What is left is the work: EVALSHA itself (~12k plus the 7 keys and arguments) and
+  8 commands per pair (arrival: ZRANGE, EXISTS, ZADD, EXPIRE, SADD; pop: ZRANGE, ZSCORE, ZREM).
+  Not done: naming the index and recently-met keys inside the script (2 arguments fewer, ~1 us per
+  pair) breaks Redis's rule that a script declares its keys; Redis Functions would build the Lua
+  helpers once at load (~4k instructions per pop) but bring a load-and-version step to every deploy.
 - Heartbeats: 0.4 of the echo consumer in this run, 0.8 in a quieter one (target 0.7, not held).
   The script runs 4 commands instead of 8; each heartbeat still crosses to Redis and back and passes
   the per-socket frame limit, which the echo consumer does not.

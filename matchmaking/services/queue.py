@@ -62,7 +62,6 @@ def pair_step(
         score=score,
         stale_cutoff=now - ttl,
         relax_cutoff=relax_cutoff,
-        key_ttl=redis_keys.QUEUE_KEY_TTL_SECONDS,
         excluded=excluded,
         met_key=redis_keys.recently_met(request.user_id),
         met_cutoff=now - settings.MATCHMAKING_REMATCH_COOLDOWN_SECONDS,
