@@ -20,7 +20,7 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from django.test.client import Client as DjangoClient
 from rest_framework.test import APIClient
 
-from conversation import clock, mongo, redis_keys
+from conversation import clock, mongo, redis_keys, restrictions
 from conversation.auth import mint_token
 from conversation.redis import client as redis_client
 from tests import contract
@@ -79,6 +79,7 @@ def clean_stores():
     # A channel layer's locks belong to the event loop that first used them; tests run many loops.
     channel_layers.backends.clear()
     topic_cache_clear()  # the matcher's in-process topic cache must not carry a topic into the next test
+    restrictions.forget()  # nor the last second's check of a user's suspensions and blocks
     _clean_redis()
     db = mongo.db()
     for name in db.list_collection_names():

@@ -78,17 +78,19 @@ operations, Redis 79.8 commands, web 19.8 ms, SecantusDB 13.1 ms per pair, `/hea
 
 - Store round trips per pair (`pairing_cost`: one web process with the Procfile's uvicorn options,
   DEBUG off, no worker or beat, so the idle window holds only the counter reads and the clients'
-  pings): MongoDB 7.0 (target 7; the table's verdict counts the 0.01 of topic-cache refills), Redis
-  ~37 commands (target 40, met). What went: the pending claim in Redis (a unique index on pending
+  pings): MongoDB 6.0 (target 7, met: the blocks read is gone for users without blocks, see
+  ARCHITECTURE.md "Access restrictions"), Redis ~37 commands (target 40, met; the suspension GET became one
+  MGET that also reads the blocks flags). What went: the pending claim in Redis (a unique index on pending
   requests decides), the pending read before the insert, the topic count and skip (active topics
   cached in process for 10 s), the metrics' HINCRBY/EXPIRE per event (summed in process, one
   pipeline a second), the stale prune and the recently-met read when there is nothing to prune or
   rank, the queue index's EXPIRE, repeated EXPIREs of long-lived indexes, the MULTI/EXEC of the rate
   limit (INCR + EXPIRE NX), the blocks read for an arrival that waits. Kept: every seed key and TTL,
   rate limits, suspension checks, pushes, metrics.
-- CPU per pair: web ~11 ms (target 8, not met), SecantusDB ~16 ms (target 7, not met: its partial
-  unique index costs ~1.5 ms per pair more than the two indexed reads it replaced, and each
-  operation is 1-2 ms of Python). `/health/live` 0.5 ms (target 0.7, met). Pairing POSTs run faster
+- CPU per pair: web ~11 ms (target 8, not met), SecantusDB 7.1-8.5 ms (target 7, at the edge; 12.6-17.8 ms
+  before, alternated runs of the same harness: the embedded URI without retryable writes and the
+  partner read by an index's exact key; the partial unique index stays, a sparse one costs the same;
+  SCALING.md has the breakdown). `/health/live` 0.5 ms (target 0.7, met). Pairing POSTs run faster
   than the one-topic GET (ratio ~1.5, target 0.6, met).
 - Profiles (py-spy, self time; `BENCH_PROFILE=1` adds them to the table; the "before" ones were
   sampled without `--gil`, so they count waiting threads too). Before, `/health/live`: `_worker`

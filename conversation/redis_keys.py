@@ -96,6 +96,16 @@ def restrictions_version() -> str:
     return "restrict:version"
 
 
+def blocks_epoch() -> str:
+    """Present (a random token, TTL one day): every user who has blocked someone has a `blocker_flag` key."""
+    return "restrict:blocks"
+
+
+def blocker_flag(user_id: str) -> str:
+    """'1' (TTL two days): `user_id` has or had blocks, so its pairings read them from MongoDB."""
+    return f"restrict:blocker:{user_id}"
+
+
 def invitation_lock(user_id: str) -> str:
     """Held while an invitation of `user_id` is counted and written, so the cap holds under concurrency."""
     return f"sess:invite-lock:{user_id}"

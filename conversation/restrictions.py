@@ -1,8 +1,9 @@
-"""Access restrictions read on every request and every pairing: is this user suspended right now?
+"""Access restrictions read on every request and every pairing: is this user suspended, whom did they block?
 
-MongoDB holds the suspensions (moderation.documents.Suspension); Redis holds a mirror of the active
-ones (`restrict:suspended`, userId -> until) stamped by a random version. Each process keeps a copy
-and checks the version with one GET, so a request costs one Redis command and no MongoDB read.
+MongoDB holds suspensions and blocks. Redis mirrors the active suspensions (`restrict:suspended`, stamped
+by a random version each process compares to its copy) and flags the users who have blocks; one MGET per
+request reads both, so a request costs one Redis command, and a pairing reads MongoDB for blocks only
+when its user has some.
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache
+from itertools import islice
 
 from conversation import clock, redis_keys
 from conversation.redis import async_client, client
@@ -27,6 +29,13 @@ REBUILDING = "rebuilding:"
 # userId -> until (unix seconds, 0 for until lifted) of every active suspension, from the source of truth.
 Loader = Callable[[], dict[str, float]]
 _loader: Loader | None = None
+# The blocks of one user, and every user who has blocked someone, from the source of truth.
+BlocksOf = Callable[[str], set[str]]
+Blockers = Callable[[], Iterable[str]]
+_blocks_of: BlocksOf | None = None
+_blockers: Blockers | None = None
+BLOCKER_FLAG_TTL_SECONDS = 2 * MIRROR_TTL_SECONDS  # outlives the epoch it was written in (see blocks_publish)
+_SEEN_MAX = 10_000
 
 # A change made while a rebuild is under way may be missing from what the rebuilder read: dropping
 # the version aborts that rebuild (its commit checks its claim), and the next reader starts afresh.
@@ -67,6 +76,12 @@ def register_loader(loader: Loader) -> None:
     """The app that owns suspensions tells the kernel how to read the active ones (AppConfig.ready)."""
     global _loader
     _loader = loader
+
+
+def register_blocks_loader(*, blocks_of: BlocksOf, blockers: Blockers) -> None:
+    """The app that owns blocks tells the kernel how to read one user's and who has any (AppConfig.ready)."""
+    global _blocks_of, _blockers
+    _blocks_of, _blockers = blocks_of, blockers
 
 
 @dataclass
@@ -130,6 +145,30 @@ def _read_mirror() -> tuple[bytes | None, dict]:
     return current, raw
 
 
+@dataclass(frozen=True)
+class _Blocks:
+    """What the last check of one user read: the blocks epoch and the user's flag."""
+
+    at: float  # monotonic
+    epoch: bytes | None
+    flagged: bool
+
+
+# userId -> its last check, reused by the pairing that follows the request's own check.
+_seen: dict[str, _Blocks] = {}
+
+
+def _check(user_id: str) -> _Snapshot:
+    """One MGET: the suspensions' version (the copy refreshed if it moved) and the user's blocks flag."""
+    version, epoch, flag = client().mget(
+        redis_keys.restrictions_version(), redis_keys.blocks_epoch(), redis_keys.blocker_flag(user_id)
+    )
+    if len(_seen) >= _SEEN_MAX:  # entries matter for a second; user ids come from callers
+        _seen.clear()
+    _seen[user_id] = _Blocks(time.monotonic(), epoch, flag is not None)
+    return _refresh(version, _read_mirror)
+
+
 def is_suspended(user_id: str, *, max_age: float = 0.0) -> bool:
     """True while `user_id` has an active suspension.
 
@@ -138,8 +177,61 @@ def is_suspended(user_id: str, *, max_age: float = 0.0) -> bool:
     """
     snapshot = _snapshot
     if max_age <= 0 or time.monotonic() - snapshot.checked_at > max_age:
-        snapshot = _refresh(client().get(redis_keys.restrictions_version()), _read_mirror)
+        snapshot = _check(user_id)
     return snapshot.suspended(user_id)
+
+
+def blocked_ids(user_id: str, *, max_age: float = 0.0) -> set[str]:
+    """The users `user_id` blocked: no MongoDB read for a user without blocks, as most are.
+
+    `max_age` > 0 trusts the flag read by this user's check that many seconds ago (the request's own
+    authentication), so the answer costs no Redis command either.
+    """
+    seen = _seen.get(user_id)
+    if seen is None or max_age <= 0 or time.monotonic() - seen.at > max_age:
+        _check(user_id)
+        seen = _seen[user_id]
+    if seen.epoch is None or seen.epoch.startswith(REBUILDING.encode()):
+        _rebuild_blocker_flags()
+    elif not seen.flagged:
+        return set()
+    return _blocks_of(user_id) if _blocks_of is not None else set()
+
+
+def blocks_publish(*, user_ids: Iterable[str]) -> None:
+    """Flags users who just blocked someone: call it after writing MongoDB.
+
+    The flag is only ever set (a lifted block leaves it: the user's pairings read MongoDB, which is
+    right either way), so it races with nothing. It outlives the epoch it was written in, and every
+    epoch starts with a rebuild that flags every blocker MongoDB held: while the epoch is present,
+    no blocker lacks its flag.
+    """
+    pipe = client().pipeline(transaction=False)
+    for user_id in user_ids:
+        pipe.set(redis_keys.blocker_flag(user_id), 1, ex=BLOCKER_FLAG_TTL_SECONDS)
+    pipe.execute()
+
+
+def _rebuild_blocker_flags() -> None:
+    """No epoch (first start, Redis lost it, a day passed): flag every blocker, then open a new epoch.
+
+    One reader claims the work; the others answer from MongoDB meanwhile. A block written during the
+    rebuild flags its user itself, so the epoch may open whatever happened since the read.
+    """
+    redis = client()
+    if not redis.set(redis_keys.blocks_epoch(), REBUILDING + uuid.uuid4().hex, nx=True, px=REBUILD_CLAIM_MS):
+        return
+    blockers = iter(_blockers() if _blockers is not None else ())
+    while chunk := list(islice(blockers, 1000)):
+        blocks_publish(user_ids=chunk)
+    redis.set(redis_keys.blocks_epoch(), uuid.uuid4().hex, ex=MIRROR_TTL_SECONDS)
+
+
+def forget() -> None:
+    """Drops this process's copies (tests start each case from empty stores)."""
+    global _snapshot
+    _snapshot = _Snapshot()
+    _seen.clear()
 
 
 async def ais_suspended(user_id: str) -> bool:

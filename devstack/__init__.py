@@ -116,7 +116,9 @@ class Stack:
                 port,
             )
             name = "conversation_test" if self.ephemeral else "conversation"
-            self.env["MONGODB_URI"] = f"mongodb://127.0.0.1:{port}/{name}"
+            # One node, nothing to retry against: without retryable writes pymongo sends no txnNumber,
+            # and SecantusDB keeps no per-write record (docs/OPERATIONS.md "The embedded MongoDB URI").
+            self.env["MONGODB_URI"] = f"mongodb://127.0.0.1:{port}/{name}?retryWrites=false"
         if not os.environ.get("S3_ENDPOINT_URL") and not os.environ.get("AWS_ACCESS_KEY_ID"):
             port = self._port("s3")
             self._spawn("s3", [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], port)

@@ -137,7 +137,8 @@ def suspension_lift(*, suspension: Suspension, actor, now: dt.datetime | None = 
     return reloaded(suspension)
 
 
-# Blocks (stored both ways; matching and scheduling read them from MongoDB, so a lifted block stops at once).
+# Blocks (stored both ways). Scheduling reads them from MongoDB, and matching does for every user Redis flags as
+# having blocks (users_block flags them), so a new block holds at once and a lifted one stops at once.
 def block_create(*, user_id: str, other_id: str, actor) -> UserBlock:
     if user_id == other_id:
         raise ValueError("a user cannot block themself")

@@ -1,4 +1,5 @@
-"""Sessions app: tells the topic admin how topics are used (topics sits below and cannot ask itself)."""
+"""Sessions app: tells the topic admin how topics are used (topics sits below and cannot ask itself), and the
+kernel's restrictions how to read blocks."""
 
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
@@ -10,7 +11,14 @@ class SessionsConfig(AppConfig):
     verbose_name = _("Sessions")
 
     def ready(self) -> None:
+        from mongoengine import signals
+
+        from conversation import restrictions
+        from sessions_app.documents import UserBlock
         from sessions_app.selectors import topics_usage
+        from sessions_app.services import lifecycle
         from topics.usage import register_usage_reader
 
         register_usage_reader(topics_usage)
+        restrictions.register_blocks_loader(blocks_of=lifecycle.blocked_ids, blockers=lifecycle.blockers)
+        signals.post_save.connect(lifecycle.block_saved, sender=UserBlock)

@@ -35,7 +35,7 @@ from topics.selectors import topic_active_cached, topic_random_cached
 log = logging.getLogger(__name__)
 
 PAIR_ATTEMPTS = 5
-SUSPENSION_CHECK_AGE = 1.0  # seconds a process's copy of the suspensions is trusted at pairing
+SUSPENSION_CHECK_AGE = 1.0  # seconds the request's own check of suspensions and blocks is trusted at pairing
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ def request_pair(
             continue
         if not blocks_read:
             blocks_read = True
-            excluded |= lifecycle.blocked_ids(request.user_id)
+            excluded |= restrictions.blocked_ids(request.user_id, max_age=SUSPENSION_CHECK_AGE)
             if popped.member.user_id in excluded:
                 _put_back(popped, request=request, score=score, enqueue=enqueue)
                 continue
@@ -123,15 +123,17 @@ def _commit_pair(*, request: MatchmakingRequest, popped: Popped, now: dt.datetim
     """MongoDB commit of a pair popped from Redis. None: the partner was no longer pending."""
     member = popped.member
     partner_level = popped.queue_key.rsplit(":", 1)[1]
-    # The partner's pending request exactly as it was queued (a cancelled one, or a newer one in
-    # another queue, does not match). A read, then a compare-and-set below: SecantusDB spends several
-    # times the two on one findAndModify.
-    partner = Where(
-        MatchmakingRequest, user_id=member.user_id, status=PENDING, target_language_code=request.target_language_code,
-        user_level=partner_level, preferred_duration=member.preferred_duration,
-        preferred_topic_id=member.preferred_topic_id, learning_profile_id=member.learning_profile_id,
-    ).first()  # fmt: skip
-    if partner is None:
+    # The partner's pending request (one per user, by the unique index), read by the exact key of the
+    # (userId, status) index; it must be the one queued: a newer one in another queue does not match.
+    # A read, then a compare-and-set below: SecantusDB spends several times the two on one findAndModify.
+    partner = Where(MatchmakingRequest, user_id=member.user_id, status=PENDING).first()
+    if partner is None or (
+        partner.target_language_code, partner.user_level, partner.preferred_duration, partner.preferred_topic_id,
+        partner.learning_profile_id,
+    ) != (
+        request.target_language_code, partner_level, member.preferred_duration, member.preferred_topic_id,
+        member.learning_profile_id,
+    ):  # fmt: skip
         return None  # cancelled or expired meanwhile; its member is already out of the queue
     session_id = ObjectId()
     topic = _choose_topic(request, partner)

@@ -165,7 +165,8 @@ def test_a_request_costs_one_redis_command_and_no_mongodb_read(api, monkeypatch)
         while (command := monitor.next_command()["command"]) != "ECHO end-of-request":
             if not command.startswith(BACKGROUND_COMMANDS):
                 commands.append(command)
-    assert commands == ["GET restrict:version"]  # the topics list itself reads MongoDB only
+    # Suspensions and blocks in one command; the topics list itself reads MongoDB only.
+    assert commands == ["MGET restrict:version restrict:blocks restrict:blocker:bob"]
     assert loads == []
 
 

@@ -8,13 +8,15 @@ outcome and one `session.ended`.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from itertools import groupby
 from typing import Any
 
 from bson import ObjectId
 from django.utils.translation import gettext_lazy as _
 from mongoengine import Q
 
-from conversation import clock, events, metrics
+from conversation import clock, events, metrics, restrictions
 from conversation.documents import insert, reloaded
 from conversation.errors import Conflict
 from sessions_app.documents import (
@@ -236,10 +238,22 @@ def users_block(*, user_id: str, other_id: str, session_id: str | None, now: dt.
         UserBlock.objects(user_id=a, blocked_user_id=b).update_one(
             upsert=True, set_on_insert__session_id=session_id, set_on_insert__created_at=now
         )
+    restrictions.blocks_publish(user_ids=(user_id, other_id))
+
+
+def block_saved(_sender, *, document: UserBlock, **_kwargs) -> None:
+    """A block saved as a document (the admin, a test): its user's pairings must see it at once too."""
+    restrictions.blocks_publish(user_ids=(document.user_id,))
 
 
 def blocked_ids(user_id: str) -> set[str]:
+    """From MongoDB; the matcher asks `restrictions.blocked_ids`, which skips this for users without blocks."""
     return {b.blocked_user_id for b in UserBlock.objects(user_id=user_id).only("blocked_user_id")}
+
+
+def blockers() -> Iterator[str]:
+    """Every user who has blocked someone, once each, streamed in the unique index's order (the mirror's rebuild)."""
+    return (user_id for user_id, _rows in groupby(UserBlock.objects.order_by("user_id").scalar("user_id")))
 
 
 def users_blocked(*, user_id: str, other_id: str) -> bool:
