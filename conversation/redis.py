@@ -7,6 +7,7 @@ redis-py pools check the pid and reset themselves after a fork.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from functools import cache
 
@@ -17,6 +18,10 @@ from redis import asyncio as aioredis
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.asyncio.sentinel import Sentinel as AsyncSentinel
 from redis.backoff import NoBackoff
+
+log = logging.getLogger(__name__)
+
+REPLICA_WAIT_MS = 1000
 
 # Deletes a key only while it still holds the value we wrote (never someone else's claim).
 _DELETE_IF_EQUALS = """
@@ -90,3 +95,21 @@ def index_ttl_due(key: str, *, every_seconds: float = 600.0) -> bool:
         return False
     _ttl_set[key] = now
     return True
+
+
+def execute_replicated(pipe) -> list:
+    """Executes `pipe`; under Sentinel, returns once a replica holds its writes too (the WAIT's reply left out).
+
+    Redis replicates asynchronously and Sentinel promotes the replica furthest along, so a write a
+    replica acknowledged survives a failover and one the primary alone held may not. For the rare
+    writes that guard safety (a suspension, a block) the wait is worth it; past REPLICA_WAIT_MS it
+    logs and goes on, since a replica being down must not stop staff.
+    """
+    if not settings.REDIS_SENTINELS:
+        return pipe.execute()
+    pipe.execute_command("WAIT", 1, REPLICA_WAIT_MS)
+    *results, acknowledged = pipe.execute()
+    if acknowledged < 1:
+        log.warning("no Redis replica acknowledged a safety write within %d ms: a failover now may lose it",
+                    REPLICA_WAIT_MS)  # fmt: skip
+    return results

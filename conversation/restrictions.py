@@ -17,7 +17,7 @@ from functools import cache
 from itertools import islice
 
 from conversation import clock, redis_keys
-from conversation.redis import async_client, client
+from conversation.redis import async_client, client, execute_replicated
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +209,7 @@ def blocks_publish(*, user_ids: Iterable[str]) -> None:
     pipe = client().pipeline(transaction=False)
     for user_id in user_ids:
         pipe.set(redis_keys.blocker_flag(user_id), 1, ex=BLOCKER_FLAG_TTL_SECONDS)
-    pipe.execute()
+    execute_replicated(pipe)  # a flag lost in a failover would let a blocker meet the user blocked
 
 
 def _rebuild_blocker_flags() -> None:
@@ -260,9 +260,12 @@ def restriction_publish(*, user_id: str, until: float | None) -> None:
     Call it after writing MongoDB, so that a rebuild racing with it either reads the change or is aborted.
     """
     op, value = ("del", "") if until is None else ("set", repr(float(until)))
-    changed = _change_script()(
+    pipe = client().pipeline(transaction=False)
+    _change_script()(
         keys=[redis_keys.restrictions_hash(), redis_keys.restrictions_version()],
         args=[op, user_id, value, uuid.uuid4().hex, MIRROR_TTL_SECONDS],
+        client=pipe,
     )
+    (changed,) = execute_replicated(pipe)  # a change lost in a failover would leave the mirror wrong for a day
     if not changed:
         log.info("restrictions mirror absent or rebuilding: the next reader rebuilds it from MongoDB")
