@@ -80,20 +80,23 @@ INSTALLED_APPS = [
     "moderation",
 ]
 
+# The Page* middleware (conversation.middleware) serve the browser pages (admin, practice page, API docs)
+# and step aside on the JSON API and the probes (/api/v1/, /health/, /metrics); security headers, the
+# request id, the language and the CSP stay on every response (docs/ARCHITECTURE.md, "HTTP middleware").
 MIDDLEWARE = [
     "conversation.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    # Static files (admin, practice page) from the same process: uvicorn serves none itself.
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Static files (admin, practice page) from the same process: uvicorn serves none itself (WhiteNoise).
+    "conversation.middleware.PageStaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     # The language of the response: the language cookie (set by /i18n/setlang/), else Accept-Language.
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",  # cheap on the API: its views are csrf_exempt
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "conversation.middleware.PageMessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "conversation.middleware.CSPMiddleware",  # django-csp's, the site policy built once
     "conversation.middleware.StoreUnavailableMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into its 429 page.
     "axes.middleware.AxesMiddleware",

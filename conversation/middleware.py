@@ -1,10 +1,21 @@
-"""Django middleware of the kernel: the request id, and store outages answered 503 in one shape."""
+"""Django middleware of the kernel: the request id, store outages answered 503 in one shape, the
+browser pages' middleware kept off the JSON API, and the site's Content-Security-Policy built once.
+"""
 
 from __future__ import annotations
 
-from django.core.signals import request_finished
+import functools
+
+import csp.middleware
+from csp.constants import HEADER as CSP_HEADER
+from csp.middleware import CheckableLazyObject
+from csp.utils import build_policy
+from django.conf import settings
+from django.contrib.messages.middleware import MessageMiddleware
+from django.core.signals import request_finished, setting_changed
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
+from whitenoise.middleware import WhiteNoiseMiddleware
 
 from conversation import breaker
 from conversation.errors import STORE_ERRORS, store_name, unavailable_response
@@ -12,6 +23,33 @@ from conversation.request_id import HEADER, request_id_from, set_request_id
 
 # Where an open breaker answers before any view runs; health and metrics always probe for real.
 SHORT_CIRCUIT_PREFIX = "/api/v1/"
+# Paths no browser page lives under: bearer-token JSON and the probes. Static files and flash messages
+# serve the admin, the API docs and the practice page only.
+API_PATH_PREFIXES = ("/api/v1/", "/health/", "/metrics")
+
+
+def is_api_path(request: HttpRequest) -> bool:
+    return request.path_info.startswith(API_PATH_PREFIXES)
+
+
+class PagesOnly:
+    """Mixin: the middleware it is mixed into runs for pages and is skipped on API paths.
+
+    A subclass rather than a wrapper, so Django's and the admin's checks still find the class they ask for.
+    """
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if is_api_path(request):
+            return self.get_response(request)
+        return super().__call__(request)
+
+
+class PageStaticFilesMiddleware(PagesOnly, WhiteNoiseMiddleware):
+    """WhiteNoise: /static/ for the admin, Swagger UI and the practice page."""
+
+
+class PageMessageMiddleware(PagesOnly, MessageMiddleware):
+    """The admin's flash messages."""
 
 
 class RequestIdMiddleware:
@@ -55,3 +93,47 @@ class StoreUnavailableMiddleware:
             store = store_name(exception)
             return unavailable_response(store, breaker.store_failed(store))
         return None
+
+
+class CSPMiddleware(csp.middleware.CSPMiddleware):
+    """django-csp's, with the site policy built once instead of per response (a tenth of /health/live's CPU).
+
+    Responses that carry their own policy (a `csp_update`/`csp_exempt` view, a template that used the nonce),
+    DEBUG error pages and settings that make the header vary go through django-csp unchanged.
+    """
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        policy = _site_policy()
+        if (
+            policy is None
+            or getattr(request, "_csp_nonce", None) is not None
+            or any(hasattr(response, name) for name in _PER_RESPONSE_POLICY)
+            or (settings.DEBUG and response.status_code in (404, 500))
+        ):
+            return super().process_response(request, response)
+        response.headers.setdefault(CSP_HEADER, policy)
+        # As django-csp does: a nonce asked for after the header is written is an error, not a silent gap.
+        request.csp_nonce = CheckableLazyObject(self._csp_nonce_post_response)
+        return response
+
+
+# What django-csp's decorators set on a response; none of them: the site policy applies.
+_PER_RESPONSE_POLICY = tuple(
+    f"_csp_{name}{suffix}" for name in ("config", "update", "replace", "exempt") for suffix in ("", "_ro")
+)
+
+
+@functools.cache
+def _site_policy() -> str | None:
+    """The header of every plain response; None when the settings make it vary by path or add a report-only one."""
+    if getattr(settings, "CONTENT_SECURITY_POLICY_REPORT_ONLY", None):
+        return None
+    if (getattr(settings, "CONTENT_SECURITY_POLICY", None) or {}).get("EXCLUDE_URL_PREFIXES"):
+        return None
+    return build_policy()
+
+
+@receiver(setting_changed)
+def _forget_site_policy(*, setting: str, **kwargs) -> None:
+    if setting.startswith("CONTENT_SECURITY_POLICY"):
+        _site_policy.cache_clear()

@@ -42,8 +42,9 @@ _json_memo: dict[tuple[str, object], dict] = {}
 
 
 def topic_json(topic) -> dict:
-    """TopicSerializer's output, kept per (id, updatedAt): every match event renders a topic, and
-    building the serializer costs more than the rest of the session's payload. Do not mutate it."""
+    """TopicSerializer's output, kept per (id, updatedAt): every match event and topic read renders one,
+    and building the serializer (a deep copy of its fields) costs more than the rest of the response.
+    Do not mutate it."""
     key = (str(topic.id), topic.updated_at)
     found = _json_memo.get(key)
     if found is None:

@@ -22,6 +22,7 @@ from topics.serializers import (
     TopicListQuerySerializer,
     TopicSerializer,
     TopicWriteSerializer,
+    topic_json,
 )
 
 TopicPageSerializer = paginated(TopicSerializer, "TopicPage")
@@ -47,11 +48,11 @@ class TopicViewSet(viewsets.ViewSet):
         query = selectors.topic_list(staff=is_staff(request.user), filters=params.validated_data)
         paginator = DocumentPagination()
         page = paginator.paginate_queryset(query, request, view=self)
-        return paginator.get_paginated_response(TopicSerializer(page, many=True).data)
+        return paginator.get_paginated_response([topic_json(topic) for topic in page])
 
     @extend_schema(parameters=[TOPIC_ID], responses={200: TopicSerializer, **error_responses(404)})
     def retrieve(self, request, pk: str):
-        return Response(TopicSerializer(self._get(request, pk)).data)
+        return Response(topic_json(self._get(request, pk)))
 
     @extend_schema(
         parameters=[
@@ -72,7 +73,7 @@ class TopicViewSet(viewsets.ViewSet):
         )
         if topic is None:
             raise NotFound(_("No active topic for this language and level."))
-        return Response(TopicSerializer(topic).data)
+        return Response(topic_json(topic))
 
     @extend_schema(responses={201: TopicSerializer, **error_responses(*BODY_ERRORS)})
     def create(self, request):

@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from mongoengine import NotUniqueError
 
 from conversation import clock, events, metrics, redis_keys, restrictions
-from conversation.documents import reloaded
+from conversation.documents import Where, insert, reloaded
 from conversation.errors import Conflict
 from conversation.redis import client
 from matchmaking.documents import CANCELLED, EXPIRED, MATCHED, PENDING, MatchmakingRequest
@@ -72,7 +72,7 @@ def request_create(
     )
     try:
         # The unique index on pending requests is the check: of two racing inserts, one wins.
-        request.save(force_insert=True)
+        insert(request)
     except NotUniqueError:
         raise Conflict(_("You already have a pending matchmaking request."), "request_pending") from None
     metrics.count("matchmaking_requests_total", "created")
@@ -126,7 +126,7 @@ def _commit_pair(*, request: MatchmakingRequest, popped: Popped, now: dt.datetim
     # The partner's pending request (one per user, by the unique index), read by the exact key of the
     # (userId, status) index; it must be the one queued: a newer one in another queue does not match.
     # A read, then a compare-and-set below: SecantusDB spends several times the two on one findAndModify.
-    partner = MatchmakingRequest.objects(user_id=member.user_id, status=PENDING).first()
+    partner = Where(MatchmakingRequest, user_id=member.user_id, status=PENDING).first()
     if partner is None or (
         partner.target_language_code, partner.user_level, partner.preferred_duration, partner.preferred_topic_id,
         partner.learning_profile_id,
@@ -148,16 +148,16 @@ def _commit_pair(*, request: MatchmakingRequest, popped: Popped, now: dt.datetim
         now=now,
     )
     common = {"set__status": MATCHED, "set__session_id": str(session_id), "set__matched_at": now}
-    if not MatchmakingRequest.objects(id=partner.id, status=PENDING).update_one(
+    if not Where(MatchmakingRequest, id=partner.id, status=PENDING).update_one(
         set__matched_with_user_id=request.user_id, **common
     ):
         lifecycle.session_discard(session=session)
         return None
-    if not MatchmakingRequest.objects(id=request.id, status=PENDING).update_one(
+    if not Where(MatchmakingRequest, id=request.id, status=PENDING).update_one(
         set__matched_with_user_id=partner.user_id, **common
     ):
         # Our own request was cancelled meanwhile: undo the partner's commit, put it back.
-        MatchmakingRequest.objects(id=partner.id, status=MATCHED, session_id=str(session_id)).update_one(
+        Where(MatchmakingRequest, id=partner.id, status=MATCHED, session_id=str(session_id)).update_one(
             set__status=PENDING, unset__matched_with_user_id=True, unset__session_id=True, unset__matched_at=True
         )
         queue.requeue(popped)
@@ -219,7 +219,7 @@ def _choose_topic(request: MatchmakingRequest, partner: MatchmakingRequest) -> T
 
 def request_cancel(*, request: MatchmakingRequest) -> MatchmakingRequest:
     """pending -> cancelled; a cancel racing a match loses cleanly (409 not_pending)."""
-    if not MatchmakingRequest.objects(id=request.id, status=PENDING).update_one(set__status=CANCELLED):
+    if not Where(MatchmakingRequest, id=request.id, status=PENDING).update_one(set__status=CANCELLED):
         raise Conflict(_("The request is not pending."), "not_pending")
     cancelled = reloaded(request)
     queue.dequeue(cancelled)
@@ -233,7 +233,7 @@ def requests_expire(*, now: dt.datetime | None = None, limit: int = 500) -> int:
     now = now or clock.now()
     count = 0
     for request in MatchmakingRequest.objects(status=PENDING, expires_at__lte=now).limit(limit):
-        if MatchmakingRequest.objects(id=request.id, status=PENDING).update_one(set__status=EXPIRED):
+        if Where(MatchmakingRequest, id=request.id, status=PENDING).update_one(set__status=EXPIRED):
             expired = reloaded(request)
             queue.dequeue(expired)
             metrics.count("matchmaking_requests_total", "expired")

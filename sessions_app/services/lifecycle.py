@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy as _
 from mongoengine import Q
 
 from conversation import clock, events, metrics, restrictions
-from conversation.documents import reloaded
+from conversation.documents import insert, reloaded
 from conversation.errors import Conflict
 from sessions_app.documents import (
     ACTIVE,
@@ -72,7 +72,7 @@ def session_open(
         created_at=now,
         updated_at=now,
     )
-    session.save(force_insert=True)
+    insert(session)
     # Armed first: if this process dies before the match commits, the sweeper cancels it.
     presence.schedule_timer(str(session.id), presence.JOIN, presence.join_deadline(session))
     return session
