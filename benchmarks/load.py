@@ -188,13 +188,18 @@ def cpu_by_role(pids: dict[str, int]) -> Counter:
 
 
 def journey_cost(run: Callable[[], Outcome], pids: dict[str, int]) -> tuple[Outcome, dict[str, float]]:
-    """Runs a level; its CPU ms per process role and store operations per completed journey."""
+    """Runs a level; its CPU ms per process role (the load client too) and store operations per completed journey."""
     cpu0, (mongo0, redis0) = cpu_by_role(pids), store_counts()
+    client0 = time.process_time()  # this process and its threads: the learners, on the same cores
     outcome = run()
+    client1 = time.process_time()
     cpu1, (mongo1, redis1) = cpu_by_role(pids), store_counts()
     journeys = len(outcome.done) or 1
     cost = {f"{role} ms": (cpu1[role] - cpu0[role]) * 1000 / journeys for role in cpu1}
+    cost["client ms"] = (client1 - client0) * 1000 / journeys
     cost.update(mongo_ops=(mongo1 - mongo0).total() / journeys, redis_cmds=(redis1 - redis0).total() / journeys)
+    top = ", ".join(f"{name} {count / journeys:.1f}" for name, count in (redis1 - redis0).most_common(8))
+    print(f"  Redis commands per journey: {top}")
     return outcome, cost
 
 

@@ -126,9 +126,20 @@ operations, Redis 79.8 commands, web 19.8 ms, SecantusDB 13.1 ms per pair, `/hea
   Not done: naming the index and recently-met keys inside the script (2 arguments fewer, ~1 us per
   pair) breaks Redis's rule that a script declares its keys; Redis Functions would build the Lua
   helpers once at load (~4k instructions per pop) but bring a load-and-version step to every deploy.
-- Heartbeats: 0.4 of the echo consumer in this run, 0.8 in a quieter one (target 0.7, not held).
-  The script runs 4 commands instead of 8; each heartbeat still crosses to Redis and back and passes
-  the per-socket frame limit, which the echo consumer does not.
+- Heartbeats: the sessions table now also gives the web process's CPU per heartbeat, the steadier
+  figure here. Before the socket work: 378-405 us against 143-173 us for the echo consumer (0.36-0.39;
+  by rate 0.31-0.35); after: 227-308 us (0.52-0.63; by rate 0.60-0.84, target 0.7 met only in the
+  quieter runs). What went: channels' thread hop before every socket message to close Django's SQL
+  connections, which sockets never use (a fifth of the profile; the echo consumer, a plain channels
+  consumer, still pays it). What stays: one script call to Redis per heartbeat (the seed's presence
+  and the sweeper's index, ~17 % of the profile, mostly redis-py's pool and the write syscall) and
+  the per-socket frame limit.
+- Load run, socket side: the cost row now splits out the load client's own CPU (`client ms`, ~5 ms
+  per journey on the same cores), and each level prints its Redis commands per journey: ~130, most
+  of them the core channel layer's (ZADD/EXPIRE per group joined, ZREM per group left, a script per
+  push). The pub/sub layer measured 78 commands and ~5 ms less web CPU per journey but was not
+  taken (ARCHITECTURE.md, Sockets). The `TimeoutError`s some levels showed were a join erased by
+  the pairing's presence publication (SCALING.md), fixed; the next run had 0 errors at every level.
 - Load run: not met. ~17 journeys/s at the peak with 2 web processes, the knee at 16 learners,
   0 errors at every level; 4 web processes do no better on 2 shared cores. One journey costs ~34 ms
   of web CPU, ~35 ms of SecantusDB, ~13 ms of the workers, ~3 ms of Redis, plus the Python client on

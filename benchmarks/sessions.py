@@ -25,7 +25,7 @@ django.setup()
 import websockets  # noqa: E402
 from bson import ObjectId  # noqa: E402
 
-from benchmarks.common import machine, percentile, table  # noqa: E402
+from benchmarks.common import cpu_seconds, machine, percentile, table  # noqa: E402
 from benchmarks.report import save  # noqa: E402
 from conversation import clock, mongo, redis_keys  # noqa: E402
 from conversation.auth import mint_token  # noqa: E402
@@ -106,6 +106,13 @@ async def drive(urls: list[str], seconds: float, interval: float = 0.0) -> tuple
     return sum(counts) / (time.perf_counter() - started), rtts
 
 
+def drive_costed(pid: int, urls: list[str]) -> tuple[float, float]:
+    """Heartbeats/s and the server's CPU microseconds per heartbeat (the figure a shared machine keeps)."""
+    cpu0 = cpu_seconds(pid)
+    rate, rtts = asyncio.run(drive(urls, DURATION))
+    return rate, (cpu_seconds(pid) - cpu0) * 1e6 / max(1, len(rtts))
+
+
 def session_urls(base: str, ids: list[str]) -> list[str]:
     urls = []
     for i, sid in enumerate(ids):
@@ -132,10 +139,12 @@ def main() -> int:
         base = f"ws://127.0.0.1:{port}"
         wipe()
         ids = make_sessions(25)
-        rate, _ = asyncio.run(drive(session_urls(base, ids), DURATION))
-        echo, _ = asyncio.run(drive([f"{base}/ws/bench/echo/"] * 50, DURATION))
+        rate, cost = drive_costed(server.pid, session_urls(base, ids))
+        echo, echo_cost = drive_costed(server.pid, [f"{base}/ws/bench/echo/"] * 50)
         rows.append(("heartbeats handled/s, 50 sockets, 1 web process", f"{rate:,.0f}", f"{echo:,.0f} (echo)",
                      f"{rate / echo:.2f}"))  # fmt: skip
+        rows.append(("web CPU per heartbeat (us), same run", f"{cost:,.0f}", f"{echo_cost:,.0f} (echo)",
+                     f"{echo_cost / cost:.2f}"))  # fmt: skip
         for count in SOCKET_STEPS:
             wipe()
             ids = make_sessions(count // 2)

@@ -238,7 +238,7 @@ else:
     _CHANNELS_HOST = {"address": REDIS_URL, **_CHANNELS_POOL}
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "BACKEND": "conversation.channel_layer.CancelSafeRedisChannelLayer",
         "CONFIG": {"hosts": [_CHANNELS_HOST], "prefix": "channels", "capacity": 200, "expiry": 30},
     }
 }

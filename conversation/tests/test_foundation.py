@@ -214,6 +214,30 @@ def test_websocket_from_a_foreign_browser_origin_is_refused():
     assert async_to_sync(run)(b"http://localhost:8000") is True
 
 
+def test_socket_frames_and_pushes_are_handled_without_closing_sql_connections_each_time(monkeypatch):
+    """Sockets never use the SQL database: no thread hop to close its connections per frame or push."""
+    import channels.db
+
+    from conversation.events import apush, user_group
+    from tests.helpers import next_event, open_socket
+
+    closes = []
+    monkeypatch.setattr(channels.db, "close_old_connections", lambda: closes.append(1))
+
+    async def run():
+        socket = await open_socket("/ws/v1/matchmaking/", "alice")
+        for _ in range(3):
+            await socket.send_json_to({"type": "ping"})
+            assert await socket.receive_json_from(timeout=3) == {"type": "pong"}
+        await apush(user_group("alice"), "request.expired", {"request": {"id": "r1"}})
+        pushed = await next_event(socket, "request.expired")
+        await socket.disconnect()
+        return pushed
+
+    assert async_to_sync(run)()["request"] == {"id": "r1"}
+    assert closes == []
+
+
 class _EndsWithZ(str):
     def __eq__(self, other: object) -> bool:
         return isinstance(other, str) and other.endswith("Z")

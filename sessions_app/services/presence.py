@@ -48,16 +48,14 @@ def presence_open(session: ConversationSession, pipe: Pipeline | None = None) ->
     own = pipe if pipe is not None else client().pipeline(transaction=True)
     sid = str(session.id)
     key = redis_keys.session_active(sid)
-    own.hset(
-        key,
-        mapping={
-            "participant1Id": session.participant1_id,
-            "participant2Id": session.participant2_id,
-            "status": session.status,
-            "lastHeartbeat1": "0",
-            "lastHeartbeat2": "0",
-        },
-    )
+    fields = {"participant1Id": session.participant1_id, "participant2Id": session.participant2_id}
+    own.hset(key, mapping={**fields, "status": session.status})
+    # A join already there stays: the pairing publishes this hash after its MongoDB commits, and a
+    # participant who read the match from MongoDB first (its own POST lost the pairing race to another
+    # process) may have joined by heartbeat before, building the hash itself. Reset to 0, that join
+    # was lost and the session did not start until that participant's next heartbeat.
+    own.hsetnx(key, "lastHeartbeat1", "0")
+    own.hsetnx(key, "lastHeartbeat2", "0")
     own.expire(key, redis_keys.SESSION_ACTIVE_TTL_SECONDS)
     for user_id in session.participants:
         own.set(redis_keys.user_session(user_id), sid, ex=redis_keys.USER_SESSION_TTL_SECONDS)

@@ -73,6 +73,20 @@ def test_heartbeats_join_and_start_the_session_over_sockets(api):
     assert float(hash_[b"lastHeartbeat1"]) > 0 and float(hash_[b"lastHeartbeat2"]) > 0
 
 
+def test_a_join_before_the_pairing_publishes_presence_survives_the_publication():
+    """A participant who read the match from MongoDB first joins before the pairing's `_announce`."""
+    session = lifecycle.session_open(
+        session_id=ObjectId(), participant1_id="alice", participant2_id="bob", language="fr", level="B1",
+        topic_id=None, planned_minutes=10,
+    )  # fmt: skip
+    session = lifecycle.session_heartbeat(session=session, user_id="bob")  # no hash yet: builds it, joins
+    lifecycle.session_publish(session=session)  # the pairing process, a moment later
+    lifecycle.session_heartbeat(session=session, user_id="alice")
+    assert ConversationSession.objects.get(id=session.id).status == "active"
+    hash_ = redis().hgetall(redis_keys.session_active(str(session.id)))
+    assert hash_[b"status"] == b"active" and float(hash_[b"lastHeartbeat2"]) > 0
+
+
 def test_http_heartbeat_fallback_does_the_same(api):
     session_id = matched(api)
     first = beat(api, "alice", session_id).json()
