@@ -90,6 +90,10 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
             if getattr(self, "guard", None) is not None:
                 self.guard.cancel()
             await self.close_unavailable()
+        finally:
+            # Messages still on their way to this socket would stay buffered in the process for good.
+            if (forget := getattr(self.channel_layer, "forget", None)) and getattr(self, "channel_name", None):
+                forget(self.channel_name)
 
     async def close_unavailable(self) -> None:
         if not self.accepted:

@@ -48,3 +48,43 @@ def test_a_socket_closing_while_its_read_pops_another_sockets_push_does_not_lose
         return await asyncio.wait_for(layer.receive(waiting), timeout=3)
 
     assert async_to_sync(scenario)() == {"type": "event.push", "event": {"type": "session.started"}}
+
+
+def test_a_message_read_for_a_closed_channel_is_not_kept_in_the_process():
+    """channels-redis buffered it for good: each closed socket that still had a push on its way leaked it."""
+    layer = get_channel_layer()
+
+    async def scenario() -> tuple[dict, bool]:
+        gone, alive = await layer.new_channel(), await layer.new_channel()
+        reading = asyncio.ensure_future(layer.receive(gone))  # the socket's receive loop, then it closes
+        await asyncio.sleep(0.05)
+        reading.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reading
+        layer.forget(gone)
+        await layer.send(gone, {"type": "event.push", "n": 1})  # a push already on its way
+        await layer.send(alive, {"type": "event.push", "n": 2})
+        received = await asyncio.wait_for(layer.receive(alive), 5)  # the process's read takes both
+        return received, gone in layer.receive_buffer
+
+    received, kept = async_to_sync(scenario)()
+    assert received["n"] == 2
+    assert not kept
+
+
+def test_a_socket_that_closes_leaves_its_channel_forgotten():
+    from tests.helpers import open_socket
+
+    layer = get_channel_layer()
+
+    async def run() -> tuple[int, int]:
+        before = len(layer._live)
+        socket = await open_socket("/ws/v1/matchmaking/", "alice")
+        await socket.send_json_to({"type": "ping"})
+        assert await socket.receive_json_from(timeout=3) == {"type": "pong"}
+        during = len(layer._live)
+        await socket.disconnect()
+        return during - before, len(layer._live) - before
+
+    during, after = async_to_sync(run)()
+    assert (during, after) == (1, 0)
