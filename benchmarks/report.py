@@ -71,10 +71,34 @@ def line_svg(title: str, points: list[tuple[float, float]], x_label: str, y_labe
 
 READING = """## Reading the figures against the targets (issue 17)
 
-The machine is 2 cores shared with other engineers' test runs (load average 5-6 during these runs):
-figures move by tens of percent from run to run, and each section's baseline is from its own run.
-"Before" figures are from the same harness run on main before this work (pairing cost: Mongo 12.0
-operations, Redis 79.8 commands, web 19.8 ms, SecantusDB 13.1 ms per pair, `/health/live` 1.57 ms).
+Where this round left each target, from the run above (`make bench` on a quiet machine, nothing
+else running; one run, so figures carry the run-to-run spread of tens of percent the bullets below
+describe). "Before" is the same harness on main before issue 17: pairing cost Mongo 12.0 operations,
+Redis 79.8 commands, web 19.8 ms and SecantusDB 13.1 ms per pair, `/health/live` 1.57 ms; this
+morning's quiet run of the round's starting point: pairing step 0.39, heartbeats 0.36, load peak
+37.6 journeys/s (2 web).
+
+| target | this run | verdict |
+|---|---|---|
+| MongoDB <= 7 operations per pair | 6.0 | met |
+| Redis <= 40 commands per pair | 38.8 | met (the presence HSETNX of the join fix added 2) |
+| web CPU <= 8 ms per pair | 12.7 ms (9.4 in one standalone run of a branch) | not met |
+| SecantusDB CPU <= 7 ms per pair | 10.1 ms (110k sessions left in it); 7.1-8.5 standalone | not met |
+| `/health/live` <= 0.7 ms CPU | 0.58 ms | met |
+| pairing POSTs >= 0.6 of one-topic GETs | 2.68 | met |
+| pairing step >= 0.5 of ZADD+ZPOPMIN | 0.59 by rate; 0.49 by CPU (six runs) | at the line |
+| heartbeats >= 0.7 of the echo consumer | 0.50 (rate), 0.48 (CPU per heartbeat) | not met |
+| load: no knee < 64, peak >= 88/s, 0 errors | 2 web: 33-40/s from 4 to 96, peak 39.8 | not met (below) |
+| (same) | 4 web: peak 43.5 at 64; 0 errors at any level | not met |
+| soak: last minute within 10 %, RSS flat | +8.6 %, 0 errors; web RSS 128 -> 133 MB | met (leak fixed, last bullet) |
+
+Why the load run stops near 40 journeys/s here: one journey costs 28 ms of web CPU, 11.6 ms of
+SecantusDB, 2.3 ms of Redis and 5 ms of the load client, all on the same two cores, so ~45 ms of
+CPU per journey fills 2,000 ms of CPU a second at ~44 journeys/s. The throughput stays flat from 8
+to 96 learners with no error, which is what a saturated, fair server does; more web processes do not
+help on two cores. Doubling it needs the per-journey CPU halved (web: fewer Python layers per
+request; MongoDB: a real `mongod`, whose indexed single-document operations cost a fraction of
+SecantusDB's) or more cores: SCALING.md sizes that.
 
 - Store round trips per pair (`pairing_cost`: one web process with the Procfile's uvicorn options,
   DEBUG off, no worker or beat, so the idle window holds only the counter reads and the clients'
@@ -106,6 +130,38 @@ operations, Redis 79.8 commands, web 19.8 ms, SecantusDB 13.1 ms per pair, `/hea
   over httptools (row above). gunicorn with uvicorn workers would add a process manager, not less
   CPU per request; sync views on a pooled thread cost one hop per request, where Django's handler
   made one per middleware and signal.
+- Web CPU, the framework and MongoDB call path (issue 17, HTTP side). Changed: the admin-only
+  middleware (WhiteNoise, messages) step aside on `/api/v1/`, `/health/` and `/metrics`; the CSP
+  header is built once, not per response; the pairing path's MongoDB calls go through
+  `documents.Where`/`documents.insert` (one pymongo call, no QuerySet build and clone, no save()
+  bookkeeping); topic reads render through `topic_json`'s memo (ARCHITECTURE.md, "HTTP middleware"
+  and "Stores"). Same harness before (main at b15d8fb) and after, one web process, 2 shared cores:
+  `pairing_cost` web CPU per pair 12.5 -> 12.0, 12.0, 12.9 ms (the bench cannot resolve 1 ms on this
+  machine); one-topic GET 4.71 -> 3.96, 4.13, 4.06 ms; `/health/live` 0.69 -> 0.55, 0.69, 0.58 ms.
+  With i17-mongo merged too (no retryable writes on the embedded server, blocks flagged in Redis),
+  one run: web 9.4 ms per pair, SecantusDB 8.0, MongoDB 6.0 operations, GET 3.77, `/health/live` 0.56.
+  Load-independent counts, in process (Django test client against the same real stores, 300 pairs,
+  cProfile): 17.5k -> 14.5k Python function calls per pair (-17 %); CPU of the serving thread 11.3,
+  11.4, 12.3 -> 10.0, 10.3, 10.4 ms per pair. The middleware chain alone, in process, for
+  `/health/live`: 242 -> 161 us (best of three). Profiles (py-spy `--gil`, inclusive shares): pairing,
+  before: `Document.save` 9.5 %, `BaseQuerySet.first` 4.0 %, `update_one` 3.3 %, mongoengine's
+  `_import_class` 2.3 %, CSP `process_response` 1.0 %, messages `process_request` 0.7 %; after: the
+  inserts 9.6 % of which pymongo's `insert_one` 7.0 %, `_import_class` 0.2 %, the CSP, WhiteNoise and
+  messages frames gone. One-topic GET, before: CSP `process_response` 11 % (`build_policy` 8 %),
+  `TopicSerializer.__init__` 11 % (DRF's deep copy of its fields, twice for `many=True`), the page
+  count 9 %; after: no CSP or topic serializer frame, the count and the page read (the contract's
+  `count` needs one) and JWT decoding lead. Self-time tops stay flat either way: the event loop's
+  writes, h11's `send`, `ThreadPoolExecutor.submit`, asyncio's future callbacks (`--gil` attributes
+  to them the moments a thread takes the GIL back). What was left per pair (cProfile shares, in
+  process, measured before the i17-mongo merge: retryable writes on, blocks read from MongoDB):
+  pymongo ~20 % (server selection, implicit sessions, retryable writes), redis-py ~15 % (including
+  its observability hooks, which look up a collector on every command even when disabled),
+  `lifecycle.blocked_ids` 5 % (since flagged in Redis by i17-mongo), DRF's construction of
+  `RequestCreateSerializer` 5 % (a deep copy of its
+  fields per request), PyJWT 4 % (it re-checks the HMAC key's format and walks the token's base64
+  character by character on every decode), mongoengine document construction 4 %. The 8 ms target
+  is not reachable by trimming these; it needs fewer Python layers per request (no QuerySet or
+  Document on the hot path at all, or a serializer-free validator), which this round did not take on.
 - Pairing step: 0.38 -> ~0.49 of raw ZADD+ZPOPMIN (target 0.5: at the line, not clearly met). Same
   method before and after: the bench's two loops, 20k pairs each, alternated six times on one
   Redis 7.0.15, read as CPU per pair (client process time, Redis from `/proc`), since wall-clock
@@ -140,12 +196,15 @@ operations, Redis 79.8 commands, web 19.8 ms, SecantusDB 13.1 ms per pair, `/hea
   push). The pub/sub layer measured 78 commands and ~5 ms less web CPU per journey but was not
   taken (ARCHITECTURE.md, Sockets). The `TimeoutError`s some levels showed were a join erased by
   the pairing's presence publication (SCALING.md), fixed; the next run had 0 errors at every level.
-- Load run: not met. ~17 journeys/s at the peak with 2 web processes, the knee at 16 learners,
-  0 errors at every level; 4 web processes do no better on 2 shared cores. One journey costs ~34 ms
-  of web CPU, ~35 ms of SecantusDB, ~13 ms of the workers, ~3 ms of Redis, plus the Python client on
-  the same cores: the cores are full well before 64 learners. Robots cancel when they give up
-  waiting ("gave up"), so the soak's 409 `in_session` are gone.
-- Soak: see its table (journeys/s per minute, every process's RSS).
+- Soak: see its table (journeys/s per minute, every process's RSS). Each web process grew ~4 MB a
+  minute, linearly, at ~20 journeys/s each: channels-redis buffers in process every message the
+  process reads, and a push that reached a socket already closed (a lobby after its match, a
+  session socket after `session.ended`) stayed buffered for good. The layer now forgets a closed
+  socket's channel and drops what arrives for it (`conversation/channel_layer.py`, with a test that
+  fails on the stock layer). The soak table above is the 10-minute run after the fix (each web
+  process 128 -> 133 MB, ~0.4 MB a minute while its per-process caches fill; SecantusDB and Redis
+  grow with the documents and keys the journeys leave, as stores do); the run before it, at the
+  same rate, grew each web process 133 -> 175 MB with a last minute at -3.2 % of the first.
 """
 
 
