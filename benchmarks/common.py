@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import os
 import platform
-import shlex
 import statistics
 from collections import Counter
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -65,23 +61,3 @@ def store_counts() -> tuple[Counter, Counter]:
     stats = client().info("commandstats")
     redis_cmds = Counter({k.removeprefix("cmdstat_"): int(v["calls"]) for k, v in stats.items()})
     return mongo_ops, redis_cmds
-
-
-def drop_options(words: list[str], names: set[str]) -> list[str]:
-    """Command-line words without the named options and the value after each."""
-    kept, skip = [], False
-    for word in words:
-        if skip:
-            skip = False
-        elif word in names:
-            skip = True
-        else:
-            kept.append(word)
-    return kept
-
-
-def procfile_web_options() -> list[str]:
-    """The uvicorn options of the Procfile's `web` line (parser, timeouts, limits), minus where it listens."""
-    line = next(row for row in (ROOT / "Procfile").read_text().splitlines() if row.startswith("web:"))
-    words = shlex.split(line.split(":", 1)[1])[2:]  # after `uvicorn config.asgi:application`
-    return drop_options(words, {"--host", "--port", "--workers"})

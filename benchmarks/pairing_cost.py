@@ -43,16 +43,14 @@ django.setup()
 
 from benchmarks.common import (  # noqa: E402
     cpu_seconds,
-    drop_options,
     machine,
-    procfile_web_options,
     server_pid,
     store_counts,
     table,
 )
 from benchmarks.report import save  # noqa: E402
 from conversation.auth import mint_token  # noqa: E402
-from tests.processes import ROOT, web_servers  # noqa: E402
+from tests.processes import ROOT, drop_options, procfile_web_options, web_servers  # noqa: E402
 
 PAIRS = int(os.environ.get("BENCH_COST_PAIRS", "600"))
 THREADS = 8

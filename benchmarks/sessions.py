@@ -26,13 +26,13 @@ django.setup()
 import websockets  # noqa: E402
 from bson import ObjectId  # noqa: E402
 
-from benchmarks.common import cpu_seconds, machine, percentile, procfile_web_options, table  # noqa: E402
+from benchmarks.common import cpu_seconds, machine, percentile, table  # noqa: E402
 from benchmarks.report import save  # noqa: E402
 from conversation import clock, mongo, redis_keys  # noqa: E402
 from conversation.auth import mint_token  # noqa: E402
 from conversation.redis import client  # noqa: E402
 from sessions_app.services.sweeper import sessions_sweep  # noqa: E402
-from tests.processes import free_port, wait_ready  # noqa: E402
+from tests.processes import free_port, procfile_web_options, wait_ready  # noqa: E402
 
 DURATION = float(os.environ.get("BENCH_SECONDS", "5"))
 SOCKET_STEPS = [int(n) for n in os.environ.get("BENCH_SOCKETS", "100,500,1000").split(",")]

@@ -31,7 +31,7 @@ from conversation.s3 import s3
 from sessions_app.documents import ConversationSession
 from sessions_app.services.recording import recording_uploads_sweep
 from tests.helpers import ask, post_upload
-from tests.processes import web_servers
+from tests.processes import procfile_web_options, web_servers
 
 WEBM = b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01" + b"\x00" * 64  # an EBML (WebM) header, then anything
 HTML = b"<!doctype html><script>alert(document.cookie)</script>"
@@ -189,6 +189,22 @@ def test_a_user_holds_at_most_the_cap_of_sockets_across_processes():
     assert refused == [4429, 4429]
     assert others_fine
     assert (counted, left) == (cap, 0)
+
+
+@pytest.mark.timeout(60)
+def test_a_socket_offering_compression_gets_none_in_the_production_form():
+    """Browsers offer permessage-deflate; its zlib state cost ~30 KB a socket and ~15 % of a heartbeat's CPU
+    for frames of a few hundred bytes, so the Procfile turns it off (docs/BENCHMARKS.md, sessions)."""
+    with web_servers(1, args=procfile_web_options()) as (url,):
+
+        async def scenario() -> tuple[str | None, str]:
+            ws_url = url.replace("http://", "ws://") + f"/ws/v1/matchmaking/?token={mint_token('zipper')}"
+            async with websockets.connect(ws_url, compression="deflate") as sock:
+                await sock.send(json.dumps({"type": "ping"}))
+                pong = json.loads(await asyncio.wait_for(sock.recv(), 5))["type"]
+                return sock.response.headers.get("Sec-WebSocket-Extensions"), pong
+
+        assert asyncio.run(scenario()) == (None, "pong")
 
 
 @pytest.mark.timeout(60)
