@@ -54,13 +54,15 @@ class ScriptBatch:
     async def _run(self, batch: list[tuple[Sequence, Sequence, asyncio.Future]]) -> None:
         try:
             results = await self._execute(batch)
-        except BaseException as exc:  # cancelled at shutdown too: no caller may wait for good
+        except Exception as exc:
             for *_, future in batch:
                 if not future.done():
                     future.set_exception(exc)
-            if not isinstance(exc, Exception):
-                raise
             return
+        except BaseException:  # cancelled (the loop shutting down): no caller may wait for good
+            for *_, future in batch:
+                future.cancel()
+            raise
         for (*_, future), result in zip(batch, results, strict=True):
             if future.done():  # the caller went away (its socket closed); the write still happened
                 continue

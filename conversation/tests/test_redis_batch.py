@@ -140,3 +140,18 @@ def test_calls_from_later_turns_are_not_lost(max_batch):
 
     results = run(scenario)
     assert sorted(count for row in results for count, _ in row) == list(range(1, 201))
+
+
+def test_a_batch_cancelled_on_its_way_cancels_its_callers_instead_of_leaving_them_waiting():
+    async def scenario(client):
+        batch = ScriptBatch(client, COUNTED)
+        caller = asyncio.ensure_future(batch(keys=["rb:c"], args=["c"]))
+        while not batch.running:
+            await asyncio.sleep(0)
+        for task in batch.running:
+            task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(caller, 5)
+        return caller.cancelled()
+
+    assert run(scenario)
