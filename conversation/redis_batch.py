@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Sequence
+from functools import partial
 
 from redis import asyncio as aioredis
 from redis.exceptions import NoScriptError
@@ -49,7 +50,14 @@ class ScriptBatch:
             asyncio.get_running_loop().call_soon(self._flush)
         task = asyncio.get_running_loop().create_task(self._run(batch))
         self.running.add(task)
-        task.add_done_callback(self.running.discard)
+        task.add_done_callback(partial(self._done, batch))
+
+    def _done(self, batch: list[tuple[Sequence, Sequence, asyncio.Future]], task: asyncio.Task) -> None:
+        self.running.discard(task)
+        # Cancelled (the loop shutting down), even before it started: no caller may wait for good.
+        for *_, future in batch:
+            if not future.done():
+                future.cancel()
 
     async def _run(self, batch: list[tuple[Sequence, Sequence, asyncio.Future]]) -> None:
         try:
@@ -59,10 +67,6 @@ class ScriptBatch:
                 if not future.done():
                     future.set_exception(exc)
             return
-        except BaseException:  # cancelled (the loop shutting down): no caller may wait for good
-            for *_, future in batch:
-                future.cancel()
-            raise
         for (*_, future), result in zip(batch, results, strict=True):
             if future.done():  # the caller went away (its socket closed); the write still happened
                 continue
