@@ -87,7 +87,7 @@ morning's quiet run of the round's starting point: pairing step 0.39, heartbeats
 | `/health/live` <= 0.7 ms CPU | 0.58 ms | met |
 | pairing POSTs >= 0.6 of one-topic GETs | 2.68 | met |
 | pairing step >= 0.5 of ZADD+ZPOPMIN | 0.59 by rate; 0.49 by CPU (six runs) | at the line |
-| heartbeats >= 0.7 of the echo consumer | 0.95-0.96 CPU, 0.69-0.94 rate; direct echo 0.37-0.45 | met (s3-beats) |
+| heartbeats >= 0.7 of the echo consumer | 0.95-1.04 CPU, 0.69-0.94 rate; direct echo 0.35-0.45 | met (s3-beats) |
 | load: no knee < 64, peak >= 88/s, 0 errors | 2 web: 33-40/s from 4 to 96, peak 39.8 | not met (below) |
 | (same) | 4 web: peak 43.5 at 64; 0 errors at any level | not met |
 | soak: last minute within 10 %, RSS flat | +8.6 %, 0 errors; web RSS 128 -> 133 MB | met (leak fixed, last bullet) |
@@ -191,9 +191,11 @@ SecantusDB's) or more cores: SCALING.md sizes that.
   Redis script, the presence check, the ack with the server's time), the stricter baseline. Before
   the socket work: 378-405 us against 143-173 us for the echo (0.36-0.39). Then, without the hop:
   227-308 us. This branch (s3-beats), same harness, main's socket code and this branch's alternated
-  three times on this shared machine: 261-287 -> 116-126 us per heartbeat; against the echo 0.44-0.56
-  -> 0.95-0.96 (by rate 0.39-0.51 -> 0.69-0.94); against the direct echo 0.20-0.26 -> 0.37-0.45 (by
-  rate 0.20-0.35 -> 0.48-0.70). What went, from py-spy profiles of the web process under the bench:
+  five times on this shared machine: 212-287 -> 98-126 us per heartbeat; against the echo 0.44-0.56
+  -> 0.95-1.04 (by rate 0.39-0.54 -> 0.69-0.94); against the direct echo 0.20-0.27 -> 0.35-0.45 (by
+  rate 0.20-0.50 -> 0.29-0.70, the noisiest figure: the direct echo's rate moved 2x between runs).
+  The 500- and 1,000-socket round trips moved too much between runs to read a change from. What
+  went, from py-spy profiles of the web process under the bench:
   the Redis round trip per heartbeat (27 % of the profile: redis-py's per-command pool acquire and
   release and one write syscall each); the heartbeats of the sockets that beat in the same event-loop
   turn now go as one pipeline (`ScriptBatch`, ~15 a batch here; every heartbeat still runs its own
