@@ -41,13 +41,7 @@ PROD_ENV = {
 os.environ["JWT_SECRET"] = PROD_ENV["JWT_SECRET"]  # tokens minted here must verify in the web process
 django.setup()
 
-from benchmarks.common import (  # noqa: E402
-    cpu_seconds,
-    machine,
-    server_pid,
-    store_counts,
-    table,
-)
+from benchmarks.common import cpu_seconds, machine, server_pid, store_counts, table  # noqa: E402
 from benchmarks.report import save  # noqa: E402
 from conversation.auth import mint_token  # noqa: E402
 from tests.processes import ROOT, drop_options, procfile_web_options, web_servers  # noqa: E402
