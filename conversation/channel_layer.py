@@ -1,4 +1,5 @@
-"""The Redis channel layer, with a process's blocking read made safe to cancel (pushes are not lost).
+"""The Redis channel layer, with a process's blocking read made safe to cancel (pushes are not lost),
+and fewer round trips per socket and per push.
 
 channels-redis reads every socket's messages of a process with one BZPOPMIN, run by whichever
 socket's receive task holds the layer's lock, and backs the popped message up only once the reply is
@@ -9,6 +10,10 @@ close as session sockets of the same process wait for `session.started`, so the 
 It also forgets a closed socket's channel: channels-redis buffers in process every message the
 process reads, and one for a socket already gone stayed buffered for good (a soak grew each web
 process by ~4 MB a minute).
+Round trips: a socket joins and leaves all its groups in one pipeline each (channels-redis spends two
+per group joined and one per group left), and a group send takes two (channels-redis spends four, and
+sends its script's text every time). Redis runs the same commands; the web process, whose CPU is the
+load run's limit, makes half the calls (docs/SCALING.md, Sockets and the channel layer).
 """
 
 from __future__ import annotations
@@ -16,8 +21,10 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import time
 
 from channels_redis.core import RedisChannelLayer
+from redis.commands.core import AsyncScript
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +35,31 @@ if score then
   redis.call('ZREM', KEYS[2], ARGV[1])
   redis.call('ZADD', KEYS[1], score, ARGV[1])
 end
+"""
+
+# A group's members once the expired ones are dropped: channels-redis' ZREMRANGEBYSCORE then ZRANGE.
+_GROUP_MEMBERS = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, ARGV[1])
+return redis.call('ZRANGE', KEYS[1], 0, -1)
+"""
+
+# channels-redis' group send script with its separate prune of expired messages folded in: per channel
+# key, drop what expired, then add the message unless the channel is at capacity. ARGV: the messages,
+# the capacities, the expiry cut-off, now, the key's lifetime. Returns how many were over capacity.
+_GROUP_SEND = """
+local count = #KEYS
+local expired_before, now, expiry = ARGV[2 * count + 1], ARGV[2 * count + 2], ARGV[2 * count + 3]
+local over_capacity = 0
+for i = 1, count do
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], 0, expired_before)
+  if redis.call('ZCOUNT', KEYS[i], '-inf', '+inf') < tonumber(ARGV[count + i]) then
+    redis.call('ZADD', KEYS[i], now, ARGV[i])
+    redis.call('EXPIRE', KEYS[i], expiry)
+  else
+    over_capacity = over_capacity + 1
+  end
+end
+return over_capacity
 """
 
 
@@ -53,6 +85,54 @@ class CancelSafeRedisChannelLayer(RedisChannelLayer):
         self._giving_back: set[asyncio.Task] = set()
         self._live: set[str] = set()
         self.receive_buffer = _Buffers(self.receive_buffer.default_factory, self._live)
+        self._scripts: dict[str, AsyncScript] = {}
+
+    async def _script(self, index: int, text: str, keys: list, args: list):
+        """Runs a script by its digest (EVALSHA; loaded once per Redis), on the layer's connection `index`."""
+        connection = self.connection(index)
+        script = self._scripts.get(text) or self._scripts.setdefault(text, AsyncScript(connection, text))
+        return await script(keys=keys, args=args, client=connection)
+
+    async def group_add_many(self, groups: list[str], channel: str) -> None:
+        """`group_add` for each of `groups`, in one round trip per Redis host instead of two per group."""
+        assert self.require_valid_channel_name(channel), "Channel name not valid"
+        for index, names in self._by_host(groups).items():
+            async with self.connection(index).pipeline(transaction=False) as pipe:
+                for group in names:
+                    assert self.require_valid_group_name(group), "Group name not valid"
+                    pipe.zadd(self._group_key(group), {channel: time.time()})
+                    pipe.expire(self._group_key(group), self.group_expiry)
+                await pipe.execute()
+
+    async def group_discard_many(self, groups: list[str], channel: str) -> None:
+        """`group_discard` for each of `groups`, in one round trip per Redis host."""
+        for index, names in self._by_host(groups).items():
+            async with self.connection(index).pipeline(transaction=False) as pipe:
+                for group in names:
+                    pipe.zrem(self._group_key(group), channel)
+                await pipe.execute()
+
+    def _by_host(self, groups: list[str]) -> dict[int, list[str]]:
+        hosts: dict[int, list[str]] = collections.defaultdict(list)
+        for group in groups:
+            hosts[self.consistent_hash(group)].append(group)
+        return hosts
+
+    async def group_send(self, group, message) -> None:
+        """channels-redis' group send (same commands, same capacity rule) in two round trips instead of four."""
+        assert self.require_valid_group_name(group), "Group name not valid"
+        now = time.time()
+        members = await self._script(
+            self.consistent_hash(group), _GROUP_MEMBERS, [self._group_key(group)], [int(now) - self.group_expiry]
+        )
+        channels = [member.decode("utf8") for member in members]
+        by_host, messages, capacities = self._map_channel_keys_to_connection(channels, message)
+        for index, keys in by_host.items():
+            args = [messages[key] for key in keys] + [capacities[key] for key in keys]
+            args += [int(now) - int(self.expiry), now, self.expiry]
+            over_capacity = await self._script(index, _GROUP_SEND, keys, args)
+            if over_capacity > 0:
+                log.info("%s of %s channels over capacity in group %s", over_capacity, len(channels), group)
 
     async def receive(self, channel):
         self._live.add(channel)
