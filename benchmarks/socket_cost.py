@@ -3,7 +3,8 @@
 One web process; each phase runs N units from 8 concurrent clients and reads the web process's CPU
 (`/proc/<pid>/stat`) and Redis `INFO commandstats` around it. Phases: a lobby socket opened and
 closed; a session socket opened (until its `session.state`) and closed; a push delivered to an
-open lobby socket. Run with `python -m devstack bench socket_cost` (BENCH_SOCKET_UNITS, default 400).
+open lobby socket. Run with `python -m devstack bench socket_cost` (BENCH_SOCKET_UNITS, default 400;
+BENCH_SOCKET_PHASES, default lobby,session,push).
 """
 
 from __future__ import annotations
@@ -31,7 +32,13 @@ from sessions_app.documents import ConversationSession  # noqa: E402
 from tests.processes import web_servers  # noqa: E402
 
 UNITS = int(os.environ.get("BENCH_SOCKET_UNITS", "400"))
+PHASES = os.environ.get("BENCH_SOCKET_PHASES", "lobby,session,push").split(",")
 CLIENTS = 8
+NAMES = {
+    "lobby": "lobby socket connect+close",
+    "session": "session socket connect+close (until session.state)",
+    "push": "push delivered (one socket; sent by the bench)",
+}
 
 
 async def lobby_cycle(base: str, index: int) -> None:
@@ -53,7 +60,11 @@ def waiting_sessions(count: int) -> list[str]:
     docs = [
         ConversationSession(participant1_id=f"sc-p1-{i}", participant2_id=f"sc-p2-{i}", **fields) for i in range(count)
     ]
-    return [str(doc.id) for doc in ConversationSession.objects.insert(docs)]
+    return [
+        str(doc.id)
+        for start in range(0, count, 200)
+        for doc in ConversationSession.objects.insert(docs[start : start + 200])
+    ]
 
 
 async def pushes(base: str, count: int) -> None:
@@ -103,18 +114,16 @@ def main() -> int:
         pids = {"web": web_pid(urls[0])}
         pids.update({name: pid for name in ("redis",) if (pid := server_pid(name))})
         asyncio.run(concurrently(lambda i: lobby_cycle(base, 10_000 + i), 50))  # warm-up
-        sessions = waiting_sessions(UNITS)
+        sessions = waiting_sessions(UNITS) if "session" in PHASES else []
         phases = {
-            "lobby socket connect+close": lambda: asyncio.run(concurrently(lambda i: lobby_cycle(base, i), UNITS)),
-            "session socket connect+close": lambda: asyncio.run(
-                concurrently(lambda i: session_cycle(base, i, sessions), UNITS)
-            ),
-            "push delivered (one socket)": lambda: asyncio.run(pushes(base, UNITS)),
+            "lobby": lambda: asyncio.run(concurrently(lambda i: lobby_cycle(base, i), UNITS)),
+            "session": lambda: asyncio.run(concurrently(lambda i: session_cycle(base, i, sessions), UNITS)),
+            "push": lambda: asyncio.run(pushes(base, UNITS)),
         }
-        for name, run in phases.items():
-            print(name)
-            cost = measure(pids, UNITS, run)
-            rows.append((name, ", ".join(f"{k} {v:.1f}" for k, v in cost.items()), "-", "-"))
+        for name in PHASES:
+            print(NAMES[name])
+            cost = measure(pids, UNITS, phases[name])
+            rows.append((NAMES[name], ", ".join(f"{k} {v:.1f}" for k, v in cost.items()), "-", "-"))
     print(f"\nSocket unit costs ({machine()}; 1 web process; {UNITS} units from {CLIENTS} clients)\n")
     print(table(rows))
     return 0

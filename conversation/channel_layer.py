@@ -62,6 +62,29 @@ end
 return over_capacity
 """
 
+# A process's read of its queue (KEYS[1]), as channels-redis does it, minus the blocking pop: drop from
+# the backup (KEYS[2]) the messages already handed over (ARGV[2..]), put back in the queue at their place
+# any other (a read that did not finish), then move the first waiting message to the backup and return
+# it. Atomic, so a message is always in the queue or in the backup. The backup lives as long as a message
+# (ARGV[1] seconds): one a process read before it stopped would otherwise stay in Redis for good.
+_READ = """
+for i = 2, #ARGV do
+  redis.call('ZREM', KEYS[2], ARGV[i])
+end
+local backed_up = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
+for i = #backed_up, 1, -2 do
+  redis.call('ZADD', KEYS[1], backed_up[i], backed_up[i - 1])
+end
+redis.call('DEL', KEYS[2])
+local popped = redis.call('ZPOPMIN', KEYS[1])
+if popped[1] then
+  redis.call('ZADD', KEYS[2], popped[2], popped[1])
+  redis.call('EXPIRE', KEYS[2], ARGV[1])
+  return popped[1]
+end
+return false
+"""
+
 
 class _Buffers(collections.defaultdict):
     """The layer's per-channel buffers: a message for a channel nobody receives on any more is dropped."""
@@ -86,6 +109,8 @@ class CancelSafeRedisChannelLayer(RedisChannelLayer):
         self._live: set[str] = set()
         self.receive_buffer = _Buffers(self.receive_buffer.default_factory, self._live)
         self._scripts: dict[str, AsyncScript] = {}
+        self._last_read: dict[str, bytes] = {}  # per queue, the message its read just returned
+        self._handed_over: dict[str, list[bytes]] = {}  # per queue, read messages still in its backup
 
     async def _script(self, index: int, text: str, keys: list, args: list):
         """Runs a script by its digest (EVALSHA; loaded once per Redis), on the layer's connection `index`."""
@@ -147,12 +172,45 @@ class CancelSafeRedisChannelLayer(RedisChannelLayer):
         # The pop and its backup run to the end whatever happens to the caller, so a reply is never
         # dropped half read; a message it popped for nobody goes back to the front of the queue, where
         # the process's next reader (already blocked on it) takes it at once.
-        pop = asyncio.ensure_future(super()._brpop_with_clean(index, channel, timeout))
+        pop = asyncio.ensure_future(self._pop_and_back_up(index, channel, timeout))
         try:
             return await asyncio.shield(pop)
         except asyncio.CancelledError:
             pop.add_done_callback(lambda done: self._give_back_later(done, index, channel))
             raise
+
+    async def _pop_and_back_up(self, index: int, channel: str, timeout: float) -> bytes | None:
+        """channels-redis' read (restore the backup, pop, back the message up), one round trip when a
+        message is waiting: the script also drops the messages already handed over, which channels-redis
+        removes one by one (ZPOPMIN) after each read. Only when the queue is empty does it block."""
+        handed_over = self._handed_over.pop(channel, [])
+        backup = self._backup_channel_name(channel)
+        try:
+            member = await self._script(index, _READ, [channel, backup], [int(self.expiry), *handed_over])
+        except BaseException:
+            self._handed_over.setdefault(channel, []).extend(handed_over)  # still to drop, next read
+            raise
+        if member is None:
+            popped = await self.connection(index).bzpopmin(channel, timeout=timeout)
+            if popped is None:
+                return None
+            _, member, score = popped
+            await (
+                self.connection(index)
+                .pipeline(transaction=False)
+                .zadd(backup, {member: float(score)})
+                .expire(backup, int(self.expiry))
+                .execute()
+            )
+        self._last_read[channel] = member
+        return member
+
+    async def _clean_receive_backup(self, index, channel) -> None:
+        # Called once the message just read is in the process's buffers: the next read's script drops it
+        # from the backup (no round trip of its own). A crash before then leaves it in the backup, as a
+        # crash before channels-redis' ZPOPMIN did.
+        if (member := self._last_read.pop(channel, None)) is not None:
+            self._handed_over.setdefault(channel, []).append(member)
 
     def _give_back_later(self, pop: asyncio.Future, index: int, channel: str) -> None:
         if pop.cancelled() or pop.exception() is not None or pop.result() is None:

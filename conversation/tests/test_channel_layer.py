@@ -135,8 +135,10 @@ def test_a_group_send_reaches_each_member_once_in_every_process_and_drops_expire
     mine, also_mine, theirs, stale = async_to_sync(scenario)()
     assert mine == also_mine == theirs == {"type": "event.push", "n": 7}
     assert redis.zscore(layer._group_key("session.s1"), stale) is None
-    # One message per process queue, holding the channels it is for: nothing left behind.
-    assert not [k for k in redis.scan_iter(match=f"{layer.prefix}specific.*") if redis.zcard(k)]
+    # One message per process queue, holding the channels it is for: nothing left waiting; the one read
+    # stays in its process's backup until the next read, which lasts no longer than a message.
+    queues = [k for k in redis.scan_iter(match=f"{layer.prefix}specific.*") if redis.zcard(k)]
+    assert all(k.endswith(b"$inflight") and 0 < redis.ttl(k) <= layer.expiry for k in queues)
 
 
 def test_a_group_send_skips_a_channel_at_capacity_and_still_reaches_the_others():
@@ -156,3 +158,25 @@ def test_a_group_send_skips_a_channel_at_capacity_and_still_reaches_the_others()
     queued, received = async_to_sync(scenario)()
     assert queued == [1]
     assert received == {"type": "event.push", "n": 2}
+
+
+def test_a_read_takes_a_waiting_message_without_blocking_and_drops_the_ones_handed_over():
+    layer = get_channel_layer()
+    redis = redis_client()
+
+    def blocking_pops() -> int:
+        return int(redis.info("commandstats").get("cmdstat_bzpopmin", {}).get("calls", 0))
+
+    async def scenario() -> tuple[list, int, list]:
+        channel = await layer.new_channel()
+        for n in range(3):
+            await layer.send(channel, {"type": "event.push", "n": n})
+        before = blocking_pops()
+        received = [(await asyncio.wait_for(layer.receive(channel), 3))["n"] for _ in range(3)]
+        backup = layer.prefix + layer._backup_channel_name(layer.non_local_name(channel))
+        return received, blocking_pops() - before, [layer.deserialize(m)["n"] for m in redis.zrange(backup, 0, -1)]
+
+    received, blocked, backed_up = async_to_sync(scenario)()
+    assert received == [0, 1, 2]
+    assert blocked == 0  # each was waiting: one script call per message
+    assert backed_up == [2]  # 0 and 1 were dropped by the reads after them; 2 by the next read
