@@ -25,6 +25,7 @@ import websockets  # noqa: E402
 
 from benchmarks.common import cpu_seconds, machine, server_pid, store_counts, table  # noqa: E402
 from benchmarks.load import next_of, web_pid  # noqa: E402
+from benchmarks.report import save  # noqa: E402
 from conversation import clock  # noqa: E402
 from conversation.auth import mint_token  # noqa: E402
 from conversation.events import apush, user_group  # noqa: E402
@@ -126,6 +127,7 @@ def main() -> int:
             rows.append((NAMES[name], ", ".join(f"{k} {v:.1f}" for k, v in cost.items()), "-", "-"))
     print(f"\nSocket unit costs ({machine()}; 1 web process; {UNITS} units from {CLIENTS} clients)\n")
     print(table(rows))
+    save("socket_cost", rows)
     return 0
 
 

@@ -68,14 +68,16 @@ return over_capacity
 # it. Atomic, so a message is always in the queue or in the backup. The backup lives as long as a message
 # (ARGV[1] seconds): one a process read before it stopped would otherwise stay in Redis for good.
 _READ = """
-for i = 2, #ARGV do
-  redis.call('ZREM', KEYS[2], ARGV[i])
+if #ARGV > 1 then
+  redis.call('ZREM', KEYS[2], unpack(ARGV, 2))
 end
-local backed_up = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
-for i = #backed_up, 1, -2 do
-  redis.call('ZADD', KEYS[1], backed_up[i], backed_up[i - 1])
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  local backed_up = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
+  for i = #backed_up, 1, -2 do
+    redis.call('ZADD', KEYS[1], backed_up[i], backed_up[i - 1])
+  end
+  redis.call('DEL', KEYS[2])
 end
-redis.call('DEL', KEYS[2])
 local popped = redis.call('ZPOPMIN', KEYS[1])
 if popped[1] then
   redis.call('ZADD', KEYS[2], popped[2], popped[1])
