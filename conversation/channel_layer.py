@@ -11,9 +11,10 @@ It also forgets a closed socket's channel: channels-redis buffers in process eve
 process reads, and one for a socket already gone stayed buffered for good (a soak grew each web
 process by ~4 MB a minute).
 Round trips: a socket joins and leaves all its groups in one pipeline each (channels-redis spends two
-per group joined and one per group left), and a group send takes two (channels-redis spends four, and
-sends its script's text every time). Redis runs the same commands; the web process, whose CPU is the
-load run's limit, makes half the calls (docs/SCALING.md, Sockets and the channel layer).
+per group joined and one per group left); a group send takes two (channels-redis four, sending its
+script's text every time), and so does a send to several groups (`group_send_many`); a read that finds
+a message waiting takes one (channels-redis four). Redis runs the same commands; the web process,
+whose CPU is the load run's limit, makes fewer calls (docs/SCALING.md, Sockets and the channel layer).
 """
 
 from __future__ import annotations
@@ -37,15 +38,22 @@ if score then
 end
 """
 
-# A group's members once the expired ones are dropped: channels-redis' ZREMRANGEBYSCORE then ZRANGE.
+# Each group's members once the expired ones are dropped: channels-redis' ZREMRANGEBYSCORE then ZRANGE,
+# for several groups in one call.
 _GROUP_MEMBERS = """
-redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, ARGV[1])
-return redis.call('ZRANGE', KEYS[1], 0, -1)
+local members = {}
+for i = 1, #KEYS do
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], 0, ARGV[1])
+  members[i] = redis.call('ZRANGE', KEYS[i], 0, -1)
+end
+return members
 """
 
 # channels-redis' group send script with its separate prune of expired messages folded in: per channel
 # key, drop what expired, then add the message unless the channel is at capacity. ARGV: the messages,
 # the capacities, the expiry cut-off, now, the key's lifetime. Returns how many were over capacity.
+# Each message is scored a microsecond after the one before it: a queue given two in one call (two
+# groups of one `group_send_many`) gets them in the order sent, not in the order of their bytes.
 _GROUP_SEND = """
 local count = #KEYS
 local expired_before, now, expiry = ARGV[2 * count + 1], ARGV[2 * count + 2], ARGV[2 * count + 3]
@@ -53,7 +61,7 @@ local over_capacity = 0
 for i = 1, count do
   redis.call('ZREMRANGEBYSCORE', KEYS[i], 0, expired_before)
   if redis.call('ZCOUNT', KEYS[i], '-inf', '+inf') < tonumber(ARGV[count + i]) then
-    redis.call('ZADD', KEYS[i], now, ARGV[i])
+    redis.call('ZADD', KEYS[i], tonumber(now) + (i - 1) * 0.000001, ARGV[i])
     redis.call('EXPIRE', KEYS[i], expiry)
   else
     over_capacity = over_capacity + 1
@@ -126,7 +134,6 @@ class CancelSafeRedisChannelLayer(RedisChannelLayer):
         for index, names in self._by_host(groups).items():
             async with self.connection(index).pipeline(transaction=False) as pipe:
                 for group in names:
-                    assert self.require_valid_group_name(group), "Group name not valid"
                     pipe.zadd(self._group_key(group), {channel: time.time()})
                     pipe.expire(self._group_key(group), self.group_expiry)
                 await pipe.execute()
@@ -141,25 +148,37 @@ class CancelSafeRedisChannelLayer(RedisChannelLayer):
 
     def _by_host(self, groups: list[str]) -> dict[int, list[str]]:
         hosts: dict[int, list[str]] = collections.defaultdict(list)
-        for group in groups:
+        for group in dict.fromkeys(groups):  # each group once, in order
+            assert self.require_valid_group_name(group), "Group name not valid"
             hosts[self.consistent_hash(group)].append(group)
         return hosts
 
     async def group_send(self, group, message) -> None:
         """channels-redis' group send (same commands, same capacity rule) in two round trips instead of four."""
-        assert self.require_valid_group_name(group), "Group name not valid"
+        await self.group_send_many([(group, message)])
+
+    async def group_send_many(self, sends: list[tuple[str, dict]]) -> None:
+        """`group_send` of each (group, message), in order: one call reads every group's members and one
+        per Redis host queues every message, whatever the number of groups."""
         now = time.time()
-        members = await self._script(
-            self.consistent_hash(group), _GROUP_MEMBERS, [self._group_key(group)], [int(now) - self.group_expiry]
-        )
-        channels = [member.decode("utf8") for member in members]
-        by_host, messages, capacities = self._map_channel_keys_to_connection(channels, message)
-        for index, keys in by_host.items():
-            args = [messages[key] for key in keys] + [capacities[key] for key in keys]
-            args += [int(now) - int(self.expiry), now, self.expiry]
-            over_capacity = await self._script(index, _GROUP_SEND, keys, args)
-            if over_capacity > 0:
-                log.info("%s of %s channels over capacity in group %s", over_capacity, len(channels), group)
+        members: dict[str, list[bytes]] = {}
+        for index, groups in self._by_host([group for group, _ in sends]).items():
+            keys = [self._group_key(group) for group in groups]
+            found = await self._script(index, _GROUP_MEMBERS, keys, [int(now) - self.group_expiry])
+            members.update(zip(groups, found, strict=True))
+        queued: dict[int, tuple[list, list, list]] = collections.defaultdict(lambda: ([], [], []))
+        for group, message in sends:
+            channels = [member.decode("utf8") for member in members[group]]
+            by_host, messages, capacities = self._map_channel_keys_to_connection(channels, message)
+            for index, keys in by_host.items():
+                queued[index][0].extend(keys)
+                queued[index][1].extend(messages[key] for key in keys)
+                queued[index][2].extend(capacities[key] for key in keys)
+        for index, (keys, messages, capacities) in queued.items():
+            args = [*messages, *capacities, int(now) - int(self.expiry), now, self.expiry]
+            if over_capacity := await self._script(index, _GROUP_SEND, keys, args):
+                groups = ", ".join(group for group, _ in sends)
+                log.info("%s of %s queues over capacity in groups %s", over_capacity, len(keys), groups)
 
     async def receive(self, channel):
         self._live.add(channel)

@@ -180,3 +180,26 @@ def test_a_read_takes_a_waiting_message_without_blocking_and_drops_the_ones_hand
     assert received == [0, 1, 2]
     assert blocked == 0  # each was waiting: one script call per message
     assert backed_up == [2]  # 0 and 1 were dropped by the reads after them; 2 by the next read
+
+
+def test_a_send_to_several_groups_reaches_each_groups_members_in_the_order_sent():
+    layer = get_channel_layer()
+
+    async def scenario() -> tuple[list, list]:
+        session_socket, lobby = await layer.new_channel(), await layer.new_channel()
+        await layer.group_add_many(["session.s2", "access.u"], session_socket)
+        await layer.group_add_many(["user.u", "access.u"], lobby)
+        await layer.group_send_many(
+            [
+                (group, {"type": "event.push", "n": n})
+                for n, group in enumerate(["session.s2", "user.u", "access.u", "user.nobody"])
+            ]
+        )
+        reads = await asyncio.wait_for(
+            asyncio.gather(*(layer.receive(c) for c in (session_socket, session_socket, lobby, lobby))), 3
+        )
+        return [r["n"] for r in reads[:2]], [r["n"] for r in reads[2:]]
+
+    session_socket_got, lobby_got = async_to_sync(scenario)()
+    assert session_socket_got == [0, 2]  # its session group's push, then the access group's
+    assert lobby_got == [1, 2]
