@@ -231,6 +231,14 @@ def live_cpu(env: dict[str, str], options: list[str]) -> dict:
     return {"ms": result["cpu"]["web"] * 1000 / result["units"], "rate": result["units"] / result["seconds"]}
 
 
+def collection_counts() -> dict[str, int]:
+    """Documents in each collection the pairing touches: its costs are read at this size."""
+    from conversation import mongo
+
+    return {name: mongo.db()[name].count_documents({}) for name in ("matchmaking_request", "conversation_session",
+                                                                       "topic")}  # fmt: skip
+
+
 def main() -> int:
     call_command("load_topics", verbosity=0)  # the starter catalog: every queue here has topics to draw
     options = procfile_web_options()
@@ -241,10 +249,12 @@ def main() -> int:
         # Warm-up: imports, connection pools, script loads and caches of the first requests.
         measured(pids, pairs_work(base, THREADS * 4, "warm"))
         measured(pids, gets_work(base, "/api/v1/topics/?pageSize=1", 80, staff))
+        counts_before = collection_counts()
         profiler = Profiler(web_pid, "pairing")
         pairing = measured(pids, pairs_work(base, PAIRS, "run"))
         pairing_frames = profiler.stop()
         quiet = measured(pids, idle(pairing["seconds"]))
+        counts_after = collection_counts()
         topics = measured(pids, gets_work(base, "/api/v1/topics/?pageSize=1", 2 * PAIRS, staff))
         profiler = Profiler(web_pid, "live")
         live = measured(pids, gets_work(base, "/health/live", 4 * PAIRS, None))
@@ -275,6 +285,11 @@ def main() -> int:
          f"{with_httptools['rate']:.0f}/s", "-"),
         ("idle window (no worker, no beat): Mongo ops, Redis cmds",
          f"{quiet['mongo'].total()}, {quiet['redis'].total()}", f"{quiet['seconds']:.1f} s", "-"),
+        ("idle window: SecantusDB CPU (ms per s)", f"{quiet['cpu'].get('mongodb', 0) * 1000 / quiet['seconds']:.1f}",
+         "its background work (TTL sweep, checkpoints), included in the per-pair figure", "-"),
+        ("documents at the run: requests, sessions, topics",
+         ", ".join(f"{counts_before[k]:,}" for k in counts_before),
+         "after: " + ", ".join(f"{counts_after[k]:,}" for k in counts_after), "-"),
     ]  # fmt: skip
     for name, frames in (("pairing", pairing_frames), ("/health/live", live_frames)):
         for frame, share in frames:
