@@ -22,48 +22,38 @@ django.setup()
 from bson import ObjectId  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+from benchmarks.history import created_since, history_load  # noqa: E402
 from benchmarks.mongo_write_cost import cpu_ms, secantus  # noqa: E402
 from conversation import mongo  # noqa: E402
 from conversation.documents import Where, insert  # noqa: E402
 from conversation.indexes import ensure_indexes  # noqa: E402
 from matchmaking.documents import MATCHED, PENDING, MatchmakingRequest  # noqa: E402
-from sessions_app.documents import COMPLETED, ConversationSession  # noqa: E402
+from sessions_app.documents import WAITING, ConversationSession  # noqa: E402
 
 NOW = dt.datetime.now(dt.UTC)
 SERVER = {"pid": 0}  # the scenario's SecantusDB
 
 
-def request_doc(user: str, *, status: str = PENDING) -> MatchmakingRequest:
+def request_doc(user: str) -> MatchmakingRequest:
     return MatchmakingRequest(
         user_id=user, learning_profile_id="lp", target_language_code="en", user_level="B1",
-        preferred_topic_id=None, preferred_duration=10, status=status, created_at=NOW,
+        preferred_topic_id=None, preferred_duration=10, status=PENDING, created_at=NOW,
         expires_at=NOW + dt.timedelta(minutes=2), estimated_wait_seconds=0,
     )  # fmt: skip
 
 
-def session_doc(a: str, b: str, *, status: str = "waiting") -> ConversationSession:
+def session_doc(a: str, b: str) -> ConversationSession:
     return ConversationSession(
-        participant1_id=a, participant2_id=b, target_language_code="en", status=status, level="B1",
+        participant1_id=a, participant2_id=b, target_language_code="en", status=WAITING, level="B1",
         planned_duration_minutes=10, created_at=NOW, updated_at=NOW,
     )  # fmt: skip
 
 
-def bulk(model: type, docs: list, chunk: int = 1000) -> None:
-    collection = model._get_collection()
-    for start in range(0, len(docs), chunk):
-        collection.insert_many([d.to_mongo() for d in docs[start : start + chunk]], ordered=False)
-
-
-def history(n: int) -> None:
-    """`n` pairs already made: 2n matched requests and n completed sessions, as a live service keeps."""
-    bulk(MatchmakingRequest, [request_doc(f"h{i}", status=MATCHED) for i in range(2 * n)])
-    bulk(ConversationSession, [session_doc(f"h{i}a", f"h{i}b", status=COMPLETED) for i in range(n)])
-
-
-def churn(n: int) -> None:
-    """`n` sessions inserted then deleted (what the sessions bench leaves): dead rows, a full oplog."""
-    bulk(ConversationSession, [session_doc(f"c{i}a", f"c{i}b") for i in range(n)])
-    mongo.db()["conversation_session"].delete_many({})
+def churn(pairs: int) -> None:
+    """`pairs` pairs of history inserted, then deleted: dead rows and index entries, a full oplog."""
+    started = dt.datetime.now(dt.UTC)
+    history_load(pairs)
+    created_since(started, ("matchmaking_request", "conversation_session"))
 
 
 def extra_indexes_dropped() -> None:
@@ -81,10 +71,10 @@ def extra_indexes_dropped() -> None:
 
 SCENARIOS: dict[str, Callable[[], None]] = {
     "empty": lambda: None,
-    "10k pairs of history": lambda: history(10_000),
-    "50k pairs of history": lambda: history(50_000),
+    "10k pairs of history": lambda: history_load(10_000),
+    "50k pairs of history": lambda: history_load(50_000),
     "10k pairs made by the hot path": lambda: pairing_ops(10_000, "pre"),
-    "100k sessions inserted then deleted": lambda: churn(100_000),
+    "30k pairs of history inserted then deleted": lambda: churn(30_000),
     "seed indexes only (empty)": extra_indexes_dropped,
 }
 
