@@ -17,6 +17,7 @@ from matchmaking.documents import MATCHED, MatchmakingRequest
 from sessions_app.documents import COMPLETED, END_COMPLETED, ConversationSession
 
 CHUNK = 500  # documents per insert_many / delete_many: well inside the client's socket timeout on SecantusDB
+PAIRING_COLLECTIONS = ("matchmaking_request", "conversation_session")
 
 
 def history_load(pairs: int, *, tag: str = "hist") -> None:
@@ -44,7 +45,7 @@ def history_load(pairs: int, *, tag: str = "hist") -> None:
             collection.insert_many(docs[start : start + CHUNK], ordered=False)
 
 
-def created_since(started: dt.datetime, collections: tuple[str, ...]) -> int:
+def created_since(started: dt.datetime, collections: tuple[str, ...] = PAIRING_COLLECTIONS) -> int:
     """Deletes the documents inserted since `started`, a wall-clock time (their ObjectIds carry it); returns
     how many."""
     floor = ObjectId.from_datetime(started)
