@@ -25,7 +25,6 @@ import http.client
 import json
 import os
 import secrets
-import shlex
 import shutil
 import subprocess
 import sys
@@ -54,7 +53,7 @@ from benchmarks.common import cpu_seconds, machine, server_pid, store_counts, ta
 from benchmarks.history import created_since, history_load  # noqa: E402
 from benchmarks.report import save  # noqa: E402
 from conversation.auth import mint_token  # noqa: E402
-from tests.processes import ROOT, web_servers  # noqa: E402
+from tests.processes import ROOT, drop_options, procfile_web_options, web_servers  # noqa: E402
 
 PAIRS = int(os.environ.get("BENCH_COST_PAIRS", "600"))
 HISTORY = int(os.environ.get("BENCH_COST_HISTORY", "10000"))
@@ -211,26 +210,6 @@ def per_unit(result: dict, idle_result: dict) -> dict:
 def verdict(value: float, target: float, *, at_least: bool = False) -> str:
     met = value >= target if at_least else value <= target
     return f"{'met' if met else 'NOT met'} (target {'>=' if at_least else '<='} {target:g})"
-
-
-def drop_options(words: list[str], names: set[str]) -> list[str]:
-    """Command-line words without the named options and the value after each."""
-    kept, skip = [], False
-    for word in words:
-        if skip:
-            skip = False
-        elif word in names:
-            skip = True
-        else:
-            kept.append(word)
-    return kept
-
-
-def procfile_web_options() -> list[str]:
-    """The uvicorn options of the Procfile's `web` line (parser, timeouts, limits), minus where it listens."""
-    line = next(row for row in (ROOT / "Procfile").read_text().splitlines() if row.startswith("web:"))
-    words = shlex.split(line.split(":", 1)[1])[2:]  # after `uvicorn config.asgi:application`
-    return drop_options(words, {"--host", "--port", "--workers"})
 
 
 def live_cpu(env: dict[str, str], options: list[str]) -> dict:

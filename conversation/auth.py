@@ -8,12 +8,14 @@ fixed by settings, never read from the token.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from dataclasses import dataclass, field
 
 import jwt
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
+from jwt.algorithms import get_default_algorithms
 from rest_framework import authentication, exceptions, status
 
 from conversation import restrictions
@@ -60,6 +62,20 @@ class TokenUser:
 
 def _verification_key() -> str:
     return settings.JWT_PUBLIC_KEY or settings.JWT_SECRET
+
+
+def _prepare_keys_once() -> None:
+    """PyJWT prepares the key on every decode: it re-checks an HMAC secret for PEM, SSH, DER and JSON forms
+    (a third of a decode's CPU) or parses an RSA PEM. The same key always prepares the same way, so each
+    algorithm's `prepare_key` is memoized (a few keys, all from settings). Registered through PyJWT's public
+    `register_algorithm`, so verification itself is PyJWT's, unchanged."""
+    for name, algorithm in get_default_algorithms().items():
+        algorithm.prepare_key = functools.lru_cache(maxsize=8)(algorithm.prepare_key)
+        jwt.unregister_algorithm(name)
+        jwt.register_algorithm(name, algorithm)
+
+
+_prepare_keys_once()
 
 
 def decode_token(token: str) -> TokenUser:

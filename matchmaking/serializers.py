@@ -5,13 +5,13 @@ from __future__ import annotations
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from conversation.serializers import StrictSerializer
+from conversation.serializers import PlainFieldsSerializer, StrictSerializer
 from conversation.vocab import DURATIONS, LEVELS, language_codes
 from matchmaking.documents import STATUSES
 from topics.selectors import topic_get_active
 
 
-class RequestCreateSerializer(StrictSerializer):
+class RequestCreateSerializer(PlainFieldsSerializer, StrictSerializer):
     learningProfileId = serializers.RegexField(r"^[A-Za-z0-9_.:@-]{1,128}$", max_length=128)
     targetLanguageCode = serializers.ChoiceField(choices=())
     userLevel = serializers.ChoiceField(choices=LEVELS)

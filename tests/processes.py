@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import socket
 import subprocess
 import sys
@@ -24,6 +25,26 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def drop_options(words: list[str], names: set[str]) -> list[str]:
+    """Command-line words without the named options and the value after each."""
+    kept, skip = [], False
+    for word in words:
+        if skip:
+            skip = False
+        elif word in names:
+            skip = True
+        else:
+            kept.append(word)
+    return kept
+
+
+def procfile_web_options() -> list[str]:
+    """The uvicorn options of the Procfile's `web` line (parser, timeouts, limits), minus where it listens."""
+    line = next(row for row in (ROOT / "Procfile").read_text().splitlines() if row.startswith("web:"))
+    words = shlex.split(line.split(":", 1)[1])[2:]  # after `uvicorn config.asgi:application`
+    return drop_options(words, {"--host", "--port", "--workers"})
 
 
 @contextlib.contextmanager

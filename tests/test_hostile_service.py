@@ -31,7 +31,7 @@ from conversation.s3 import s3
 from sessions_app.documents import ConversationSession
 from sessions_app.services.recording import recording_uploads_sweep
 from tests.helpers import ask, post_upload
-from tests.processes import web_servers
+from tests.processes import procfile_web_options, web_servers
 
 WEBM = b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01" + b"\x00" * 64  # an EBML (WebM) header, then anything
 HTML = b"<!doctype html><script>alert(document.cookie)</script>"
@@ -105,6 +105,28 @@ def test_a_chunked_body_is_cut_off_at_the_limit(server):
         {"detail": f"Request body too large: at most {django_settings.MAX_REQUEST_BODY_BYTES} bytes.",
          "code": "payload_too_large"},
     )  # fmt: skip
+
+
+@pytest.mark.timeout(60)
+def test_the_procfile_server_cuts_off_an_endless_header_block():
+    # Why the Procfile keeps h11 over the faster httptools: uvicorn's httptools protocol has no header-size
+    # setting, and took 8 MiB of headers (its RSS grew 16 MB) where h11 resets the connection.
+    with (
+        web_servers(1, args=procfile_web_options()) as (base,),
+        socket.create_connection(("127.0.0.1", int(base.rsplit(":", 1)[1]))) as sock,
+    ):
+        sock.settimeout(10)
+        line = b"X-Pad: " + b"a" * 8000 + b"\r\n"
+        answer = b""
+        try:
+            sock.sendall(b"GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            for _ in range(8 * 2**20 // len(line)):
+                sock.sendall(line)
+            sock.sendall(b"\r\n")
+            answer = sock.recv(65536)
+        except OSError:
+            pass  # reset while sending: refused
+    assert not answer.startswith(b"HTTP/1.1 200"), answer[:80]
 
 
 # --- Sockets: token expiry, per-user cap, frame rate ---------------------------------------------------------

@@ -167,6 +167,21 @@ def test_rs256_tokens_verified_with_the_public_key(api, settings):
         assert client.get("/api/v1/topics/").status_code == expected
 
 
+def test_a_rotated_secret_refuses_tokens_of_the_old_one_though_keys_are_prepared_once(api, settings):
+    # conversation.auth memoizes PyJWT's key preparation: it must key on the secret, never serve a stale one.
+    old = mint_token("u1")
+    client = api()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {old}")
+    assert client.get("/api/v1/topics/").status_code == 200
+    settings.JWT_SECRET = "rotated-" + "s" * 32
+    assert client.get("/api/v1/topics/").status_code == 401
+    assert api("u1").get("/api/v1/topics/").status_code == 200  # minted with the new secret
+    # The memo keeps no failure: a PEM given as an HMAC secret is refused on every call, not once.
+    for _ in range(2):
+        with pytest.raises(jwt.InvalidKeyError):
+            jwt.decode(old, "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----", algorithms=["HS256"])
+
+
 def test_mint_token_command_prints_a_valid_token():
     out = subprocess.run(
         [sys.executable, "manage.py", "mint_token", "learner-9", "--staff", "--ttl", "60"],

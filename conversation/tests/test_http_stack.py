@@ -7,10 +7,13 @@ import datetime as dt
 import pytest
 from django.contrib.auth.models import User
 from mongoengine import NotUniqueError
+from rest_framework import serializers
 
 from conversation import clock, mongo
 from conversation.documents import Where, insert
+from conversation.serializers import PlainFieldsSerializer
 from matchmaking.documents import MATCHED, PENDING, MatchmakingRequest
+from matchmaking.serializers import RequestCreateSerializer
 from sessions_app.documents import ConversationSession
 
 SECURITY_HEADERS = ("Content-Security-Policy", "X-Frame-Options", "X-Content-Type-Options", "Referrer-Policy")
@@ -95,3 +98,21 @@ def test_where_compare_and_set_answers_who_won():
     stored = mongo.db()["matchmaking_request"].find_one({"_id": request.id})
     assert stored["status"] == MATCHED and stored["matchedWithUserId"] == "bob" and "sessionId" not in stored
     assert Where(MatchmakingRequest, user_id="nobody").first() is None
+
+
+def test_plain_fields_serializers_bind_their_own_copies_and_leave_the_declared_fields_unbound():
+    body = {"learningProfileId": "lp", "targetLanguageCode": "en", "userLevel": "B1", "preferredDuration": 10}
+    first, second = RequestCreateSerializer(data=body), RequestCreateSerializer(data={**body, "userLevel": "Z9"})
+    assert first.is_valid() and not second.is_valid()
+    assert list(second.errors) == ["userLevel"]
+    for name, declared in RequestCreateSerializer._declared_fields.items():
+        assert first.fields[name] is not second.fields[name] is not declared
+        assert first.fields[name].parent is first and second.fields[name].parent is second
+        assert getattr(declared, "parent", None) is None
+
+
+def test_plain_fields_serializers_refuse_fields_that_hold_fields():
+    with pytest.raises(TypeError, match="tags holds other fields"):
+
+        class _Tagged(PlainFieldsSerializer):
+            tags = serializers.ListField(child=serializers.CharField())
