@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import json
 import os
 import subprocess
@@ -32,6 +33,7 @@ import h11  # noqa: E402
 import websockets  # noqa: E402
 
 from benchmarks.common import cpu_seconds, machine, percentile, server_pid, store_counts, table  # noqa: E402
+from benchmarks.history import created_since  # noqa: E402
 from benchmarks.report import save  # noqa: E402
 from conversation.auth import mint_token  # noqa: E402
 from tests import contract  # noqa: E402
@@ -215,7 +217,9 @@ def celery(*args: str) -> Iterator[subprocess.Popen]:
 
 @contextlib.contextmanager
 def service(web: int) -> Iterator[tuple[list[str], dict[str, int]]]:
-    """`web` uvicorn processes, 2 workers and beat, as production runs them; their urls and pids."""
+    """`web` uvicorn processes, 2 workers and beat, as production runs them; their urls and pids.
+    What the run stored is deleted once they stopped: the next run starts from what it loads."""
+    started = dt.datetime.now(dt.UTC)
     with (
         web_servers(web) as urls,
         celery("worker", "--concurrency", "1", "-n", "w1@%h") as w1,
@@ -225,6 +229,7 @@ def service(web: int) -> Iterator[tuple[list[str], dict[str, int]]]:
         pids = {f"web{i + 1}": web_pid(url) for i, url in enumerate(urls)}
         pids.update(worker1=w1.pid, worker2=w2.pid, beat=beat.pid)
         yield urls, pids
+    created_since(started)
 
 
 def web_pid(url: str) -> int:
