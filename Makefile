@@ -79,7 +79,7 @@ lint: deps
 	$(VENV)/bin/lint-imports --no-cache
 
 bench: deps
-	BENCH_PROFILE=1 $(PY) -m devstack bench matchmaking sessions pairing_cost load soak
+	BENCH_PROFILE=1 $(PY) -m devstack bench matchmaking sessions pairing_cost socket_cost load soak
 
 # The load run's journeys for 10 minutes at its knee: throughput per minute and every process's RSS.
 soak: deps

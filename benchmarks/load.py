@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import json
 import os
 import subprocess
 import sys
 import time
 import traceback
+import urllib.parse
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -27,13 +29,15 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 os.environ["MATCHMAKING_RATE_LIMIT_PER_MINUTE"] = "1000000"  # the learners here are robots
 django.setup()
 
+import h11  # noqa: E402
 import websockets  # noqa: E402
 
 from benchmarks.common import cpu_seconds, machine, percentile, server_pid, store_counts, table  # noqa: E402
+from benchmarks.history import created_since  # noqa: E402
 from benchmarks.report import save  # noqa: E402
 from conversation.auth import mint_token  # noqa: E402
 from tests import contract  # noqa: E402
-from tests.processes import ROOT, http, web_servers  # noqa: E402
+from tests.processes import ROOT, web_servers  # noqa: E402
 
 # The test client checks every response against the OpenAPI schema; a benchmark measures the service,
 # and that check would spend the client's share of the same 2 cores (and is not thread-safe on first use).
@@ -44,6 +48,7 @@ LEVELS = [int(n) for n in os.environ.get("BENCH_LOAD_LEARNERS", "4,8,16,32,64,96
 WEB_COUNTS = [int(n) for n in os.environ.get("BENCH_LOAD_WEB", "2,4").split(",")]
 BODY = {"learningProfileId": "lp", "targetLanguageCode": "en", "userLevel": "B2", "preferredDuration": 5}
 PARTNER_WAIT_SECONDS = 20  # a learner gives up (cancels) after waiting this long for a partner
+KEEP_ALIVE_SECONDS = 4  # below the web process's --timeout-keep-alive (5 s, Procfile)
 
 
 async def next_of(socket, *types: str, timeout: float = 20) -> dict:
@@ -53,11 +58,57 @@ async def next_of(socket, *types: str, timeout: float = 20) -> dict:
             return event
 
 
-async def call(method: str, url: str, token: str, body: dict | None = None) -> tuple[int, dict]:
-    return await asyncio.to_thread(http, method, url, token, body)
+class Http:
+    """One learner's HTTP/1.1 connection, kept open between its calls as a browser keeps it.
+
+    On the event loop with h11 (uvicorn's own HTTP/1.1 parser): the robot shares the two cores it
+    measures, and a thread plus a new connection per call (urllib) cost it ~1 ms of CPU a call.
+    """
+
+    def __init__(self, base: str) -> None:
+        parsed = urllib.parse.urlsplit(base)
+        self.host, self.port = parsed.hostname, parsed.port
+        self.streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        self.connection = h11.Connection(h11.CLIENT)
+        self.used_at = 0.0
+
+    async def call(self, method: str, path: str, token: str, body: dict | None = None) -> tuple[int, dict]:
+        # The server drops a connection idle for its keep-alive timeout (5 s): open a new one before that.
+        if self.streams is None or time.monotonic() - self.used_at > KEEP_ALIVE_SECONDS:
+            await self.close()
+            self.streams = await asyncio.open_connection(self.host, self.port)
+            self.connection = h11.Connection(h11.CLIENT)
+        reader, writer = self.streams
+        data = json.dumps(body).encode() if body is not None else b""
+        headers = [("Host", f"{self.host}:{self.port}"), ("Authorization", f"Bearer {token}"),
+                   ("Content-Type", "application/json"), ("Content-Length", str(len(data)))]  # fmt: skip
+        send = self.connection.send
+        writer.write(send(h11.Request(method=method, target=path, headers=headers)) + send(h11.Data(data=data)))
+        writer.write(send(h11.EndOfMessage()))
+        status, chunks = 0, []
+        while not isinstance(event := self.connection.next_event(), h11.EndOfMessage):
+            if event is h11.NEED_DATA:
+                self.connection.receive_data(await reader.read(65536))
+            elif isinstance(event, h11.Response):
+                status = event.status_code
+            elif isinstance(event, h11.Data):
+                chunks.append(event.data)
+            elif isinstance(event, h11.ConnectionClosed):
+                raise ConnectionError(f"{method} {path}: the server closed the connection")
+        if self.connection.our_state is h11.MUST_CLOSE:
+            await self.close()
+        else:
+            self.connection.start_next_cycle()
+        self.used_at = time.monotonic()
+        return status, json.loads(b"".join(chunks) or b"null")
+
+    async def close(self) -> None:
+        if self.streams is not None:
+            self.streams[1].close()
+            self.streams = None
 
 
-async def matched_session(base_http: str, lobby, token: str, created: dict, give_up_at: float) -> str | None:
+async def matched_session(http: Http, lobby, token: str, created: dict, give_up_at: float) -> str | None:
     """The session id once matched; None when the learner gave up and cancelled first."""
     if created.get("sessionId"):
         return created["sessionId"]
@@ -66,26 +117,26 @@ async def matched_session(base_http: str, lobby, token: str, created: dict, give
         return found["session"]["id"]
     except TimeoutError:
         pass
-    url = f"{base_http}/api/v1/matchmaking/requests/{created['id']}/"
-    status, body = await call("DELETE", url, token)
+    path = f"/api/v1/matchmaking/requests/{created['id']}/"
+    status, body = await http.call("DELETE", path, token)
     if status == 200:
         return None
     if status == 409 and body.get("code") == "not_pending":  # matched while we were leaving: go
-        status, body = await call("GET", url, token)
+        status, body = await http.call("GET", path, token)
         if status == 200 and body.get("sessionId"):
             return body["sessionId"]
     raise RuntimeError(f"cancel: {status} {body}")
 
 
-async def journey(base_http: str, base_ws: str, user: str, token: str, stop_at: float) -> float | None:
+async def journey(http: Http, base_ws: str, user: str, token: str, stop_at: float) -> float | None:
     """Seconds the journey took; None when the learner gave up waiting for a partner."""
     started = time.perf_counter()
     give_up_at = min(started + PARTNER_WAIT_SECONDS, stop_at + 1)  # nobody new arrives after the window
     async with websockets.connect(f"{base_ws}/ws/v1/matchmaking/?token={token}") as lobby:
-        status, created = await call("POST", f"{base_http}/api/v1/matchmaking/requests/", token, BODY)
+        status, created = await http.call("POST", "/api/v1/matchmaking/requests/", token, BODY)
         if status != 201:
             raise RuntimeError(f"{status} {created}")
-        session_id = await matched_session(base_http, lobby, token, created, give_up_at)
+        session_id = await matched_session(http, lobby, token, created, give_up_at)
     if session_id is None:
         return None
     async with websockets.connect(f"{base_ws}/ws/v1/sessions/{session_id}/?token={token}") as room:
@@ -99,7 +150,9 @@ async def journey(base_http: str, base_ws: str, user: str, token: str, stop_at: 
                 if (await next_of(room, "heartbeat.ack", "session.ended"))["type"] == "session.ended":
                     return time.perf_counter() - started  # the partner ended first
             if state["participant1Id"] == user:
-                await call("POST", f"{base_http}/api/v1/sessions/{session_id}/end/", token)
+                status, ended = await http.call("POST", f"/api/v1/sessions/{session_id}/end/", token)
+                if status != 200:
+                    raise RuntimeError(f"end: {status} {ended}")
             await next_of(room, "session.ended")
         except websockets.ConnectionClosed as closed:
             # Once the partner has ended it, the socket closes (1000 after session.ended, 4410 for a
@@ -122,13 +175,14 @@ class Outcome:
 async def learner(index: int, tag: str, urls: list[str], stop_at: float, outcome: Outcome) -> None:
     base_http = urls[index % len(urls)]
     base_ws = base_http.replace("http", "ws")
+    http = Http(base_http)
     round_ = 0
     while time.perf_counter() < stop_at:
         # A fresh id per journey: a learner who left one behind (a crash, a cancel lost) starts clean.
         user = f"load-{tag}-{index}-{round_}"
         round_ += 1
         try:
-            took = await journey(base_http, base_ws, user, mint_token(user), stop_at)
+            took = await journey(http, base_ws, user, mint_token(user), stop_at)
             if took is None:
                 outcome.gave_up += 1
             elif time.perf_counter() <= stop_at:  # a journey finishing after the window is not counted
@@ -137,7 +191,9 @@ async def learner(index: int, tag: str, urls: list[str], stop_at: float, outcome
             where = [f.lineno for f in traceback.extract_tb(exc.__traceback__) if f.filename == __file__]
             lines = ",".join(map(str, where[1:]))  # the learner's own frame left out
             outcome.errors.append(f"{type(exc).__name__} at load.py:{lines}: {str(exc)[:80]}")
+            await http.close()  # a call cut short leaves the connection mid-response
             await asyncio.sleep(0.5)
+    await http.close()
 
 
 async def run_learners(urls: list[str], learners: int, seconds: float, tag: str) -> tuple[Outcome, float]:
@@ -161,7 +217,9 @@ def celery(*args: str) -> Iterator[subprocess.Popen]:
 
 @contextlib.contextmanager
 def service(web: int) -> Iterator[tuple[list[str], dict[str, int]]]:
-    """`web` uvicorn processes, 2 workers and beat, as production runs them; their urls and pids."""
+    """`web` uvicorn processes, 2 workers and beat, as production runs them; their urls and pids.
+    What the run stored is deleted once they stopped: the next run starts from what it loads."""
+    started = dt.datetime.now(dt.UTC)
     with (
         web_servers(web) as urls,
         celery("worker", "--concurrency", "1", "-n", "w1@%h") as w1,
@@ -171,6 +229,7 @@ def service(web: int) -> Iterator[tuple[list[str], dict[str, int]]]:
         pids = {f"web{i + 1}": web_pid(url) for i, url in enumerate(urls)}
         pids.update(worker1=w1.pid, worker2=w2.pid, beat=beat.pid)
         yield urls, pids
+    created_since(started)
 
 
 def web_pid(url: str) -> int:

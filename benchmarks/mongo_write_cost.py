@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -60,6 +61,7 @@ def secantus() -> Iterator[tuple[str, int]]:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+        shutil.rmtree(data, ignore_errors=True)
 
 
 def run(uri: str, pid: int, layout: str, *, retry: bool, n: int) -> tuple[float, float]:

@@ -9,10 +9,18 @@ Redis `INFO commandstats`, and `/proc/<pid>/stat` CPU of the web, SecantusDB and
 processes; an idle window of the same length is subtracted from the store counts. In the same
 run, the authenticated one-topic GET and `/health/live` give the framework's own cost.
 `BENCH_PROFILE=1` (as `make bench` sets it) also samples the web process with py-spy during each phase.
+
+The database is not empty: before the run it gets `BENCH_COST_HISTORY` (10,000) past pairs, 20,000
+matched requests and 10,000 completed sessions (benchmarks/history.py), and the output states every
+touched collection's document count. An empty database flatters the server (shallow index trees, a
+TTL pass with nothing to read); a real one holds a week of requests, millions at 1k learners, which a
+bench cannot load into SecantusDB in reasonable time: 10,000 pairs is where the per-operation cost
+has taken most of its growth (docs/SCALING.md, MongoDB). What the bench inserted is deleted at the end.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import http.client
 import json
 import os
@@ -42,11 +50,14 @@ os.environ["JWT_SECRET"] = PROD_ENV["JWT_SECRET"]  # tokens minted here must ver
 django.setup()
 
 from benchmarks.common import cpu_seconds, machine, server_pid, store_counts, table  # noqa: E402
+from benchmarks.history import created_since, history_load  # noqa: E402
 from benchmarks.report import save  # noqa: E402
 from conversation.auth import mint_token  # noqa: E402
 from tests.processes import ROOT, drop_options, procfile_web_options, web_servers  # noqa: E402
 
 PAIRS = int(os.environ.get("BENCH_COST_PAIRS", "600"))
+HISTORY = int(os.environ.get("BENCH_COST_HISTORY", "10000"))
+TOUCHED = ("matchmaking_request", "conversation_session", "topic")
 THREADS = 8
 PROFILE = os.environ.get("BENCH_PROFILE") == "1"
 QUEUES = [(lang, level) for lang in ("en", "fr") for level in ("A1", "A2", "B1", "B2")][:THREADS]
@@ -210,8 +221,17 @@ def live_cpu(env: dict[str, str], options: list[str]) -> dict:
     return {"ms": result["cpu"]["web"] * 1000 / result["units"], "rate": result["units"] / result["seconds"]}
 
 
+def collection_counts() -> dict[str, int]:
+    """Documents in each collection the pairing touches: its costs are read at this size."""
+    from conversation import mongo
+
+    return {name: mongo.db()[name].count_documents({}) for name in TOUCHED}
+
+
 def main() -> int:
+    started = dt.datetime.now(dt.UTC)
     call_command("load_topics", verbosity=0)  # the starter catalog: every queue here has topics to draw
+    history_load(HISTORY)
     options = procfile_web_options()
     with web_servers(1, env=PROD_ENV, args=options) as (base,):
         web_pid = int(subprocess.check_output(["pgrep", "-f", "--", f"--port {base.rsplit(':', 1)[1]}"]).split()[0])
@@ -220,14 +240,17 @@ def main() -> int:
         # Warm-up: imports, connection pools, script loads and caches of the first requests.
         measured(pids, pairs_work(base, THREADS * 4, "warm"))
         measured(pids, gets_work(base, "/api/v1/topics/?pageSize=1", 80, staff))
+        counts_before = collection_counts()
         profiler = Profiler(web_pid, "pairing")
         pairing = measured(pids, pairs_work(base, PAIRS, "run"))
         pairing_frames = profiler.stop()
         quiet = measured(pids, idle(pairing["seconds"]))
+        counts_after = collection_counts()
         topics = measured(pids, gets_work(base, "/api/v1/topics/?pageSize=1", 2 * PAIRS, staff))
         profiler = Profiler(web_pid, "live")
         live = measured(pids, gets_work(base, "/health/live", 4 * PAIRS, None))
         live_frames = profiler.stop()
+    created_since(started, TOUCHED[:2])  # the topics stay: the catalog is the service's own
     # The same liveness probe with uvicorn's default parser (httptools) instead of the Procfile's h11.
     with_httptools = live_cpu(PROD_ENV, drop_options(options, {"--http", "--h11-max-incomplete-event-size"}))
     cost, get_cost, live_cost = per_unit(pairing, quiet), per_unit(topics, quiet), per_unit(live, quiet)
@@ -254,6 +277,11 @@ def main() -> int:
          f"{with_httptools['rate']:.0f}/s", "-"),
         ("idle window (no worker, no beat): Mongo ops, Redis cmds",
          f"{quiet['mongo'].total()}, {quiet['redis'].total()}", f"{quiet['seconds']:.1f} s", "-"),
+        ("idle window: SecantusDB CPU (ms per s)", f"{quiet['cpu'].get('mongodb', 0) * 1000 / quiet['seconds']:.1f}",
+         "its background work (TTL sweep, checkpoints), included in the per-pair figure", "-"),
+        ("documents at the run: requests, sessions, topics",
+         ", ".join(f"{counts_before[k]:,}" for k in counts_before),
+         "after: " + ", ".join(f"{counts_after[k]:,}" for k in counts_after), "-"),
     ]  # fmt: skip
     for name, frames in (("pairing", pairing_frames), ("/health/live", live_frames)):
         for frame, share in frames:

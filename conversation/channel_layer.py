@@ -1,4 +1,5 @@
-"""The Redis channel layer, with a process's blocking read made safe to cancel (pushes are not lost).
+"""The Redis channel layer, with a process's blocking read made safe to cancel (pushes are not lost),
+and fewer round trips per socket and per push.
 
 channels-redis reads every socket's messages of a process with one BZPOPMIN, run by whichever
 socket's receive task holds the layer's lock, and backs the popped message up only once the reply is
@@ -9,6 +10,11 @@ close as session sockets of the same process wait for `session.started`, so the 
 It also forgets a closed socket's channel: channels-redis buffers in process every message the
 process reads, and one for a socket already gone stayed buffered for good (a soak grew each web
 process by ~4 MB a minute).
+Round trips: a socket joins and leaves all its groups in one pipeline each (channels-redis spends two
+per group joined and one per group left); a group send takes two (channels-redis four, sending its
+script's text every time), and so does a send to several groups (`group_send_many`); a read that finds
+a message waiting takes one (channels-redis four). Redis runs the same commands; the web process,
+whose CPU is the load run's limit, makes fewer calls (docs/SCALING.md, Sockets and the channel layer).
 """
 
 from __future__ import annotations
@@ -16,8 +22,10 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import time
 
 from channels_redis.core import RedisChannelLayer
+from redis.commands.core import AsyncScript
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +36,63 @@ if score then
   redis.call('ZREM', KEYS[2], ARGV[1])
   redis.call('ZADD', KEYS[1], score, ARGV[1])
 end
+"""
+
+# Each group's members once the expired ones are dropped: channels-redis' ZREMRANGEBYSCORE then ZRANGE,
+# for several groups in one call.
+_GROUP_MEMBERS = """
+local members = {}
+for i = 1, #KEYS do
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], 0, ARGV[1])
+  members[i] = redis.call('ZRANGE', KEYS[i], 0, -1)
+end
+return members
+"""
+
+# channels-redis' group send script with its separate prune of expired messages folded in: per channel
+# key, drop what expired, then add the message unless the channel is at capacity. ARGV: the messages,
+# the capacities, the expiry cut-off, now, the key's lifetime. Returns how many were over capacity.
+# Each message is scored a microsecond after the one before it: a queue given two in one call (two
+# groups of one `group_send_many`) gets them in the order sent, not in the order of their bytes.
+_GROUP_SEND = """
+local count = #KEYS
+local expired_before, now, expiry = ARGV[2 * count + 1], ARGV[2 * count + 2], ARGV[2 * count + 3]
+local over_capacity = 0
+for i = 1, count do
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], 0, expired_before)
+  if redis.call('ZCOUNT', KEYS[i], '-inf', '+inf') < tonumber(ARGV[count + i]) then
+    redis.call('ZADD', KEYS[i], tonumber(now) + (i - 1) * 0.000001, ARGV[i])
+    redis.call('EXPIRE', KEYS[i], expiry)
+  else
+    over_capacity = over_capacity + 1
+  end
+end
+return over_capacity
+"""
+
+# A process's read of its queue (KEYS[1]), as channels-redis does it, minus the blocking pop: drop from
+# the backup (KEYS[2]) the messages already handed over (ARGV[2..]), put back in the queue at their place
+# any other (a read that did not finish), then move the first waiting message to the backup and return
+# it. Atomic, so a message is always in the queue or in the backup. The backup lives as long as a message
+# (ARGV[1] seconds): one a process read before it stopped would otherwise stay in Redis for good.
+_READ = """
+if #ARGV > 1 then
+  redis.call('ZREM', KEYS[2], unpack(ARGV, 2))
+end
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  local backed_up = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
+  for i = #backed_up, 1, -2 do
+    redis.call('ZADD', KEYS[1], backed_up[i], backed_up[i - 1])
+  end
+  redis.call('DEL', KEYS[2])
+end
+local popped = redis.call('ZPOPMIN', KEYS[1])
+if popped[1] then
+  redis.call('ZADD', KEYS[2], popped[2], popped[1])
+  redis.call('EXPIRE', KEYS[2], ARGV[1])
+  return popped[1]
+end
+return false
 """
 
 
@@ -53,6 +118,67 @@ class CancelSafeRedisChannelLayer(RedisChannelLayer):
         self._giving_back: set[asyncio.Task] = set()
         self._live: set[str] = set()
         self.receive_buffer = _Buffers(self.receive_buffer.default_factory, self._live)
+        self._scripts: dict[str, AsyncScript] = {}
+        self._last_read: dict[str, bytes] = {}  # per queue, the message its read just returned
+        self._handed_over: dict[str, list[bytes]] = {}  # per queue, read messages still in its backup
+
+    async def _script(self, index: int, text: str, keys: list, args: list):
+        """Runs a script by its digest (EVALSHA; loaded once per Redis), on the layer's connection `index`."""
+        connection = self.connection(index)
+        script = self._scripts.get(text) or self._scripts.setdefault(text, AsyncScript(connection, text))
+        return await script(keys=keys, args=args, client=connection)
+
+    async def group_add_many(self, groups: list[str], channel: str) -> None:
+        """`group_add` for each of `groups`, in one round trip per Redis host instead of two per group."""
+        assert self.require_valid_channel_name(channel), "Channel name not valid"
+        for index, names in self._by_host(groups).items():
+            async with self.connection(index).pipeline(transaction=False) as pipe:
+                for group in names:
+                    pipe.zadd(self._group_key(group), {channel: time.time()})
+                    pipe.expire(self._group_key(group), self.group_expiry)
+                await pipe.execute()
+
+    async def group_discard_many(self, groups: list[str], channel: str) -> None:
+        """`group_discard` for each of `groups`, in one round trip per Redis host."""
+        for index, names in self._by_host(groups).items():
+            async with self.connection(index).pipeline(transaction=False) as pipe:
+                for group in names:
+                    pipe.zrem(self._group_key(group), channel)
+                await pipe.execute()
+
+    def _by_host(self, groups: list[str]) -> dict[int, list[str]]:
+        hosts: dict[int, list[str]] = collections.defaultdict(list)
+        for group in dict.fromkeys(groups):  # each group once, in order
+            assert self.require_valid_group_name(group), "Group name not valid"
+            hosts[self.consistent_hash(group)].append(group)
+        return hosts
+
+    async def group_send(self, group, message) -> None:
+        """channels-redis' group send (same commands, same capacity rule) in two round trips instead of four."""
+        await self.group_send_many([(group, message)])
+
+    async def group_send_many(self, sends: list[tuple[str, dict]]) -> None:
+        """`group_send` of each (group, message), in order: one call reads every group's members and one
+        per Redis host queues every message, whatever the number of groups."""
+        now = time.time()
+        members: dict[str, list[bytes]] = {}
+        for index, groups in self._by_host([group for group, _ in sends]).items():
+            keys = [self._group_key(group) for group in groups]
+            found = await self._script(index, _GROUP_MEMBERS, keys, [int(now) - self.group_expiry])
+            members.update(zip(groups, found, strict=True))
+        queued: dict[int, tuple[list, list, list]] = collections.defaultdict(lambda: ([], [], []))
+        for group, message in sends:
+            channels = [member.decode("utf8") for member in members[group]]
+            by_host, messages, capacities = self._map_channel_keys_to_connection(channels, message)
+            for index, keys in by_host.items():
+                queued[index][0].extend(keys)
+                queued[index][1].extend(messages[key] for key in keys)
+                queued[index][2].extend(capacities[key] for key in keys)
+        for index, (keys, messages, capacities) in queued.items():
+            args = [*messages, *capacities, int(now) - int(self.expiry), now, self.expiry]
+            if over_capacity := await self._script(index, _GROUP_SEND, keys, args):
+                groups = ", ".join(group for group, _ in sends)
+                log.info("%s of %s queues over capacity in groups %s", over_capacity, len(keys), groups)
 
     async def receive(self, channel):
         self._live.add(channel)
@@ -67,12 +193,45 @@ class CancelSafeRedisChannelLayer(RedisChannelLayer):
         # The pop and its backup run to the end whatever happens to the caller, so a reply is never
         # dropped half read; a message it popped for nobody goes back to the front of the queue, where
         # the process's next reader (already blocked on it) takes it at once.
-        pop = asyncio.ensure_future(super()._brpop_with_clean(index, channel, timeout))
+        pop = asyncio.ensure_future(self._pop_and_back_up(index, channel, timeout))
         try:
             return await asyncio.shield(pop)
         except asyncio.CancelledError:
             pop.add_done_callback(lambda done: self._give_back_later(done, index, channel))
             raise
+
+    async def _pop_and_back_up(self, index: int, channel: str, timeout: float) -> bytes | None:
+        """channels-redis' read (restore the backup, pop, back the message up), one round trip when a
+        message is waiting: the script also drops the messages already handed over, which channels-redis
+        removes one by one (ZPOPMIN) after each read. Only when the queue is empty does it block."""
+        handed_over = self._handed_over.pop(channel, [])
+        backup = self._backup_channel_name(channel)
+        try:
+            member = await self._script(index, _READ, [channel, backup], [int(self.expiry), *handed_over])
+        except BaseException:
+            self._handed_over.setdefault(channel, []).extend(handed_over)  # still to drop, next read
+            raise
+        if member is None:
+            popped = await self.connection(index).bzpopmin(channel, timeout=timeout)
+            if popped is None:
+                return None
+            _, member, score = popped
+            await (
+                self.connection(index)
+                .pipeline(transaction=False)
+                .zadd(backup, {member: float(score)})
+                .expire(backup, int(self.expiry))
+                .execute()
+            )
+        self._last_read[channel] = member
+        return member
+
+    async def _clean_receive_backup(self, index, channel) -> None:
+        # Called once the message just read is in the process's buffers: the next read's script drops it
+        # from the backup (no round trip of its own). A crash before then leaves it in the backup, as a
+        # crash before channels-redis' ZPOPMIN did.
+        if (member := self._last_read.pop(channel, None)) is not None:
+            self._handed_over.setdefault(channel, []).append(member)
 
     def _give_back_later(self, pop: asyncio.Future, index: int, channel: str) -> None:
         if pop.cancelled() or pop.exception() is not None or pop.result() is None:

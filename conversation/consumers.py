@@ -157,9 +157,9 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
             await self.refuse(CLOSE_TOO_MANY_SOCKETS)
             return
         self.claimed = True
-        for group in [*self.groups_for(), access_group(self.user.id)]:
-            await self.channel_layer.group_add(group, self.channel_name)
-            self.groups_joined.append(group)
+        groups = [*self.groups_for(), access_group(self.user.id)]
+        await self.channel_layer.group_add_many(groups, self.channel_name)
+        self.groups_joined = groups
         await self.accept()
         self.guard = asyncio.create_task(self.guard_token_and_lease())
         await self.on_open()
@@ -186,9 +186,8 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
         if self.claimed:
             with contextlib.suppress(Exception):  # an unreleased slot runs out with its lease
                 await socket_release(user_id=self.user.id, socket_id=self.channel_name)
-        for group in self.groups_joined:
-            await self.channel_layer.group_discard(group, self.channel_name)
         if self.groups_joined:
+            await self.channel_layer.group_discard_many(self.groups_joined, self.channel_name)
             await self.on_close()
 
     async def websocket_receive(self, message) -> None:

@@ -61,10 +61,12 @@ def push(group: str, event_type: str, payload: dict[str, Any], *, exclude: str |
 
 
 def push_each(messages: list[tuple[str, str, dict[str, Any]]]) -> None:
-    """Several (group, type, payload) pushes in one hop to the event loop."""
+    """Several (group, type, payload) pushes in one hop to the event loop and two calls to Redis."""
 
     async def _send() -> None:
-        for group, event_type, payload in messages:
-            await apush(group, event_type, payload)
+        try:
+            await get_channel_layer().group_send_many([(g, _message(t, p, None)) for g, t, p in messages])
+        except Exception:
+            log.exception("push %s failed", ", ".join(f"{t} to {g}" for g, t, _ in messages))
 
     async_to_sync(_send)()

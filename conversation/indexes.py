@@ -1,4 +1,4 @@
-"""Creates every index the documents declare, and TTL indexes with their retention."""
+"""Creates every index the documents declare, TTL indexes with their retention; drops retired ones."""
 
 from __future__ import annotations
 
@@ -40,9 +40,17 @@ def ensure_ttl_index(collection: str, field: str, seconds: int) -> None:
         mongo.db().command("collMod", collection, index={"name": name, "expireAfterSeconds": seconds})
 
 
+def drop_retired_indexes(collection: str, names: tuple[str, ...]) -> None:
+    """Drops indexes an earlier release created and no query needs any more (each costs every write)."""
+    coll = mongo.db()[collection]
+    for name in set(names) & set(coll.index_information()):
+        coll.drop_index(name)
+
+
 def ensure_indexes() -> list[str]:
     names = []
     for document in documents():
+        drop_retired_indexes(document._get_collection_name(), getattr(document, "retired_indexes", ()))
         document.ensure_indexes()
         if ttl_field := getattr(document, "ttl_index_field", None):
             ensure_ttl_index(document._get_collection_name(), ttl_field, document.ttl_index_seconds())

@@ -9,6 +9,7 @@ from conversation.vocab import DURATIONS, LEVELS
 
 PENDING, MATCHED, EXPIRED, CANCELLED = "pending", "matched", "expired", "cancelled"
 STATUSES = (PENDING, MATCHED, EXPIRED, CANCELLED)
+PENDING_INDEX = "one_pending_per_user"
 
 
 def history_retention_seconds() -> int:
@@ -37,13 +38,12 @@ class MatchmakingRequest(me.Document):
         "indexes": [
             {"fields": ["user_id", "status"]},
             {"fields": ["target_language_code", "user_level", "status", "created_at"]},
-            # Beyond the seed: expiry and reconciliation read only pending requests.
-            {"fields": ["status", "expires_at"]},
             # Beyond the seed: at most one pending request per user, enforced by the insert itself,
-            # across processes and whatever Redis has lost.
+            # across processes and whatever Redis has lost. Holding only pending requests, it is also
+            # how expiry, reconciliation and relaxation find them (matchmaking/selectors.py).
             {
                 "fields": ["user_id"],
-                "name": "one_pending_per_user",
+                "name": PENDING_INDEX,
                 "unique": True,
                 "partialFilterExpression": {"status": PENDING},
             },
@@ -53,6 +53,9 @@ class MatchmakingRequest(me.Document):
     # The seed's TTL index, created by ensure_indexes with the configured retention:
     # MongoDB deletes a request that long after it expired (history, statistics).
     ttl_index_field = "expiresAt"
+    # Dropped by ensure_indexes where an earlier release made them: every index is rewritten on each
+    # state change. (status, expiresAt) served only what PENDING_INDEX and the seed's indexes serve.
+    retired_indexes = ("status_1_expiresAt_1",)
 
     @classmethod
     def ttl_index_seconds(cls) -> int:

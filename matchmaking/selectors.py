@@ -2,16 +2,34 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.conf import settings
+from mongoengine.queryset import QuerySet
 from prometheus_client.core import GaugeMetricFamily
 
 from conversation import clock, redis_keys
 from conversation.redis import client
-from matchmaking.documents import MatchmakingRequest
+from conversation.vocab import LEVELS, language_codes
+from matchmaking.documents import PENDING, PENDING_INDEX, MatchmakingRequest
 
 
 def request_latest(*, user_id: str) -> MatchmakingRequest | None:
     return MatchmakingRequest.objects(user_id=user_id).order_by("-created_at").first()
+
+
+def requests_pending(*, limit: int, **filters: dt.datetime) -> QuerySet:
+    """Pending requests (MongoEngine filters on expires_at / created_at), read through the partial unique
+    index that holds only those: the periodic tasks' reads cost what is waiting, never the history."""
+    return MatchmakingRequest.objects(status=PENDING, **filters).hint(PENDING_INDEX).limit(limit)
+
+
+def requests_created_since(*, status: str, since: dt.datetime) -> QuerySet:
+    """Requests of one status created since `since`, on the seed's (language, level, status, createdAt) index:
+    every language and level named, so the index bounds are exact."""
+    return MatchmakingRequest.objects(
+        target_language_code__in=language_codes(), user_level__in=LEVELS, status=status, created_at__gte=since
+    )
 
 
 def queues_overview(*, now: float | None = None) -> list[dict]:

@@ -1,7 +1,7 @@
 """The operations dashboard's figures: live queues and sessions, the last 24 h or 7 days, and the verdict.
 
-Every query is bounded by an index: sessions by `createdAt`, matched requests by
-`(status, expiresAt)`, feedback and reports by `createdAt`, live sessions by `status`.
+Every query is bounded by an index: sessions by `createdAt`, requests by the seed's
+`(targetLanguageCode, userLevel, status, createdAt)`, feedback and reports by `createdAt`, live sessions by `status`.
 """
 
 from __future__ import annotations
@@ -10,13 +10,11 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.conf import settings
-
 from conversation import clock
 from conversation.health import beat_last, stores_failing
 from conversation.vocab import language_codes
-from matchmaking.documents import CANCELLED, EXPIRED, MATCHED, MatchmakingRequest
-from matchmaking.selectors import queues_overview
+from matchmaking.documents import CANCELLED, EXPIRED, MATCHED
+from matchmaking.selectors import queues_overview, requests_created_since
 from sessions_app.documents import ACTIVE, WAITING, ConversationSession, SessionFeedback, SessionReport
 from topics.documents import Topic
 
@@ -69,11 +67,9 @@ def _ending_label(status: str, reason: str | None) -> str:
 
 
 def _requests_by_outcome(since: dt.datetime) -> dict[str, int]:
-    """Requests created in the window, by status; expiresAt = createdAt + TTL, so the (status, expiresAt) index."""
-    ttl = dt.timedelta(seconds=settings.MATCHMAKING_REQUEST_TTL_SECONDS)
+    """Requests created in the window, by status."""
     return {
-        status: MatchmakingRequest.objects(status=status, expires_at__gte=since + ttl).count()
-        for status in (MATCHED, EXPIRED, CANCELLED)
+        status: requests_created_since(status=status, since=since).count() for status in (MATCHED, EXPIRED, CANCELLED)
     }
 
 
@@ -110,14 +106,9 @@ def dashboard(*, window: str = "24h", now: dt.datetime | None = None) -> Dashboa
         {"$group": {"_id": None, "avg": {"$avg": "$actualDurationSeconds"}}},
     ]))  # fmt: skip
 
-    # expiresAt = createdAt + TTL, so this range is "created in the window", on the (status, expiresAt) index.
-    ttl = dt.timedelta(seconds=settings.MATCHMAKING_REQUEST_TTL_SECONDS)
+    matched = requests_created_since(status=MATCHED, since=since).only("created_at", "matched_at").exclude("id")
     waits = [
-        (doc["matchedAt"] - doc["createdAt"]).total_seconds()
-        for doc in MatchmakingRequest._get_collection().find(
-            {"status": MATCHED, "expiresAt": {"$gte": since + ttl}}, {"createdAt": 1, "matchedAt": 1, "_id": 0}
-        )
-        if doc.get("matchedAt")
+        (doc["matchedAt"] - doc["createdAt"]).total_seconds() for doc in matched.as_pymongo() if doc.get("matchedAt")
     ]
     feedback_rows = list(SessionFeedback._get_collection().aggregate([
         {"$match": recent},

@@ -22,19 +22,28 @@ def _load(session_id: str) -> ConversationSession | None:
     return ConversationSession.objects(id=oid).first() if oid else None
 
 
+def _load_joinable(session_id: str, user_id: str) -> tuple[ConversationSession | None, dict | None]:
+    """The session, and its `session.state` payload when `user_id` may join it: one thread hop for both."""
+    session = _load(session_id)
+    joinable = session is not None and session.slot_of(user_id) is not None and session.status in LIVE_STATUSES
+    return session, session_json(session) if joinable else None
+
+
 class SessionConsumer(EventConsumer):
     session: ConversationSession
+    state: dict  # the session as loaded at the handshake, sent as `session.state` once the socket is open
     client_messages = frozenset({"heartbeat", "signal"})
 
     async def authorize(self) -> int | None:
-        session = await sync_to_async(_load, thread_sensitive=False)(self.scope["url_route"]["kwargs"]["session_id"])
+        session_id = self.scope["url_route"]["kwargs"]["session_id"]
+        session, state = await sync_to_async(_load_joinable, thread_sensitive=False)(session_id, self.user.id)
         if session is None:
             return CLOSE_NOT_FOUND
         if session.slot_of(self.user.id) is None:
             return CLOSE_FORBIDDEN
-        if session.status not in LIVE_STATUSES:
+        if state is None:
             return CLOSE_GONE
-        self.session = session
+        self.session, self.state = session, state
         self.session_id, self.slot = str(session.id), session.slot_of(self.user.id)  # read on every heartbeat
         return None
 
@@ -53,8 +62,7 @@ class SessionConsumer(EventConsumer):
         await super().refuse(code)
 
     async def on_open(self) -> None:
-        payload = await sync_to_async(session_json, thread_sensitive=False)(self.session)
-        await self.send_json({"type": "session.state", "session": payload})
+        await self.send_json({"type": "session.state", "session": self.state})
 
     async def on_heartbeat(self, content) -> None:
         now = clock.now()

@@ -88,3 +88,118 @@ def test_a_socket_that_closes_leaves_its_channel_forgotten():
 
     during, after = async_to_sync(run)()
     assert (during, after) == (1, 0)
+
+
+def _other_process_layer(**overrides) -> CancelSafeRedisChannelLayer:
+    return CancelSafeRedisChannelLayer(**(settings.CHANNEL_LAYERS["default"]["CONFIG"] | overrides))
+
+
+def test_a_socket_joins_and_leaves_all_its_groups_at_once():
+    layer = get_channel_layer()
+    redis = redis_client()
+
+    async def scenario() -> tuple[list, list, list]:
+        channel = await layer.new_channel()
+        await layer.group_add_many(["user.a", "access.a"], channel)
+        joined = [redis.zscore(layer._group_key(g), channel) is not None for g in ("user.a", "access.a")]
+        ttls = [redis.ttl(layer._group_key(g)) for g in ("user.a", "access.a")]
+        await layer.group_discard_many(["user.a", "access.a"], channel)
+        left = [redis.zscore(layer._group_key(g), channel) for g in ("user.a", "access.a")]
+        return joined, ttls, left
+
+    joined, ttls, left = async_to_sync(scenario)()
+    assert joined == [True, True]
+    assert all(0 < ttl <= layer.group_expiry for ttl in ttls)
+    assert left == [None, None]
+
+
+def test_a_group_send_reaches_each_member_once_in_every_process_and_drops_expired_members():
+    layer = get_channel_layer()
+    redis = redis_client()
+    other = _other_process_layer()
+
+    async def scenario() -> tuple[dict, dict, dict]:
+        mine, also_mine = await layer.new_channel(), await layer.new_channel()
+        theirs = await other.new_channel()
+        await layer.group_add_many(["session.s1"], mine)
+        await layer.group_add_many(["session.s1"], also_mine)
+        await other.group_add("session.s1", theirs)
+        stale = await other.new_channel()  # a member older than the group's expiry: its process died
+        redis.zadd(layer._group_key("session.s1"), {stale: time.time() - layer.group_expiry - 10})
+        await layer.group_send("session.s1", {"type": "event.push", "n": 7})
+        # Each socket reads as a consumer does, from its start (a channel nobody reads is a closed socket's).
+        got = await asyncio.wait_for(asyncio.gather(*(layer.receive(c) for c in (mine, also_mine))), 3)
+        theirs_got = await asyncio.wait_for(other.receive(theirs), 3)
+        return got[0], got[1], theirs_got, stale
+
+    mine, also_mine, theirs, stale = async_to_sync(scenario)()
+    assert mine == also_mine == theirs == {"type": "event.push", "n": 7}
+    assert redis.zscore(layer._group_key("session.s1"), stale) is None
+    # One message per process queue, holding the channels it is for: nothing left waiting; the one read
+    # stays in its process's backup until the next read, which lasts no longer than a message.
+    queues = [k for k in redis.scan_iter(match=f"{layer.prefix}specific.*") if redis.zcard(k)]
+    assert all(k.endswith(b"$inflight") and 0 < redis.ttl(k) <= layer.expiry for k in queues)
+
+
+def test_a_group_send_skips_a_channel_at_capacity_and_still_reaches_the_others():
+    sender = _other_process_layer(capacity=1)  # capacity is the sender's rule
+    stuck_process, reader = _other_process_layer(), _other_process_layer()
+
+    async def scenario() -> tuple[list, dict]:
+        stuck, free = await stuck_process.new_channel(), await reader.new_channel()
+        await sender.group_add_many(["user.b"], stuck)
+        await sender.group_add_many(["user.b"], free)
+        await sender.send(stuck, {"type": "event.push", "n": 1})  # a socket not reading: its queue is full
+        await sender.group_send("user.b", {"type": "event.push", "n": 2})
+        key = stuck_process.prefix + stuck_process.non_local_name(stuck)
+        queued = [sender.deserialize(m)["n"] for m in redis_client().zrange(key, 0, -1)]
+        return queued, await asyncio.wait_for(reader.receive(free), 3)
+
+    queued, received = async_to_sync(scenario)()
+    assert queued == [1]
+    assert received == {"type": "event.push", "n": 2}
+
+
+def test_a_read_takes_a_waiting_message_without_blocking_and_drops_the_ones_handed_over():
+    layer = get_channel_layer()
+    redis = redis_client()
+
+    def blocking_pops() -> int:
+        return int(redis.info("commandstats").get("cmdstat_bzpopmin", {}).get("calls", 0))
+
+    async def scenario() -> tuple[list, int, list]:
+        channel = await layer.new_channel()
+        for n in range(3):
+            await layer.send(channel, {"type": "event.push", "n": n})
+        before = blocking_pops()
+        received = [(await asyncio.wait_for(layer.receive(channel), 3))["n"] for _ in range(3)]
+        backup = layer.prefix + layer._backup_channel_name(layer.non_local_name(channel))
+        return received, blocking_pops() - before, [layer.deserialize(m)["n"] for m in redis.zrange(backup, 0, -1)]
+
+    received, blocked, backed_up = async_to_sync(scenario)()
+    assert received == [0, 1, 2]
+    assert blocked == 0  # each was waiting: one script call per message
+    assert backed_up == [2]  # 0 and 1 were dropped by the reads after them; 2 by the next read
+
+
+def test_a_send_to_several_groups_reaches_each_groups_members_in_the_order_sent():
+    layer = get_channel_layer()
+
+    async def scenario() -> tuple[list, list]:
+        session_socket, lobby = await layer.new_channel(), await layer.new_channel()
+        await layer.group_add_many(["session.s2", "access.u"], session_socket)
+        await layer.group_add_many(["user.u", "access.u"], lobby)
+        await layer.group_send_many(
+            [
+                (group, {"type": "event.push", "n": n})
+                for n, group in enumerate(["session.s2", "user.u", "access.u", "user.nobody"])
+            ]
+        )
+        reads = await asyncio.wait_for(
+            asyncio.gather(*(layer.receive(c) for c in (session_socket, session_socket, lobby, lobby))), 3
+        )
+        return [r["n"] for r in reads[:2]], [r["n"] for r in reads[2:]]
+
+    session_socket_got, lobby_got = async_to_sync(scenario)()
+    assert session_socket_got == [0, 2]  # its session group's push, then the access group's
+    assert lobby_got == [1, 2]

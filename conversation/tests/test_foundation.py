@@ -49,6 +49,20 @@ def test_ttl_retention_change_is_applied_in_place(settings):
     assert index_keys("matchmaking_request")["expiresAt_1:ttl"] == 3 * 24 * 3600
 
 
+def test_ensure_indexes_drops_a_retired_index_and_keeps_the_rest():
+    from conversation.indexes import ensure_indexes
+
+    requests = mongo.db()["matchmaking_request"]
+    requests.create_index([("status", 1), ("expiresAt", 1)])  # what a release before issue 17 created
+    before = set(index_keys("matchmaking_request"))
+    ensure_indexes()
+    after = set(index_keys("matchmaking_request"))
+    assert before - after == {"status_1_expiresAt_1"}
+    assert "one_pending_per_user" in after and "expiresAt_1" in after
+    ensure_indexes()  # idempotent: nothing left to drop
+    assert set(index_keys("matchmaking_request")) == after
+
+
 def test_documents_store_the_seeds_camel_case_fields(api):
     from topics.catalog import catalog_load
 

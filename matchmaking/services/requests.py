@@ -25,6 +25,7 @@ from conversation.redis import client
 from matchmaking.documents import CANCELLED, EXPIRED, MATCHED, PENDING, MatchmakingRequest
 from matchmaking.payloads import request_json
 from matchmaking.redis_scripts import Popped
+from matchmaking.selectors import requests_pending
 from matchmaking.services import queue
 from sessions_app.documents import ConversationSession
 from sessions_app.payloads import session_json
@@ -232,7 +233,7 @@ def requests_expire(*, now: dt.datetime | None = None, limit: int = 500) -> int:
     """Marks pending requests past expiresAt expired, dequeues them and tells their users."""
     now = now or clock.now()
     count = 0
-    for request in MatchmakingRequest.objects(status=PENDING, expires_at__lte=now).limit(limit):
+    for request in requests_pending(expires_at__lte=now, limit=limit):
         if Where(MatchmakingRequest, id=request.id, status=PENDING).update_one(set__status=EXPIRED):
             expired = reloaded(request)
             queue.dequeue(expired)
@@ -253,11 +254,7 @@ def queues_reconcile(*, now: dt.datetime | None = None, limit: int = 1000) -> in
     """
     now = now or clock.now()
     redis = client()
-    pending = list(
-        MatchmakingRequest.objects(status=PENDING, expires_at__gt=now, created_at__lte=now - RECONCILE_GRACE).limit(
-            limit
-        )
-    )
+    pending = list(requests_pending(expires_at__gt=now, created_at__lte=now - RECONCILE_GRACE, limit=limit))
     if not pending:
         return 0
     pipe = redis.pipeline(transaction=False)
@@ -276,7 +273,7 @@ def queues_relax(*, now: dt.datetime | None = None, limit: int = 200) -> int:
     now = now or clock.now()
     cutoff = now - dt.timedelta(seconds=settings.MATCHMAKING_RELAX_AFTER_SECONDS)
     paired = 0
-    for request in MatchmakingRequest.objects(status=PENDING, expires_at__gt=now, created_at__lte=cutoff).limit(limit):
+    for request in requests_pending(expires_at__gt=now, created_at__lte=cutoff, limit=limit):
         result = request_pair(request=request, now=now, enqueue=False)
         paired += result.status == MATCHED
     return paired
