@@ -87,7 +87,7 @@ morning's quiet run of the round's starting point: pairing step 0.39, heartbeats
 | `/health/live` <= 0.7 ms CPU | 0.58 ms | met |
 | pairing POSTs >= 0.6 of one-topic GETs | 2.68 | met |
 | pairing step >= 0.5 of ZADD+ZPOPMIN | 0.59 by rate; 0.49 by CPU (six runs) | at the line |
-| heartbeats >= 0.7 of the echo consumer | 0.50 (rate), 0.48 (CPU per heartbeat) | not met |
+| heartbeats >= 0.7 of the echo consumer | 0.95-1.04 CPU, 0.69-0.94 rate; direct echo 0.35-0.45 | met (s3-beats) |
 | load: no knee < 64, peak >= 88/s, 0 errors | 2 web: 33-40/s from 4 to 96, peak 39.8 | not met (below) |
 | (same) | 4 web: peak 43.5 at 64; 0 errors at any level | not met |
 | soak: last minute within 10 %, RSS flat | +8.6 %, 0 errors; web RSS 128 -> 133 MB | met (leak fixed, last bullet) |
@@ -197,14 +197,33 @@ SecantusDB's) or more cores: SCALING.md sizes that.
   Not done: naming the index and recently-met keys inside the script (2 arguments fewer, ~1 us per
   pair) breaks Redis's rule that a script declares its keys; Redis Functions would build the Lua
   helpers once at load (~4k instructions per pop) but bring a load-and-version step to every deploy.
-- Heartbeats: the sessions table now also gives the web process's CPU per heartbeat, the steadier
-  figure here. Before the socket work: 378-405 us against 143-173 us for the echo consumer (0.36-0.39;
-  by rate 0.31-0.35); after: 227-308 us (0.52-0.63; by rate 0.60-0.84, target 0.7 met only in the
-  quieter runs). What went: channels' thread hop before every socket message to close Django's SQL
-  connections, which sockets never use (a fifth of the profile; the echo consumer, a plain channels
-  consumer, still pays it). What stays: one script call to Redis per heartbeat (the seed's presence
-  and the sweeper's index, ~17 % of the profile, mostly redis-py's pool and the write syscall) and
-  the per-socket frame limit.
+- Heartbeats: the sessions table gives heartbeats/s and the web process's CPU per heartbeat (the
+  steadier figure here) against two echo consumers on the same server, now started with the
+  Procfile's uvicorn options. The issue's baseline, `echo`, is a stock channels consumer: it still
+  pays channels' thread hop before each message (to close Django's SQL connections), which
+  `EventConsumer` skips, so it is the cost of a plain channels socket. `direct echo` skips the hop
+  too: what is left between it and a heartbeat is the heartbeat's own work (the frame limit, the
+  Redis script, the presence check, the ack with the server's time), the stricter baseline. Before
+  the socket work: 378-405 us against 143-173 us for the echo (0.36-0.39). Then, without the hop:
+  227-308 us. This branch (s3-beats), same harness, main's socket code and this branch's alternated
+  five times on this shared machine: 212-287 -> 98-126 us per heartbeat; against the echo 0.44-0.56
+  -> 0.95-1.04 (by rate 0.39-0.54 -> 0.69-0.94); against the direct echo 0.20-0.27 -> 0.35-0.45 (by
+  rate 0.20-0.50 -> 0.29-0.70, the noisiest figure: the direct echo's rate moved 2x between runs).
+  The 500- and 1,000-socket round trips moved too much between runs to read a change from. What
+  went, from py-spy profiles of the web process under the bench:
+  the Redis round trip per heartbeat (27 % of the profile: redis-py's per-command pool acquire and
+  release and one write syscall each); the heartbeats of the sockets that beat in the same event-loop
+  turn now go as one pipeline (`ScriptBatch`, ~15 a batch here; every heartbeat still runs its own
+  script, ARCHITECTURE.md, Sockets). That alone took the heartbeat to 153-205 us. Then
+  permessage-deflate, which uvicorn accepted from every client that offered it (browsers and the
+  bench's client do): ~15 % of a heartbeat's CPU and 60 -> 27 KB of the web process per socket (500
+  sockets held); it lowers the echoes' cost too, so it helps capacity more than the ratio. Last, a
+  translation override per frame (the socket's language is now activated once for its task) and two
+  document field reads per heartbeat (~3 %). What stays beyond the direct echo: the script call
+  (~16 % of the profile, redis-py's pipeline and its parse), the token bucket and size check, the
+  clock and the ack's timestamp. Not taken: wsproto (not in the lock; websockets' sans-I/O
+  implementation, uvicorn's default, is what runs) and uvicorn's legacy `--ws websockets`, which cost
+  the echo twice as much per message here.
 - Load run, socket side: the cost row now splits out the load client's own CPU (`client ms`, ~5 ms
   per journey on the same cores), and each level prints its Redis commands per journey: ~130, most
   of them the core channel layer's (ZADD/EXPIRE per group joined, ZREM per group left, a script per

@@ -1,7 +1,8 @@
 """Sessions benchmark: heartbeats over real sockets, socket capacity, sweeper cost.
 
 1. Heartbeats handled per second by one web process over real WebSockets (each socket sends a
-   heartbeat and waits for its ack), next to an echo consumer on the same server.
+   heartbeat and waits for its ack), next to two echo consumers on the same server (benchmarks/echo_asgi.py),
+   and the web process's CPU per heartbeat. The server runs with the Procfile's uvicorn options.
 2. Sockets one web process holds with the p99 heartbeat round trip, at rising socket counts.
 3. The sweeper's time with 10k and 100k active sessions of which the same 100 are stale: it must
    follow the sessions it ends, not all sessions. Run with `make bench-sessions`.
@@ -31,7 +32,7 @@ from conversation import clock, mongo, redis_keys  # noqa: E402
 from conversation.auth import mint_token  # noqa: E402
 from conversation.redis import client  # noqa: E402
 from sessions_app.services.sweeper import sessions_sweep  # noqa: E402
-from tests.processes import free_port, wait_ready  # noqa: E402
+from tests.processes import free_port, procfile_web_options, wait_ready  # noqa: E402
 
 DURATION = float(os.environ.get("BENCH_SECONDS", "5"))
 SOCKET_STEPS = [int(n) for n in os.environ.get("BENCH_SOCKETS", "100,500,1000").split(",")]
@@ -127,7 +128,7 @@ def main() -> int:
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "benchmarks.echo_asgi:application", "--port", str(port),
-         "--log-level", "warning", "--no-access-log", "--ws-ping-interval", "0", "--timeout-graceful-shutdown", "2"],
+         *procfile_web_options(), "--log-level", "warning", "--no-access-log", "--ws-ping-interval", "0"],
         # The sockets here are robots sending as fast as they can: lift the per-socket frame limit
         # (its token bucket still runs on every frame).
         env={**os.environ, "LOG_LEVEL": "WARNING", "WEBSOCKET_MAX_MESSAGES_PER_SECOND": "1000000"},
@@ -139,12 +140,20 @@ def main() -> int:
         base = f"ws://127.0.0.1:{port}"
         wipe()
         ids = make_sessions(25)
+        drive_costed(server.pid, session_urls(base, ids))  # warm-up: script load, pools, first imports
         rate, cost = drive_costed(server.pid, session_urls(base, ids))
         echo, echo_cost = drive_costed(server.pid, [f"{base}/ws/bench/echo/"] * 50)
-        rows.append(("heartbeats handled/s, 50 sockets, 1 web process", f"{rate:,.0f}", f"{echo:,.0f} (echo)",
-                     f"{rate / echo:.2f}"))  # fmt: skip
-        rows.append(("web CPU per heartbeat (us), same run", f"{cost:,.0f}", f"{echo_cost:,.0f} (echo)",
-                     f"{echo_cost / cost:.2f}"))  # fmt: skip
+        direct, direct_cost = drive_costed(server.pid, [f"{base}/ws/bench/echo-direct/"] * 50)
+        rows += [
+            ("heartbeats handled/s, 50 sockets, 1 web process", f"{rate:,.0f}", f"{echo:,.0f} (echo)",
+             f"{rate / echo:.2f}"),
+            ("web CPU per heartbeat (us), same run", f"{cost:,.0f}", f"{echo_cost:,.0f} (echo)",
+             f"{echo_cost / cost:.2f}"),
+            ("heartbeats handled/s against an echo without channels' thread hop", f"{rate:,.0f}",
+             f"{direct:,.0f} (direct echo)", f"{rate / direct:.2f}"),
+            ("web CPU per heartbeat (us) against the same", f"{cost:,.0f}", f"{direct_cost:,.0f} (direct echo)",
+             f"{direct_cost / cost:.2f}"),
+        ]  # fmt: skip
         for count in SOCKET_STEPS:
             wipe()
             ids = make_sessions(count // 2)

@@ -133,6 +133,10 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         self.groups_joined = []
         self.language = scope_language(self.scope)
+        # Every message of this socket is handled in this task, and the threads it starts copy its
+        # context: error details (ours and the services') come in the socket's language without an
+        # override around each frame.
+        translation.activate(self.language)
         self.claimed = self.over_rate = False
         self.guard: asyncio.Task | None = None
         self.frames = TokenBucket(
@@ -190,9 +194,8 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
         if self.over_rate or not self.frames.take():
             if not self.over_rate:  # told once; frames already on the wire behind it are dropped
                 self.over_rate = True
-                with translation.override(self.language):  # formatted here, so in the socket's language
-                    limit = settings.WEBSOCKET_MAX_MESSAGES_PER_SECOND
-                    detail = _("More than %(limit)d messages a second.") % {"limit": limit}
+                limit = settings.WEBSOCKET_MAX_MESSAGES_PER_SECOND
+                detail = _("More than %(limit)d messages a second.") % {"limit": limit}
                 await self.send_error("rate_limited", detail)
                 await self.close(code=CLOSE_POLICY)
             return
@@ -202,9 +205,7 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
         if size > settings.WEBSOCKET_MAX_MESSAGE_BYTES:
             await self.close(code=CLOSE_TOO_BIG)
             return
-        # Error details of this message (and of the services it calls, threads included) in the socket's language.
-        with translation.override(self.language):
-            await super().websocket_receive(message)
+        await super().websocket_receive(message)
 
     async def receive(self, text_data=None, bytes_data=None, **kwargs) -> None:
         if not text_data:  # binary or empty frames: channels would raise and kill the socket with 1011

@@ -44,6 +44,7 @@ class SessionConsumer(EventConsumer):
         if state is None:
             return CLOSE_GONE
         self.session, self.state = session, state
+        self.session_id, self.slot = str(session.id), session.slot_of(self.user.id)  # read on every heartbeat
         return None
 
     def groups_for(self) -> list[str]:
@@ -65,12 +66,7 @@ class SessionConsumer(EventConsumer):
 
     async def on_heartbeat(self, content) -> None:
         now = clock.now()
-        beat = await aheartbeat(
-            async_client(),
-            session_id=str(self.session.id),
-            slot=self.session.slot_of(self.user.id),
-            now=now.timestamp(),
-        )
+        beat = await aheartbeat(async_client(), session_id=self.session_id, slot=self.slot, now=now.timestamp())
         try:
             if beat is None:  # presence missing: the full path rebuilds it or says why not
                 self.session = await sync_to_async(lifecycle.session_heartbeat, thread_sensitive=False)(

@@ -14,6 +14,7 @@ from redis import Redis
 from redis import asyncio as aioredis
 
 from conversation import redis_keys
+from conversation.redis_batch import ScriptBatch
 
 # KEYS: 1 session:active:{id}, 2 heartbeats zset, 3 disconnected set.
 # ARGV: 1 slot (1/2), 2 now, 3 session id.
@@ -60,11 +61,14 @@ class Scripts:
 
 
 @lru_cache(maxsize=32)
-def _async_heartbeat_script(redis: aioredis.Redis):
-    return redis.register_script(_HEARTBEAT)
+def _async_heartbeats(redis: aioredis.Redis) -> ScriptBatch:
+    return ScriptBatch(redis, _HEARTBEAT)
 
 
 async def aheartbeat(redis: aioredis.Redis, *, session_id: str, slot: int, now: float) -> Beat | None:
-    """The same heartbeat from an event loop: the socket's hot path never leaves it."""
-    script = _async_heartbeat_script(redis)
-    return _beat(await script(keys=_keys(session_id), args=[slot, repr(now), session_id]))
+    """The same heartbeat from an event loop: the socket's hot path never leaves it.
+
+    The sockets of a process that beat in the same loop turn share one round trip to Redis
+    (`ScriptBatch`); each still runs its own script and gets its own result.
+    """
+    return _beat(await _async_heartbeats(redis)(keys=_keys(session_id), args=[slot, repr(now), session_id]))

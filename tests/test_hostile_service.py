@@ -214,6 +214,22 @@ def test_a_user_holds_at_most_the_cap_of_sockets_across_processes():
 
 
 @pytest.mark.timeout(60)
+def test_a_socket_offering_compression_gets_none_in_the_production_form():
+    """Browsers offer permessage-deflate; its zlib state cost ~30 KB a socket and ~15 % of a heartbeat's CPU
+    for frames of a few hundred bytes, so the Procfile turns it off (docs/BENCHMARKS.md, sessions)."""
+    with web_servers(1, args=procfile_web_options()) as (url,):
+
+        async def scenario() -> tuple[str | None, str]:
+            ws_url = url.replace("http://", "ws://") + f"/ws/v1/matchmaking/?token={mint_token('zipper')}"
+            async with websockets.connect(ws_url, compression="deflate") as sock:
+                await sock.send(json.dumps({"type": "ping"}))
+                pong = json.loads(await asyncio.wait_for(sock.recv(), 5))["type"]
+                return sock.response.headers.get("Sec-WebSocket-Extensions"), pong
+
+        assert asyncio.run(scenario()) == (None, "pong")
+
+
+@pytest.mark.timeout(60)
 def test_a_frame_flood_gets_rate_limited_then_closed_1008(api):
     ask(api, "alice")
     session_id = ask(api, "bob").json()["sessionId"]

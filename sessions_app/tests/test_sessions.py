@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import threading
@@ -463,3 +464,37 @@ def test_s3_unreachable_gives_a_503_naming_s3(api, settings):
     assert response.status_code == 503
     assert response.json() == {"detail": "s3 is unavailable, retry shortly.", "code": "service_unavailable"}
     assert ConversationSession.objects.get(id=session_id).audio_recording_url is None
+
+
+def test_heartbeats_of_two_sessions_in_one_loop_turn_each_get_their_own_beat():
+    from conversation.redis import async_client
+    from sessions_app.redis_scripts import Beat, aheartbeat
+
+    one, two, gone = (str(ObjectId()) for _ in range(3))
+    redis().hset(
+        redis_keys.session_active(one), mapping={"status": "active", "lastHeartbeat1": 100, "lastHeartbeat2": 200}
+    )
+    redis().hset(redis_keys.session_active(two), mapping={"status": "waiting"})
+    redis().sadd(redis_keys.session_disconnected(), f"{two}:2")
+
+    async def scenario():
+        return await asyncio.gather(
+            aheartbeat(async_client(), session_id=one, slot=1, now=1000.5),
+            aheartbeat(async_client(), session_id=two, slot=2, now=1001.5),
+            aheartbeat(async_client(), session_id=gone, slot=1, now=1002.5),
+        )
+
+    assert async_to_sync(scenario)() == [
+        Beat(status="active", previous=100.0, partner_last=200.0, was_disconnected=False),
+        Beat(status="waiting", previous=0.0, partner_last=0.0, was_disconnected=True),
+        None,  # no presence: the consumer takes the full path that rebuilds it
+    ]
+    assert redis().hget(redis_keys.session_active(one), "lastHeartbeat1") == b"1000.5"
+    assert redis().hget(redis_keys.session_active(two), "lastHeartbeat2") == b"1001.5"
+    assert redis().zmscore(redis_keys.session_heartbeats(), [f"{one}:1", f"{two}:2", f"{gone}:1"]) == [
+        1000.5,
+        1001.5,
+        None,
+    ]
+    assert not redis().exists(redis_keys.session_active(gone))
+    assert redis().smembers(redis_keys.session_disconnected()) == set()
