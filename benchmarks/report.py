@@ -71,34 +71,44 @@ def line_svg(title: str, points: list[tuple[float, float]], x_label: str, y_labe
 
 READING = """## Reading the figures against the targets (issue 17)
 
-Where this round left each target, from the run above (`make bench` on a quiet machine, nothing
-else running; one run, so figures carry the run-to-run spread of tens of percent the bullets below
-describe). "Before" is the same harness on main before issue 17: pairing cost Mongo 12.0 operations,
-Redis 79.8 commands, web 19.8 ms and SecantusDB 13.1 ms per pair, `/health/live` 1.57 ms; this
-morning's quiet run of the round's starting point: pairing step 0.39, heartbeats 0.36, load peak
-37.6 journeys/s (2 web).
+Where issue 17 stands, from the run above (`make bench` on a quiet machine, nothing else running,
+2026-11-30 17:42-18:03, after the third round of work). One run, so figures carry the run-to-run
+spread of tens of percent the bullets below describe, and this machine's speed moves between runs:
+this run's same-run baselines were faster than the previous quiet run's (`/health/live` 0.46 against
+0.58 ms, raw ZADD+ZPOPMIN 57.9k against 36.0k pairs/s), so the absolute CPU figures (web, SecantusDB)
+read low here; the ratios carry their baseline with them. "Before" is the same harness on main before
+issue 17: pairing cost Mongo 12.0 operations, Redis 79.8 commands, web 19.8 ms and SecantusDB 13.1 ms
+per pair, `/health/live` 1.57 ms; pairing step 0.39, heartbeats 0.36, load peak 37.6 journeys/s.
 
-| target | this run | verdict |
-|---|---|---|
-| MongoDB <= 7 operations per pair | 6.0 | met |
-| Redis <= 40 commands per pair | 38.8 | met (the presence HSETNX of the join fix added 2) |
-| web CPU <= 8 ms per pair | 12.7 ms (9.4 in one standalone run of a branch) | not met |
-| SecantusDB CPU <= 7 ms per pair | 10.1 ms; later, 10k past pairs loaded: 6.7, 7.2, 7.4 | at the line |
-| `/health/live` <= 0.7 ms CPU | 0.58 ms | met |
-| pairing POSTs >= 0.6 of one-topic GETs | 2.68 | met |
-| pairing step >= 0.5 of ZADD+ZPOPMIN | 0.59 by rate; 0.49 by CPU (six runs) | at the line |
-| heartbeats >= 0.7 of the echo consumer | 0.95-1.04 CPU, 0.69-0.94 rate; direct echo 0.35-0.45 | met (s3-beats) |
-| load: no knee < 64, peak >= 88/s, 0 errors | 2 web: 33-40/s from 4 to 96, peak 39.8 | not met (below) |
-| (same) | 4 web: peak 43.5 at 64; 0 errors at any level | not met |
-| soak: last minute within 10 %, RSS flat | +8.6 %, 0 errors; web RSS 128 -> 133 MB | met (leak fixed, last bullet) |
+| target | round 2 | this run | verdict |
+|---|---|---|---|
+| MongoDB <= 7 operations per pair | 6.0 | 6.0 | met |
+| Redis <= 40 commands per pair | 38.8 | 39.8 (a) | met, at the line |
+| web CPU <= 8 ms per pair | 12.7 | 7.6 (b) | at the line: 8.2 in a rerun |
+| SecantusDB CPU <= 7 ms per pair | 10.1 | 6.9 (c) | at the line: 7.7 in a rerun |
+| `/health/live` <= 0.7 ms CPU | 0.58 | 0.46 | met |
+| pairing POSTs >= 0.6 of one-topic GETs | 2.68 | 3.78 | met |
+| pairing step >= 0.5 of ZADD+ZPOPMIN | 0.59 | 0.54 | met (0.49 by CPU, six runs) |
+| heartbeats >= 0.7 of the echo | 0.50 (CPU 0.48) | 1.07 (CPU 1.09) (d) | met |
+| load: no knee < 64, peak >= 88/s, 0 errors, 2 web | peak 39.8 | 38-49/s, peak 49.2 at 32 | not met (below) |
+| (same), 4 web | peak 43.5 | peak 47.4; 0 errors at any level | not met |
+| soak: last minute within 10 %, RSS flat | +8.6 % | +14.7 % (e); web RSS 129 -> 135 MB | RSS met; band missed upward |
 
-Why the load run stops near 40 journeys/s here: one journey costs 28 ms of web CPU, 11.6 ms of
-SecantusDB, 2.3 ms of Redis and 5 ms of the load client, all on the same two cores, so ~45 ms of
-CPU per journey fills 2,000 ms of CPU a second at ~44 journeys/s. The throughput stays flat from 8
-to 96 learners with no error, which is what a saturated, fair server does; more web processes do not
-help on two cores. Doubling it needs the per-journey CPU halved (web: fewer Python layers per
-request; MongoDB: a real `mongod`, whose indexed single-document operations cost a fraction of
-SecantusDB's) or more cores: SCALING.md sizes that.
+(a) +1 EVALSHA: the pairing's two pushes go through the channel layer's own scripts, one call for
+both groups. (b) Scaled by `/health/live` to the previous run's machine speed: ~9.6 ms.
+`pairing_cost` run again alone right after the bench: web 8.2 ms, SecantusDB 7.7 ms,
+`/health/live` 0.42 ms. (c) Against 10,000 past pairs; 6.7-7.4 in alternated runs. (d) Against the
+stricter direct echo (no channels thread hop): 0.40 by rate and by CPU, not met. (e) 49.0 -> 56.2
+journeys/s: the rate rose; no minute fell more than 1.6 % under the first; 0 errors.
+
+Why the load run stops near 50 journeys/s here: one journey costs 22.9 ms of web CPU, 9.8 ms of
+SecantusDB, 1.6 ms of Redis and 4.0 ms of the load client, all on the same two cores: ~38 ms of CPU
+per journey fills 2,000 ms of CPU a second at ~52 journeys/s. Throughput is flat and error-free from
+8 to 96 learners, which is what a saturated, fair server does; more web processes do not help on two
+cores. 88 journeys/s needs ~22.7 ms of CPU per journey in all: the web's share near 12 ms (its HTTP
+side at its own target, a cheaper WebSocket handshake: ~1.7-2.9 ms of web CPU per socket connect and
+close, four per pair, is uvicorn, channels and our checks), a real `mongod` in place of SecantusDB
+(~10 ms per journey here), and the load client on cores of its own. SCALING.md sizes that.
 
 - Store round trips per pair (`pairing_cost`: one web process with the Procfile's uvicorn options,
   DEBUG off, no worker or beat, so the idle window holds only the counter reads and the clients'
@@ -230,6 +240,15 @@ SecantusDB's) or more cores: SCALING.md sizes that.
   push). The pub/sub layer measured 78 commands and ~5 ms less web CPU per journey but was not
   taken (ARCHITECTURE.md, Sockets). The `TimeoutError`s some levels showed were a join erased by
   the pairing's presence publication (SCALING.md), fixed; the next run had 0 errors at every level.
+- Load run, socket side, third round (`socket_cost` rows above give the unit costs): each socket
+  joins and leaves its groups in one Redis call, a group send or a `push_each` takes two calls
+  instead of 4n, and a process reads a waiting message in one script call instead of four (same
+  commands in Redis, fewer calls from the web process, whose CPU is the limit); the session socket
+  loads and renders its state in one thread hop; the robots keep one HTTP/1.1 connection each
+  instead of a thread and a new connection per call. Alternated on the shared machine, same client:
+  web CPU per journey 25.2/25.6 -> 21.3/21.3 ms, Redis 2.0-2.3 -> 1.5-1.7 ms; the client ~5 -> ~4 ms.
+  Per unit after (this run): lobby socket connect and close 1.65 ms of web CPU, session socket 2.85 ms,
+  a push delivered 0.58 ms.
 - Soak: see its table (journeys/s per minute, every process's RSS). Each web process grew ~4 MB a
   minute, linearly, at ~20 journeys/s each: channels-redis buffers in process every message the
   process reads, and a push that reached a socket already closed (a lobby after its match, a
@@ -239,6 +258,10 @@ SecantusDB's) or more cores: SCALING.md sizes that.
   process 128 -> 133 MB, ~0.4 MB a minute while its per-process caches fill; SecantusDB and Redis
   grow with the documents and keys the journeys leave, as stores do); the run before it, at the
   same rate, grew each web process 133 -> 175 MB with a last minute at -3.2 % of the first.
+  This run (third round): 32 learners, 49.0 -> 56.2 journeys/s, never more than 1.6 % under minute 1,
+  0 errors; web 129 -> 135 MB and 130 -> 136 MB. The band is missed upward: the last minute ran
+  faster than the first, which no leak or slowdown does; the rate moved 48-56 journeys/s minute to
+  minute with the machine.
 """
 
 
