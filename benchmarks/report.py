@@ -207,7 +207,10 @@ close, four per pair, is uvicorn, channels and our checks), a real `mongod` in p
   Not done: naming the index and recently-met keys inside the script (2 arguments fewer, ~1 us per
   pair) breaks Redis's rule that a script declares its keys; Redis Functions would build the Lua
   helpers once at load (~4k instructions per pop) but bring a load-and-version step to every deploy.
-- Heartbeats: the sessions table gives heartbeats/s and the web process's CPU per heartbeat (the
+- Heartbeats: the sessions table above is a rerun right after the final `make bench`, the server now
+  in the production form (DEBUG off; it had inherited devstack's DEBUG on): the same figures, 81 against
+  88 us per heartbeat (the `make bench` run with DEBUG on: 82 against 90).
+  The sessions table gives heartbeats/s and the web process's CPU per heartbeat (the
   steadier figure here) against two echo consumers on the same server, now started with the
   Procfile's uvicorn options. The issue's baseline, `echo`, is a stock channels consumer: it still
   pays channels' thread hop before each message (to close Django's SQL connections), which
