@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import statistics
+import subprocess
 from collections import Counter
 
 
@@ -43,6 +44,18 @@ def cpu_seconds(pid: int) -> float:
 def rss_mb(pid: int) -> float:
     with open(f"/proc/{pid}/statm") as statm:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def web_pid(url: str) -> int:
+    """The pid of the uvicorn process listening on `url`'s port (started by tests.processes.web_servers)."""
+    port = url.rsplit(":", 1)[1]
+    return int(subprocess.check_output(["pgrep", "-f", "--", f"--port {port}"]).split()[0])
+
+
+def child_pids(pid: int) -> list[int]:
+    """A process's children (a Celery worker's pool processes)."""
+    found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    return [int(child) for child in found]
 
 
 def server_pid(name: str) -> int | None:

@@ -32,7 +32,16 @@ django.setup()
 import h11  # noqa: E402
 import websockets  # noqa: E402
 
-from benchmarks.common import cpu_seconds, machine, percentile, server_pid, store_counts, table  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    child_pids,
+    cpu_seconds,
+    machine,
+    percentile,
+    server_pid,
+    store_counts,
+    table,
+    web_pid,
+)
 from benchmarks.history import created_since  # noqa: E402
 from benchmarks.report import save  # noqa: E402
 from conversation.auth import mint_token  # noqa: E402
@@ -232,17 +241,11 @@ def service(web: int) -> Iterator[tuple[list[str], dict[str, int]]]:
     created_since(started)
 
 
-def web_pid(url: str) -> int:
-    port = url.rsplit(":", 1)[1]
-    return int(subprocess.check_output(["pgrep", "-f", "--", f"--port {port}"]).split()[0])
-
-
 def cpu_by_role(pids: dict[str, int]) -> Counter:
     """CPU seconds used so far by web, worker, beat, Redis and MongoDB (a worker with its pool)."""
     used: Counter = Counter()
     for name, pid in pids.items():
-        children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
-        used[name.rstrip("0123456789")] += cpu_seconds(pid) + sum(cpu_seconds(int(c)) for c in children)
+        used[name.rstrip("0123456789")] += cpu_seconds(pid) + sum(cpu_seconds(c) for c in child_pids(pid))
     return used
 
 

@@ -49,7 +49,7 @@ PROD_ENV = {
 os.environ["JWT_SECRET"] = PROD_ENV["JWT_SECRET"]  # tokens minted here must verify in the web process
 django.setup()
 
-from benchmarks.common import cpu_seconds, machine, server_pid, store_counts, table  # noqa: E402
+from benchmarks.common import cpu_seconds, machine, server_pid, store_counts, table, web_pid  # noqa: E402
 from benchmarks.history import created_since, history_load  # noqa: E402
 from benchmarks.report import save  # noqa: E402
 from conversation.auth import mint_token  # noqa: E402
@@ -215,7 +215,7 @@ def verdict(value: float, target: float, *, at_least: bool = False) -> str:
 def live_cpu(env: dict[str, str], options: list[str]) -> dict:
     """`/health/live` on a server started with `options`: its CPU per request and rate."""
     with web_servers(1, env=env, args=options) as (base,):
-        pid = int(subprocess.check_output(["pgrep", "-f", "--", f"--port {base.rsplit(':', 1)[1]}"]).split()[0])
+        pid = web_pid(base)
         measured({"web": pid}, gets_work(base, "/health/live", 400, None))
         result = measured({"web": pid}, gets_work(base, "/health/live", 4 * PAIRS, None))
     return {"ms": result["cpu"]["web"] * 1000 / result["units"], "rate": result["units"] / result["seconds"]}
@@ -234,20 +234,20 @@ def main() -> int:
     history_load(HISTORY)
     options = procfile_web_options()
     with web_servers(1, env=PROD_ENV, args=options) as (base,):
-        web_pid = int(subprocess.check_output(["pgrep", "-f", "--", f"--port {base.rsplit(':', 1)[1]}"]).split()[0])
-        pids = {"web": web_pid, "mongodb": server_pid("mongodb"), "redis": server_pid("redis")}
+        web = web_pid(base)
+        pids = {"web": web, "mongodb": server_pid("mongodb"), "redis": server_pid("redis")}
         staff = mint_token("bench-reader")
         # Warm-up: imports, connection pools, script loads and caches of the first requests.
         measured(pids, pairs_work(base, THREADS * 4, "warm"))
         measured(pids, gets_work(base, "/api/v1/topics/?pageSize=1", 80, staff))
         counts_before = collection_counts()
-        profiler = Profiler(web_pid, "pairing")
+        profiler = Profiler(web, "pairing")
         pairing = measured(pids, pairs_work(base, PAIRS, "run"))
         pairing_frames = profiler.stop()
         quiet = measured(pids, idle(pairing["seconds"]))
         counts_after = collection_counts()
         topics = measured(pids, gets_work(base, "/api/v1/topics/?pageSize=1", 2 * PAIRS, staff))
-        profiler = Profiler(web_pid, "live")
+        profiler = Profiler(web, "live")
         live = measured(pids, gets_work(base, "/health/live", 4 * PAIRS, None))
         live_frames = profiler.stop()
     created_since(started, TOUCHED[:2])  # the topics stay: the catalog is the service's own

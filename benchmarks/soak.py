@@ -12,12 +12,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
 import sys
 import threading
 import time
 
-from benchmarks.common import machine, rss_mb, server_pid, table
+from benchmarks.common import child_pids, machine, rss_mb, server_pid, table
 from benchmarks.load import run_learners, service
 from benchmarks.report import RESULTS, save
 
@@ -39,8 +38,7 @@ LEARNERS = int(os.environ.get("BENCH_SOAK_LEARNERS") or knee())
 
 def tree_rss(pid: int) -> float:
     """RSS of a process and its children (a Celery worker's pool processes)."""
-    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
-    return rss_mb(pid) + sum(tree_rss(int(child)) for child in children)
+    return rss_mb(pid) + sum(tree_rss(child) for child in child_pids(pid))
 
 
 def sampler(pids: dict[str, int], stop: threading.Event, samples: dict[str, list[tuple[float, float]]]) -> None:

@@ -23,8 +23,8 @@ django.setup()
 
 import websockets  # noqa: E402
 
-from benchmarks.common import cpu_seconds, machine, server_pid, store_counts, table  # noqa: E402
-from benchmarks.load import next_of, web_pid  # noqa: E402
+from benchmarks.common import cpu_seconds, machine, server_pid, store_counts, table, web_pid  # noqa: E402
+from benchmarks.load import next_of  # noqa: E402
 from benchmarks.report import save  # noqa: E402
 from conversation import clock  # noqa: E402
 from conversation.auth import mint_token  # noqa: E402
