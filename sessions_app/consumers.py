@@ -39,12 +39,13 @@ class SessionConsumer(EventConsumer):
         session, state = await sync_to_async(_load_joinable, thread_sensitive=False)(session_id, self.user.id)
         if session is None:
             return CLOSE_NOT_FOUND
-        if session.slot_of(self.user.id) is None:
+        slot = session.slot_of(self.user.id)
+        if slot is None:
             return CLOSE_FORBIDDEN
         if state is None:
             return CLOSE_GONE
         self.session, self.state = session, state
-        self.session_id, self.slot = str(session.id), session.slot_of(self.user.id)  # read on every heartbeat
+        self.session_id, self.slot = str(session.id), slot  # read on every heartbeat
         return None
 
     def groups_for(self) -> list[str]:
