@@ -25,8 +25,13 @@ from dataclasses import dataclass, field
 
 import django
 
+from benchmarks.common import production_env  # noqa: E402
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 os.environ["MATCHMAKING_RATE_LIMIT_PER_MINUTE"] = "1000000"  # the learners here are robots
+# Web processes, workers and beat in the production form (DEBUG off), the log level from the
+# environment as production has it (INFO unless BENCH_LOAD_LOG_LEVEL says otherwise).
+PROD_ENV = production_env(LOG_LEVEL=os.environ.get("BENCH_LOAD_LOG_LEVEL", "INFO"))
 django.setup()
 
 import h11  # noqa: E402
@@ -46,7 +51,7 @@ from benchmarks.history import created_since  # noqa: E402
 from benchmarks.report import save  # noqa: E402
 from conversation.auth import mint_token  # noqa: E402
 from tests import contract  # noqa: E402
-from tests.processes import ROOT, web_servers  # noqa: E402
+from tests.processes import ROOT, procfile_web_options, web_servers  # noqa: E402
 
 # The test client checks every response against the OpenAPI schema; a benchmark measures the service,
 # and that check would spend the client's share of the same 2 cores (and is not thread-safe on first use).
@@ -216,7 +221,7 @@ async def run_learners(urls: list[str], learners: int, seconds: float, tag: str)
 @contextlib.contextmanager
 def celery(*args: str) -> Iterator[subprocess.Popen]:
     proc = subprocess.Popen([sys.executable, "-m", "celery", "-A", "config", *args, "--loglevel", "WARNING"],
-                            cwd=ROOT, env=os.environ.copy())  # fmt: skip
+                            cwd=ROOT, env={**os.environ, **PROD_ENV})  # fmt: skip
     try:
         yield proc
     finally:
@@ -226,11 +231,12 @@ def celery(*args: str) -> Iterator[subprocess.Popen]:
 
 @contextlib.contextmanager
 def service(web: int) -> Iterator[tuple[list[str], dict[str, int]]]:
-    """`web` uvicorn processes, 2 workers and beat, as production runs them; their urls and pids.
-    What the run stored is deleted once they stopped: the next run starts from what it loads."""
+    """`web` uvicorn processes (the Procfile's options), 2 workers and beat, as production runs them;
+    their urls and pids. What the run stored is deleted once they stopped: the next run starts from
+    what it loads."""
     started = dt.datetime.now(dt.UTC)
     with (
-        web_servers(web) as urls,
+        web_servers(web, env=PROD_ENV, args=procfile_web_options()) as urls,
         celery("worker", "--concurrency", "1", "-n", "w1@%h") as w1,
         celery("worker", "--concurrency", "1", "-n", "w2@%h") as w2,
         celery("beat", "--schedule", f"/tmp/load-beat-schedule-{os.getpid()}") as beat,
