@@ -2,7 +2,8 @@
 
 Journey: open the matchmaking socket, POST a request, get matched, open the session socket,
 join by heartbeat, see `session.started`, beat twice more, end (participant1), see `session.ended`.
-A learner who waits too long for a partner cancels the request, as a real client does. Against
+A learner who waits too long for a partner cancels the request, as a real client does. The robots
+share the cores they measure, so they run on uvloop (as the web processes do). Against
 2 and then 4 web processes (BENCH_LOAD_WEB), 2 Celery workers and beat; N rises until throughput
 stops growing or the p99 doubles. Run with `make bench` (or `python -m devstack bench load`).
 """
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 
 import django
 
-from benchmarks.common import production_env  # noqa: E402
+from benchmarks.common import production_env
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 os.environ["MATCHMAKING_RATE_LIMIT_PER_MINUTE"] = "1000000"  # the learners here are robots
@@ -35,6 +36,7 @@ PROD_ENV = production_env(LOG_LEVEL=os.environ.get("BENCH_LOAD_LOG_LEVEL", "INFO
 django.setup()
 
 import h11  # noqa: E402
+import uvloop  # noqa: E402
 import websockets  # noqa: E402
 
 from benchmarks.common import (  # noqa: E402
@@ -58,6 +60,9 @@ from tests.processes import ROOT, procfile_web_options, web_servers  # noqa: E40
 contract.state["enabled"] = False
 
 SECONDS = float(os.environ.get("BENCH_LOAD_SECONDS", "10"))
+# Every learner starts at once: the first journeys of a level all wait behind each other. The level is
+# measured (rate, latencies, CPU and store counts) over the SECONDS that follow this ramp, in steady state.
+RAMP_SECONDS = float(os.environ.get("BENCH_LOAD_RAMP_SECONDS", "3"))
 LEVELS = [int(n) for n in os.environ.get("BENCH_LOAD_LEARNERS", "4,8,16,32,64,96").split(",")]
 WEB_COUNTS = [int(n) for n in os.environ.get("BENCH_LOAD_WEB", "2,4").split(",")]
 BODY = {"learningProfileId": "lp", "targetLanguageCode": "en", "userLevel": "B2", "preferredDuration": 5}
@@ -66,10 +71,12 @@ KEEP_ALIVE_SECONDS = 4  # below the web process's --timeout-keep-alive (5 s, Pro
 
 
 async def next_of(socket, *types: str, timeout: float = 20) -> dict:
-    while True:
-        event = json.loads(await asyncio.wait_for(socket.recv(), timeout=timeout))
-        if event.get("type") in types:
-            return event
+    """The next event of one of `types` within `timeout` seconds (one timer, not a task per frame)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            event = json.loads(await socket.recv())
+            if event.get("type") in types:
+                return event
 
 
 class Http:
@@ -181,9 +188,16 @@ class Outcome:
     done: list[tuple[float, float]] = field(default_factory=list)  # (finished at, seconds taken)
     errors: list[str] = field(default_factory=list)
     gave_up: int = 0
+    window: tuple[float, float] = (0.0, 0.0)  # the measured span (after the ramp), perf_counter times
+    meters: list = field(default_factory=list)  # what `meter` read at the window's start and end
 
     def rate(self, start: float, end: float) -> float:
         return sum(1 for at, _ in self.done if start <= at < end) / (end - start)
+
+    def took(self) -> list[float]:
+        """Seconds taken by the journeys that finished inside the window."""
+        start, end = self.window
+        return [took for at, took in self.done if start <= at < end]
 
 
 async def learner(index: int, tag: str, urls: list[str], stop_at: float, outcome: Outcome) -> None:
@@ -210,12 +224,25 @@ async def learner(index: int, tag: str, urls: list[str], stop_at: float, outcome
     await http.close()
 
 
-async def run_learners(urls: list[str], learners: int, seconds: float, tag: str) -> tuple[Outcome, float]:
+async def run_learners(
+    urls: list[str], learners: int, seconds: float, tag: str, *, ramp: float = 0.0, meter: Callable | None = None
+) -> tuple[Outcome, float]:
+    """`learners` robots for `ramp` + `seconds`; the outcome and when its window (after the ramp) opened.
+    `meter` (blocking, run in a thread) is read as the window opens and as it closes."""
     outcome = Outcome()
-    started = time.perf_counter()
-    stop_at = started + seconds
-    await asyncio.gather(*(learner(i, tag, urls, stop_at, outcome) for i in range(learners)))
-    return outcome, started
+    opens = time.perf_counter() + ramp
+    stop_at = opens + seconds
+    outcome.window = (opens, stop_at)
+
+    async def metered() -> None:
+        if meter is not None:
+            await asyncio.sleep(ramp)
+            outcome.meters.append(await asyncio.to_thread(meter))
+            await asyncio.sleep(max(0.0, stop_at - time.perf_counter()))
+            outcome.meters.append(await asyncio.to_thread(meter))
+
+    await asyncio.gather(metered(), *(learner(i, tag, urls, stop_at, outcome) for i in range(learners)))
+    return outcome, opens
 
 
 @contextlib.contextmanager
@@ -255,19 +282,23 @@ def cpu_by_role(pids: dict[str, int]) -> Counter:
     return used
 
 
-def journey_cost(run: Callable[[], Outcome], pids: dict[str, int]) -> tuple[Outcome, dict[str, float]]:
-    """Runs a level; its CPU ms per process role (the load client too) and store operations per completed journey."""
-    cpu0, (mongo0, redis0) = cpu_by_role(pids), store_counts()
-    client0 = time.process_time()  # this process and its threads: the learners, on the same cores
-    outcome = run()
-    client1 = time.process_time()
-    cpu1, (mongo1, redis1) = cpu_by_role(pids), store_counts()
-    journeys = len(outcome.done) or 1
+def journey_cost(urls: list[str], learners: int, tag: str, pids: dict[str, int]) -> tuple[Outcome, dict[str, float]]:
+    """Runs a level; its CPU ms per process role (the load client too) and store operations per journey
+    completed in the window, all read over that same window."""
+
+    def meter() -> tuple:
+        # This process and its threads: the learners, on the same cores.
+        return cpu_by_role(pids), store_counts(), time.process_time()
+
+    outcome, _ = uvloop.run(run_learners(urls, learners, SECONDS, tag, ramp=RAMP_SECONDS, meter=meter))
+    (cpu0, (mongo0, redis0), client0), (cpu1, (mongo1, redis1), client1) = outcome.meters
+    journeys = len(outcome.took()) or 1
     cost = {f"{role} ms": (cpu1[role] - cpu0[role]) * 1000 / journeys for role in cpu1}
     cost["client ms"] = (client1 - client0) * 1000 / journeys
     cost.update(mongo_ops=(mongo1 - mongo0).total() / journeys, redis_cmds=(redis1 - redis0).total() / journeys)
     top = ", ".join(f"{name} {count / journeys:.1f}" for name, count in (redis1 - redis0).most_common(8))
     print(f"  Redis commands per journey: {top}")
+    print("  cost per journey:", ", ".join(f"{k} {v:.1f}" for k, v in sorted(cost.items())))
     return outcome, cost
 
 
@@ -277,12 +308,9 @@ def sweep(web: int, rows: list, series: dict) -> None:
     with service(web) as (urls, pids):
         pids.update({name: pid for name in ("redis", "mongodb") if (pid := server_pid(name))})
         for learners in LEVELS:
-            started = time.perf_counter()
-            outcome, cost = journey_cost(
-                lambda n=learners: asyncio.run(run_learners(urls, n, SECONDS, f"{web}w{n}"))[0], pids
-            )
-            rate = outcome.rate(started, started + SECONDS)
-            took = [t for _, t in outcome.done]
+            outcome, cost = journey_cost(urls, learners, f"{web}w{learners}", pids)
+            rate = outcome.rate(*outcome.window)
+            took = outcome.took()
             p50, p99 = percentile(took, 50) * 1000, percentile(took, 99) * 1000
             rows.append((f"{web} web, {learners} learners: journeys/s (p50 / p99 ms; errors, gave up)", f"{rate:,.1f}",
                          f"p50 {p50:.0f} / p99 {p99:.0f}",
@@ -309,7 +337,7 @@ def main() -> int:
     series: dict[str, list] = {}
     for web in WEB_COUNTS:
         sweep(web, rows, series)
-    print(f"\nLoad run ({machine()}; 2 workers, beat; {SECONDS:.0f} s per level)\n")
+    print(f"\nLoad run ({machine()}; 2 workers, beat; {SECONDS:.0f} s per level after a {RAMP_SECONDS:.0f} s ramp)\n")
     print(table(rows))
     save("load", rows, series)
     return 0

@@ -9,12 +9,13 @@ Run with `make soak` (`make bench` runs it last).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sys
 import threading
 import time
+
+import uvloop
 
 from benchmarks.common import child_pids, machine, rss_mb, server_pid, table
 from benchmarks.load import run_learners, service
@@ -60,7 +61,7 @@ def main() -> int:
         stop = threading.Event()
         thread = threading.Thread(target=sampler, args=(pids, stop, samples), daemon=True)
         thread.start()
-        outcome, started = asyncio.run(run_learners(urls, LEARNERS, MINUTES * 60, "soak"))
+        outcome, started = uvloop.run(run_learners(urls, LEARNERS, MINUTES * 60, "soak"))
         stop.set()
         thread.join()
     per_minute = [(m + 1, outcome.rate(started + 60 * m, started + 60 * (m + 1))) for m in range(MINUTES)]

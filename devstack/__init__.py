@@ -112,6 +112,9 @@ class Stack:
                     storage,
                     "--log-level",
                     "WARNING",
+                    # No replica-set advertisement: the service uses neither change streams nor
+                    # transactions, and a standalone server writes no oplog entry per write.
+                    "--standalone",
                 ],
                 port,
             )
