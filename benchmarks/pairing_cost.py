@@ -24,7 +24,6 @@ import datetime as dt
 import http.client
 import json
 import os
-import secrets
 import shutil
 import subprocess
 import sys
@@ -37,16 +36,11 @@ from pathlib import Path
 import django
 from django.core.management import call_command
 
+from benchmarks.common import production_env
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-PROD_ENV = {
-    "DJANGO_DEBUG": "0",
-    "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
-    "JWT_SECRET": os.environ.get("JWT_SECRET") or secrets.token_urlsafe(32),
-    "ALLOWED_HOSTS": "127.0.0.1,localhost",
-    "MATCHMAKING_RATE_LIMIT_PER_MINUTE": "1000000",  # one robot per learner here, but a 20/min limit per user stays
-    "LOG_LEVEL": "WARNING",
-}
-os.environ["JWT_SECRET"] = PROD_ENV["JWT_SECRET"]  # tokens minted here must verify in the web process
+# One robot per learner here, but a 20/min limit per user stays.
+PROD_ENV = production_env(MATCHMAKING_RATE_LIMIT_PER_MINUTE="1000000", LOG_LEVEL="WARNING")
 django.setup()
 
 from benchmarks.common import cpu_seconds, machine, server_pid, store_counts, table, web_pid  # noqa: E402

@@ -14,16 +14,18 @@ import asyncio
 import datetime as dt
 import os
 import resource
-import secrets
 import subprocess
 import sys
 import time
 
 import django
 
+from benchmarks.common import production_env
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-# Tokens minted here must verify in the web process, which runs with DEBUG off and needs a secret.
-os.environ.setdefault("JWT_SECRET", secrets.token_urlsafe(32))
+# The sockets here are robots sending as fast as they can: lift the per-socket frame limit (its token
+# bucket still runs on every frame).
+PROD_ENV = production_env(LOG_LEVEL="WARNING", WEBSOCKET_MAX_MESSAGES_PER_SECOND="1000000")
 django.setup()
 
 import websockets  # noqa: E402
@@ -132,12 +134,7 @@ def main() -> int:
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "benchmarks.echo_asgi:application", "--port", str(port),
          *procfile_web_options(), "--log-level", "warning", "--no-access-log", "--ws-ping-interval", "0"],
-        # The sockets here are robots sending as fast as they can: lift the per-socket frame limit
-        # (its token bucket still runs on every frame).
-        # The production form: DEBUG off.
-        env={**os.environ, "LOG_LEVEL": "WARNING", "WEBSOCKET_MAX_MESSAGES_PER_SECOND": "1000000",
-             "DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
-             "ALLOWED_HOSTS": "127.0.0.1,localhost"},
+        env={**os.environ, **PROD_ENV},
     )  # fmt: skip
     rows = []
     series: dict[str, list[float]] = {}

@@ -1,9 +1,10 @@
 """Soak: the load run's journeys at one level for at least ten minutes, watching for decay.
 
-Two web processes, two workers and beat, BENCH_SOAK_LEARNERS learners (default: where the load run peaked)
-for BENCH_SOAK_MINUTES. Every 10 s it samples the RSS of every process (web, workers with their
-children, beat, Redis, SecantusDB); per minute it counts completed journeys. It passes when the
-last minute's journeys/s is within 10% of the first's, with no errors, and says how each RSS moved.
+Two web processes, two workers and beat, BENCH_SOAK_LEARNERS learners (default: where the load run
+peaked) for BENCH_SOAK_MINUTES after the load run's ramp (the minutes count from its end). Every 10 s it
+samples the RSS of every process (web, workers with their children, beat, Redis, SecantusDB); per minute
+it counts completed journeys. It passes when the last minute's journeys/s is within 10% of the first's,
+with no errors, and says how each RSS moved.
 Run with `make soak` (`make bench` runs it last).
 """
 
@@ -18,7 +19,7 @@ import time
 import uvloop
 
 from benchmarks.common import child_pids, machine, rss_mb, server_pid, table
-from benchmarks.load import run_learners, service
+from benchmarks.load import RAMP_SECONDS, run_learners, service
 from benchmarks.report import RESULTS, save
 
 MINUTES = int(os.environ.get("BENCH_SOAK_MINUTES", "10"))
@@ -61,7 +62,7 @@ def main() -> int:
         stop = threading.Event()
         thread = threading.Thread(target=sampler, args=(pids, stop, samples), daemon=True)
         thread.start()
-        outcome, started = uvloop.run(run_learners(urls, LEARNERS, MINUTES * 60, "soak"))
+        outcome, started = uvloop.run(run_learners(urls, LEARNERS, MINUTES * 60, "soak", ramp=RAMP_SECONDS))
         stop.set()
         thread.join()
     per_minute = [(m + 1, outcome.rate(started + 60 * m, started + 60 * (m + 1))) for m in range(MINUTES)]

@@ -1,10 +1,11 @@
 """Unit costs of the socket side of a journey: web CPU and Redis commands per socket connect+close and per push.
 
-One web process; each phase runs N units from 8 concurrent clients and reads the web process's CPU
-(`/proc/<pid>/stat`) and Redis `INFO commandstats` around it. Phases: a lobby socket opened and
-closed; a session socket opened (until its `session.state`) and closed; a push delivered to an
-open lobby socket. Run with `python -m devstack bench socket_cost` (BENCH_SOCKET_UNITS, default 400;
-BENCH_SOCKET_PHASES, default lobby,session,push).
+One web process in the production form (DEBUG off, the Procfile's uvicorn options); each phase runs
+N units from 8 concurrent clients and reads the web process's CPU (`/proc/<pid>/stat`) and Redis
+`INFO commandstats` around it. Phases: a lobby socket opened and closed; a session socket opened
+(until its `session.state`) and closed; a push delivered to an open lobby socket. Run with
+`python -m devstack bench socket_cost` (BENCH_SOCKET_UNITS, default 400; BENCH_SOCKET_PHASES, default
+lobby,session,push).
 """
 
 from __future__ import annotations
@@ -18,7 +19,10 @@ from collections.abc import Awaitable, Callable
 
 import django
 
+from benchmarks.common import production_env
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+PROD_ENV = production_env()  # the web process in the production form, as the load run's
 django.setup()
 
 import websockets  # noqa: E402
@@ -30,7 +34,7 @@ from conversation import clock  # noqa: E402
 from conversation.auth import mint_token  # noqa: E402
 from conversation.events import apush, user_group  # noqa: E402
 from sessions_app.documents import ConversationSession  # noqa: E402
-from tests.processes import web_servers  # noqa: E402
+from tests.processes import procfile_web_options, web_servers  # noqa: E402
 
 UNITS = int(os.environ.get("BENCH_SOCKET_UNITS", "400"))
 PHASES = os.environ.get("BENCH_SOCKET_PHASES", "lobby,session,push").split(",")
@@ -110,7 +114,7 @@ def measure(pids: dict[str, int], units: int, run: Callable[[], None]) -> dict[s
 
 def main() -> int:
     rows = []
-    with web_servers(1) as urls:
+    with web_servers(1, env=PROD_ENV, args=procfile_web_options()) as urls:
         base = urls[0].replace("http", "ws")
         pids = {"web": web_pid(urls[0])}
         pids.update({name: pid for name in ("redis",) if (pid := server_pid(name))})
