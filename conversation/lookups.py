@@ -8,6 +8,7 @@ import mongoengine as me
 from bson import ObjectId
 from bson.errors import InvalidId
 
+from conversation.documents import Where
 from conversation.errors import NotFound
 
 D = TypeVar("D", bound=me.Document)
@@ -24,7 +25,7 @@ def parse_object_id(value: str | None) -> ObjectId | None:
 
 def get_or_404(document: type[D], object_id: str, **filters) -> D:
     oid = parse_object_id(object_id)
-    found = document.objects(id=oid, **filters).first() if oid else None
+    found = Where(document, id=oid, **filters).first() if oid else None
     if found is None:
         raise NotFound()
     return found

@@ -7,6 +7,7 @@ from django.utils.translation import gettext_lazy as _
 
 from conversation import clock
 from conversation.consumers import CLOSE_FORBIDDEN, CLOSE_GONE, CLOSE_NOT_FOUND, EventConsumer
+from conversation.documents import Where
 from conversation.errors import Conflict
 from conversation.events import session_group
 from conversation.lookups import parse_object_id
@@ -19,7 +20,7 @@ from sessions_app.services import lifecycle
 
 def _load(session_id: str) -> ConversationSession | None:
     oid = parse_object_id(session_id)
-    return ConversationSession.objects(id=oid).first() if oid else None
+    return Where(ConversationSession, id=oid).first() if oid else None
 
 
 def _load_joinable(session_id: str, user_id: str) -> tuple[ConversationSession | None, dict | None]:

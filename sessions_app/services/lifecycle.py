@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy as _
 from mongoengine import Q
 
 from conversation import clock, events, metrics, restrictions
-from conversation.documents import insert, reloaded
+from conversation.documents import Where, insert, reloaded
 from conversation.errors import Conflict
 from sessions_app.documents import (
     ACTIVE,
@@ -143,7 +143,7 @@ def _in_join_window(session: ConversationSession, now: dt.datetime) -> bool:
 
 
 def _start(session: ConversationSession, now: dt.datetime) -> ConversationSession:
-    won = ConversationSession.objects(id=session.id, status=WAITING).update_one(
+    won = Where(ConversationSession, id=session.id, status=WAITING).update_one(
         set__status=ACTIVE, set__started_at=now, set__updated_at=now
     )
     session = reloaded(session)
@@ -176,9 +176,7 @@ def session_end(
         updates |= {f"set__{name}": value for name, value in (also_set or {}).items()}
         if session.started_at:
             updates["set__actual_duration_seconds"] = max(0, int((now - session.started_at).total_seconds()))
-        if ConversationSession.objects(id=session.id, status=session.status, **(conditions or {})).update_one(
-            **updates
-        ):
+        if Where(ConversationSession, id=session.id, status=session.status, **(conditions or {})).update_one(**updates):
             ended = reloaded(session)
             presence.presence_close(ended)
             metrics.count("sessions_ended_total", ended.status, ended.end_reason or "none")
