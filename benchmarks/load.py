@@ -64,7 +64,7 @@ SECONDS = float(os.environ.get("BENCH_LOAD_SECONDS", "10"))
 # Every learner starts at once: the first journeys of a level all wait behind each other. The level is
 # measured (rate, latencies, CPU and store counts) over the SECONDS that follow this ramp, in steady state.
 RAMP_SECONDS = float(os.environ.get("BENCH_LOAD_RAMP_SECONDS", "3"))
-LEVELS = [int(n) for n in os.environ.get("BENCH_LOAD_LEARNERS", "4,8,16,32,64,96").split(",")]
+LEVELS = [int(n) for n in os.environ.get("BENCH_LOAD_LEARNERS", "4,8,16,32,64,96,128").split(",")]
 WEB_COUNTS = [int(n) for n in os.environ.get("BENCH_LOAD_WEB", "2,4").split(",")]
 BODY = {"learningProfileId": "lp", "targetLanguageCode": "en", "userLevel": "B2", "preferredDuration": 5}
 PARTNER_WAIT_SECONDS = 20  # a learner gives up (cancels) after waiting this long for a partner
