@@ -1,7 +1,7 @@
 """Soak: the load run's journeys at one level for at least ten minutes, watching for decay.
 
-Two web processes, two workers and beat, BENCH_SOAK_LEARNERS learners (default: where the load run
-peaked) for BENCH_SOAK_MINUTES after the load run's ramp (the minutes count from its end). Every 10 s it
+Two web processes, two workers and beat, BENCH_SOAK_LEARNERS learners (default: the load run's
+knee) for BENCH_SOAK_MINUTES after the load run's ramp (the minutes count from its end). Every 10 s it
 samples the RSS of every process (web, workers with their children, beat, Redis, SecantusDB); per minute
 it counts completed journeys. It passes when the last minute's journeys/s is within 10% of the first's,
 with no errors, and says how each RSS moved.
@@ -27,10 +27,13 @@ SAMPLE_SECONDS = 10
 
 
 def knee() -> int:
-    """The learners at which the load run (2 web processes) peaked, when it ran before; else 32."""
+    """The fewest learners at which the load run (2 web processes) reached 95 % of its peak journeys/s:
+    where its curve flattens (past it, learners only queue). 32 when the load run has not run."""
     try:
         series = json.loads((RESULTS / "load.json").read_text())["series"]
-        return int(max(series["load:journeys/s against learners, 2 web"], key=lambda point: point[1])[0])
+        points = series["load:journeys/s against learners, 2 web"]
+        peak = max(rate for _, rate in points)
+        return int(min(learners for learners, rate in points if rate >= 0.95 * peak))
     except (OSError, KeyError, ValueError):
         return 32
 
