@@ -71,7 +71,7 @@ def line_svg(title: str, points: list[tuple[float, float]], x_label: str, y_labe
 
 READING = """## Reading the figures against the targets (issue 17)
 
-Where issue 17 stands, from the run above (`make bench`, 2026-11-30 19:42-20:05, nothing else running
+Where issue 17 stands, from the run above (`make bench`, 2026-11-30 19:42-19:58, nothing else running
 but the author's editor; the soak table is a rerun alone right after, see (e)), after the fourth round
 of work. One run, so figures carry the run-to-run spread the bullets below describe. "Before" is the
 same harness on main before issue 17: pairing cost Mongo 12.0 operations, Redis 79.8 commands, web
@@ -90,7 +90,7 @@ load peak 37.6 journeys/s.
 | heartbeats >= 0.7 of the echo | 1.07 (CPU 1.09) | 0.98 (CPU 0.99) (c) | met |
 | load, 2 web: no knee < 64, peak >= 88/s, 0 errors | 49.2 (d) | 50-68/s to 128, 0 errors | no fall; peak **not met** |
 | (same), 4 web | peak 47.4 | peak 70.0; falls to 57 at 96 and 128 learners | not met |
-| soak: last minute within 10 %, RSS flat | +14.7 % | (e) | (e) |
+| soak: last minute within 10 %, RSS flat | +14.7 % | -3.1 %, 0 errors (e) | band met; RSS flattening |
 
 (a) `make bench` samples the web process with py-spy during this phase (`BENCH_PROFILE=1`), which
 costs it CPU; `pairing_cost` alone, without the profiler, the same day: 8.2, 8.9, 8.0 (with it) and
@@ -100,8 +100,13 @@ one-member replica set writing an oplog entry per write, 6.3 and 6.6 standalone,
 day. (c) Against the stricter direct echo (no channels thread hop): 0.35 by rate and by CPU, not
 met. (d) Round 3's load run measured the web processes with DEBUG on and permessage-deflate (the
 servers did not get the Procfile's options) and counted each level from the moment all its learners
-started at once; this round measures the production form in steady state (below). (e) See the soak
-table and the bullet on it below.
+started at once; this round measures the production form in steady state (below). (e) The soak
+table is a rerun alone right after `make bench` (its soak ran at 128 learners, the then peak, and took
+two short CPU-heavy measurements of the author's in its 4th and 5th minutes: still +2.5 %, 0 errors):
+16 learners (the load run's knee), 60.7-70.0 journeys/s minute by minute, 0 errors; each web process
+118 -> 125 MB over the ten minutes, growing ~1.2 MB a minute at first and ~0.5 at the end (round 3:
+129 -> 135), the workers flat after their first minute (220 MB), SecantusDB and Redis growing with
+the documents and keys the journeys leave.
 
 Why the load run stops near 65-70 journeys/s here: one journey (two per pair) costs 16.3 ms of web
 CPU, 7.3 ms of SecantusDB, 1.2 ms of Redis and 2.4 ms of the load client on the same two cores, plus
