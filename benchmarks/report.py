@@ -151,7 +151,8 @@ cores of its own. Throughput is flat from 16 to 128 learners with 0 errors: more
     of a journey's web CPU, not worth two majors back on the store client. The suspension check and
     the socket claim in one pipeline (one round trip per socket), pushes sent from the request's
     thread without the hop back to the event loop, and folding the session's reread after a won
-    compare-and-set (a version guard on `updatedAt`, which the consent write does not bump today):
+    compare-and-set into a version guard on `updatedAt` (which would let any write to the session, a
+    partner toggling recording consent, make the ending lose its compare-and-set again and again):
     each ~1-4 % of the journey, none closes the gap to 88.
 - Store round trips per pair (`pairing_cost`: one web process with the Procfile's uvicorn options,
   DEBUG off, no worker or beat, so the idle window holds only the counter reads and the clients'
