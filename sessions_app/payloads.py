@@ -11,9 +11,10 @@ from topics.serializers import topic_json
 
 
 def topic_of(session: ConversationSession) -> Topic | None:
-    from topics.selectors import topic_get
+    """The session's topic from the process's topic cache (a few seconds old at most: topics/selectors.py)."""
+    from topics.selectors import topic_cached
 
-    return topic_get(topic_id=session.topic_id) if session.topic_id else None
+    return topic_cached(topic_id=session.topic_id) if session.topic_id else None
 
 
 def session_json(session: ConversationSession, *, topic: Topic | bool | None = True) -> dict[str, Any]:

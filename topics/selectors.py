@@ -58,9 +58,11 @@ def topic_get(*, topic_id: str) -> Topic | None:
     return Topic.objects(id=oid).first() if oid else None
 
 
-# The matcher picks a topic for every pair; the catalog changes a few times a day. Each process keeps
-# the active topics of a (language, level) and single topics by id for a few seconds, and forgets
-# them at once when this process saves or deletes a topic. Another process's edit shows within the TTL.
+# The matcher picks a topic for every pair, and every session payload (the socket's `session.state`,
+# `session.started`, `session.ended`, the REST answers) names its topic; the catalog changes a few times
+# a day. Each process keeps the active topics of a (language, level) and single topics by id for a few
+# seconds, and forgets them at once when this process saves or deletes a topic. Another process's edit
+# shows within the TTL.
 TOPIC_CACHE_SECONDS = 10.0
 _TOPIC_CACHE_MAX = 4096
 _cache_lock = threading.Lock()
@@ -101,9 +103,14 @@ def topic_random_cached(*, language: str, level: str) -> Topic | None:
     return random.choice(topics) if topics else None
 
 
+def topic_cached(*, topic_id: str) -> Topic | None:
+    """The topic, active or not, from the in-process cache (a session's payload names its topic)."""
+    return _cached(_by_id, topic_id, lambda: topic_get(topic_id=topic_id))
+
+
 def topic_active_cached(*, topic_id: str) -> Topic | None:
     """The topic if it exists and is active, from the in-process cache."""
-    topic = _cached(_by_id, topic_id, lambda: topic_get(topic_id=topic_id))
+    topic = topic_cached(topic_id=topic_id)
     return topic if topic is not None and topic.is_active else None
 
 
