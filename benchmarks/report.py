@@ -72,8 +72,9 @@ def line_svg(title: str, points: list[tuple[float, float]], x_label: str, y_labe
 READING = """## Reading the figures against the targets (issue 17)
 
 Where issue 17 stands, from the run above (`make bench`, 2026-11-30 19:42-19:58, nothing else running
-but the author's editor; the soak table is a rerun alone right after, see (e)), after the fourth round
-of work. One run, so figures carry the run-to-run spread the bullets below describe. "Before" is the
+but the author's editor; the soak table is a rerun alone right after, see (e); the load table is a
+rerun at 20:50 after the topic-cache change, see (d)), after the fourth round of work. One run, so
+figures carry the run-to-run spread the bullets below describe. "Before" is the
 same harness on main before issue 17: pairing cost Mongo 12.0 operations, Redis 79.8 commands, web
 19.8 ms and SecantusDB 13.1 ms per pair, `/health/live` 1.57 ms; pairing step 0.39, heartbeats 0.36,
 load peak 37.6 journeys/s.
@@ -88,8 +89,8 @@ load peak 37.6 journeys/s.
 | pairing POSTs >= 0.6 of one-topic GETs | 3.78 | 3.16 | met |
 | pairing step >= 0.5 of ZADD+ZPOPMIN | 0.54 | 0.52 | met |
 | heartbeats >= 0.7 of the echo | 1.07 (CPU 1.09) | 0.98 (CPU 0.99) (c) | met |
-| load, 2 web: no knee < 64, peak >= 88/s, 0 errors | 49.2 (d) | 50-68/s to 128, 0 errors | no fall; peak **not met** |
-| (same), 4 web | peak 47.4 | peak 70.0; falls to 57 at 96 and 128 learners | not met |
+| load, 2 web: no knee < 64, peak >= 88/s, 0 errors | 49.2 (d) | 56-61/s to 128, 0 errors | no fall; peak **not met** |
+| (same), 4 web | peak 47.4 | 51-59/s, peak 59.0; no fall to 128 (d) | not met |
 | soak: last minute within 10 %, RSS flat | +14.7 % | -3.1 %, 0 errors (e) | band met; RSS flattening |
 
 (a) `make bench` samples the web process with py-spy during this phase (`BENCH_PROFILE=1`), which
@@ -100,7 +101,13 @@ one-member replica set writing an oplog entry per write, 6.3 and 6.6 standalone,
 day. (c) Against the stricter direct echo (no channels thread hop): 0.35 by rate and by CPU, not
 met. (d) Round 3's load run measured the web processes with DEBUG on and permessage-deflate (the
 servers did not get the Procfile's options) and counted each level from the moment all its learners
-started at once; this round measures the production form in steady state (below). (e) The soak
+started at once; this round measures the production form in steady state (below). Three load runs
+of this round's final code and its step before, same day: the `make bench` one (sessions with topics,
+each payload still reading its topic from MongoDB) 50-68/s, peak 67.9, 2 web, and 4 web peak 70.0
+falling to 57 at 96 and 128 learners; the table's (topic cache) 56-61/s, peak 61.4, and 4 web peak
+59.0, no fall; a 2-web rerun right after it 49-64/s, peak 64.4 at 32, falling to 55.5 and 49.5 at 96
+and 128. So: no fall before 64 learners in any run; past 64 it depends on the run; the peak moves
+by ~10 % between runs on this machine, more than the topic cache's gain. (e) The soak
 table is a rerun alone right after `make bench` (its soak ran at 128 learners, the then peak, and took
 two short CPU-heavy measurements of the author's in its 4th and 5th minutes: still +2.5 %, 0 errors):
 16 learners (the load run's knee), 60.7-70.0 journeys/s minute by minute, 0 errors; each web process
@@ -108,8 +115,9 @@ two short CPU-heavy measurements of the author's in its 4th and 5th minutes: sti
 129 -> 135), the workers flat after their first minute (220 MB), SecantusDB and Redis growing with
 the documents and keys the journeys leave.
 
-Why the load run stops near 65-70 journeys/s here: one journey (two per pair) costs 16.3 ms of web
-CPU, 7.3 ms of SecantusDB, 1.2 ms of Redis and 2.4 ms of the load client on the same two cores, plus
+Why the load run stops near 60-70 journeys/s here: one journey (two per pair) costs 16.3-18.1 ms of
+web CPU, 6.6-7.3 ms of SecantusDB, 1.2-1.4 ms of Redis and 2.4-2.9 ms of the load client on the same
+two cores (the three runs above), plus
 the kernel's share of ~24,000 context switches a second on loopback sockets (~2-3 ms a journey: the
 processes' CPU adds up to ~27 ms per journey, the cores give ~30 ms per journey at this rate, 93 %
 busy by `vmstat`). 88 journeys/s needs ~22.7 ms per journey for everything: the web near 11 ms
@@ -118,6 +126,15 @@ per pair, and a pairing POST ~4 ms), a real `mongod` in place of SecantusDB, and
 cores of its own. Throughput is flat from 16 to 128 learners with 0 errors: more learners only queue
 (the p50 grows with them, as Little's law says of a saturated closed loop). SCALING.md sizes it.
 
+- Topics in session payloads: every `session_json` read its session's topic from MongoDB, so once
+  sessions have topics (as a deployment's do; the load run's had none until `pairing_cost` loaded the
+  catalog into the same SecantusDB before it) a journey made 2.5 more reads (the socket's
+  `session.state`, `session.started`, `session.ended`, the end POST's answer): 9.0-9.6 MongoDB
+  operations per journey in `make bench` against 6.6 alone, found with SecantusDB's profiler
+  (`system.profile`: as many topic reads by `_id` as session reads). The payload now takes the topic
+  from the process's topic cache (the matcher's, 10 s, cleared on a local save or delete;
+  topics/selectors.py), and the load run loads the starter catalog itself: 6.5 operations per journey
+  with topics (query 3.1, update 2.0, insert 1.5).
 - Load run, fourth round (what changed in the harness, and in the service it measures):
   - The production form: round 3's load run (and `socket_cost`, and the soak) started its web
     processes, workers and beat with devstack's DEBUG on and without the Procfile's uvicorn options,
