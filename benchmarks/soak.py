@@ -17,6 +17,7 @@ import threading
 import time
 
 import uvloop
+from django.core.management import call_command
 
 from benchmarks.common import child_pids, machine, rss_mb, server_pid, table
 from benchmarks.load import RAMP_SECONDS, run_learners, service
@@ -59,6 +60,7 @@ def sampler(pids: dict[str, int], stop: threading.Event, samples: dict[str, list
 
 
 def main() -> int:
+    call_command("load_topics", verbosity=0)  # sessions with topics, as in the load run
     samples: dict[str, list[tuple[float, float]]] = {}
     with service(2) as (urls, pids):
         pids.update({name: pid for name in ("redis", "mongodb") if (pid := server_pid(name))})
