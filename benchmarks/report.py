@@ -72,8 +72,8 @@ def line_svg(title: str, points: list[tuple[float, float]], x_label: str, y_labe
 READING = """## Reading the figures against the targets (issue 17)
 
 Where issue 17 stands, from the run above (`make bench`, 2026-11-30 19:42-19:58, nothing else running
-but the author's editor; the soak table is a rerun alone right after, see (e); the load table is a
-rerun at 20:50 after the topic-cache change, see (d)), after the fourth round of work. One run, so
+but the author's editor; the load and soak tables are reruns alone after the topic-cache change,
+20:50 and 21:00, see (d) and (e)), after the fourth round of work. One run, so
 figures carry the run-to-run spread the bullets below describe. "Before" is the
 same harness on main before issue 17: pairing cost Mongo 12.0 operations, Redis 79.8 commands, web
 19.8 ms and SecantusDB 13.1 ms per pair, `/health/live` 1.57 ms; pairing step 0.39, heartbeats 0.36,
@@ -91,7 +91,7 @@ load peak 37.6 journeys/s.
 | heartbeats >= 0.7 of the echo | 1.07 (CPU 1.09) | 0.98 (CPU 0.99) (c) | met |
 | load, 2 web: no knee < 64, peak >= 88/s, 0 errors | 49.2 (d) | 56-61/s to 128, 0 errors | no fall; peak **not met** |
 | (same), 4 web | peak 47.4 | 51-59/s, peak 59.0; no fall to 128 (d) | not met |
-| soak: last minute within 10 %, RSS flat | +14.7 % | -3.1 %, 0 errors (e) | band met; RSS flattening |
+| soak: last minute within 10 %, RSS flat | +14.7 % | -4.0 %, 0 errors (e) | met (web +4 MB) |
 
 (a) `make bench` samples the web process with py-spy during this phase (`BENCH_PROFILE=1`), which
 costs it CPU; `pairing_cost` alone, without the profiler, the same day: 8.2, 8.9, 8.0 (with it) and
@@ -108,23 +108,24 @@ falling to 57 at 96 and 128 learners; the table's (topic cache) 56-61/s, peak 61
 59.0, no fall; a 2-web rerun right after it 49-64/s, peak 64.4 at 32, falling to 55.5 and 49.5 at 96
 and 128. So: no fall before 64 learners in any run; past 64 it depends on the run; the peak moves
 by ~10 % between runs on this machine, more than the topic cache's gain. (e) The soak
-table is a rerun alone right after `make bench` (its soak ran at 128 learners, the then peak, and took
-two short CPU-heavy measurements of the author's in its 4th and 5th minutes: still +2.5 %, 0 errors):
-16 learners (the load run's knee), 60.7-70.0 journeys/s minute by minute, 0 errors; each web process
-118 -> 125 MB over the ten minutes, growing ~1.2 MB a minute at first and ~0.5 at the end (round 3:
-129 -> 135), the workers flat after their first minute (220 MB), SecantusDB and Redis growing with
-the documents and keys the journeys leave.
+table is a rerun alone after the topic cache (21:00-21:10), sessions with topics, at 96 learners (the
+knee rule, fewest learners reaching 95 % of the peak, lands far out on a flat, noisy plateau): 52-66
+journeys/s minute by minute, last minute -4.0 % of the first, 0 errors; each web process 126 -> 130 MB,
+the workers flat after their first minute (221 MB), SecantusDB and Redis growing with the documents and
+keys the journeys leave. Two soaks before it the same day: `make bench`'s at 128 learners (two short
+CPU-heavy measurements of the author's in its 4th and 5th minutes) +2.5 %, 0 errors; one alone at 16
+learners without topics -3.1 %, 0 errors, web 118 -> 125 MB, growth slowing 1.2 -> 0.5 MB a minute.
 
-Why the load run stops near 60-70 journeys/s here: one journey (two per pair) costs 16.3-18.1 ms of
-web CPU, 6.6-7.3 ms of SecantusDB, 1.2-1.4 ms of Redis and 2.4-2.9 ms of the load client on the same
-two cores (the three runs above), plus
-the kernel's share of ~24,000 context switches a second on loopback sockets (~2-3 ms a journey: the
-processes' CPU adds up to ~27 ms per journey, the cores give ~30 ms per journey at this rate, 93 %
-busy by `vmstat`). 88 journeys/s needs ~22.7 ms per journey for everything: the web near 11 ms
-(a socket connect and close costs it 1.7 ms for the lobby and 2.95 ms for the session, four sockets
-per pair, and a pairing POST ~4 ms), a real `mongod` in place of SecantusDB, and the load client on
-cores of its own. Throughput is flat from 16 to 128 learners with 0 errors: more learners only queue
-(the p50 grows with them, as Little's law says of a saturated closed loop). SCALING.md sizes it.
+Why the load run stops near 60-70 journeys/s here: one journey (two per pair) costs 16.3-18.1 ms of web
+CPU, 6.6-7.3 ms of SecantusDB, 1.2-1.4 ms of Redis and 2.4-2.9 ms of the load client on the same two
+cores (the three runs above), plus the kernel's share of ~24,000 context switches a second on loopback
+sockets (~2-3 ms a journey: the processes' CPU adds up to ~27 ms per journey, the cores give ~30 ms per
+journey at this rate, 93 % busy by `vmstat`). 88 journeys/s needs ~22.7 ms per journey for everything:
+the web near 11 ms (a socket connect and close costs it 1.7 ms for the lobby and 2.95 ms for the
+session, four sockets per pair, and a pairing POST ~4 ms), a real `mongod` in place of SecantusDB, and
+the load client on cores of its own. Past saturation throughput stays flat (no fall before 64 learners
+in any run, 0 errors): more learners only queue (the p50 grows with them, as Little's law says of a
+saturated closed loop). SCALING.md sizes it.
 
 - Topics in session payloads: every `session_json` read its session's topic from MongoDB, so once
   sessions have topics (as a deployment's do; the load run's had none until `pairing_cost` loaded the
