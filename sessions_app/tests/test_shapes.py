@@ -25,7 +25,6 @@ def test_session_payload_has_exactly_the_serializers_keys_and_validates(api):
     assert serializer.is_valid(), serializer.errors
 
 
-
 def test_session_payloads_take_their_topic_from_the_process_cache(api, monkeypatch):
     """Every payload names the session's topic; after the first, none reads it from MongoDB again, and a
     topic saved in this process shows at once (its save clears the cache)."""
