@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
 
 import pytest
 from django.contrib.auth.models import User
@@ -15,6 +17,7 @@ from conversation.serializers import PlainFieldsSerializer
 from matchmaking.documents import MATCHED, PENDING, MatchmakingRequest
 from matchmaking.serializers import RequestCreateSerializer
 from sessions_app.documents import ConversationSession
+from tests.processes import ROOT
 
 SECURITY_HEADERS = ("Content-Security-Policy", "X-Frame-Options", "X-Content-Type-Options", "Referrer-Policy")
 
@@ -116,3 +119,21 @@ def test_plain_fields_serializers_refuse_fields_that_hold_fields():
 
         class _Tagged(PlainFieldsSerializer):
             tags = serializers.ListField(child=serializers.CharField())
+
+
+FROZEN_AT_START = """
+import gc
+import config.asgi
+from matchmaking.views import RequestCreateView
+print(gc.get_freeze_count(), gc.get_threshold()[0] == config.asgi.GC_YOUNG_THRESHOLD > 700,
+      any(o is RequestCreateView for o in gc.get_objects()))
+"""
+
+
+def test_the_web_process_freezes_what_it_loaded_at_start_views_included():
+    """The collector skips the startup objects; the views are among them (loaded before the first request)."""
+    done = subprocess.run([sys.executable, "-c", FROZEN_AT_START], cwd=ROOT, capture_output=True, text=True, check=True)
+    frozen, young_raised, view_scanned = done.stdout.split()
+    assert int(frozen) > 50_000
+    assert young_raised == "True"
+    assert view_scanned == "False"  # a view loaded after the freeze would still be walked by every full pass
