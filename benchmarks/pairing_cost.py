@@ -2,13 +2,15 @@
 
 One uvicorn web process with DJANGO_DEBUG=0 against the real Redis and SecantusDB devstack
 started; no worker or beat (the idle window below measures what is left: the web process idle
-and this script's own counter reads). N pairs go through `POST /api/v1/matchmaking/requests/`
-from 8 client threads on keep-alive connections, each thread in its own queue (a waiting
-learner, then the one who pairs with them). Around the run: MongoDB `serverStatus` opcounters,
-Redis `INFO commandstats`, and `/proc/<pid>/stat` CPU of the web, SecantusDB and Redis
-processes; an idle window of the same length is subtracted from the store counts. In the same
-run, the authenticated one-topic GET and `/health/live` give the framework's own cost.
-`BENCH_PROFILE=1` (as `make bench` sets it) also samples the web process with py-spy during each phase.
+and this script's own counter reads). Three rounds of N pairs go through
+`POST /api/v1/matchmaking/requests/` from 8 client threads on keep-alive connections, each thread
+in its own queue (a waiting learner, then the one who pairs with them). Around each round: MongoDB
+`serverStatus` opcounters, Redis `INFO commandstats`, and `/proc/<pid>/stat` CPU of the web,
+SecantusDB and Redis processes; the round of median web CPU is reported, with every round's figure
+beside it (one round's CPU per pair moves by up to 15 % here from run to run); an idle window of the
+same length is subtracted from the store counts. In the same run, the authenticated one-topic GET
+and `/health/live` give the framework's own cost. `BENCH_PROFILE=1` (as `make bench` sets it) also
+samples the web process with py-spy, in a round of its own after each measured phase.
 
 The database is not empty: before the run it gets `BENCH_COST_HISTORY` (10,000) past pairs, 20,000
 matched requests and 10,000 completed sessions (benchmarks/history.py), and the output states every
@@ -53,6 +55,7 @@ PAIRS = int(os.environ.get("BENCH_COST_PAIRS", "600"))
 HISTORY = int(os.environ.get("BENCH_COST_HISTORY", "10000"))
 TOUCHED = ("matchmaking_request", "conversation_session", "topic")
 THREADS = 8
+ROUNDS = int(os.environ.get("BENCH_COST_ROUNDS", "3"))
 PROFILE = os.environ.get("BENCH_PROFILE") == "1"
 QUEUES = [(lang, level) for lang in ("en", "fr") for level in ("A1", "A2", "B1", "B2")][:THREADS]
 TARGETS = {"mongo": 7, "redis": 40, "web_ms": 8.0, "mongo_ms": 7.0, "ratio": 0.6, "live_ms": 0.7}
@@ -187,6 +190,16 @@ def top_frames(raw: Path, count: int = 8) -> list[tuple[str, float]]:
     return [(frame, n / total) for frame, n in selfs.most_common(count)]
 
 
+def typical(rounds: list[dict]) -> dict:
+    """The round of median web CPU: one run's CPU per pair moves by up to 15 % on this machine kind."""
+    ordered = sorted(rounds, key=lambda r: r["cpu"]["web"] / (r["units"] or 1))
+    return ordered[len(ordered) // 2]
+
+
+def spread(rounds: list[dict], process: str) -> str:
+    return ", ".join(f"{r['cpu'].get(process, float('nan')) * 1000 / (r['units'] or 1):.1f}" for r in rounds)
+
+
 def per_unit(result: dict, idle_result: dict) -> dict:
     units = result["units"] or 1
     mongo_ops = result["mongo"] - idle_result["mongo"]
@@ -235,14 +248,19 @@ def main() -> int:
         measured(pids, pairs_work(base, THREADS * 4, "warm"))
         measured(pids, gets_work(base, "/api/v1/topics/?pageSize=1", 80, staff))
         counts_before = collection_counts()
+        rounds = [measured(pids, pairs_work(base, PAIRS, f"run{n}-")) for n in range(ROUNDS)]
         profiler = Profiler(web, "pairing")
-        pairing = measured(pids, pairs_work(base, PAIRS, "run"))
+        if profiler.proc is not None:  # its own round: the sampler's cost is in no figure
+            measured(pids, pairs_work(base, PAIRS, "profiled-"))
         pairing_frames = profiler.stop()
+        pairing = typical(rounds)
         quiet = measured(pids, idle(pairing["seconds"]))
         counts_after = collection_counts()
         topics = measured(pids, gets_work(base, "/api/v1/topics/?pageSize=1", 2 * PAIRS, staff))
-        profiler = Profiler(web, "live")
         live = measured(pids, gets_work(base, "/health/live", 4 * PAIRS, None))
+        profiler = Profiler(web, "live")
+        if profiler.proc is not None:
+            measured(pids, gets_work(base, "/health/live", 4 * PAIRS, None))
         live_frames = profiler.stop()
     created_since(started, TOUCHED[:2])  # the topics stay: the catalog is the service's own
     # The same liveness probe with uvicorn's default parser (httptools) instead of the Procfile's h11.
@@ -255,9 +273,11 @@ def main() -> int:
          verdict(cost["mongo"], TARGETS["mongo"])),
         ("Redis commands per pair", f"{cost['redis']:.1f}", ", ".join(f"{k} {v}" for k, v in cost["redis_by"].items()),
          verdict(cost["redis"], TARGETS["redis"])),
-        ("web process CPU per pair (ms)", f"{cost['cpu_ms']['web']:.1f}", f"{PAIRS} pairs, {THREADS} threads",
+        ("web process CPU per pair (ms)", f"{cost['cpu_ms']['web']:.1f}",
+         f"median of {ROUNDS} rounds of {PAIRS} pairs from {THREADS} threads; rounds: {spread(rounds, 'web')}",
          verdict(cost["cpu_ms"]["web"], TARGETS["web_ms"])),
-        ("SecantusDB CPU per pair (ms)", f"{cost['cpu_ms'].get('mongodb', float('nan')):.1f}", "-",
+        ("SecantusDB CPU per pair (ms)", f"{cost['cpu_ms'].get('mongodb', float('nan')):.1f}",
+         f"rounds: {spread(rounds, 'mongodb')}",
          verdict(cost["cpu_ms"].get("mongodb", float("nan")), TARGETS["mongo_ms"])),
         ("Redis CPU per pair (ms)", f"{cost['cpu_ms'].get('redis', float('nan')):.2f}", "-", "-"),
         ("pairs/s (2 POSTs each)", f"{cost['rate']:.1f}", "-", "-"),
@@ -280,7 +300,7 @@ def main() -> int:
     for name, frames in (("pairing", pairing_frames), ("/health/live", live_frames)):
         for frame, share in frames:
             rows.append((f"profile {name}: self time", f"{share:.0%}", frame.replace("|", "/"), "-"))
-    print(f"\nPairing cost ({machine()}; 1 web process, DEBUG off, {PAIRS} pairs from {THREADS} threads)\n")
+    print(f"\nPairing cost ({machine()}; 1 web process, DEBUG off, {ROUNDS} x {PAIRS} pairs from {THREADS} threads)\n")
     print(table(rows))
     save("pairing_cost", rows, {})
     return 0
