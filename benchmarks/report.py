@@ -71,62 +71,76 @@ def line_svg(title: str, points: list[tuple[float, float]], x_label: str, y_labe
 
 READING = """## Reading the figures against the targets (issue 17)
 
-Where issue 17 stands, from the run above (`make bench`, 2026-11-30 19:42-19:58, nothing else running
-but the author's editor; the load and soak tables are reruns alone after the topic-cache change,
-20:50 and 21:00, see (d) and (e)), after the fourth round of work. One run, so
-figures carry the run-to-run spread the bullets below describe. "Before" is the
-same harness on main before issue 17: pairing cost Mongo 12.0 operations, Redis 79.8 commands, web
-19.8 ms and SecantusDB 13.1 ms per pair, `/health/live` 1.57 ms; pairing step 0.39, heartbeats 0.36,
-load peak 37.6 journeys/s.
+Where issue 17 stands, from the run above (`make bench`, 2026-12-01 03:22-03:46, nothing else running
+but the author's editor), after the fifth round of work. The matchmaking table is a rerun alone right
+after it, with the bench's new alternated rounds (e). "Before" is the same harness on main before
+issue 17: pairing cost Mongo 12.0 operations, Redis 79.8 commands, web 19.8 ms and SecantusDB 13.1 ms
+per pair, `/health/live` 1.57 ms; pairing step 0.39, heartbeats 0.36, load peak 37.6 journeys/s.
 
-| target | round 3 final | this run | verdict |
+| target | round 4 final | this run | verdict |
 |---|---|---|---|
 | MongoDB <= 7 operations per pair | 6.0 | 6.0 | met |
-| Redis <= 40 commands per pair | 39.8 | 39.9 | met, at the line |
-| web CPU <= 8 ms per pair | 7.6 (8.2 rerun) | 9.0 (a) | not met: 8.0-9.0 in four runs today |
-| SecantusDB CPU <= 7 ms per pair | 6.9 (7.7 rerun) | 6.4 (b) | met: 6.3-6.6 in four runs today |
-| `/health/live` <= 0.7 ms CPU | 0.46 | 0.45 | met |
-| pairing POSTs >= 0.6 of one-topic GETs | 3.78 | 3.16 | met |
-| pairing step >= 0.5 of ZADD+ZPOPMIN | 0.54 | 0.52 | met |
-| heartbeats >= 0.7 of the echo | 1.07 (CPU 1.09) | 0.98 (CPU 0.99) (c) | met |
-| load, 2 web: no knee < 64, peak >= 88/s, 0 errors | 49.2 (d) | 56-61/s to 128, 0 errors | no fall; peak **not met** |
-| (same), 4 web | peak 47.4 | 51-59/s, peak 59.0; no fall to 128 (d) | not met |
-| soak: last minute within 10 %, RSS flat | +14.7 % | -4.0 %, 0 errors (e) | met (web +4 MB) |
+| Redis <= 40 commands per pair | 39.9 | 39.8 | met, at the line |
+| web CPU <= 8 ms per pair | 9.0 (8.0-9.0) | 7.5 (a) | met: 6.9-7.5 in three runs, by less than the spread |
+| SecantusDB CPU <= 7 ms per pair | 6.4 | 6.4 (rounds 6.4, 6.3, 6.4) | met |
+| `/health/live` <= 0.7 ms CPU | 0.45 | 0.42 | met |
+| pairing POSTs >= 0.6 of one-topic GETs | 3.16 | 4.07 | met |
+| pairing step >= 0.5 of ZADD+ZPOPMIN | 0.52 | 0.53 (e) | at the line: 0.44-0.53 across today's runs |
+| heartbeats >= 0.7 of the echo | 0.98 (CPU 0.99) | 0.76 (CPU 0.77) (b) | met, less margin |
+| load, 2 web: no knee < 64, peak >= 88/s, 0 errors | peak 61.4 (61-68) | peak 74.0, 0 errors (c) | peak **not met** |
+| (same), 4 web | peak 59.0 | 56.8-75.1, peak 75.1, 0 errors | peak not met |
+| soak: last minute within 10 %, RSS flat | -4.0 % | -7.8 %, 0 errors (d) | met (web +5 MB) |
 
-(a) `make bench` samples the web process with py-spy during this phase (`BENCH_PROFILE=1`), which
-costs it CPU; `pairing_cost` alone, without the profiler, the same day: 8.2, 8.9, 8.0 (with it) and
-10.0 ms (SecantusDB not standalone, below). The web's CPU per pair is at the line, not under it.
-(b) SecantusDB now runs standalone (OPERATIONS.md, "The embedded MongoDB URI"): 8.0 ms per pair as a
-one-member replica set writing an oplog entry per write, 6.3 and 6.6 standalone, same harness, same
-day. (c) Against the stricter direct echo (no channels thread hop): 0.35 by rate and by CPU, not
-met. (d) Round 3's load run measured the web processes with DEBUG on and permessage-deflate (the
-servers did not get the Procfile's options) and counted each level from the moment all its learners
-started at once; this round measures the production form in steady state (below). Three load runs
-of this round's final code and its step before, same day: the `make bench` one (sessions with topics,
-each payload still reading its topic from MongoDB) 50-68/s, peak 67.9, 2 web, and 4 web peak 70.0
-falling to 57 at 96 and 128 learners; the table's (topic cache) 56-61/s, peak 61.4, and 4 web peak
-59.0, no fall; a 2-web rerun right after it 49-64/s, peak 64.4 at 32, falling to 55.5 and 49.5 at 96
-and 128. So: no fall before 64 learners in any run; past 64 it depends on the run; the peak moves
-by ~10 % between runs on this machine, more than the topic cache's gain. (e) The soak
-table is a rerun alone after the topic cache (21:00-21:10), sessions with topics, at 96 learners (the
-knee rule, fewest learners reaching 95 % of the peak, lands far out on a flat, noisy plateau): 52-66
-journeys/s minute by minute, last minute -4.0 % of the first, 0 errors; each web process 126 -> 130 MB,
-the workers flat after their first minute (221 MB), SecantusDB and Redis growing with the documents and
-keys the journeys leave. Two soaks before it the same day: `make bench`'s at 128 learners (two short
-CPU-heavy measurements of the author's in its 4th and 5th minutes) +2.5 %, 0 errors; one alone at 16
-learners without topics -3.1 %, 0 errors, web 118 -> 125 MB, growth slowing 1.2 -> 0.5 MB a minute.
+(a) The garbage collector (fifth round, below): the web process freezes what its start loaded and
+passes over its youngest generation every 5,000 allocations instead of 700. `pairing_cost` now
+measures three rounds of 600 pairs and reports the round of median CPU with each round beside it
+(rounds of one run agree within ~5 %; runs of the same code differ by up to ~15 % on this machine;
+this run's rounds: 7.5, 7.5, 7.2),
+and py-spy samples a round of its own, so its cost is in no figure (round 4's `make bench` figure
+carried it). Runs of the final code today: 7.5 (this one), 7.5 (with a profiled round after it),
+6.9; before the GC change, single rounds of 1,500 pairs read 8.3, 7.7, 8.4 and 7.1, and 9.4 for 600
+pairs. The direct reading is the collector's own time (a `gc.callbacks` timer in the web process,
+1,500 pairs): 1.35 s of 26.1 s of CPU (5.2 %) before, 0.52 s of 27.5 s (1.9 %) after. So the web's
+CPU per pair is under 8 ms in a typical run, by less than the machine's spread.
+(b) The heartbeat's own cost barely moved (91 -> 88 us); the stock echo consumer it is compared with
+went 90 -> 68 us with the collector change (channels' thread hop allocates more per message than our
+consumer does). Against the stricter direct echo (no hop): 0.36, not met, as before.
+(c) Two load runs of the final code today: this one (2 web 62.6-74.0, falls to 65.0 at 96 learners and
+70.5 at 128; 4 web 56.8-75.1, no fall) and one just before it (2 web 61.2-75.6, no fall, peak at 128;
+4 web 54.2-74.5). Round 4's three runs peaked at 61.4-67.9. The web CPU per journey went 16.3-18.1 ->
+14.6 ms (2 web; 16.0-16.1 with 4). (d) At 32 learners (the knee rule: the fewest learners reaching
+95 % of the peak): 58-68 journeys/s minute by minute, last minute -7.8 % of the first (minute 8 dipped
+to 58, then 64 and 62), 0 errors; each web process 125 -> 130/131 MB, the workers 206 -> 220 MB, beat
+108 -> 115 MB, SecantusDB and Redis growing with the documents and keys the journeys leave.
+(e) The pairing step's rate moved by a fifth between runs (one round each: 0.48 in this `make bench`,
+0.44 and 0.53 in reruns alone), while the raw pair stayed near 57k/s. The bench now alternates five
+rounds of each and reports the medians with each round's ratio: 0.49 (rounds 0.47-0.53) and 0.53
+(0.52-0.53) in two reruns; the table is the second. At the line, not reliably over it.
 
-Why the load run stops near 60-70 journeys/s here: one journey (two per pair) costs 16.3-18.1 ms of web
-CPU, 6.6-7.3 ms of SecantusDB, 1.2-1.4 ms of Redis and 2.4-2.9 ms of the load client on the same two
-cores (the three runs above), plus the kernel's share of ~24,000 context switches a second on loopback
-sockets (~2-3 ms a journey: the processes' CPU adds up to ~27 ms per journey, the cores give ~30 ms per
-journey at this rate, 93 % busy by `vmstat`). 88 journeys/s needs ~22.7 ms per journey for everything:
-the web near 11 ms (a socket connect and close costs it 1.7 ms for the lobby and 2.95 ms for the
-session, four sockets per pair, and a pairing POST ~4 ms), a real `mongod` in place of SecantusDB, and
-the load client on cores of its own. Past saturation throughput stays flat (no fall before 64 learners
-in any run, 0 errors): more learners only queue (the p50 grows with them, as Little's law says of a
-saturated closed loop). SCALING.md sizes it.
+Why the load run stops near 75 journeys/s here: one journey (two per pair) costs 14.6 ms of web CPU,
+6.6-6.8 ms of SecantusDB, 1.2-1.3 ms of Redis and 2.4-2.5 ms of the load client on the same two cores
+(this run), plus the kernel's share of the loopback traffic (~2-3 ms a journey): ~27-28 ms of the
+machine per journey, ~72-75/s. 88 journeys/s needs ~22.7 ms per journey for everything: the web near
+11 ms (a socket connect and close costs it 1.8 ms for the lobby and 2.8 ms for the session, four
+sockets per pair; the event loop's socket writes to Redis alone are ~13 % of a web process's samples
+under load), a real `mongod` in place of SecantusDB, and the load client on cores of its own. Past
+saturation throughput stays flat (no fall before 64 learners in any run, 0 errors): more learners only
+queue (the p50 grows with them, as Little's law says of a saturated closed loop). SCALING.md sizes it.
 
+- Fifth round (this run): the web process's garbage collector, and steadier benches.
+  - What the collector cost: a web process holds ~135k objects after its start (Django, DRF, the
+    apps, drf-spectacular, mongoengine's document classes, the URL conf and the views), all of them
+    walked by every pass over the older generations: 1,521 young, 139 middle and 7 full passes during
+    1,500 pairs, 5.2 % of the process's CPU. `config/asgi.py` now imports the URL conf (so the views
+    load before the first request), then `gc.freeze()`s what is loaded and raises the youngest
+    generation's threshold to 5,000 allocations: 184/16/1 passes, 1.9 %. Freeze alone gave 3.6 %; a
+    threshold of 50,000 made each young pass long enough to cost 2.8 %. A test checks that the views
+    are among the frozen objects.
+  - Seen and left: uvicorn's access log is ~2 % of a web process under load (one line per HTTP
+    request and socket); it is the operators' record (with tokens redacted) and stays. Under load, 77 %
+    of a web process's py-spy samples (`--gil`: threads holding the GIL) are its event-loop thread;
+    the writes of async Redis commands (one send per call: the channel layer, the socket claims and
+    checks) are ~13 % of all samples and uvloop's own loop ~8 %.
 - Topics in session payloads: every `session_json` read its session's topic from MongoDB, so once
   sessions have topics (as a deployment's do; the load run's had none until `pairing_cost` loaded the
   catalog into the same SecantusDB before it) a journey made 2.5 more reads (the socket's
