@@ -40,7 +40,7 @@ application = RequestIdASGIMiddleware(
     )
 )
 
-# What is loaded by now (Django, the apps, the URL conf and every view: ~140k objects) lives as long as
+# What is loaded by now (Django, the apps, the URL conf and every view: ~135k objects) lives as long as
 # the process. Frozen, the collector no longer walks it in each older-generation pass, and a larger
 # youngest generation makes the passes rarer: the collector's share of the web process's CPU in the
 # pairing bench went from 5.2 % to 1.9 % (docs/BENCHMARKS.md, "Fifth round").
