@@ -29,6 +29,9 @@ REBUILDING = "rebuilding:"
 # userId -> until (unix seconds, 0 for until lifted) of every active suspension, from the source of truth.
 Loader = Callable[[], dict[str, float]]
 _loader: Loader | None = None
+# One user's `until` (None: not suspended), from the source of truth: the answer while another process rebuilds.
+OneLoader = Callable[[str], float | None]
+_one_loader: OneLoader | None = None
 # The blocks of one user, and every user who has blocked someone, from the source of truth.
 BlocksOf = Callable[[str], set[str]]
 Blockers = Callable[[], Iterable[str]]
@@ -72,10 +75,10 @@ def _commit_rebuild_script():
     return client().register_script(_COMMIT_REBUILD)
 
 
-def register_loader(loader: Loader) -> None:
-    """The app that owns suspensions tells the kernel how to read the active ones (AppConfig.ready)."""
-    global _loader
-    _loader = loader
+def register_loader(loader: Loader, *, one: OneLoader | None = None) -> None:
+    """The app that owns suspensions tells the kernel how to read the active ones, and one user's (AppConfig.ready)."""
+    global _loader, _one_loader
+    _loader, _one_loader = loader, one
 
 
 def register_blocks_loader(*, blocks_of: BlocksOf, blockers: Blockers) -> None:
@@ -106,14 +109,25 @@ def _load() -> dict[str, float]:
     return _loader() if _loader is not None else {}
 
 
-def _rebuild() -> _Snapshot:
-    """The mirror is gone (first start, Redis lost it, TTL): read MongoDB, and write it back if nobody changed it."""
+def _load_one(user_id: str) -> dict[str, float]:
+    if _one_loader is None:
+        return _load()
+    until = _one_loader(user_id)
+    return {} if until is None else {user_id: until}
+
+
+def _rebuild(user_id: str) -> _Snapshot:
+    """The mirror is gone (first start, Redis lost it, TTL): read MongoDB, and write it back if nobody changed it.
+
+    One reader claims the rebuild; meanwhile the others read their own user's suspensions (an indexed read)
+    rather than every suspension, so the requests arriving during a rebuild are not as many full reads.
+    """
     redis = client()
     claim = REBUILDING + uuid.uuid4().hex
     claimed = redis.set(redis_keys.restrictions_version(), claim, nx=True, px=REBUILD_CLAIM_MS)
-    until = _load()
     if not claimed:
-        return _Snapshot(None, until, float("-inf"))  # someone else rebuilds: answer from MongoDB, keep nothing
+        return _Snapshot(None, _load_one(user_id), float("-inf"))  # answers for `user_id` only; kept nowhere
+    until = _load()
     version = uuid.uuid4().hex
     args = [claim, version, MIRROR_TTL_SECONDS, *(item for pair in until.items() for item in pair)]
     committed = _commit_rebuild_script()(
@@ -122,16 +136,17 @@ def _rebuild() -> _Snapshot:
     return _Snapshot(version.encode() if committed else None, until, time.monotonic() if committed else float("-inf"))
 
 
-def _refresh(version: bytes | None, read_mirror: Callable[[], tuple[bytes | None, dict]]) -> _Snapshot:
+def _refresh(version: bytes | None, read_mirror: Callable[[], tuple[bytes | None, dict]], user_id: str) -> _Snapshot:
+    """The process's copy, current at `version`; without a mirror, a snapshot that answers for `user_id`."""
     global _snapshot
     if version is not None and version == _snapshot.version:
         _snapshot.checked_at = time.monotonic()
         return _snapshot
     if version is None or version.startswith(REBUILDING.encode()):
-        fresh = _rebuild()
+        fresh = _rebuild(user_id)
     else:
         current, raw = read_mirror()
-        fresh = _Snapshot(current, _decode(raw), time.monotonic()) if current else _rebuild()
+        fresh = _Snapshot(current, _decode(raw), time.monotonic()) if current else _rebuild(user_id)
     if fresh.version is not None:
         _snapshot = fresh
     return fresh
@@ -166,7 +181,7 @@ def _check(user_id: str) -> _Snapshot:
     if len(_seen) >= _SEEN_MAX:  # entries matter for a second; user ids come from callers
         _seen.clear()
     _seen[user_id] = _Blocks(time.monotonic(), epoch, flag is not None)
-    return _refresh(version, _read_mirror)
+    return _refresh(version, _read_mirror, user_id)
 
 
 def is_suspended(user_id: str, *, max_age: float = 0.0) -> bool:
@@ -249,9 +264,9 @@ async def ais_suspended(user_id: str) -> bool:
                 await pipe.get(redis_keys.restrictions_version()).hgetall(redis_keys.restrictions_hash()).execute()
             )
         if current:
-            return _refresh(version, lambda: (current, raw)).suspended(user_id)
+            return _refresh(version, lambda: (current, raw), user_id).suspended(user_id)
     # Rare (the mirror is being rebuilt): MongoDB through the loader, off the event loop.
-    return (await sync_to_async(_refresh, thread_sensitive=False)(None, _read_mirror)).suspended(user_id)
+    return (await sync_to_async(_refresh, thread_sensitive=False)(None, _read_mirror, user_id)).suspended(user_id)
 
 
 def restriction_publish(*, user_id: str, until: float | None) -> None:

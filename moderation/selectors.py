@@ -61,16 +61,21 @@ def suspension_active(*, user_id: str, now: dt.datetime | None = None) -> Suspen
     return suspensions_list(user_id=user_id, active=True, now=now).first()
 
 
-def active_suspensions() -> dict[str, float]:
+def active_suspensions(*, user_id: str | None = None) -> dict[str, float]:
     """userId -> until (unix seconds, 0 = until lifted): the source the kernel's restrictions mirror is built from."""
     found: dict[str, float] = {}
-    for suspension in suspensions_list(active=True).only("user_id", "until"):
+    for suspension in suspensions_list(user_id=user_id, active=True).only("user_id", "until"):
         until = suspension.until.timestamp() if suspension.until else 0.0
         previous = found.get(suspension.user_id)
         # Two overlapping suspensions: the one that lasts longer wins (0 = forever).
         if previous is None or until == 0.0 or (previous != 0.0 and until > previous):
             found[suspension.user_id] = until
     return found
+
+
+def suspension_until(user_id: str) -> float | None:
+    """One user's entry of `active_suspensions` (None: not suspended), by the (userId, createdAt) index."""
+    return active_suspensions(user_id=user_id).get(user_id)
 
 
 def user_ids_by_prefix(*, prefix: str, limit: int = PREFIX_MATCHES) -> list[str]:

@@ -178,6 +178,22 @@ def test_the_mirror_is_rebuilt_from_mongodb_when_redis_lost_it(api):
     assert api("alice").get("/api/v1/sessions/").status_code == 200
 
 
+def test_while_another_process_rebuilds_the_mirror_each_check_reads_only_its_own_user(api, monkeypatch):
+    """Requests arriving during someone else's rebuild are answered from MongoDB, not with a full read each."""
+    suspend(api)
+    suspend(api, "carol", until=(dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).isoformat())
+    redis().delete(redis_keys.restrictions_hash())
+    redis().set(redis_keys.restrictions_version(), restrictions.REBUILDING + "elsewhere", px=5000)
+    full_reads = []
+    original = restrictions._loader
+    monkeypatch.setattr(restrictions, "_loader", lambda: full_reads.append(1) or original())
+    assert api("bob").get("/api/v1/sessions/").status_code == 403
+    assert api("carol").get("/api/v1/sessions/").status_code == 403
+    assert api("alice").get("/api/v1/sessions/").status_code == 200
+    assert full_reads == []
+    assert redis().get(redis_keys.restrictions_version()) == b"rebuilding:elsewhere"  # the claim holder's work
+
+
 def test_a_suspended_learner_still_queued_is_never_paired(api):
     """A suspension racing a request (the queue cleaned before the request arrived): pairing skips them."""
     assert ask(api, "bob").json()["status"] == "pending"
