@@ -26,12 +26,10 @@ REBUILD_CLAIM_MS = 5000
 UNTIL_LIFTED = 0.0  # `until` of a suspension that lasts until staff lift it
 REBUILDING = "rebuilding:"
 
-# userId -> until (unix seconds, 0 for until lifted) of every active suspension, from the source of truth.
-Loader = Callable[[], dict[str, float]]
+# userId -> until (unix seconds, 0 for until lifted) of every active suspension, or of one user's (its
+# argument), from the source of truth.
+Loader = Callable[[str | None], dict[str, float]]
 _loader: Loader | None = None
-# One user's `until` (None: not suspended), from the source of truth: the answer while another process rebuilds.
-OneLoader = Callable[[str], float | None]
-_one_loader: OneLoader | None = None
 # The blocks of one user, and every user who has blocked someone, from the source of truth.
 BlocksOf = Callable[[str], set[str]]
 Blockers = Callable[[], Iterable[str]]
@@ -75,10 +73,10 @@ def _commit_rebuild_script():
     return client().register_script(_COMMIT_REBUILD)
 
 
-def register_loader(loader: Loader, *, one: OneLoader | None = None) -> None:
-    """The app that owns suspensions tells the kernel how to read the active ones, and one user's (AppConfig.ready)."""
-    global _loader, _one_loader
-    _loader, _one_loader = loader, one
+def register_loader(loader: Loader) -> None:
+    """The app that owns suspensions tells the kernel how to read the active ones (AppConfig.ready)."""
+    global _loader
+    _loader = loader
 
 
 def register_blocks_loader(*, blocks_of: BlocksOf, blockers: Blockers) -> None:
@@ -105,15 +103,9 @@ def _decode(raw: dict) -> dict[str, float]:
     return {key.decode(): float(value) for key, value in raw.items()}
 
 
-def _load() -> dict[str, float]:
-    return _loader() if _loader is not None else {}
-
-
-def _load_one(user_id: str) -> dict[str, float]:
-    if _one_loader is None:
-        return _load()
-    until = _one_loader(user_id)
-    return {} if until is None else {user_id: until}
+def _load(user_id: str | None = None) -> dict[str, float]:
+    """Every active suspension, or `user_id`'s only."""
+    return _loader(user_id) if _loader is not None else {}
 
 
 def _rebuild(user_id: str) -> _Snapshot:
@@ -126,7 +118,7 @@ def _rebuild(user_id: str) -> _Snapshot:
     claim = REBUILDING + uuid.uuid4().hex
     claimed = redis.set(redis_keys.restrictions_version(), claim, nx=True, px=REBUILD_CLAIM_MS)
     if not claimed:
-        return _Snapshot(None, _load_one(user_id), float("-inf"))  # answers for `user_id` only; kept nowhere
+        return _Snapshot(None, _load(user_id), float("-inf"))  # answers for `user_id` only; kept nowhere
     until = _load()
     version = uuid.uuid4().hex
     args = [claim, version, MIRROR_TTL_SECONDS, *(item for pair in until.items() for item in pair)]

@@ -10,6 +10,6 @@ class ModerationConfig(AppConfig):
 
     def ready(self) -> None:
         from conversation import restrictions
-        from moderation.selectors import active_suspensions, suspension_until
+        from moderation.selectors import active_suspensions
 
-        restrictions.register_loader(active_suspensions, one=suspension_until)
+        restrictions.register_loader(active_suspensions)

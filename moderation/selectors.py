@@ -61,8 +61,11 @@ def suspension_active(*, user_id: str, now: dt.datetime | None = None) -> Suspen
     return suspensions_list(user_id=user_id, active=True, now=now).first()
 
 
-def active_suspensions(*, user_id: str | None = None) -> dict[str, float]:
-    """userId -> until (unix seconds, 0 = until lifted): the source the kernel's restrictions mirror is built from."""
+def active_suspensions(user_id: str | None = None) -> dict[str, float]:
+    """userId -> until (unix seconds, 0 = until lifted): the source the kernel's restrictions mirror is built from.
+
+    With `user_id`, that user's only (the `(userId, createdAt)` index): the answer while a rebuild runs elsewhere.
+    """
     found: dict[str, float] = {}
     for suspension in suspensions_list(user_id=user_id, active=True).only("user_id", "until"):
         until = suspension.until.timestamp() if suspension.until else 0.0
@@ -71,11 +74,6 @@ def active_suspensions(*, user_id: str | None = None) -> dict[str, float]:
         if previous is None or until == 0.0 or (previous != 0.0 and until > previous):
             found[suspension.user_id] = until
     return found
-
-
-def suspension_until(user_id: str) -> float | None:
-    """One user's entry of `active_suspensions` (None: not suspended), by the (userId, createdAt) index."""
-    return active_suspensions(user_id=user_id).get(user_id)
 
 
 def user_ids_by_prefix(*, prefix: str, limit: int = PREFIX_MATCHES) -> list[str]:

@@ -157,7 +157,7 @@ def test_a_request_costs_one_redis_command_and_no_mongodb_read(api, monkeypatch)
     api("bob").get("/api/v1/sessions/")  # this process's copy is current now
     loads = []
     original = restrictions._loader
-    monkeypatch.setattr(restrictions, "_loader", lambda: loads.append(1) or original())
+    monkeypatch.setattr(restrictions, "_loader", lambda user_id: loads.append(1) or original(user_id))
     with redis().monitor() as monitor:
         assert api("bob").get("/api/v1/topics/").status_code == 200
         redis().echo("end-of-request")
@@ -184,13 +184,13 @@ def test_while_another_process_rebuilds_the_mirror_each_check_reads_only_its_own
     suspend(api, "carol", until=(dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).isoformat())
     redis().delete(redis_keys.restrictions_hash())
     redis().set(redis_keys.restrictions_version(), restrictions.REBUILDING + "elsewhere", px=5000)
-    full_reads = []
+    reads = []  # whose suspensions each read asked for; None is a read of all of them
     original = restrictions._loader
-    monkeypatch.setattr(restrictions, "_loader", lambda: full_reads.append(1) or original())
+    monkeypatch.setattr(restrictions, "_loader", lambda user_id: reads.append(user_id) or original(user_id))
     assert api("bob").get("/api/v1/sessions/").status_code == 403
     assert api("carol").get("/api/v1/sessions/").status_code == 403
     assert api("alice").get("/api/v1/sessions/").status_code == 200
-    assert full_reads == []
+    assert reads == ["bob", "carol", "alice"]
     assert redis().get(redis_keys.restrictions_version()) == b"rebuilding:elsewhere"  # the claim holder's work
 
 
