@@ -15,6 +15,8 @@ per group joined and one per group left); a group send takes two (channels-redis
 script's text every time), and so does a send to several groups (`group_send_many`); a read that finds
 a message waiting takes one (channels-redis four). Redis runs the same commands; the web process,
 whose CPU is the load run's limit, makes fewer calls (docs/SCALING.md, Sockets and the channel layer).
+Sync code (requests, a socket's thread work, Celery tasks) sends with `group_send_many_blocking`, the
+same scripts over a blocking connection, instead of handing each push to the event loop.
 """
 
 from __future__ import annotations
@@ -22,10 +24,16 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import threading
 import time
+from collections.abc import Iterator
 
+import redis
 from channels_redis.core import RedisChannelLayer
-from redis.commands.core import AsyncScript
+from redis.backoff import NoBackoff
+from redis.commands.core import AsyncScript, Script
+from redis.retry import Retry
+from redis.sentinel import Sentinel, SentinelConnectionPool
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +104,19 @@ return false
 """
 
 
+def blocking_pool(host: dict) -> redis.ConnectionPool:
+    """channels-redis' `create_pool` for blocking clients: the same host settings (an address or a
+    Sentinel-watched primary), a pool redis-py resets after a fork; the asyncio retry becomes its blocking
+    twin (one retry at once on a fresh connection)."""
+    host = {**host, "retry": Retry(NoBackoff(), 1)} if "retry" in host else dict(host)
+    if "address" in host:
+        return redis.ConnectionPool.from_url(host.pop("address"), **host)
+    if (master_name := host.pop("master_name", None)) is not None:
+        sentinel = Sentinel(host.pop("sentinels"), sentinel_kwargs=host.pop("sentinel_kwargs", None))
+        return SentinelConnectionPool(master_name, sentinel, **host)
+    return redis.ConnectionPool(**host)
+
+
 class _Buffers(collections.defaultdict):
     """The layer's per-channel buffers: a message for a channel nobody receives on any more is dropped."""
 
@@ -121,6 +142,9 @@ class CancelSafeRedisChannelLayer(RedisChannelLayer):
         self._scripts: dict[str, AsyncScript] = {}
         self._last_read: dict[str, bytes] = {}  # per queue, the message its read just returned
         self._handed_over: dict[str, list[bytes]] = {}  # per queue, read messages still in its backup
+        self._blocking_clients: dict[int, redis.Redis] = {}
+        self._blocking_scripts: dict[tuple[int, str], Script] = {}
+        self._blocking_lock = threading.Lock()
 
     async def _script(self, index: int, text: str, keys: list, args: list):
         """Runs a script by its digest (EVALSHA; loaded once per Redis), on the layer's connection `index`."""
@@ -162,10 +186,31 @@ class CancelSafeRedisChannelLayer(RedisChannelLayer):
         per Redis host queues every message, whatever the number of groups."""
         now = time.time()
         members: dict[str, list[bytes]] = {}
+        for index, groups, keys, args in self._member_reads(sends, now):
+            members.update(zip(groups, await self._script(index, _GROUP_MEMBERS, keys, args), strict=True))
+        for index, keys, args in self._queue_writes(sends, members, now):
+            self._note_over_capacity(await self._script(index, _GROUP_SEND, keys, args), keys, sends)
+
+    def group_send_many_blocking(self, sends: list[tuple[str, dict]]) -> None:
+        """`group_send_many` from a thread without an event loop (a request, a socket's sync work, a Celery
+        task): the same two scripts over a blocking connection. `async_to_sync` would hand the send to the
+        event loop and wait for it there, two thread wake-ups and a task per push (docs/SCALING.md)."""
+        now = time.time()
+        members: dict[str, list[bytes]] = {}
+        for index, groups, keys, args in self._member_reads(sends, now):
+            members.update(zip(groups, self._blocking_script(index, _GROUP_MEMBERS, keys, args), strict=True))
+        for index, keys, args in self._queue_writes(sends, members, now):
+            self._note_over_capacity(self._blocking_script(index, _GROUP_SEND, keys, args), keys, sends)
+
+    def _member_reads(self, sends: list[tuple[str, dict]], now: float) -> Iterator[tuple[int, list, list, list]]:
+        """Per Redis host: its groups, their keys and the expiry cut-off (the _GROUP_MEMBERS call)."""
         for index, groups in self._by_host([group for group, _ in sends]).items():
-            keys = [self._group_key(group) for group in groups]
-            found = await self._script(index, _GROUP_MEMBERS, keys, [int(now) - self.group_expiry])
-            members.update(zip(groups, found, strict=True))
+            yield index, groups, [self._group_key(group) for group in groups], [int(now) - self.group_expiry]
+
+    def _queue_writes(
+        self, sends: list[tuple[str, dict]], members: dict[str, list[bytes]], now: float
+    ) -> Iterator[tuple[int, list, list]]:
+        """Per Redis host: the channel queues to write and the _GROUP_SEND arguments, messages in send order."""
         queued: dict[int, tuple[list, list, list]] = collections.defaultdict(lambda: ([], [], []))
         for group, message in sends:
             channels = [member.decode("utf8") for member in members[group]]
@@ -175,10 +220,27 @@ class CancelSafeRedisChannelLayer(RedisChannelLayer):
                 queued[index][1].extend(messages[key] for key in keys)
                 queued[index][2].extend(capacities[key] for key in keys)
         for index, (keys, messages, capacities) in queued.items():
-            args = [*messages, *capacities, int(now) - int(self.expiry), now, self.expiry]
-            if over_capacity := await self._script(index, _GROUP_SEND, keys, args):
-                groups = ", ".join(group for group, _ in sends)
-                log.info("%s of %s queues over capacity in groups %s", over_capacity, len(keys), groups)
+            yield index, keys, [*messages, *capacities, int(now) - int(self.expiry), now, self.expiry]
+
+    @staticmethod
+    def _note_over_capacity(over_capacity: int, keys: list, sends: list[tuple[str, dict]]) -> None:
+        if over_capacity:
+            groups = ", ".join(group for group, _ in sends)
+            log.info("%s of %s queues over capacity in groups %s", over_capacity, len(keys), groups)
+
+    def _blocking_script(self, index: int, text: str, keys: list, args: list):
+        """`_script` on a blocking client of host `index` (one per host and process, shared by threads)."""
+        script = self._blocking_scripts.get((index, text))
+        if script is None:
+            script = self._blocking_client(index).register_script(text)
+            script = self._blocking_scripts.setdefault((index, text), script)
+        return script(keys=keys, args=args)
+
+    def _blocking_client(self, index: int) -> redis.Redis:
+        with self._blocking_lock:
+            if index not in self._blocking_clients:
+                self._blocking_clients[index] = redis.Redis(connection_pool=blocking_pool(self.hosts[index]))
+            return self._blocking_clients[index]
 
     async def receive(self, channel):
         self._live.add(channel)

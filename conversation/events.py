@@ -10,7 +10,6 @@ import hashlib
 import logging
 from typing import Any
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
 log = logging.getLogger(__name__)
@@ -37,11 +36,7 @@ CLOSE_TYPE = "access.close"
 
 def close_user_sockets(user_id: str, *, code: int) -> None:
     """Closes every socket `user_id` holds on any web process with `code` (the handler is EventConsumer's)."""
-    layer = get_channel_layer()
-    try:
-        async_to_sync(layer.group_send)(access_group(user_id), {"type": CLOSE_TYPE, "code": code})
-    except Exception:
-        log.exception("closing the sockets of a user failed")
+    _send([(access_group(user_id), {"type": CLOSE_TYPE, "code": code})], "closing the sockets of a user")
 
 
 def _message(event_type: str, payload: dict[str, Any], exclude: str | None) -> dict[str, Any]:
@@ -57,16 +52,20 @@ async def apush(group: str, event_type: str, payload: dict[str, Any], *, exclude
 
 
 def push(group: str, event_type: str, payload: dict[str, Any], *, exclude: str | None = None) -> None:
-    async_to_sync(apush)(group, event_type, payload, exclude=exclude)
+    """`apush` from sync code (a request, a socket's thread, a Celery task): sent from this thread."""
+    _send([(group, _message(event_type, payload, exclude))], f"push {event_type} to {group}")
 
 
 def push_each(messages: list[tuple[str, str, dict[str, Any]]]) -> None:
-    """Several (group, type, payload) pushes in one hop to the event loop and two calls to Redis."""
+    """Several (group, type, payload) pushes in two calls to Redis, whatever their number."""
+    sends = [(g, _message(t, p, None)) for g, t, p in messages]
+    _send(sends, "push " + ", ".join(f"{t} to {g}" for g, t, _ in messages))
 
-    async def _send() -> None:
-        try:
-            await get_channel_layer().group_send_many([(g, _message(t, p, None)) for g, t, p in messages])
-        except Exception:
-            log.exception("push %s failed", ", ".join(f"{t} to {g}" for g, t, _ in messages))
 
-    async_to_sync(_send)()
+def _send(sends: list[tuple[str, dict[str, Any]]], what: str) -> None:
+    # From the calling thread over a blocking connection: no hop to the event loop and back
+    # (CancelSafeRedisChannelLayer.group_send_many_blocking). Must not run on an event loop's thread.
+    try:
+        get_channel_layer().group_send_many_blocking(sends)
+    except Exception:
+        log.exception("%s failed", what)

@@ -7,10 +7,11 @@ import contextlib
 import threading
 import time
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from conversation import events
 from conversation.channel_layer import CancelSafeRedisChannelLayer
 from conversation.redis import client as redis_client
 
@@ -203,3 +204,32 @@ def test_a_send_to_several_groups_reaches_each_groups_members_in_the_order_sent(
     session_socket_got, lobby_got = async_to_sync(scenario)()
     assert session_socket_got == [0, 2]  # its session group's push, then the access group's
     assert lobby_got == [1, 2]
+
+
+def test_a_push_from_a_thread_is_sent_from_that_thread_while_the_event_loop_is_busy():
+    """A request's or a socket's sync work pushes without handing the send to the event loop and waiting
+    for it there: the push completes, in order, while the loop is held still."""
+    layer = get_channel_layer()
+
+    async def scenario() -> list:
+        channel = await layer.new_channel()
+        await layer.group_add_many(["session.s3", "user.v"], channel)
+        loop_held, pushed = threading.Event(), threading.Event()
+
+        def work() -> None:
+            loop_held.wait(5)
+            events.push("session.s3", "partner.joined", {"userId": "v"})
+            events.push_each([("user.v", "session.ended", {"n": 1}), ("session.s3", "session.ended", {"n": 2})])
+            pushed.set()
+
+        thread_done = asyncio.ensure_future(sync_to_async(work, thread_sensitive=False)())
+        await asyncio.sleep(0.05)  # the task hands `work` to a thread
+        loop_held.set()
+        held = pushed.wait(5)  # this blocks the event loop: a push that needs it would not finish in time
+        await thread_done
+        reads = await asyncio.wait_for(asyncio.gather(*(layer.receive(channel) for _ in range(3))), 3)
+        return [held, *[(r["event"]["type"], r["event"].get("n")) for r in reads]]
+
+    held, *received = async_to_sync(scenario)()
+    assert held
+    assert received == [("partner.joined", None), ("session.ended", 1), ("session.ended", 2)]

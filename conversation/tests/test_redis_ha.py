@@ -41,9 +41,12 @@ async def on_loop():
     await async_client().set("ha:async", "1")
     layer = get_channel_layer()
     await layer.send("ha-channel", {"type": "ha.ping"})
+    await layer.group_add("ha.group", "ha-pushed")
     return await layer.receive("ha-channel")
 
 assert asyncio.run(on_loop()) == {"type": "ha.ping"}
+get_channel_layer().group_send_many_blocking([("ha.group", {"type": "ha.push"})])  # a push from sync code
+assert asyncio.run(get_channel_layer().receive("ha-pushed")) == {"type": "ha.push"}
 with app.connection_for_write() as connection:
     connection.ensure_connection(max_retries=1)
     connection.default_channel.client.set("ha:broker", "1")
