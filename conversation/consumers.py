@@ -149,14 +149,19 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
         if self.user is None:
             await self.refuse(CLOSE_UNAUTHENTICATED)
             return
-        code = CLOSE_FORBIDDEN if await restrictions.ais_suspended(self.user.id) else await self.authorize()
+        # One round trip: the socket's slot, and the suspension mirror's version the check needs. A socket
+        # refused after it (suspended, not allowed here, over the cap) gives the slot back.
+        self.claimed, version = await socket_claim(
+            user_id=self.user.id, socket_id=self.channel_name, also_get=restrictions.version_key()
+        )
+        if await restrictions.ais_suspended(self.user.id, version=version):
+            code: int | None = CLOSE_FORBIDDEN
+        else:
+            code = await self.authorize() or (None if self.claimed else CLOSE_TOO_MANY_SOCKETS)
         if code is not None:
+            await self.release_slot()
             await self.refuse(code)
             return
-        if not await socket_claim(user_id=self.user.id, socket_id=self.channel_name):
-            await self.refuse(CLOSE_TOO_MANY_SOCKETS)
-            return
-        self.claimed = True
         groups = [*self.groups_for(), access_group(self.user.id)]
         await self.channel_layer.group_add_many(groups, self.channel_name)
         self.groups_joined = groups
@@ -176,6 +181,12 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
                     log.warning("socket lease renewal failed", exc_info=True)
         await self.close(code=CLOSE_UNAUTHENTICATED)
 
+    async def release_slot(self) -> None:
+        if self.claimed:
+            self.claimed = False
+            with contextlib.suppress(Exception):  # an unreleased slot runs out with its lease
+                await socket_release(user_id=self.user.id, socket_id=self.channel_name)
+
     async def refuse(self, code: int) -> None:
         await self.accept()
         await self.close(code=code)
@@ -183,9 +194,7 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if self.guard is not None:
             self.guard.cancel()
-        if self.claimed:
-            with contextlib.suppress(Exception):  # an unreleased slot runs out with its lease
-                await socket_release(user_id=self.user.id, socket_id=self.channel_name)
+        await self.release_slot()
         if self.groups_joined:
             await self.channel_layer.group_discard_many(self.groups_joined, self.channel_name)
             await self.on_close()

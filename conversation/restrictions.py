@@ -241,12 +241,18 @@ def forget() -> None:
     _seen.clear()
 
 
-async def ais_suspended(user_id: str) -> bool:
-    """is_suspended for the event loop (socket handshakes): one GET; a changed version reads the mirror."""
+def version_key() -> str:
+    """The key whose value `ais_suspended` compares with this process's copy (read by the caller)."""
+    return redis_keys.restrictions_version()
+
+
+async def ais_suspended(user_id: str, *, version: bytes | None) -> bool:
+    """is_suspended for the event loop (socket handshakes), given the value of `version_key()` the
+    caller read in its own round trip: nothing more when it is this process's copy; a changed version
+    reads the mirror."""
     from asgiref.sync import sync_to_async
 
     redis = async_client()
-    version = await redis.get(redis_keys.restrictions_version())
     if version is not None and version == _snapshot.version:
         _snapshot.checked_at = time.monotonic()
         return _snapshot.suspended(user_id)

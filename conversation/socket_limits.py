@@ -18,24 +18,28 @@ LEASE_SECONDS = 60
 RENEW_EVERY_SECONDS = 20
 
 # Prune, count and add in one step: two processes accepting the user's tenth and eleventh socket at once
-# must not both see nine.
+# must not both see nine. Returns the outcome (1 or 0) and the value of KEYS[2], a key the handshake
+# reads at the same moment (the suspension mirror's version): one round trip for both.
 _CLAIM = """
+local also = redis.call('GET', KEYS[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 if not redis.call('ZSCORE', KEYS[1], ARGV[3]) and redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then
-  return 0
+  return {0, also}
 end
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
 redis.call('EXPIRE', KEYS[1], ARGV[5])
-return 1
+return {1, also}
 """
 
 
-async def socket_claim(*, user_id: str, socket_id: str) -> bool:
-    """Takes one of the user's WEBSOCKET_MAX_PER_USER slots, or answers False when all are held."""
+async def socket_claim(*, user_id: str, socket_id: str, also_get: str) -> tuple[bool, bytes | None]:
+    """Takes one of the user's WEBSOCKET_MAX_PER_USER slots (False when all are held), and reads the key
+    `also_get` in the same round trip (a handshake's other read; the two keys need not be related)."""
     now = time.time()
     script = async_client().register_script(_CLAIM)
     args = [now, now + LEASE_SECONDS, socket_id, settings.WEBSOCKET_MAX_PER_USER, LEASE_SECONDS]
-    return bool(await script(keys=[redis_keys.user_sockets(user_id)], args=args))
+    claimed, value = await script(keys=[redis_keys.user_sockets(user_id), also_get], args=args)
+    return bool(claimed), value
 
 
 async def socket_renew(*, user_id: str, socket_id: str) -> None:

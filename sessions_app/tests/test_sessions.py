@@ -249,7 +249,9 @@ def test_outsiders_are_refused_everywhere(api):
                               format="json").status_code == 404  # fmt: skip
     assert api("alice").get("/api/v1/sessions/zzz/").status_code == 404
 
-    async def close_code(path: str, user: str) -> int:
+    async def close_code(path: str, user: str) -> tuple[int, int]:
+        """The close code, and how many socket slots the user holds once it arrives (the handshake took
+        one before it knew the answer: a refused socket gives it back before it closes)."""
         from channels.testing import WebsocketCommunicator
 
         from config.asgi import application
@@ -262,14 +264,15 @@ def test_outsiders_are_refused_everywhere(api):
         while output["type"] == "websocket.send":  # 4410 comes after `session.ended`
             sent.append(json.loads(output["text"])["type"])
             output = await communicator.receive_output(timeout=3)
+        slots = redis().zcard(redis_keys.user_sockets(user))
         await communicator.disconnect()  # let the consumer finish before this event loop closes
         assert sent in ([], ["session.ended"])
-        return output.get("code")
+        return output.get("code"), slots
 
-    assert async_to_sync(close_code)(f"/ws/v1/sessions/{session_id}/", "mallory") == 4403
-    assert async_to_sync(close_code)(f"/ws/v1/sessions/{ObjectId()}/", "alice") == 4404
+    assert async_to_sync(close_code)(f"/ws/v1/sessions/{session_id}/", "mallory") == (4403, 0)
+    assert async_to_sync(close_code)(f"/ws/v1/sessions/{ObjectId()}/", "alice") == (4404, 0)
     api("alice").post(f"/api/v1/sessions/{session_id}/cancel/")
-    assert async_to_sync(close_code)(f"/ws/v1/sessions/{session_id}/", "alice") == 4410
+    assert async_to_sync(close_code)(f"/ws/v1/sessions/{session_id}/", "alice") == (4410, 0)
 
 
 def test_history_and_current(api):
