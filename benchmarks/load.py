@@ -152,17 +152,20 @@ async def matched_session(http: Http, lobby, token: str, created: dict, give_up_
 
 
 async def journey(http: Http, base_ws: str, user: str, token: str, stop_at: float) -> float | None:
-    """Seconds the journey took; None when the learner gave up waiting for a partner."""
+    """Seconds the journey took; None when the learner gave up waiting for a partner.
+
+    The sockets connect with `proxy=None`: websockets otherwise reads the environment's proxy settings
+    (urllib's getproxies) on every connect, an eighth of the robots' CPU on the cores the run measures."""
     started = time.perf_counter()
     give_up_at = min(started + PARTNER_WAIT_SECONDS, stop_at + 1)  # nobody new arrives after the window
-    async with websockets.connect(f"{base_ws}/ws/v1/matchmaking/?token={token}") as lobby:
+    async with websockets.connect(f"{base_ws}/ws/v1/matchmaking/?token={token}", proxy=None) as lobby:
         status, created = await http.call("POST", "/api/v1/matchmaking/requests/", token, BODY)
         if status != 201:
             raise RuntimeError(f"{status} {created}")
         session_id = await matched_session(http, lobby, token, created, give_up_at)
     if session_id is None:
         return None
-    async with websockets.connect(f"{base_ws}/ws/v1/sessions/{session_id}/?token={token}") as room:
+    async with websockets.connect(f"{base_ws}/ws/v1/sessions/{session_id}/?token={token}", proxy=None) as room:
         state = (await next_of(room, "session.state"))["session"]
         try:
             await room.send('{"type":"heartbeat"}')
