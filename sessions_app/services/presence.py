@@ -118,3 +118,8 @@ def heartbeat(session: ConversationSession, slot: int, now: float) -> Beat | Non
 def live_session_id(user_id: str) -> str | None:
     value = client().get(redis_keys.user_session(user_id))
     return value.decode() if value else None
+
+
+def live_session_read(user_id: str, pipe) -> None:
+    """Queues `live_session_id`'s read on `pipe`: its reply is the session id (bytes), or None."""
+    pipe.get(redis_keys.user_session(user_id))
