@@ -11,9 +11,11 @@ It also forgets a closed socket's channel: channels-redis buffers in process eve
 process reads, and one for a socket already gone stayed buffered for good (a soak grew each web
 process by ~4 MB a minute).
 Round trips: a socket joins and leaves all its groups in one pipeline each (channels-redis spends two
-per group joined and one per group left); a group send takes two (channels-redis four, sending its
-script's text every time), and so does a send to several groups (`group_send_many`); a read that finds
-a message waiting takes one (channels-redis four). Redis runs the same commands; the web process,
+per group joined and one per group left); a group send takes one (channels-redis four, sending its
+script's text every time), and so does a send to several groups (`group_send_many`): one script reads
+the groups' members and queues the message, writing channels-redis' msgpack itself (two calls, the
+message built in Python, for a layer on several hosts, with encryption or per-channel capacities); a
+read that finds a message waiting takes one (channels-redis four). Redis runs the same commands; the web process,
 whose CPU is the load run's limit, makes fewer calls (docs/SCALING.md, Sockets and the channel layer).
 Sync code (requests, a socket's thread work, Celery tasks) sends with `group_send_many_blocking`, the
 same scripts over a blocking connection, instead of handing each push to the event loop.
@@ -24,12 +26,15 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import random
 import threading
 import time
 from collections.abc import Iterator
 
+import msgpack
 import redis
 from channels_redis.core import RedisChannelLayer
+from channels_redis.serializers import MsgPackSerializer
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript, Script
 from redis.retry import Retry
@@ -78,6 +83,59 @@ end
 return over_capacity
 """
 
+# `group_send_many` in one call, for a layer on one Redis host with plain msgpack messages: per send (its
+# group in KEYS[i]), drop the group's expired members, then queue the message once per process queue its
+# members' channels live in, as _GROUP_SEND does, unless the queue is at capacity. channels-redis builds
+# each queue's message in Python (the message plus `__asgi_channel__`, that queue's channels); here the
+# sender passes each message's bytes up to that field's value (ARGV[6 + i]: random prefix, map header
+# counting the field, the message's entries, the field's name) and the script appends the msgpack array
+# of channel names, the same bytes Python would write. ARGV[1..6]: member cut-off, message cut-off, now,
+# key lifetime, capacity, key prefix. Returns how many queues were over capacity.
+_GROUP_SEND_ONE_CALL = """
+local member_cutoff, message_cutoff, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local expiry, capacity, prefix = ARGV[4], tonumber(ARGV[5]), ARGV[6]
+local function pack_length(n, fix, fix_max, tag16)
+  if n <= fix_max then return string.char(fix + n) end
+  return string.char(tag16, math.floor(n / 256), n % 256)
+end
+local function pack_str(text)
+  local n = #text
+  if n < 32 then return string.char(0xa0 + n) .. text end
+  if n < 256 then return string.char(0xd9, n) .. text end
+  return string.char(0xda, math.floor(n / 256), n % 256) .. text
+end
+local pruned, over_capacity, queued = {}, 0, 0
+for i = 1, #KEYS do
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], 0, member_cutoff)
+  local queues, channels = {}, {}
+  for _, channel in ipairs(redis.call('ZRANGE', KEYS[i], 0, -1)) do
+    local bang = string.find(channel, '!', 1, true)
+    local key = prefix .. (bang and string.sub(channel, 1, bang) or channel)
+    if not channels[key] then
+      channels[key] = {}
+      queues[#queues + 1] = key
+    end
+    table.insert(channels[key], channel)
+  end
+  for _, key in ipairs(queues) do
+    if not pruned[key] then
+      redis.call('ZREMRANGEBYSCORE', key, 0, message_cutoff)
+      pruned[key] = true
+    end
+    if redis.call('ZCOUNT', key, '-inf', '+inf') < capacity then
+      local parts = {ARGV[6 + i], pack_length(#channels[key], 0x90, 15, 0xdc)}
+      for _, channel in ipairs(channels[key]) do parts[#parts + 1] = pack_str(channel) end
+      redis.call('ZADD', key, now + queued * 0.000001, table.concat(parts))
+      redis.call('EXPIRE', key, expiry)
+      queued = queued + 1
+    else
+      over_capacity = over_capacity + 1
+    end
+  end
+end
+return over_capacity
+"""
+
 # A process's read of its queue (KEYS[1]), as channels-redis does it, minus the blocking pop: drop from
 # the backup (KEYS[2]) the messages already handed over (ARGV[2..]), put back in the queue at their place
 # any other (a read that did not finish), then move the first waiting message to the backup and return
@@ -117,6 +175,9 @@ def blocking_pool(host: dict) -> redis.ConnectionPool:
     return redis.ConnectionPool(**host)
 
 
+_CHANNEL_FIELD = msgpack.packb("__asgi_channel__")
+
+
 class _Buffers(collections.defaultdict):
     """The layer's per-channel buffers: a message for a channel nobody receives on any more is dropped."""
 
@@ -145,6 +206,14 @@ class CancelSafeRedisChannelLayer(RedisChannelLayer):
         self._blocking_clients: dict[int, redis.Redis] = {}
         self._blocking_scripts: dict[tuple[int, str], Script] = {}
         self._blocking_lock = threading.Lock()
+        # The one-call group send writes msgpack itself: one host, no encryption, one capacity for all.
+        self._one_call = (
+            self.ring_size == 1
+            and isinstance(self._serializer, MsgPackSerializer)
+            and self._serializer.crypter is None
+            and self._serializer.random_prefix_length > 0
+            and not self.channel_capacity
+        )
 
     async def _script(self, index: int, text: str, keys: list, args: list):
         """Runs a script by its digest (EVALSHA; loaded once per Redis), on the layer's connection `index`."""
@@ -185,6 +254,10 @@ class CancelSafeRedisChannelLayer(RedisChannelLayer):
         """`group_send` of each (group, message), in order: one call reads every group's members and one
         per Redis host queues every message, whatever the number of groups."""
         now = time.time()
+        if self._one_call:
+            keys, args = self._one_call_arguments(sends, now)
+            self._note_over_capacity(await self._script(0, _GROUP_SEND_ONE_CALL, keys, args), keys, sends)
+            return
         members: dict[str, list[bytes]] = {}
         for index, groups, keys, args in self._member_reads(sends, now):
             members.update(zip(groups, await self._script(index, _GROUP_MEMBERS, keys, args), strict=True))
@@ -196,11 +269,44 @@ class CancelSafeRedisChannelLayer(RedisChannelLayer):
         task): the same two scripts over a blocking connection. `async_to_sync` would hand the send to the
         event loop and wait for it there, two thread wake-ups and a task per push (docs/SCALING.md)."""
         now = time.time()
+        if self._one_call:
+            keys, args = self._one_call_arguments(sends, now)
+            self._note_over_capacity(self._blocking_script(0, _GROUP_SEND_ONE_CALL, keys, args), keys, sends)
+            return
         members: dict[str, list[bytes]] = {}
         for index, groups, keys, args in self._member_reads(sends, now):
             members.update(zip(groups, self._blocking_script(index, _GROUP_MEMBERS, keys, args), strict=True))
         for index, keys, args in self._queue_writes(sends, members, now):
             self._note_over_capacity(self._blocking_script(index, _GROUP_SEND, keys, args), keys, sends)
+
+    def _one_call_arguments(self, sends: list[tuple[str, dict]], now: float) -> tuple[list, list]:
+        """KEYS and ARGV of _GROUP_SEND_ONE_CALL: each send's group, and its message up to its channels."""
+        keys = []
+        for group, _ in sends:
+            assert self.require_valid_group_name(group), "Group name not valid"
+            keys.append(self._group_key(group))
+        cutoffs = [int(now) - self.group_expiry, int(now) - int(self.expiry), now, self.expiry, self.capacity]
+        heads = [self._head(message) for _, message in sends]
+        return keys, [*cutoffs, self.prefix, *heads]
+
+    def _head(self, message: dict) -> bytes:
+        """The serialized message as channels-redis writes it for one queue, up to the value of its
+        `__asgi_channel__` field: random prefix, map header (one entry more), entries, the field's name."""
+        assert "__asgi_channel__" not in message
+        packed = msgpack.packb(message)
+        first = packed[0]
+        if first & 0xF0 == 0x80:  # fixmap: up to 15 entries
+            entries, body = first & 0x0F, packed[1:]
+        elif first == 0xDE:  # map 16
+            entries, body = int.from_bytes(packed[1:3], "big"), packed[3:]
+        else:
+            raise ValueError("a channel message has more than 65535 entries")
+        count = entries + 1
+        header = bytes([0x80 | count]) if count <= 15 else b"\xde" + count.to_bytes(2, "big")
+        prefix = random.getrandbits(8 * self._serializer.random_prefix_length).to_bytes(
+            self._serializer.random_prefix_length, "big"
+        )
+        return prefix + header + body + _CHANNEL_FIELD
 
     def _member_reads(self, sends: list[tuple[str, dict]], now: float) -> Iterator[tuple[int, list, list, list]]:
         """Per Redis host: its groups, their keys and the expiry cut-off (the _GROUP_MEMBERS call)."""

@@ -7,6 +7,7 @@ import contextlib
 import threading
 import time
 
+import msgpack
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
@@ -233,3 +234,49 @@ def test_a_push_from_a_thread_is_sent_from_that_thread_while_the_event_loop_is_b
     held, *received = async_to_sync(scenario)()
     assert held
     assert received == [("partner.joined", None), ("session.ended", 1), ("session.ended", 2)]
+
+
+def _queued(layer: CancelSafeRedisChannelLayer, channel: str) -> list[bytes]:
+    return redis_client().zrange(layer.prefix + layer.non_local_name(channel), 0, -1)
+
+
+def test_a_group_send_in_one_call_writes_the_bytes_channels_redis_writes():
+    """The one-call send builds each queue's message in Lua: the same msgpack as channels-redis' own
+    serializer, for short and long channel names, a queue with 16 channels and a message of 16 entries."""
+    layer = get_channel_layer()
+    assert layer._one_call
+    process = "specific." + "p" * 40 + "!"  # a long process name: channel names over 31 bytes
+    crowded = [f"{process}{n:02d}" for n in range(16)]  # one queue, 16 channels: msgpack's array 16
+    alone = "specific.q!only"
+    message = {"type": "event.push", **{f"k{n}": n for n in range(15)}}  # 16 entries: msgpack's map 16
+
+    async def scenario() -> None:
+        for channel in [*crowded, alone]:
+            await layer.group_add_many(["session.bytes"], channel)
+        await layer.group_send("session.bytes", message)
+
+    async_to_sync(scenario)()
+    (crowded_raw,), (alone_raw,) = _queued(layer, crowded[0]), _queued(layer, alone)
+    prefix = layer._serializer.random_prefix_length
+    members = redis_client().zrange(layer._group_key("session.bytes"), 0, -1)
+    in_group_order = [m.decode() for m in members if m.decode().startswith(process)]
+    assert crowded_raw[prefix:] == msgpack.packb({**message, "__asgi_channel__": in_group_order})
+    assert alone_raw[prefix:] == msgpack.packb({**message, "__asgi_channel__": [alone]})
+    assert layer.deserialize(alone_raw) == {**message, "__asgi_channel__": [alone]}
+
+
+def test_a_layer_the_one_call_send_cannot_serve_sends_in_two_calls():
+    """Encrypted messages (or several hosts, or capacities per channel) are built in Python, as before."""
+    sealed = _other_process_layer(symmetric_encryption_keys=["a secret"])
+    assert not sealed._one_call
+
+    async def scenario() -> dict:
+        channel = await sealed.new_channel()
+        await sealed.group_add_many(["user.sealed"], channel)
+        await sealed.group_send("user.sealed", {"type": "event.push", "n": 1})
+        return await asyncio.wait_for(sealed.receive(channel), 3)
+
+    assert async_to_sync(scenario)() == {"type": "event.push", "n": 1}
+    sealed.group_send_many_blocking([("user.sealed", {"type": "event.push", "n": 2})])
+    (raw,) = [m for m in redis_client().scan_iter(match=f"{sealed.prefix}specific.*") if not m.endswith(b"$inflight")]
+    assert sealed.deserialize(redis_client().zrange(raw, 0, -1)[0])["n"] == 2
