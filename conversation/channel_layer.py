@@ -256,13 +256,13 @@ class CancelSafeRedisChannelLayer(RedisChannelLayer):
         now = time.time()
         if self._one_call:
             keys, args = self._one_call_arguments(sends, now)
-            self._note_over_capacity(await self._script(0, _GROUP_SEND_ONE_CALL, keys, args), keys, sends)
+            self._note_over_capacity(await self._script(0, _GROUP_SEND_ONE_CALL, keys, args), sends)
             return
         members: dict[str, list[bytes]] = {}
         for index, groups, keys, args in self._member_reads(sends, now):
             members.update(zip(groups, await self._script(index, _GROUP_MEMBERS, keys, args), strict=True))
         for index, keys, args in self._queue_writes(sends, members, now):
-            self._note_over_capacity(await self._script(index, _GROUP_SEND, keys, args), keys, sends)
+            self._note_over_capacity(await self._script(index, _GROUP_SEND, keys, args), sends)
 
     def group_send_many_blocking(self, sends: list[tuple[str, dict]]) -> None:
         """`group_send_many` from a thread without an event loop (a request, a socket's sync work, a Celery
@@ -271,13 +271,13 @@ class CancelSafeRedisChannelLayer(RedisChannelLayer):
         now = time.time()
         if self._one_call:
             keys, args = self._one_call_arguments(sends, now)
-            self._note_over_capacity(self._blocking_script(0, _GROUP_SEND_ONE_CALL, keys, args), keys, sends)
+            self._note_over_capacity(self._blocking_script(0, _GROUP_SEND_ONE_CALL, keys, args), sends)
             return
         members: dict[str, list[bytes]] = {}
         for index, groups, keys, args in self._member_reads(sends, now):
             members.update(zip(groups, self._blocking_script(index, _GROUP_MEMBERS, keys, args), strict=True))
         for index, keys, args in self._queue_writes(sends, members, now):
-            self._note_over_capacity(self._blocking_script(index, _GROUP_SEND, keys, args), keys, sends)
+            self._note_over_capacity(self._blocking_script(index, _GROUP_SEND, keys, args), sends)
 
     def _one_call_arguments(self, sends: list[tuple[str, dict]], now: float) -> tuple[list, list]:
         """KEYS and ARGV of _GROUP_SEND_ONE_CALL: each send's group, and its message up to its channels."""
@@ -329,10 +329,10 @@ class CancelSafeRedisChannelLayer(RedisChannelLayer):
             yield index, keys, [*messages, *capacities, int(now) - int(self.expiry), now, self.expiry]
 
     @staticmethod
-    def _note_over_capacity(over_capacity: int, keys: list, sends: list[tuple[str, dict]]) -> None:
+    def _note_over_capacity(over_capacity: int, sends: list[tuple[str, dict]]) -> None:
         if over_capacity:
             groups = ", ".join(group for group, _ in sends)
-            log.info("%s of %s queues over capacity in groups %s", over_capacity, len(keys), groups)
+            log.info("%s queues over capacity in groups %s", over_capacity, groups)
 
     def _blocking_script(self, index: int, text: str, keys: list, args: list):
         """`_script` on a blocking client of host `index` (one per host and process, shared by threads)."""
