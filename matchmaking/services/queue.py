@@ -105,17 +105,18 @@ def record_waits(*, language: str, level: str, samples: list[float], pipe) -> No
         pipe.expire(key, 3600)
 
 
-def wait_reads(pipe, *, language: str, level: str) -> None:
-    """Queues on `pipe` the two reads `estimated_wait` takes: who waits now, the recent waits."""
+def waiting_read(pipe, *, language: str, level: str) -> None:
+    """Queues on `pipe` the read `estimated_wait` starts from: how many wait in the queue now."""
     queue_key = redis_keys.matchmaking_queue(language, level)
     pipe.zcount(queue_key, clock.timestamp() - settings.MATCHMAKING_REQUEST_TTL_SECONDS, "+inf")
-    pipe.lrange(redis_keys.match_waits(language, level), 0, WAIT_SAMPLES - 1)
 
 
-def estimated_wait(waiting: int, samples: list[bytes]) -> int | None:
-    """Median of recent time-to-match in this queue; 0 when someone is waiting now (`wait_reads`' replies)."""
+def estimated_wait(waiting: int, *, language: str, level: str) -> int | None:
+    """0 when someone is waiting now (`waiting`, the reply of `waiting_read`), else the median of the
+    queue's recent times to match (one more read), None without any."""
     if waiting:
         return 0
+    samples = client().lrange(redis_keys.match_waits(language, level), 0, WAIT_SAMPLES - 1)
     if not samples:
         return None
     return round(statistics.median(float(s) for s in samples))

@@ -57,11 +57,11 @@ def request_create(
     `score` places it in the queue (default: its creation time, i.e. arrival order).
     """
     now = now or clock.now()
-    # One round trip: the user's live session (presence), then the queue's estimated wait.
+    # One round trip: the user's live session (presence), and who waits in the queue (the estimated wait).
     pipe = client().pipeline(transaction=False)
     presence.live_session_read(data.user_id, pipe)
-    queue.wait_reads(pipe, language=data.target_language_code, level=data.user_level)
-    in_session, *wait = pipe.execute()
+    queue.waiting_read(pipe, language=data.target_language_code, level=data.user_level)
+    in_session, waiting = pipe.execute()
     if in_session:
         raise Conflict(_("You are already in a conversation session."), "in_session")
     request = MatchmakingRequest(
@@ -74,7 +74,7 @@ def request_create(
         status=PENDING,
         created_at=now,
         expires_at=now + dt.timedelta(seconds=settings.MATCHMAKING_REQUEST_TTL_SECONDS),
-        estimated_wait_seconds=queue.estimated_wait(*wait),
+        estimated_wait_seconds=queue.estimated_wait(waiting, language=data.target_language_code, level=data.user_level),
     )
     try:
         # The unique index on pending requests is the check: of two racing inserts, one wins.
