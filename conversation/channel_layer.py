@@ -251,8 +251,9 @@ class CancelSafeRedisChannelLayer(RedisChannelLayer):
         await self.group_send_many([(group, message)])
 
     async def group_send_many(self, sends: list[tuple[str, dict]]) -> None:
-        """`group_send` of each (group, message), in order: one call reads every group's members and one
-        per Redis host queues every message, whatever the number of groups."""
+        """`group_send` of each (group, message), in order, whatever the number of groups: one script call
+        (`_GROUP_SEND_ONE_CALL`), or where it cannot serve the layer, one call reading every group's
+        members and one per Redis host queueing every message."""
         now = time.time()
         if self._one_call:
             keys, args = self._one_call_arguments(sends, now)
@@ -266,7 +267,7 @@ class CancelSafeRedisChannelLayer(RedisChannelLayer):
 
     def group_send_many_blocking(self, sends: list[tuple[str, dict]]) -> None:
         """`group_send_many` from a thread without an event loop (a request, a socket's sync work, a Celery
-        task): the same two scripts over a blocking connection. `async_to_sync` would hand the send to the
+        task): the same scripts over a blocking connection. `async_to_sync` would hand the send to the
         event loop and wait for it there, two thread wake-ups and a task per push (docs/SCALING.md)."""
         now = time.time()
         if self._one_call:
