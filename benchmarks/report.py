@@ -71,63 +71,79 @@ def line_svg(title: str, points: list[tuple[float, float]], x_label: str, y_labe
 
 READING = """## Reading the figures against the targets (issue 17)
 
-Where issue 17 stands, from the run above (`make bench`, 2026-12-01 03:22-03:46, nothing else running
-but the author's editor), after the fifth round of work. The matchmaking table is a rerun alone right
-after it, with the bench's new alternated rounds (e). "Before" is the same harness on main before
+Where issue 17 stands, from the run above (`make bench`, 2026-12-01 05:58-06:25, nothing else running
+but the author's editor), after the sixth round of work. "Before" is the same harness on main before
 issue 17: pairing cost Mongo 12.0 operations, Redis 79.8 commands, web 19.8 ms and SecantusDB 13.1 ms
 per pair, `/health/live` 1.57 ms; pairing step 0.39, heartbeats 0.36, load peak 37.6 journeys/s.
 
-| target | round 4 final | this run | verdict |
+| target | round 5 final | this run | verdict |
 |---|---|---|---|
 | MongoDB <= 7 operations per pair | 6.0 | 6.0 | met |
-| Redis <= 40 commands per pair | 39.9 | 39.8 | met, at the line |
-| web CPU <= 8 ms per pair | 9.0 (8.0-9.0) | 7.5 (a) | met: 6.9-7.5 in three runs, by less than the spread |
-| SecantusDB CPU <= 7 ms per pair | 6.4 | 6.4 (rounds 6.4, 6.3, 6.4) | met |
-| `/health/live` <= 0.7 ms CPU | 0.45 | 0.42 | met |
-| pairing POSTs >= 0.6 of one-topic GETs | 3.16 | 4.07 | met |
-| pairing step >= 0.5 of ZADD+ZPOPMIN | 0.52 | 0.53 (e) | at the line: 0.44-0.53 across today's runs |
-| heartbeats >= 0.7 of the echo | 0.98 (CPU 0.99) | 0.76 (CPU 0.77) (b) | met, less margin |
-| load, 2 web: no knee < 64, peak >= 88/s, 0 errors | peak 61.4 (61-68) | peak 74.0, 0 errors (c) | peak **not met** |
-| (same), 4 web | peak 59.0 | 56.8-75.1, peak 75.1, 0 errors | peak not met |
-| soak: last minute within 10 %, RSS flat | -4.0 % | -7.8 %, 0 errors (d) | met (web +5 MB) |
+| Redis <= 40 commands per pair | 39.8 | 39.8 | met, at the line |
+| web CPU <= 8 ms per pair | 7.5 (6.9-7.5) | 7.1 (rounds 6.9-7.5) (a) | met, by less than the spread |
+| SecantusDB CPU <= 7 ms per pair | 6.4 | 6.9 (rounds 6.9, 6.9, 6.9); 6.3-6.9 in today's runs | met, at the line |
+| `/health/live` <= 0.7 ms CPU | 0.42 | 0.48 | met |
+| pairing POSTs >= 0.6 of one-topic GETs | 4.07 | 3.94 | met |
+| pairing step >= 0.5 of ZADD+ZPOPMIN | 0.53 | 0.53 (rounds 0.51-0.59) | at the line |
+| heartbeats >= 0.7 of the echo | 0.76 (CPU 0.77) | 0.88 (CPU 0.89) (b) | met |
+| load, 2 web: no knee < 64, peak >= 88/s, 0 errors | 74.0-75.6 | 62.6-81.8, no fall, 0 errors (c) | **not met** |
+| (same), 4 web | peak 75.1 | 55.2-81.3, peak 81.3, falls to 68.9 at 96, 0 errors | peak not met |
+| soak: last minute within 10 %, RSS flat | -7.8 % | -6.0 %; +10.1 % and -16.0 % before it (d) | met in 1 of 3 runs |
 
-(a) The garbage collector (fifth round, below): the web process freezes what its start loaded and
-passes over its youngest generation every 5,000 allocations instead of 700. `pairing_cost` now
-measures three rounds of 600 pairs and reports the round of median CPU with each round beside it
-(rounds of one run agree within ~5 %; runs of the same code differ by up to ~15 % on this machine;
-this run's rounds: 7.5, 7.5, 7.2),
-and py-spy samples a round of its own, so its cost is in no figure (round 4's `make bench` figure
-carried it). Runs of the final code today: 7.5 (this one), 7.5 (with a profiled round after it),
-6.9; before the GC change, single rounds of 1,500 pairs read 8.3, 7.7, 8.4 and 7.1, and 9.4 for 600
-pairs. The direct reading is the collector's own time (a `gc.callbacks` timer in the web process,
-1,500 pairs): 1.35 s of 26.1 s of CPU (5.2 %) before, 0.52 s of 27.5 s (1.9 %) after. So the web's
-CPU per pair is under 8 ms in a typical run, by less than the machine's spread.
-(b) The heartbeat's own cost barely moved (91 -> 88 us); the stock echo consumer it is compared with
-went 90 -> 68 us with the collector change (channels' thread hop allocates more per message than our
-consumer does). Against the stricter direct echo (no hop): 0.36, not met, as before.
-(c) Two load runs of the final code today: this one (2 web 62.6-74.0, falls to 65.0 at 96 learners and
-70.5 at 128; 4 web 56.8-75.1, no fall) and one just before it (2 web 61.2-75.6, no fall, peak at 128;
-4 web 54.2-74.5). Round 4's three runs peaked at 61.4-67.9. The web CPU per journey went 16.3-18.1 ->
-14.6 ms (2 web; 16.0-16.1 with 4). (d) At 32 learners (the knee rule: the fewest learners reaching
-95 % of the peak): 58-68 journeys/s minute by minute, last minute -7.8 % of the first (minute 8 dipped
-to 58, then 64 and 62), 0 errors; each web process 125 -> 130/131 MB, the workers 206 -> 220 MB, beat
-108 -> 115 MB, SecantusDB and Redis growing with the documents and keys the journeys leave.
-(e) The pairing step's rate moved by a fifth between runs (one round each: 0.48 in this `make bench`,
-0.44 and 0.53 in reruns alone), while the raw pair stayed near 57k/s. The bench now alternates five
-rounds of each and reports the medians with each round's ratio: 0.49 (rounds 0.47-0.53) and 0.53
-(0.52-0.53) in two reruns; the table is the second. At the line, not reliably over it.
+(a) `pairing_cost` measures three rounds of 600 pairs and reports the round of median web CPU with each
+round beside it; rounds of one run agree within ~5 %, runs of the same code differ by up to ~15 % on
+this machine. This round's changes touch the pairing's push (one script call from the request's
+thread) and the arrival's reads (one round trip fewer); alternated with round 5's code right before
+this run: 7.0 (round 5) and 6.8 (this code); 6.9 in another run of this code. Within that spread.
+(b) The heartbeat path did not change this round (88 -> 79 us here, the echo 68 -> 70 us): run-to-run
+spread. Against the stricter direct echo (no thread hop): 0.40, not met, as before.
+(c) Web CPU per journey 14.6 -> 12.9 ms (2 web; 14.3 with 4), load client 2.5 -> 2.1 ms, Redis
+commands per journey 120.9 -> 116.2. The load bench's own spread is ~10 % between runs at one level
+(32 learners, 20 s, three alternated runs each of round 5's code and this one: 73.8, 72.2, 73.3 and
+79.1, 68.8, 72.0), so one `make bench` cannot split this round's gain from noise; the unit costs
+below can. (d) At the load run's knee (the fewest learners reaching 95 % of the peak), 10 minutes
+each, 0 errors in all three: the `make bench` run's last minute ran 10.1 % faster than its first
+(72.9 -> 80.3, minutes 70-80), a rerun alone read -16.0 % (79.2 -> 66.5, minutes 66-85), and a third
+(the table above, which now also prints each minute's CPU per journey) -6.0 % (73.7 -> 69.3). In that
+third run the slower minutes cost more CPU per journey in every process at once (minute 10: web 15.5
+ms, SecantusDB 7.7, Redis 1.3, against 13.4, 6.9, 1.2 in minute 9), as a busier host does, not one
+component wearing down; SecantusDB drifts from ~6.7 to ~7.0 ms a journey as its collections grow
+(~25k more requests in 10 minutes). Each web process 126 -> 132 MB in all three (its caches filling);
+SecantusDB and Redis grow with the documents and keys the journeys leave. The minute-to-minute spread
+on this machine is as wide as the band, so the rule reads noise as much as decay.
 
-Why the load run stops near 75 journeys/s here: one journey (two per pair) costs 14.6 ms of web CPU,
-6.6-6.8 ms of SecantusDB, 1.2-1.3 ms of Redis and 2.4-2.5 ms of the load client on the same two cores
-(this run), plus the kernel's share of the loopback traffic (~2-3 ms a journey): ~27-28 ms of the
-machine per journey, ~72-75/s. 88 journeys/s needs ~22.7 ms per journey for everything: the web near
-11 ms (a socket connect and close costs it 1.8 ms for the lobby and 2.8 ms for the session, four
-sockets per pair; the event loop's socket writes to Redis alone are ~13 % of a web process's samples
-under load), a real `mongod` in place of SecantusDB, and the load client on cores of its own. Past
-saturation throughput stays flat (no fall before 64 learners in any run, 0 errors): more learners only
-queue (the p50 grows with them, as Little's law says of a saturated closed loop). SCALING.md sizes it.
+Why the load run stops near 80 journeys/s here: one journey (two per pair) costs 12.9 ms of web CPU,
+6.5 ms of SecantusDB, 1.1 ms of Redis and 2.1 ms of the load client on the same two cores (this run),
+plus the kernel's share of the loopback traffic (~2-3 ms a journey): ~25 ms of the machine per
+journey, ~80/s. 88 journeys/s needs ~22.7 ms per journey for everything: the web near 10.5 ms (a
+socket connect and close still costs it 1.4 ms for the lobby and 2.5 ms for the session, four sockets
+per pair), a real `mongod` in place of SecantusDB (whose ~1 ms per operation, 6.6 a journey, is a
+quarter of the machine), and the load client on cores of its own. Past saturation throughput stays
+flat with 2 web processes (no fall up to 128 learners, 0 errors); 4 web processes on 2 cores fall
+back at 96 (four Python processes take turns with SecantusDB). SCALING.md sizes it.
 
-- Fifth round (this run): the web process's garbage collector, and steadier benches.
+- Sixth round (this run): the web process's Redis round trips, and the robots' proxy lookup.
+  - Where a journey's web CPU went (py-spy `--gil`, one web process, 32 learners, before): a Redis
+    round trip costs a web process 60-150 us of CPU on this VM (a blocking GET alone ~60 us, most of
+    it the loopback send), ~28 of them per journey; the writes of the event loop's Redis calls were
+    12 % of the samples, and the pushes that sync code handed to the event loop (`async_to_sync`,
+    then two thread wake-ups) 8 %. Counted per call site in both web processes (a wrapper around
+    redis-py's send, 32 learners): ~27.6 round trips per journey before, 23.3 after.
+  - Pushes from sync code (a request, a socket's thread work, a Celery task) go out from that thread
+    over a blocking connection (`group_send_many_blocking`), with no hop to the event loop: 612 ->
+    557-584 us of one process's CPU per push sent and read back (3 x 3,000 pushes, alternated).
+  - A group send is one script call instead of two: the script reads the group's members and queues
+    the message per process queue, writing channels-redis' msgpack itself from the bytes the sender
+    prepares (a test holds them byte-equal to channels-redis' serializer).
+  - The socket handshake's slot claim reads the suspension mirror's version in the same script call
+    (two round trips -> one); a socket refused after the claim gives the slot back before closing.
+    `socket_cost`: lobby connect+close 1.48-1.63 -> 1.38-1.45 ms of web CPU (alternated, two runs each).
+  - A matchmaking arrival reads the user's live session and the queue's waiting count in one pipeline
+    (the recent waits, read only when nobody waits, keep their own round trip: reading them always
+    would cost a Redis command per pair, over the 40).
+  - The robots connect with `proxy=None`: websockets read the environment's proxy variables on every
+    connect, 12 % of the robots' CPU (their profile), on the two cores the run measures.
+- Fifth round: the web process's garbage collector, and steadier benches.
   - What the collector cost: a web process holds ~135k objects after its start (Django, DRF, the
     apps, drf-spectacular, mongoengine's document classes, the URL conf and the views), all of them
     walked by every pass over the older generations: 1,521 young, 139 middle and 7 full passes during
