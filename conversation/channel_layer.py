@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import random
 import threading
 import time
 from collections.abc import Iterator
@@ -294,7 +293,9 @@ class CancelSafeRedisChannelLayer(RedisChannelLayer):
         """The serialized message as channels-redis writes it for one queue, up to the value of its
         `__asgi_channel__` field: random prefix, map header (one entry more), entries, the field's name."""
         assert "__asgi_channel__" not in message
-        packed = msgpack.packb(message)
+        serialized = self.serialize(message)  # channels-redis' own: random prefix, then msgpack
+        cut = self._serializer.random_prefix_length
+        prefix, packed = serialized[:cut], serialized[cut:]
         first = packed[0]
         if first & 0xF0 == 0x80:  # fixmap: up to 15 entries
             entries, body = first & 0x0F, packed[1:]
@@ -304,9 +305,6 @@ class CancelSafeRedisChannelLayer(RedisChannelLayer):
             raise ValueError("a channel message has more than 65535 entries")
         count = entries + 1
         header = bytes([0x80 | count]) if count <= 15 else b"\xde" + count.to_bytes(2, "big")
-        prefix = random.getrandbits(8 * self._serializer.random_prefix_length).to_bytes(
-            self._serializer.random_prefix_length, "big"
-        )
         return prefix + header + body + _CHANNEL_FIELD
 
     def _member_reads(self, sends: list[tuple[str, dict]], now: float) -> Iterator[tuple[int, list, list, list]]:

@@ -57,7 +57,7 @@ def push(group: str, event_type: str, payload: dict[str, Any], *, exclude: str |
 
 
 def push_each(messages: list[tuple[str, str, dict[str, Any]]]) -> None:
-    """Several (group, type, payload) pushes in two calls to Redis, whatever their number."""
+    """Several (group, type, payload) pushes in one call to Redis, whatever their number."""
     sends = [(g, _message(t, p, None)) for g, t, p in messages]
     _send(sends, "push " + ", ".join(f"{t} to {g}" for g, t, _ in messages))
 
