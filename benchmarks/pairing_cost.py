@@ -190,14 +190,18 @@ def top_frames(raw: Path, count: int = 8) -> list[tuple[str, float]]:
     return [(frame, n / total) for frame, n in selfs.most_common(count)]
 
 
+def cpu_ms(result: dict, process: str) -> float:
+    """CPU ms of `process` per unit (pair) of one measured round."""
+    return result["cpu"].get(process, float("nan")) * 1000 / (result["units"] or 1)
+
+
 def typical(rounds: list[dict]) -> dict:
     """The round of median web CPU: one run's CPU per pair moves by up to 15 % on this machine kind."""
-    ordered = sorted(rounds, key=lambda r: r["cpu"]["web"] / (r["units"] or 1))
-    return ordered[len(ordered) // 2]
+    return sorted(rounds, key=lambda r: cpu_ms(r, "web"))[len(rounds) // 2]
 
 
 def spread(rounds: list[dict], process: str) -> str:
-    return ", ".join(f"{r['cpu'].get(process, float('nan')) * 1000 / (r['units'] or 1):.1f}" for r in rounds)
+    return ", ".join(f"{cpu_ms(r, process):.1f}" for r in rounds)
 
 
 def per_unit(result: dict, idle_result: dict) -> dict:
@@ -209,7 +213,7 @@ def per_unit(result: dict, idle_result: dict) -> dict:
         "mongo_by": {k: round(v / units, 2) for k, v in mongo_ops.items() if v > 0},
         "redis": redis_cmds.total() / units,
         "redis_by": {k: round(v / units, 2) for k, v in redis_cmds.most_common() if v / units >= 0.05},
-        "cpu_ms": {k: v * 1000 / units for k, v in result["cpu"].items()},
+        "cpu_ms": {process: cpu_ms(result, process) for process in result["cpu"]},
         "rate": units / result["seconds"],
     }
 
