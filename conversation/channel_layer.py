@@ -15,8 +15,10 @@ per group joined and one per group left); a group send takes one (channels-redis
 script's text every time), and so does a send to several groups (`group_send_many`): one script reads
 the groups' members and queues the message, writing channels-redis' msgpack itself (two calls, the
 message built in Python, for a layer on several hosts, with encryption or per-channel capacities); a
-read that finds a message waiting takes one (channels-redis four). Redis runs the same commands; the web process,
-whose CPU is the load run's limit, makes fewer calls (docs/SCALING.md, Sockets and the channel layer).
+read takes one, a BZPOPMIN, where channels-redis makes four (restore script, BZPOPMIN, backup ZADD,
+backup ZPOPMIN): its backup queue covers a read cancelled mid-flight, which the subclass never lets
+happen, so none is kept. The web process, whose CPU is the load run's limit, makes fewer calls
+(docs/SCALING.md, Sockets and the channel layer).
 Sync code (requests, a socket's thread work, Celery tasks) sends with `group_send_many_blocking`, the
 same scripts over a blocking connection, instead of handing each push to the event loop.
 """
@@ -40,15 +42,6 @@ from redis.retry import Retry
 from redis.sentinel import Sentinel, SentinelConnectionPool
 
 log = logging.getLogger(__name__)
-
-# Puts one popped message back at its place in its queue (its original score), out of the backup queue.
-_GIVE_BACK = """
-local score = redis.call('ZSCORE', KEYS[2], ARGV[1])
-if score then
-  redis.call('ZREM', KEYS[2], ARGV[1])
-  redis.call('ZADD', KEYS[1], score, ARGV[1])
-end
-"""
 
 # Each group's members once the expired ones are dropped: channels-redis' ZREMRANGEBYSCORE then ZRANGE,
 # for several groups in one call.
@@ -135,31 +128,6 @@ end
 return over_capacity
 """
 
-# A process's read of its queue (KEYS[1]), as channels-redis does it, minus the blocking pop: drop from
-# the backup (KEYS[2]) the messages already handed over (ARGV[2..]), put back in the queue at their place
-# any other (a read that did not finish), then move the first waiting message to the backup and return
-# it. Atomic, so a message is always in the queue or in the backup. The backup lives as long as a message
-# (ARGV[1] seconds): one a process read before it stopped would otherwise stay in Redis for good.
-_READ = """
-if #ARGV > 1 then
-  redis.call('ZREM', KEYS[2], unpack(ARGV, 2))
-end
-if redis.call('EXISTS', KEYS[2]) == 1 then
-  local backed_up = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
-  for i = #backed_up, 1, -2 do
-    redis.call('ZADD', KEYS[1], backed_up[i], backed_up[i - 1])
-  end
-  redis.call('DEL', KEYS[2])
-end
-local popped = redis.call('ZPOPMIN', KEYS[1])
-if popped[1] then
-  redis.call('ZADD', KEYS[2], popped[2], popped[1])
-  redis.call('EXPIRE', KEYS[2], ARGV[1])
-  return popped[1]
-end
-return false
-"""
-
 
 def blocking_pool(host: dict) -> redis.ConnectionPool:
     """channels-redis' `create_pool` for blocking clients: the same host settings (an address or a
@@ -191,7 +159,7 @@ class _Buffers(collections.defaultdict):
 
 
 class CancelSafeRedisChannelLayer(RedisChannelLayer):
-    """channels-redis' core layer; a read cancelled mid-flight hands its message back instead of dropping it,
+    """channels-redis' core layer; a read cancelled mid-flight puts its message back instead of dropping it,
     and a closed socket's channel is forgotten (`forget`) with what was buffered for it."""
 
     def __init__(self, *args, **kwargs) -> None:
@@ -200,8 +168,6 @@ class CancelSafeRedisChannelLayer(RedisChannelLayer):
         self._live: set[str] = set()
         self.receive_buffer = _Buffers(self.receive_buffer.default_factory, self._live)
         self._scripts: dict[str, AsyncScript] = {}
-        self._last_read: dict[str, bytes] = {}  # per queue, the message its read just returned
-        self._handed_over: dict[str, list[bytes]] = {}  # per queue, read messages still in its backup
         self._blocking_clients: dict[int, redis.Redis] = {}
         self._blocking_scripts: dict[tuple[int, str], Script] = {}
         self._blocking_lock = threading.Lock()
@@ -357,48 +323,20 @@ class CancelSafeRedisChannelLayer(RedisChannelLayer):
         self.receive_buffer.pop(channel, None)
 
     async def _brpop_with_clean(self, index, channel, timeout):
-        # The pop and its backup run to the end whatever happens to the caller, so a reply is never
-        # dropped half read; a message it popped for nobody goes back to the front of the queue, where
-        # the process's next reader (already blocked on it) takes it at once.
-        pop = asyncio.ensure_future(self._pop_and_back_up(index, channel, timeout))
+        # One BZPOPMIN, which answers at once when a message waits. The pop runs to the end whatever
+        # happens to the caller, so a reply is never dropped half read; a message it popped for nobody
+        # goes back to its place at the front of the queue, where the process's next reader takes it.
+        pop = asyncio.ensure_future(self.connection(index).bzpopmin(channel, timeout=timeout))
         try:
-            return await asyncio.shield(pop)
+            popped = await asyncio.shield(pop)
         except asyncio.CancelledError:
             pop.add_done_callback(lambda done: self._give_back_later(done, index, channel))
             raise
-
-    async def _pop_and_back_up(self, index: int, channel: str, timeout: float) -> bytes | None:
-        """channels-redis' read (restore the backup, pop, back the message up), one round trip when a
-        message is waiting: the script also drops the messages already handed over, which channels-redis
-        removes one by one (ZPOPMIN) after each read. Only when the queue is empty does it block."""
-        handed_over = self._handed_over.pop(channel, [])
-        backup = self._backup_channel_name(channel)
-        try:
-            member = await self._script(index, _READ, [channel, backup], [int(self.expiry), *handed_over])
-        except BaseException:
-            self._handed_over.setdefault(channel, []).extend(handed_over)  # still to drop, next read
-            raise
-        if member is None:
-            popped = await self.connection(index).bzpopmin(channel, timeout=timeout)
-            if popped is None:
-                return None
-            _, member, score = popped
-            await (
-                self.connection(index)
-                .pipeline(transaction=False)
-                .zadd(backup, {member: float(score)})
-                .expire(backup, int(self.expiry))
-                .execute()
-            )
-        self._last_read[channel] = member
-        return member
+        return None if popped is None else popped[1]
 
     async def _clean_receive_backup(self, index, channel) -> None:
-        # Called once the message just read is in the process's buffers: the next read's script drops it
-        # from the backup (no round trip of its own). A crash before then leaves it in the backup, as a
-        # crash before channels-redis' ZPOPMIN did.
-        if (member := self._last_read.pop(channel, None)) is not None:
-            self._handed_over.setdefault(channel, []).append(member)
+        """No backup to clean: channels-redis backs each popped message up until it is handed over, for
+        a read cancelled before that; here the read is never cut short (`_brpop_with_clean`)."""
 
     def _give_back_later(self, pop: asyncio.Future, index: int, channel: str) -> None:
         if pop.cancelled() or pop.exception() is not None or pop.result() is None:
@@ -407,8 +345,15 @@ class CancelSafeRedisChannelLayer(RedisChannelLayer):
         self._giving_back.add(task)  # the loop keeps only weak references to tasks
         task.add_done_callback(self._giving_back.discard)
 
-    async def _give_back(self, index: int, channel: str, member: bytes) -> None:
+    async def _give_back(self, index: int, channel: str, popped: tuple) -> None:
+        _, member, score = popped
         try:
-            await self.connection(index).eval(_GIVE_BACK, 2, channel, self._backup_channel_name(channel), member)
-        except Exception:  # Redis gone: the message stays in the backup queue, which the next read restores
-            log.warning("channel layer: a popped message could not be given back yet", exc_info=True)
+            await (
+                self.connection(index)
+                .pipeline(transaction=False)
+                .zadd(channel, {member: float(score)})
+                .expire(channel, int(self.expiry))
+                .execute()
+            )
+        except Exception:  # Redis gone: its sockets' reads fail too, they close 1013 and their clients resync
+            log.warning("channel layer: a popped message could not be given back", exc_info=True)

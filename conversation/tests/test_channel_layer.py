@@ -137,10 +137,8 @@ def test_a_group_send_reaches_each_member_once_in_every_process_and_drops_expire
     mine, also_mine, theirs, stale = async_to_sync(scenario)()
     assert mine == also_mine == theirs == {"type": "event.push", "n": 7}
     assert redis.zscore(layer._group_key("session.s1"), stale) is None
-    # One message per process queue, holding the channels it is for: nothing left waiting; the one read
-    # stays in its process's backup until the next read, which lasts no longer than a message.
-    queues = [k for k in redis.scan_iter(match=f"{layer.prefix}specific.*") if redis.zcard(k)]
-    assert all(k.endswith(b"$inflight") and 0 < redis.ttl(k) <= layer.expiry for k in queues)
+    # One message per process queue, holding the channels it is for: read, nothing is left in Redis.
+    assert [k for k in redis.scan_iter(match=f"{layer.prefix}specific.*") if redis.zcard(k)] == []
 
 
 def test_a_group_send_skips_a_channel_at_capacity_and_still_reaches_the_others():
@@ -162,26 +160,35 @@ def test_a_group_send_skips_a_channel_at_capacity_and_still_reaches_the_others()
     assert received == {"type": "event.push", "n": 2}
 
 
-def test_a_read_takes_a_waiting_message_without_blocking_and_drops_the_ones_handed_over():
+def test_a_read_is_one_blocking_pop_and_leaves_no_backup_behind():
+    """channels-redis reads a message in four calls (restore script, BZPOPMIN, backup ZADD, ZPOPMIN)."""
     layer = get_channel_layer()
     redis = redis_client()
 
-    def blocking_pops() -> int:
-        return int(redis.info("commandstats").get("cmdstat_bzpopmin", {}).get("calls", 0))
+    def calls() -> dict[str, int]:
+        stats = redis.info("commandstats")
+        return {name: int(stats.get(f"cmdstat_{name}", {}).get("calls", 0)) for name in ("bzpopmin", "evalsha", "zadd")}
 
-    async def scenario() -> tuple[list, int, list]:
+    async def scenario() -> tuple[list, dict, list]:
         channel = await layer.new_channel()
-        for n in range(3):
+        for n in range(2):
             await layer.send(channel, {"type": "event.push", "n": n})
-        before = blocking_pops()
-        received = [(await asyncio.wait_for(layer.receive(channel), 3))["n"] for _ in range(3)]
-        backup = layer.prefix + layer._backup_channel_name(layer.non_local_name(channel))
-        return received, blocking_pops() - before, [layer.deserialize(m)["n"] for m in redis.zrange(backup, 0, -1)]
+        before = calls()
+        received = [(await asyncio.wait_for(layer.receive(channel), 3))["n"] for _ in range(2)]
+        # And one sent while the read blocks on the empty queue.
+        reading = asyncio.ensure_future(layer.receive(channel))
+        await asyncio.sleep(0.1)
+        _send_from_another_process(channel, {"type": "event.push", "n": 2})
+        received.append((await asyncio.wait_for(reading, 3))["n"])
+        after = calls()
+        left = [k for k in redis.scan_iter(match=f"{layer.prefix}specific.*") if redis.exists(k)]
+        return received, {name: after[name] - before[name] for name in after}, left
 
-    received, blocked, backed_up = async_to_sync(scenario)()
+    received, made, left = async_to_sync(scenario)()
     assert received == [0, 1, 2]
-    assert blocked == 0  # each was waiting: one script call per message
-    assert backed_up == [2]  # 0 and 1 were dropped by the reads after them; 2 by the next read
+    # Three reads, three pops, no script; the one ZADD is the other process's send.
+    assert made == {"bzpopmin": 3, "evalsha": 0, "zadd": 1}
+    assert left == []
 
 
 def test_a_send_to_several_groups_reaches_each_groups_members_in_the_order_sent():
