@@ -236,6 +236,8 @@ if REDIS_SENTINELS:
     }
 else:
     _CHANNELS_HOST = {"address": REDIS_URL, **_CHANNELS_POOL}
+# One host, REDIS_URL's (the cache's): the socket handshake joins and leaves the layer's groups inside its
+# slot claim and release, through the cache's client (conversation/socket_limits.py).
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "conversation.channel_layer.CancelSafeRedisChannelLayer",

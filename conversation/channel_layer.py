@@ -10,15 +10,15 @@ close as session sockets of the same process wait for `session.started`, so the 
 It also forgets a closed socket's channel: channels-redis buffers in process every message the
 process reads, and one for a socket already gone stayed buffered for good (a soak grew each web
 process by ~4 MB a minute).
-Round trips: a socket joins and leaves all its groups in one pipeline each (channels-redis spends two
-per group joined and one per group left); a group send takes one (channels-redis four, sending its
-script's text every time), and so does a send to several groups (`group_send_many`): one script reads
-the groups' members and queues the message, writing channels-redis' msgpack itself (two calls, the
-message built in Python, for a layer on several hosts, with encryption or per-channel capacities); a
-read takes one, a BZPOPMIN, where channels-redis makes four (restore script, BZPOPMIN, backup ZADD,
-backup ZPOPMIN): its backup queue covers a read cancelled mid-flight, which the subclass never lets
-happen, so none is kept. The web process, whose CPU is the load run's limit, makes fewer calls
-(docs/SCALING.md, Sockets and the channel layer).
+Round trips: a socket joins all its groups in one pipeline (channels-redis spends two per group joined
+and one per group left), or inside its slot claim, and leaves them with its slot (`membership`); a group
+send takes one (channels-redis four, sending its script's text every time), and so does a send to
+several groups (`group_send_many`): one script reads the groups' members and queues the message, writing
+channels-redis' msgpack itself (two calls, the message built in Python, for a layer on several hosts,
+with encryption or per-channel capacities); a read takes one, a BZPOPMIN, where channels-redis makes
+four (restore script, BZPOPMIN, backup ZADD, backup ZPOPMIN): its backup queue covers a read cancelled
+mid-flight, which the subclass never lets happen, so none is kept. The web process, whose CPU is the
+load run's limit, makes fewer calls (docs/SCALING.md, Sockets and the channel layer).
 Sync code (requests, a socket's thread work, Celery tasks) sends with `group_send_many_blocking`, the
 same scripts over a blocking connection, instead of handing each push to the event loop.
 """
@@ -31,6 +31,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import msgpack
 import redis
@@ -158,6 +159,18 @@ class _Buffers(collections.defaultdict):
         return self.default_factory()  # not stored: its socket is gone
 
 
+@dataclass(frozen=True)
+class Membership:
+    """A channel's place in some groups as the layer stores it (channels-redis' `group_add`: the channel in
+    each group's sorted set, scored by the time it joined, the set living `expiry` seconds), for a caller
+    that joins or leaves them inside a call of its own to the layer's Redis: the socket handshake's slot
+    claim and its release (conversation/socket_limits.py), one round trip each instead of two."""
+
+    keys: list[str]
+    channel: str
+    expiry: int
+
+
 class CancelSafeRedisChannelLayer(RedisChannelLayer):
     """channels-redis' core layer; a read cancelled mid-flight puts its message back instead of dropping it,
     and a closed socket's channel is forgotten (`forget`) with what was buffered for it."""
@@ -186,6 +199,17 @@ class CancelSafeRedisChannelLayer(RedisChannelLayer):
         script = self._scripts.get(text) or self._scripts.setdefault(text, AsyncScript(connection, text))
         return await script(keys=keys, args=args, client=connection)
 
+    def membership(self, groups: list[str], channel: str) -> Membership:
+        """`channel` in `groups`, for a call of the caller's own (`Membership`). The layer must live on one
+        Redis, the one of REDIS_URL that the caller's client talks to (config/settings.py builds both)."""
+        assert self.ring_size == 1, "a membership is written in one call: the layer must have one host"
+        assert self.require_valid_channel_name(channel), "Channel name not valid"
+        keys = []
+        for group in dict.fromkeys(groups):
+            assert self.require_valid_group_name(group), "Group name not valid"
+            keys.append(self._group_key(group))
+        return Membership(keys, channel, self.group_expiry)
+
     async def group_add_many(self, groups: list[str], channel: str) -> None:
         """`group_add` for each of `groups`, in one round trip per Redis host instead of two per group."""
         assert self.require_valid_channel_name(channel), "Channel name not valid"
@@ -194,14 +218,6 @@ class CancelSafeRedisChannelLayer(RedisChannelLayer):
                 for group in names:
                     pipe.zadd(self._group_key(group), {channel: time.time()})
                     pipe.expire(self._group_key(group), self.group_expiry)
-                await pipe.execute()
-
-    async def group_discard_many(self, groups: list[str], channel: str) -> None:
-        """`group_discard` for each of `groups`, in one round trip per Redis host."""
-        for index, names in self._by_host(groups).items():
-            async with self.connection(index).pipeline(transaction=False) as pipe:
-                for group in names:
-                    pipe.zrem(self._group_key(group), channel)
                 await pipe.execute()
 
     def _by_host(self, groups: list[str]) -> dict[int, list[str]]:

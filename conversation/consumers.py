@@ -7,7 +7,6 @@ reached at the handshake closes it with 1013 (try again later) instead of an HTT
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -65,6 +64,9 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
     closing: bool = False
     # Message types a client may send, each handled by `on_<type>(content)`; the other `on_*` are lifecycle hooks.
     client_messages: frozenset[str] = frozenset()
+    # True where `groups_for` needs nothing `authorize` reads (the lobby: the user's own groups): the socket
+    # joins them in its slot claim's round trip. Otherwise (a session's group) it joins once authorized.
+    joins_with_claim = False
     accepted = False
     closed = False
 
@@ -149,22 +151,29 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
         if self.user is None:
             await self.refuse(CLOSE_UNAUTHENTICATED)
             return
-        # One round trip: the socket's slot, and the suspension mirror's version the check needs. A socket
-        # refused after it (suspended, not allowed here, over the cap) gives the slot back.
+        # One round trip: the socket's slot, the suspension mirror's version the check needs, and where
+        # `authorize` reads nothing the groups depend on, the groups. A socket refused after it
+        # (suspended, not allowed here, over the cap) gives back what it took in one more.
+        early = [*self.groups_for(), access_group(self.user.id)] if self.joins_with_claim else []
         self.claimed, version = await socket_claim(
-            user_id=self.user.id, socket_id=self.channel_name, also_get=restrictions.version_key()
+            user_id=self.user.id,
+            socket_id=self.channel_name,
+            also_get=restrictions.version_key(),
+            join=self.channel_layer.membership(early, self.channel_name),
         )
+        self.groups_joined = early if self.claimed else []
         if await restrictions.ais_suspended(self.user.id, version=version):
             code: int | None = CLOSE_FORBIDDEN
         else:
             code = await self.authorize() or (None if self.claimed else CLOSE_TOO_MANY_SOCKETS)
         if code is not None:
-            await self.release_slot()
+            await self.leave()
             await self.refuse(code)
             return
-        groups = [*self.groups_for(), access_group(self.user.id)]
-        await self.channel_layer.group_add_many(groups, self.channel_name)
-        self.groups_joined = groups
+        if not self.groups_joined:
+            groups = [*self.groups_for(), access_group(self.user.id)]
+            await self.channel_layer.group_add_many(groups, self.channel_name)
+            self.groups_joined = groups
         await self.accept()
         self.guard = asyncio.create_task(self.guard_token_and_lease())
         await self.on_open()
@@ -181,11 +190,18 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
                     log.warning("socket lease renewal failed", exc_info=True)
         await self.close(code=CLOSE_UNAUTHENTICATED)
 
-    async def release_slot(self) -> None:
-        if self.claimed:
-            self.claimed = False
-            with contextlib.suppress(Exception):  # an unreleased slot runs out with its lease
-                await socket_release(user_id=self.user.id, socket_id=self.channel_name)
+    async def leave(self) -> None:
+        """Gives the socket's slot back and leaves its groups, in one round trip. Should Redis fail here, a
+        slot runs out with its lease, and a group place with its group (what is pushed to it is dropped:
+        the channel is forgotten when the socket closes)."""
+        claimed, joined = self.claimed, self.groups_joined
+        self.claimed, self.groups_joined = False, []
+        if claimed or joined:
+            await socket_release(
+                user_id=self.user.id if claimed else None,
+                socket_id=self.channel_name,
+                leave=self.channel_layer.membership(joined, self.channel_name),
+            )
 
     async def refuse(self, code: int) -> None:
         await self.accept()
@@ -194,9 +210,9 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if self.guard is not None:
             self.guard.cancel()
-        await self.release_slot()
-        if self.groups_joined:
-            await self.channel_layer.group_discard_many(self.groups_joined, self.channel_name)
+        opened = bool(self.groups_joined)
+        await self.leave()
+        if opened:
             await self.on_close()
 
     async def websocket_receive(self, message) -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 
 from conversation import redis_keys
+from conversation.channel_layer import Membership
 from conversation.redis import async_client
 
 LEASE_SECONDS = 60
@@ -19,7 +20,9 @@ RENEW_EVERY_SECONDS = 20
 
 # Prune, count and add in one step: two processes accepting the user's tenth and eleventh socket at once
 # must not both see nine. Returns the outcome (1 or 0) and the value of KEYS[2], a key the handshake
-# reads at the same moment (the suspension mirror's version): one round trip for both.
+# reads at the same moment (the suspension mirror's version): one round trip for both. With the socket
+# claimed, it also joins the groups KEYS[3..] as channels-redis' group_add does (ARGV[6..8]: the time,
+# the channel, the groups' lifetime), so that a socket holds group places only while it holds a slot.
 _CLAIM = """
 local also = redis.call('GET', KEYS[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
@@ -28,17 +31,28 @@ if not redis.call('ZSCORE', KEYS[1], ARGV[3]) and redis.call('ZCARD', KEYS[1]) >
 end
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
 redis.call('EXPIRE', KEYS[1], ARGV[5])
+for i = 3, #KEYS do
+  redis.call('ZADD', KEYS[i], ARGV[6], ARGV[7])
+  redis.call('EXPIRE', KEYS[i], ARGV[8])
+end
 return {1, also}
 """
 
+_NO_GROUPS = Membership([], "", 0)
 
-async def socket_claim(*, user_id: str, socket_id: str, also_get: str) -> tuple[bool, bytes | None]:
+
+async def socket_claim(
+    *, user_id: str, socket_id: str, also_get: str, join: Membership = _NO_GROUPS
+) -> tuple[bool, bytes | None]:
     """Takes one of the user's WEBSOCKET_MAX_PER_USER slots (False when all are held), and reads the key
-    `also_get` in the same round trip (a handshake's other read; the two keys need not be related)."""
+    `also_get` in the same round trip (a handshake's other read; the two keys need not be related). A
+    claimed socket joins the groups of `join` in that round trip too (the channel layer's Redis is this one)."""
     now = time.time()
     script = async_client().register_script(_CLAIM)
     args = [now, now + LEASE_SECONDS, socket_id, settings.WEBSOCKET_MAX_PER_USER, LEASE_SECONDS]
-    claimed, value = await script(keys=[redis_keys.user_sockets(user_id), also_get], args=args)
+    args += [now, join.channel, join.expiry]
+    keys = [redis_keys.user_sockets(user_id), also_get, *join.keys]
+    claimed, value = await script(keys=keys, args=args)
     return bool(claimed), value
 
 
@@ -50,8 +64,15 @@ async def socket_renew(*, user_id: str, socket_id: str) -> None:
     await pipe.execute()
 
 
-async def socket_release(*, user_id: str, socket_id: str) -> None:
-    await async_client().zrem(redis_keys.user_sockets(user_id), socket_id)
+async def socket_release(*, user_id: str | None, socket_id: str, leave: Membership = _NO_GROUPS) -> None:
+    """Gives the user's slot back (none to give when `user_id` is None) and leaves the groups of `leave`,
+    in one round trip."""
+    pipe = async_client().pipeline(transaction=False)
+    if user_id is not None:
+        pipe.zrem(redis_keys.user_sockets(user_id), socket_id)
+    for key in leave.keys:
+        pipe.zrem(key, leave.channel)
+    await pipe.execute()
 
 
 @dataclass

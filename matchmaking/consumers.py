@@ -8,6 +8,7 @@ from conversation.events import user_group
 
 class MatchmakingConsumer(EventConsumer):
     client_messages = frozenset({"ping"})
+    joins_with_claim = True
 
     def groups_for(self) -> list[str]:
         return [user_group(self.user.id)]

@@ -19,6 +19,7 @@ import jwt
 import pytest
 import websockets
 from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.conf import settings as django_settings
 from django.core.management import call_command
@@ -26,6 +27,7 @@ from django.core.management import call_command
 from config.asgi import application as asgi_app
 from conversation import redis_keys
 from conversation.auth import mint_token
+from conversation.events import user_group
 from conversation.redis import client as redis
 from conversation.s3 import s3
 from sessions_app.documents import ConversationSession
@@ -201,16 +203,19 @@ def test_a_user_holds_at_most_the_cap_of_sockets_across_processes():
             await again.send(json.dumps({"type": "ping"}))
             reopened = json.loads(await asyncio.wait_for(again.recv(), 5))["type"] == "pong"
             held.append(again)
-            counted = redis().zcard(redis_keys.user_sockets("hoarder"))
+            # Slots and group places go together: a refused socket took neither, a closed one gave both back.
+            counted = redis().zcard(redis_keys.user_sockets("hoarder")), redis().zcard(group)
             for sock in held:
                 await sock.close()
             await asyncio.sleep(0.3)
-            return refused, bystander and reopened, counted, redis().zcard(redis_keys.user_sockets("hoarder"))
+            return refused, bystander and reopened, counted, (redis().zcard(redis_keys.user_sockets("hoarder")),
+                                                             redis().zcard(group))  # fmt: skip
 
+        group = get_channel_layer()._group_key(user_group("hoarder"))
         refused, others_fine, counted, left = asyncio.run(scenario())
     assert refused == [4429, 4429]
     assert others_fine
-    assert (counted, left) == (cap, 0)
+    assert (counted, left) == ((cap, cap), (0, 0))
 
 
 @pytest.mark.timeout(60)

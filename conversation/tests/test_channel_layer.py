@@ -12,9 +12,10 @@ from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from conversation import events
+from conversation import events, redis_keys
 from conversation.channel_layer import CancelSafeRedisChannelLayer
 from conversation.redis import client as redis_client
+from conversation.socket_limits import socket_release
 
 
 def _blocked_reads() -> int:
@@ -92,21 +93,62 @@ def test_a_socket_that_closes_leaves_its_channel_forgotten():
     assert (during, after) == (1, 0)
 
 
+def test_a_lobby_socket_opens_in_one_redis_round_trip_and_closes_in_one(monkeypatch):
+    """The handshake's slot claim also reads the suspension version and joins the socket's groups; the
+    close gives the slot back and leaves the groups together (two round trips each before)."""
+    from redis.asyncio.connection import AbstractConnection
+
+    from tests.helpers import open_socket
+
+    layer = get_channel_layer()
+    redis = redis_client()
+    groups = [layer._group_key(g) for g in (events.user_group("alice"), events.access_group("alice"))]
+    sent: list[bytes] = []
+    send = AbstractConnection.send_packed_command
+
+    async def counted(self, command, check_health=True):
+        packed = command if isinstance(command, bytes | str) else b"".join(bytes(part) for part in command)
+        if b"BZPOPMIN" not in packed:  # the process's read of its sockets' messages, not this socket's own
+            sent.append(packed)
+        return await send(self, command, check_health)
+
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", counted)
+
+    async def run() -> tuple[int, list, int, list]:
+        warm = await open_socket("/ws/v1/matchmaking/", "alice")  # loads the scripts, builds the mirror
+        del sent[:]
+        socket = await open_socket("/ws/v1/matchmaking/", "alice")
+        opened, members = len(sent), [redis.zcard(key) for key in groups]
+        await socket.disconnect()
+        closed = len(sent) - opened
+        await warm.disconnect()
+        return opened, members, closed, [redis.zcard(key) for key in groups]
+
+    opened, members, closed, left = async_to_sync(run)()
+    assert (opened, closed) == (1, 1)
+    assert members == [2, 2]  # both sockets in the user's groups
+    assert left == [0, 0]
+    assert redis.zcard(redis_keys.user_sockets("alice")) == 0
+
+
 def _other_process_layer(**overrides) -> CancelSafeRedisChannelLayer:
     return CancelSafeRedisChannelLayer(**(settings.CHANNEL_LAYERS["default"]["CONFIG"] | overrides))
 
 
-def test_a_socket_joins_and_leaves_all_its_groups_at_once():
+def test_a_socket_joins_its_groups_at_once_and_leaves_them_with_its_slot():
+    """`group_add_many` writes what channels-redis' group_add writes; a `membership` names the same keys,
+    so the slot release leaves the groups in its own round trip (conversation/socket_limits.py)."""
     layer = get_channel_layer()
     redis = redis_client()
+    groups = ["user.a", "access.a"]
 
     async def scenario() -> tuple[list, list, list]:
         channel = await layer.new_channel()
-        await layer.group_add_many(["user.a", "access.a"], channel)
-        joined = [redis.zscore(layer._group_key(g), channel) is not None for g in ("user.a", "access.a")]
-        ttls = [redis.ttl(layer._group_key(g)) for g in ("user.a", "access.a")]
-        await layer.group_discard_many(["user.a", "access.a"], channel)
-        left = [redis.zscore(layer._group_key(g), channel) for g in ("user.a", "access.a")]
+        await layer.group_add_many(groups, channel)
+        joined = [redis.zscore(layer._group_key(g), channel) is not None for g in groups]
+        ttls = [redis.ttl(layer._group_key(g)) for g in groups]
+        await socket_release(user_id=None, socket_id=channel, leave=layer.membership(groups, channel))
+        left = [redis.zscore(layer._group_key(g), channel) for g in groups]
         return joined, ttls, left
 
     joined, ttls, left = async_to_sync(scenario)()
