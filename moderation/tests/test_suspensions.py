@@ -10,11 +10,13 @@ import time
 import pytest
 import websockets
 from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 
 from config.asgi import application
 from conversation import redis_keys, restrictions
 from conversation.auth import mint_token
+from conversation.events import access_group, user_group
 from conversation.redis import client as redis
 from matchmaking.documents import MatchmakingRequest
 from moderation.documents import Suspension
@@ -55,11 +57,17 @@ def test_a_suspended_learner_is_refused_out_of_the_queue_and_their_lobby_socket_
         late = WebsocketCommunicator(application, f"/ws/v1/matchmaking/?token={mint_token('bob')}")
         await late.connect()
         late_code = await closed_with(late)
-        return cancelled, code, late_code
+        # The refused handshake had claimed a slot and joined the user's groups in one call: both given back.
+        groups = [get_channel_layer()._group_key(group("bob")) for group in (user_group, access_group)]
+        await late.disconnect()
+        await lobby.disconnect()
+        held = redis().zcard(redis_keys.user_sockets("bob")), [redis().zcard(key) for key in groups]
+        return cancelled, code, late_code, held
 
-    cancelled, code, late_code = async_to_sync(scenario)()
+    cancelled, code, late_code, held = async_to_sync(scenario)()
     assert cancelled["request"]["status"] == "cancelled"
     assert code == 4403 and late_code == 4403
+    assert held == (0, [0, 0])
     refused = api("bob").get("/api/v1/sessions/")
     assert refused.status_code == 403
     assert refused.json()["code"] == "suspended"
