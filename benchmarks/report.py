@@ -71,58 +71,81 @@ def line_svg(title: str, points: list[tuple[float, float]], x_label: str, y_labe
 
 READING = """## Reading the figures against the targets (issue 17)
 
-Where issue 17 stands, from the run above (`make bench`, 2026-12-01 05:58-06:25, nothing else running
-but the author's editor), after the sixth round of work. "Before" is the same harness on main before
-issue 17: pairing cost Mongo 12.0 operations, Redis 79.8 commands, web 19.8 ms and SecantusDB 13.1 ms
-per pair, `/health/live` 1.57 ms; pairing step 0.39, heartbeats 0.36, load peak 37.6 journeys/s.
+Where issue 17 stands, from the run above (`make bench`, 2026-12-01 11:21-11:41, nothing else
+running), after the seventh round of work, and on another machine than the sixth round's: a
+Firecracker VM with 2 cores of an "Intel Xeon Processor" at 2.3 GHz instead of round 6's KVM guest.
+It does the same work 1.2-1.6 times slower (this run's raw ZADD+ZPOPMIN baseline 43,960/s against
+56,739 in round 6's run, 35,133 in an earlier run today; one web process's HTTP pairings 79/s against
+108) and its speed moves within the hour: the same load level on the same code (2 web processes, 32
+learners, 20 s) read from 37.7 to 72 journeys/s between 10:12 and 11:18 today. So the absolute
+targets, set on the earlier machine, are read here on a slower one; side-by-side runs on this machine
+(footnote c) compare the code itself. "Before" is the same harness on main before issue 17, on the
+earlier machine: pairing cost Mongo 12.0 operations, Redis 79.8 commands, web 19.8 ms and SecantusDB
+13.1 ms per pair, `/health/live` 1.57 ms; pairing step 0.39, heartbeats 0.36, load peak 37.6 journeys/s.
 
-| target | round 5 final | this run | verdict |
+| target | round 6 (earlier machine) | this run | verdict |
 |---|---|---|---|
 | MongoDB <= 7 operations per pair | 6.0 | 6.0 | met |
 | Redis <= 40 commands per pair | 39.8 | 39.8 | met, at the line |
-| web CPU <= 8 ms per pair | 7.5 (6.9-7.5) | 7.1 (rounds 6.9-7.5) (a) | met, by less than the spread |
-| SecantusDB CPU <= 7 ms per pair | 6.4 | 6.9 (rounds 6.9, 6.9, 6.9); 6.3-6.9 in today's runs | met, at the line |
-| `/health/live` <= 0.7 ms CPU | 0.42 | 0.48 | met |
-| pairing POSTs >= 0.6 of one-topic GETs | 4.07 | 3.94 | met |
-| pairing step >= 0.5 of ZADD+ZPOPMIN | 0.53 | 0.53 (rounds 0.51-0.59) | at the line |
-| heartbeats >= 0.7 of the echo | 0.76 (CPU 0.77) | 0.88 (CPU 0.89) (b) | met |
-| load, 2 web: no knee < 64, peak >= 88/s, 0 errors | 74.0-75.6 | 62.6-81.8, no fall, 0 errors (c) | **not met** |
-| (same), 4 web | peak 75.1 | 55.2-81.3, peak 81.3, falls to 68.9 at 96, 0 errors | peak not met |
-| soak: last minute within 10 %, RSS flat | -7.8 % | -6.0 %; +10.1 % and -16.0 % before it (d) | met in 1 of 3 runs |
+| web CPU <= 8 ms per pair | 7.1 (rounds 6.9-7.5) | 8.7 (rounds 8.4-8.8; 8.5 an hour earlier) (a) | **not met** here |
+| SecantusDB CPU <= 7 ms per pair | 6.9 | 9.5 (rounds 9.3-9.8; 9.0 an hour earlier) (a) | **not met** here |
+| `/health/live` <= 0.7 ms CPU | 0.48 | 0.67 | met, barely |
+| pairing POSTs >= 0.6 of one-topic GETs | 3.94 | 4.14 | met |
+| pairing step >= 0.5 of ZADD+ZPOPMIN | 0.53 | 0.49 (rounds 0.39-0.78; 0.46 earlier today) | **not met** (median) |
+| heartbeats >= 0.7 of the echo | 0.88 (CPU 0.89) | 0.87 (CPU 0.89) | met; 0.36 against the direct echo, as before |
+| load, 2 web: no knee < 64, peak >= 88/s, 0 errors | 62.6-81.8 | 37.6-54.4, no fall, 0 errors (b, c) | **not met** |
+| (same), 4 web | peak 81.3 | 44.2-63.2, peak 63.2, no fall, 0 errors | peak not met |
+| soak: last minute within 10 %, RSS flat | -6.0 % (1 of 3 runs) | +1.5 %, 0 errors, web 120 -> 127 MB (d) | met |
 
-(a) `pairing_cost` measures three rounds of 600 pairs and reports the round of median web CPU with each
-round beside it; rounds of one run agree within ~5 %, runs of the same code differ by up to ~15 % on
-this machine. This round's changes touch the pairing's push (one script call from the request's
-thread) and the arrival's reads (one round trip fewer); alternated with round 5's code right before
-this run: 7.0 (round 5) and 6.8 (this code); 6.9 in another run of this code. Within that spread.
-(b) The heartbeat path did not change this round (88 -> 79 us here, the echo 68 -> 70 us): run-to-run
-spread. Against the stricter direct echo (no thread hop): 0.40, not met, as before.
-(c) Web CPU per journey 14.6 -> 12.9 ms (2 web; 14.3 with 4), load client 2.5 -> 2.1 ms, Redis
-commands per journey 120.9 -> 116.2. The load bench's own spread is ~10 % between runs at one level
-(32 learners, 20 s, three alternated runs each of round 5's code and this one: 73.8, 72.2, 73.3 and
-79.1, 68.8, 72.0), so one `make bench` cannot split this round's gain from noise; the unit costs
-below can. (d) At the load run's knee (the fewest learners reaching 95 % of the peak), 10 minutes
-each, 0 errors in all three: the `make bench` run's last minute ran 10.1 % faster than its first
-(72.9 -> 80.3, minutes 70-80), a rerun alone read -16.0 % (79.2 -> 66.5, minutes 66-85), and a third
-(the table above, which now also prints each minute's CPU per journey) -6.0 % (73.7 -> 69.3). In that
-third run the slower minutes cost more CPU per journey in every process at once (minute 10: web 15.5
-ms, SecantusDB 7.7, Redis 1.3, against 13.4, 6.9, 1.2 in minute 9), as a busier host does, not one
-component wearing down; SecantusDB drifts from ~6.7 to ~7.0 ms a journey as its collections grow
-(~25k more requests in 10 minutes). Each web process 126 -> 132 MB in all three (its caches filling);
-SecantusDB and Redis grow with the documents and keys the journeys leave. The minute-to-minute spread
-on this machine is as wide as the band, so the rule reads noise as much as decay.
+(a) Machine, not code: the pairing path did not change this round (the channel layer's read and the
+socket handshake did, neither of which `pairing_cost` exercises), and its figures moved with every
+other figure of this machine. Per pair: web 7.1 -> 8.7 ms (x 1.23), SecantusDB 6.9 -> 9.5 (x 1.38),
+`/health/live` 0.48 -> 0.67 (x 1.40).
+(b) Per journey at the peak: web 17.7 ms, SecantusDB 10.4, Redis 1.3, client 2.7; 6.6 MongoDB
+operations and 99.5 Redis commands (116.2 in round 6: the channel layer's read keeps no backup now).
+~35 ms of the machine a journey with the kernel's share of the loopback traffic, so ~55/s. In a soak
+20 minutes before this run (same code, 32 learners) the machine was faster: 62-72 journeys/s, web
+14.2-16.4 ms a journey (SCALING.md, round 7).
+(c) Side by side on this machine, alternated, 2 web processes, 32 learners, 20 s: the code issue 17
+was filed on (44c3c44 with today's load harness and its own Procfile) did 30.4, 34.9, 39.9, 31.0,
+39.0 and 40.2 journeys/s, each run with 2-10 journeys that never saw `session.ended`; this round's
+code 54.0, 67.5, 47.5, 54.5, 65.2 and 69.0, 0 errors. 1.7 times over the six pairs (1.19-1.93 pair
+by pair), against the 2 times the issue asks. Web CPU per journey 30-39 ms against 15-20 ms.
+(d) 16 learners (the load run's knee), 10 minutes, in one of the machine's slow hours (web 19.5-22.6
+ms a journey, minutes 42-52 journeys/s). An earlier soak today of the same code at 32 learners, in a faster
+hour, read 71.8 -> 68.3 (-4.9 %), 0 errors, web RSS 125 -> 132 MB. Round 6's three soaks: +10.1 %, -16.0 %,
+-6.0 %. The minute-to-minute spread here is as wide as the band; no process wore down in either run
+(each minute's CPU per journey moves in every process at once), and the web processes' RSS grows by
+~7 MB in the first minutes (their caches filling) and then holds.
 
-Why the load run stops near 80 journeys/s here: one journey (two per pair) costs 12.9 ms of web CPU,
-6.5 ms of SecantusDB, 1.1 ms of Redis and 2.1 ms of the load client on the same two cores (this run),
-plus the kernel's share of the loopback traffic (~2-3 ms a journey): ~25 ms of the machine per
-journey, ~80/s. 88 journeys/s needs ~22.7 ms per journey for everything: the web near 10.5 ms (a
-socket connect and close still costs it 1.4 ms for the lobby and 2.5 ms for the session, four sockets
-per pair), a real `mongod` in place of SecantusDB (whose ~1 ms per operation, 6.6 a journey, is a
-quarter of the machine), and the load client on cores of its own. Past saturation throughput stays
-flat with 2 web processes (no fall up to 128 learners, 0 errors); 4 web processes on 2 cores fall
-back at 96 (four Python processes take turns with SecantusDB). SCALING.md sizes it.
+Why the load run stops where it does: one journey costs ~18 ms of web CPU, ~10 ms of SecantusDB,
+~1.3 ms of Redis and ~2.5 ms of the load client on the same two cores, plus the kernel's share of the
+loopback traffic. In a web process's profile (py-spy `--gil`, 32 learners) the event loop's Redis
+sends are 12 % of the samples, nearly all of it the send system call (the web processes' system time
+is 14 % of their CPU); the rest is spread over uvicorn, channels, Django, DRF, pymongo and
+mongoengine, none above a few per cent. What 2 times would take is unchanged from round 6: a web
+journey near two thirds of today's, a real `mongod` in place of SecantusDB (~1 ms per operation here,
+6.6 a journey, a quarter to a third of the machine), and the load client on cores of its own.
+SCALING.md sizes it.
 
-- Sixth round (this run): the web process's Redis round trips, and the robots' proxy lookup.
+- Seventh round (this run): the channel layer's reads and the socket handshake's round trips.
+  - A read of the channel layer is one BZPOPMIN and keeps no backup queue. channels-redis backs each
+    popped message up for a read cancelled in flight; the subclass never lets a read be cut short (the
+    pop finishes and a message nobody takes goes back to its place), and a process's queue is its own,
+    so the backup covered nothing more (ARCHITECTURE.md, channel layer). Redis commands per journey
+    116-117 -> 98 (three alternated pairs of load runs); web CPU within the noise.
+  - A lobby socket joins its groups inside its slot claim (its groups are the user's own), and every
+    socket gives back its slot and leaves its groups in one pipeline: round trips per journey 24.1 ->
+    21.2 (counted per call site in both web processes), lobby connect+close 1.84-2.15 -> 1.33-1.43 ms
+    of web CPU (`socket_cost`, 1,000 sockets, alternated twice). Tests count the lobby socket's round
+    trips (1 to open, 1 to close) and check that a refused handshake gives back its group places.
+  - Looked at and left: 4 pool threads per web process instead of 16 (64.8 / 63.9 against 69.8 / 65.8
+    journeys/s, alternated: no gain); folding the matchmaking rate limit into the arrival's pipeline
+    (one round trip per POST, but only valid bodies would count); a session socket joining its group
+    in the claim (its `authorize` would have to run before the suspension check, so a suspended user
+    would see 4404 or 4410 where the contract promises 4403).
+- Sixth round (round 6's `make bench`, on the earlier machine): the web process's Redis round trips,
+  and the robots' proxy lookup.
   - Where a journey's web CPU went (py-spy `--gil`, one web process, 32 learners, before): a Redis
     round trip costs a web process 60-150 us of CPU on this VM (a blocking GET alone ~60 us, most of
     it the loopback send), ~28 of them per journey; the writes of the event loop's Redis calls were
