@@ -111,6 +111,7 @@ was filed on (44c3c44 with today's load harness and its own Procfile) did 30.4, 
 39.0 and 40.2 journeys/s, each run with 2-10 journeys that never saw `session.ended`; this round's
 code 54.0, 67.5, 47.5, 54.5, 65.2 and 69.0, 0 errors. 1.7 times over the six pairs (1.19-1.93 pair
 by pair), against the 2 times the issue asks. Web CPU per journey 30-39 ms against 15-20 ms.
+`benchmarks/side_by_side.sh` repeats it; one more round with it after this run: 36.7 against 55.0.
 (d) 16 learners (the load run's knee), 10 minutes, in one of the machine's slow hours (web 19.5-22.6
 ms a journey, minutes 42-52 journeys/s). An earlier soak today of the same code at 32 learners, in a faster
 hour, read 71.8 -> 68.3 (-4.9 %), 0 errors, web RSS 125 -> 132 MB. Round 6's three soaks: +10.1 %, -16.0 %,
