@@ -204,10 +204,7 @@ class CancelSafeRedisChannelLayer(RedisChannelLayer):
         Redis, the one of REDIS_URL that the caller's client talks to (config/settings.py builds both)."""
         assert self.ring_size == 1, "a membership is written in one call: the layer must have one host"
         assert self.require_valid_channel_name(channel), "Channel name not valid"
-        keys = []
-        for group in dict.fromkeys(groups):
-            assert self.require_valid_group_name(group), "Group name not valid"
-            keys.append(self._group_key(group))
+        keys = [self._group_key(group) for group in self._by_host(groups).get(0, [])]
         return Membership(keys, channel, self.group_expiry)
 
     async def group_add_many(self, groups: list[str], channel: str) -> None:

@@ -154,7 +154,7 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
         # One round trip: the socket's slot, the suspension mirror's version the check needs, and where
         # `authorize` reads nothing the groups depend on, the groups. A socket refused after it
         # (suspended, not allowed here, over the cap) gives back what it took in one more.
-        early = [*self.groups_for(), access_group(self.user.id)] if self.joins_with_claim else []
+        early = self.socket_groups() if self.joins_with_claim else []
         self.claimed, version = await socket_claim(
             user_id=self.user.id,
             socket_id=self.channel_name,
@@ -171,7 +171,7 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
             await self.refuse(code)
             return
         if not self.groups_joined:
-            groups = [*self.groups_for(), access_group(self.user.id)]
+            groups = self.socket_groups()
             await self.channel_layer.group_add_many(groups, self.channel_name)
             self.groups_joined = groups
         await self.accept()
@@ -189,6 +189,10 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
                 except Exception:  # a Redis blip must not kill the timer that enforces the token's expiry
                     log.warning("socket lease renewal failed", exc_info=True)
         await self.close(code=CLOSE_UNAUTHENTICATED)
+
+    def socket_groups(self) -> list[str]:
+        """Every group this socket joins: its own (`groups_for`) and the user's access group."""
+        return [*self.groups_for(), access_group(self.user.id)]
 
     async def leave(self) -> None:
         """Gives the socket's slot back and leaves its groups, in one round trip. Should Redis fail here, a

@@ -38,12 +38,8 @@ end
 return {1, also}
 """
 
-_NO_GROUPS = Membership([], "", 0)
 
-
-async def socket_claim(
-    *, user_id: str, socket_id: str, also_get: str, join: Membership = _NO_GROUPS
-) -> tuple[bool, bytes | None]:
+async def socket_claim(*, user_id: str, socket_id: str, also_get: str, join: Membership) -> tuple[bool, bytes | None]:
     """Takes one of the user's WEBSOCKET_MAX_PER_USER slots (False when all are held), and reads the key
     `also_get` in the same round trip (a handshake's other read; the two keys need not be related). A
     claimed socket joins the groups of `join` in that round trip too (the channel layer's Redis is this one)."""
@@ -64,7 +60,7 @@ async def socket_renew(*, user_id: str, socket_id: str) -> None:
     await pipe.execute()
 
 
-async def socket_release(*, user_id: str | None, socket_id: str, leave: Membership = _NO_GROUPS) -> None:
+async def socket_release(*, user_id: str | None, socket_id: str, leave: Membership) -> None:
     """Gives the user's slot back (none to give when `user_id` is None) and leaves the groups of `leave`,
     in one round trip."""
     pipe = async_client().pipeline(transaction=False)
