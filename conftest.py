@@ -23,6 +23,7 @@ from rest_framework.test import APIClient
 from conversation import clock, mongo, redis_keys, restrictions
 from conversation.auth import mint_token
 from conversation.redis import client as redis_client
+from matchmaking.services import queue
 from tests import contract
 from topics.selectors import topic_cache_clear
 
@@ -80,6 +81,7 @@ def clean_stores():
     channel_layers.backends.clear()
     topic_cache_clear()  # the matcher's in-process topic cache must not carry a topic into the next test
     restrictions.forget()  # nor the last second's check of a user's suspensions and blocks
+    queue.wait_medians_forget()  # nor a queue's median time to match
     _clean_redis()
     db = mongo.db()
     for name in db.list_collection_names():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from drf_spectacular.utils import OpenApiParameter
 
 from conversation import clock, redis_keys
@@ -9,23 +11,50 @@ from conversation.errors import RateLimited
 from conversation.redis import client
 
 
+@dataclass
+class RateLimitHit:
+    """One call counted against a user's limit in a scope.
+
+    `count()` sends it alone; a caller with a Redis round trip of its own to make queues it there
+    instead (`queue`, then `settle` with the count Redis answered), so the call costs no round trip
+    more. Either way `headers` then holds the RateLimit-* headers, and a call past the limit raises 429.
+    """
+
+    scope: str
+    user_id: str
+    limit: int
+    window_seconds: int = 60
+    headers: dict[str, str] = field(default_factory=dict, init=False)
+    _now: int = field(default=0, init=False)
+
+    def queue(self, pipe) -> None:
+        """Two commands on `pipe`: INCR, and EXPIRE NX (Redis 7), which sets the window's TTL once,
+        on its first hit, and never extends it. The INCR's reply is what `settle` takes."""
+        self._now = int(clock.timestamp())
+        key = redis_keys.rate_limit(self.scope, self.user_id, self._now // self.window_seconds)
+        pipe.incr(key)
+        pipe.expire(key, self.window_seconds + 1, nx=True)
+
+    def settle(self, count: int) -> dict[str, str]:
+        """The headers for the window's `count` calls; RateLimited (with them) past the limit."""
+        reset = (self._now // self.window_seconds + 1) * self.window_seconds - self._now
+        self.headers = {"RateLimit-Limit": str(self.limit), "RateLimit-Remaining": str(max(self.limit - count, 0)),
+                        "RateLimit-Reset": str(reset)}  # fmt: skip
+        if count > self.limit:
+            raise RateLimited(wait=reset, headers=self.headers)
+        return self.headers
+
+    def count(self) -> dict[str, str]:
+        """Counts the call in a round trip of its own (no MULTI: both commands travel in one write)."""
+        pipe = client().pipeline(transaction=False)
+        self.queue(pipe)
+        count, _ = pipe.execute()
+        return self.settle(count)
+
+
 def rate_limit_hit(*, scope: str, user_id: str, limit: int, window_seconds: int = 60) -> dict[str, str]:
     """Counts one call; returns the RateLimit-* headers, or raises 429 (with them) past `limit` in the window."""
-    now = int(clock.timestamp())
-    window = now // window_seconds
-    key = redis_keys.rate_limit(scope, user_id, window)
-    # One round trip, two commands: EXPIRE NX (Redis 7) sets the window's TTL once, on the first
-    # hit, and never extends it; no MULTI, as both commands travel in one write on one connection.
-    pipe = client().pipeline(transaction=False)
-    pipe.incr(key)
-    pipe.expire(key, window_seconds + 1, nx=True)
-    count, _ = pipe.execute()
-    reset = (window + 1) * window_seconds - now
-    headers = {"RateLimit-Limit": str(limit), "RateLimit-Remaining": str(max(limit - count, 0)),
-               "RateLimit-Reset": str(reset)}  # fmt: skip
-    if count > limit:
-        raise RateLimited(wait=reset, headers=headers)
-    return headers
+    return RateLimitHit(scope, user_id, limit, window_seconds).count()
 
 
 # For the schema: the headers rate-limited operations answer (shared/API.md, Errors).

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -13,7 +14,7 @@ from conversation.auth import caller_id
 from conversation.errors import NotFound
 from conversation.idempotency import KEY_RE, REPLAYED_HEADER, idempotent
 from conversation.lookups import get_or_404
-from conversation.ratelimit import RATE_LIMIT_HEADERS, rate_limit_hit
+from conversation.ratelimit import RATE_LIMIT_HEADERS, RateLimitHit
 from conversation.serializers import BODY_ERRORS, error_responses
 from matchmaking import selectors
 from matchmaking.documents import MatchmakingRequest
@@ -56,10 +57,14 @@ class RequestCreateView(APIView):
         limits: dict[str, str] = {}
 
         def create() -> tuple[int, dict]:
-            # Inside the idempotent call: a replay is not a new creation and does not count.
-            limits.update(rate_limit_hit(scope="mm", user_id=user_id, limit=settings.MATCHMAKING_RATE_LIMIT_PER_MINUTE))
+            # Inside the idempotent call: a replay is not a new creation and does not count. Every other
+            # call counts: a valid one in request_create's own first round trip, an invalid one alone
+            # (429 before 400, as when the count came first).
+            hit = RateLimitHit(scope="mm", user_id=user_id, limit=settings.MATCHMAKING_RATE_LIMIT_PER_MINUTE)
             serializer = RequestCreateSerializer(data=request.data)
-            serializer.is_valid(raise_exception=True)
+            if not serializer.is_valid():
+                hit.count()
+                raise ValidationError(serializer.errors)
             data = serializer.validated_data
             created = request_create(
                 data=NewRequest(
@@ -69,8 +74,10 @@ class RequestCreateView(APIView):
                     user_level=data["userLevel"],
                     preferred_topic_id=data.get("preferredTopicId") or None,
                     preferred_duration=data["preferredDuration"],
-                )
+                ),
+                rate_limit=hit,
             )
+            limits.update(hit.headers)
             return status.HTTP_201_CREATED, request_json(created)
 
         outcome = idempotent(

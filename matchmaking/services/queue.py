@@ -15,6 +15,9 @@ from matchmaking.documents import MatchmakingRequest
 from matchmaking.redis_scripts import Popped, QueueMember, Scripts
 
 WAIT_SAMPLES = 50
+WAIT_MEDIAN_SECONDS = 10.0
+_MEDIANS_MAX = 1000
+_medians: dict[tuple[str, str], tuple[float, int]] = {}  # (language, level) -> (monotonic time read, median)
 
 
 @cache
@@ -105,6 +108,11 @@ def record_waits(*, language: str, level: str, samples: list[float], pipe) -> No
         pipe.expire(key, 3600)
 
 
+def wait_medians_forget() -> None:
+    """Drops the process's medians (tests: a median read in one must not answer in the next)."""
+    _medians.clear()
+
+
 def waiting_read(pipe, *, language: str, level: str) -> None:
     """Queues on `pipe` the read `estimated_wait` starts from: how many wait in the queue now."""
     queue_key = redis_keys.matchmaking_queue(language, level)
@@ -113,10 +121,21 @@ def waiting_read(pipe, *, language: str, level: str) -> None:
 
 def estimated_wait(waiting: int, *, language: str, level: str) -> int | None:
     """0 when someone is waiting now (`waiting`, the reply of `waiting_read`), else the median of the
-    queue's recent times to match (one more read), None without any."""
+    queue's recent times to match, None without any.
+
+    The median moves slowly (the last WAIT_SAMPLES matches), so a process reads it at most once every
+    WAIT_MEDIAN_SECONDS per queue; until a queue has samples every arrival looks again.
+    """
     if waiting:
         return 0
+    queue_key = (language, level)
+    known = _medians.get(queue_key)
+    if known is not None and time.monotonic() - known[0] < WAIT_MEDIAN_SECONDS:
+        return known[1]
     samples = client().lrange(redis_keys.match_waits(language, level), 0, WAIT_SAMPLES - 1)
     if not samples:
         return None
-    return round(statistics.median(float(s) for s in samples))
+    if len(_medians) >= _MEDIANS_MAX:  # queues are languages x levels; keys come from validated input
+        _medians.clear()
+    median = _medians[queue_key] = (time.monotonic(), round(statistics.median(float(s) for s in samples)))
+    return median[1]

@@ -21,6 +21,7 @@ from mongoengine import NotUniqueError
 from conversation import clock, events, metrics, redis_keys, restrictions
 from conversation.documents import Where, insert, reloaded
 from conversation.errors import Conflict
+from conversation.ratelimit import RateLimitHit
 from conversation.redis import client
 from matchmaking.documents import CANCELLED, EXPIRED, MATCHED, PENDING, MatchmakingRequest
 from matchmaking.payloads import request_json
@@ -50,18 +51,28 @@ class NewRequest:
 
 
 def request_create(
-    *, data: NewRequest, now: dt.datetime | None = None, score: float | None = None
+    *,
+    data: NewRequest,
+    now: dt.datetime | None = None,
+    score: float | None = None,
+    rate_limit: RateLimitHit | None = None,
 ) -> MatchmakingRequest:
     """Stores a pending request and tries to pair it at once (409 if the user is busy).
 
-    `score` places it in the queue (default: its creation time, i.e. arrival order).
+    `score` places it in the queue (default: its creation time, i.e. arrival order). `rate_limit`, the
+    caller's call to count (429 past its limit, before anything else is decided).
     """
     now = now or clock.now()
-    # One round trip: the user's live session (presence), and who waits in the queue (the estimated wait).
+    # One round trip: the user's live session (presence), who waits in the queue (the estimated wait),
+    # and the call counted against the caller's rate limit.
     pipe = client().pipeline(transaction=False)
     presence.live_session_read(data.user_id, pipe)
     queue.waiting_read(pipe, language=data.target_language_code, level=data.user_level)
-    in_session, waiting = pipe.execute()
+    if rate_limit is not None:
+        rate_limit.queue(pipe)
+    in_session, waiting, *counted = pipe.execute()
+    if rate_limit is not None:
+        rate_limit.settle(counted[0])
     if in_session:
         raise Conflict(_("You are already in a conversation session."), "in_session")
     request = MatchmakingRequest(

@@ -295,6 +295,63 @@ def test_rate_limit_answers_429(api, settings):
     assert codes[:3] == [201, 201, 201] and codes[3:] == [429, 429]
 
 
+def _sent_to_redis(monkeypatch) -> list[bytes]:
+    """Every write this thread's blocking Redis clients send from now on, one entry per round trip."""
+    from redis.connection import AbstractConnection
+
+    sent: list[bytes] = []
+    send = AbstractConnection.send_packed_command
+
+    def counted(self, command, check_health=True):
+        sent.append(command if isinstance(command, bytes) else b"".join(bytes(part) for part in command))
+        return send(self, command, check_health)
+
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", counted)
+    return sent
+
+
+def test_a_creation_is_counted_against_the_rate_limit_in_its_first_round_trip(api, settings, monkeypatch):
+    """The call's count travels with the request's first reads (its live session, who waits): no round
+    trip of its own, the same headers, and still 429 before 409 past the limit."""
+    settings.MATCHMAKING_RATE_LIMIT_PER_MINUTE = 2
+    sent = _sent_to_redis(monkeypatch)
+    created = ask(api, "alice")
+    assert created.status_code == 201 and created["RateLimit-Remaining"] == "1"
+    counting = [packed for packed in sent if b"rl:mm:alice:" in packed]
+    assert len(counting) == 1 and b"ZCOUNT" in counting[0] and b"user:session:alice" in counting[0]
+    assert ask(api, "alice").json()["code"] == "request_pending"  # counted: the window's second call
+    refused = ask(api, "alice")
+    assert refused.status_code == 429 and refused["RateLimit-Remaining"] == "0"
+    assert MatchmakingRequest.objects(user_id="alice").count() == 1
+
+
+def test_invalid_bodies_count_against_the_rate_limit_too(api, settings):
+    settings.MATCHMAKING_RATE_LIMIT_PER_MINUTE = 2
+    client = api("alice")
+    bad = [client.post("/api/v1/matchmaking/requests/", {"userLevel": "Z9"}, format="json") for _ in range(2)]
+    assert [r.status_code for r in bad] == [400, 400]
+    assert ask(api, "alice").status_code == 429  # the window is spent by the two invalid calls
+    third = client.post("/api/v1/matchmaking/requests/", {"userLevel": "Z9"}, format="json")
+    assert third.status_code == 429  # past the limit, 429 before 400, as ever
+    assert not MatchmakingRequest.objects(user_id="alice")
+
+
+def test_a_lone_arrival_reads_the_queues_median_wait_once_in_a_while(api, monkeypatch):
+    """The median of recent times to match moves slowly: a process reads it once per queue every
+    WAIT_MEDIAN_SECONDS, not on every arrival that finds nobody waiting."""
+    redis().lpush(redis_keys.match_waits("fr", "B1"), "30.000", "10.000", "20.000")
+    sent = _sent_to_redis(monkeypatch)
+    first = ask(api, "alice").json()
+    api("alice").delete(f"/api/v1/matchmaking/requests/{first['id']}/")
+    second = ask(api, "bob").json()
+    assert first["estimatedWaitSeconds"] == second["estimatedWaitSeconds"] == 20
+    assert sum(b"LRANGE" in packed for packed in sent) == 1
+    monkeypatch.setattr("matchmaking.services.queue.WAIT_MEDIAN_SECONDS", 0.0)
+    redis().lpush(redis_keys.match_waits("fr", "B1"), "90.000", "90.000")
+    api("bob").delete(f"/api/v1/matchmaking/requests/{second['id']}/")
+    assert ask(api, "carol").json()["estimatedWaitSeconds"] == 30  # read again once the copy is old
+
+
 def test_estimated_wait_comes_from_recent_matches(api):
     ask(api, "a1")
     ask(api, "a2")
