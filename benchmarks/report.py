@@ -71,65 +71,90 @@ def line_svg(title: str, points: list[tuple[float, float]], x_label: str, y_labe
 
 READING = """## Reading the figures against the targets (issue 17)
 
-Where issue 17 stands, from the run above (`make bench`, 2026-12-01 11:21-11:41, nothing else
-running), after the seventh round of work, and on another machine than the sixth round's: a
-Firecracker VM with 2 cores of an "Intel Xeon Processor" at 2.3 GHz instead of round 6's KVM guest.
-It does the same work 1.2-1.6 times slower (this run's raw ZADD+ZPOPMIN baseline 43,960/s against
-56,739 in round 6's run, 35,133 in an earlier run today; one web process's HTTP pairings 79/s against
-108) and its speed moves within the hour: the same load level on the same code (2 web processes, 32
-learners, 20 s) read from 37.7 to 72 journeys/s between 10:12 and 11:18 today. So the absolute
-targets, set on the earlier machine, are read here on a slower one; side-by-side runs on this machine
-(footnote c) compare the code itself. "Before" is the same harness on main before issue 17, on the
-earlier machine: pairing cost Mongo 12.0 operations, Redis 79.8 commands, web 19.8 ms and SecantusDB
-13.1 ms per pair, `/health/live` 1.57 ms; pairing step 0.39, heartbeats 0.36, load peak 37.6 journeys/s.
+Where issue 17 stands, from the run above (`make bench`, 2026-12-01 13:34-13:57, nothing else
+running), after the eighth round of work, on the machine of round 7 (a Firecracker VM with 2 cores of
+an "Intel Xeon Processor" at 2.3 GHz) in the slowest hour it has shown: this run's raw ZADD+ZPOPMIN
+baseline is 29,833/s, against 43,960 in round 7's run on the same machine (11:21 the same day) and
+56,739 on round 6's KVM guest, and every figure moved with it. The code changed this round only on
+the matchmaking POST (below); what `pairing_cost` and the load run read here is mostly the machine's
+hour, so the comparisons that count are the alternated ones (footnotes a and c). "Before" is the same
+harness on main before issue 17, on the earlier machine: pairing cost Mongo 12.0 operations, Redis
+79.8 commands, web 19.8 ms and SecantusDB 13.1 ms per pair, `/health/live` 1.57 ms; pairing step
+0.39, heartbeats 0.36, load peak 37.6 journeys/s.
 
-| target | round 6 (earlier machine) | this run | verdict |
+| target | round 7 (11:21, same machine) | this run (13:34) | verdict |
 |---|---|---|---|
 | MongoDB <= 7 operations per pair | 6.0 | 6.0 | met |
-| Redis <= 40 commands per pair | 39.8 | 39.8 | met, at the line |
-| web CPU <= 8 ms per pair | 7.1 (rounds 6.9-7.5) | 8.7 (rounds 8.4-8.8; 8.5 an hour earlier) (a) | **not met** here |
-| SecantusDB CPU <= 7 ms per pair | 6.9 | 9.5 (rounds 9.3-9.8; 9.0 an hour earlier) (a) | **not met** here |
-| `/health/live` <= 0.7 ms CPU | 0.48 | 0.67 | met, barely |
-| pairing POSTs >= 0.6 of one-topic GETs | 3.94 | 4.14 | met |
-| pairing step >= 0.5 of ZADD+ZPOPMIN | 0.53 | 0.49 (rounds 0.39-0.78; 0.46 earlier today) | **not met** (median) |
-| heartbeats >= 0.7 of the echo | 0.88 (CPU 0.89) | 0.87 (CPU 0.89) | met; 0.36 against the direct echo, as before |
-| load, 2 web: no knee < 64, peak >= 88/s, 0 errors | 62.6-81.8 | 37.6-54.4, no fall, 0 errors (b, c) | **not met** |
-| (same), 4 web | peak 81.3 | 44.2-63.2, peak 63.2, no fall, 0 errors | peak not met |
-| soak: last minute within 10 %, RSS flat | -6.0 % (1 of 3 runs) | +1.5 %, 0 errors, web 120 -> 127 MB (d) | met |
+| Redis <= 40 commands per pair | 39.8 | 38.7 | met |
+| web CPU <= 8 ms per pair | 8.7 (rounds 8.4-8.8) | 11.6 (rounds 10.0-11.7; 8.4 at 13:07) (a) | **not met** |
+| SecantusDB CPU <= 7 ms per pair | 9.5 (rounds 9.3-9.8) | 13.1 (rounds 12.1-13.9; 9.4 at 13:07) (a) | **not met** |
+| `/health/live` <= 0.7 ms CPU | 0.67 | 0.90 (0.69 at 12:58; httptools 0.66) | **not met** (path unchanged) |
+| pairing POSTs >= 0.6 of one-topic GETs | 4.14 | 4.08 | met |
+| pairing step >= 0.5 of ZADD+ZPOPMIN | 0.49 (rounds 0.39-0.78) | 0.49 (rounds 0.35-0.59) | **not met** (median) |
+| heartbeats >= 0.7 of the echo | 0.87 (CPU 0.89) | 0.76 (CPU 0.91) | met; 0.19 against the direct echo |
+| load, 2 web: no knee < 64, peak >= 88/s, 0 errors | 37.6-54.4, no fall | 28.8-50.0, 0 errors (b, c, e) | **not met** |
+| (same), 4 web | peak 63.2 | 41.0-49.7, peak 49.7, 0 errors | **not met** |
+| soak: last minute within 10 %, RSS flat | +1.5 % | -3.7 %, 0 errors, web 137 -> 150 MB (d) | met |
 
-(a) Machine, not code: the pairing path did not change this round (the channel layer's read and the
-socket handshake did, neither of which `pairing_cost` exercises), and its figures moved with every
-other figure of this machine. Per pair: web 7.1 -> 8.7 ms (x 1.23), SecantusDB 6.9 -> 9.5 (x 1.38),
-`/health/live` 0.48 -> 0.67 (x 1.40).
-(b) Per journey at the peak: web 17.7 ms, SecantusDB 10.4, Redis 1.3, client 2.7; 6.6 MongoDB
-operations and 99.5 Redis commands (116.2 in round 6: the channel layer's read keeps no backup now).
-~35 ms of the machine a journey with the kernel's share of the loopback traffic, so ~55/s. In a soak
-20 minutes before this run (same code, 32 learners) the machine was faster: 62-72 journeys/s, web
-14.2-16.4 ms a journey (SCALING.md, round 7).
-(c) Side by side on this machine, alternated, 2 web processes, 32 learners, 20 s: the code issue 17
-was filed on (44c3c44 with today's load harness and its own Procfile) did 30.4, 34.9, 39.9, 31.0,
-39.0 and 40.2 journeys/s, each run with 2-10 journeys that never saw `session.ended`; this round's
-code 54.0, 67.5, 47.5, 54.5, 65.2 and 69.0, 0 errors. 1.7 times over the six pairs (1.19-1.93 pair
-by pair), against the 2 times the issue asks. Web CPU per journey 30-39 ms against 15-20 ms.
-`benchmarks/side_by_side.sh` repeats it; one more round with it after this run: 36.7 against 55.0.
-(d) 16 learners (the load run's knee), 10 minutes, in one of the machine's slow hours (web 19.5-22.6
-ms a journey, minutes 42-52 journeys/s). An earlier soak today of the same code at 32 learners, in a faster
-hour, read 71.8 -> 68.3 (-4.9 %), 0 errors, web RSS 125 -> 132 MB. Round 6's three soaks: +10.1 %, -16.0 %,
--6.0 %. The minute-to-minute spread here is as wide as the band; no process wore down in either run
-(each minute's CPU per journey moves in every process at once), and the web processes' RSS grows by
-~7 MB in the first minutes (their caches filling) and then holds.
+(a) The machine's hour, not the code: the pairing path lost three Redis round trips this round and
+nothing else. Alternated with round 7's code (aec33c5) in three pairs of `pairing_cost` runs between
+13:05 and 13:23, as the machine slowed (SecantusDB, whose work did not change, read 9.5, 10.9, 14.4 ms
+a pair in round 7's runs and 9.4, 13.3, 12.7 in this round's): web 8.8 / 9.8 / 12.2 ms a pair for
+round 7's code against 8.4 / 11.1 / 11.1 for this round's. Taken against the same run's SecantusDB,
+the web process spent ~3 % less per pair (0.85-0.93 of SecantusDB's CPU before, 0.83-0.89 after), about
+what three round trips of 60-150 us each are of ~9 ms.
+(b) Per journey at the peak: web 19.7 ms, SecantusDB 11.5, Redis 1.4, client 3.1; 6.9 MongoDB
+operations and 101.1 Redis commands. ~37 ms of the machine a journey with the kernel's share of the
+loopback traffic, so ~50/s.
+(c) Side by side, alternated, 2 web processes, 32 learners, 20 s, 13:58-14:04 (`benchmarks/side_by_side.sh
+44c3c44 HEAD 3`): the code issue 17 was filed on did 32.4, 26.6 and 29.0 journeys/s (2-10 errors a run:
+journeys that never saw `session.ended`), this round's code 50.6, 51.2 and 44.4 with 0 errors: 1.66
+times over the three (1.53-1.92 pair by pair; round 7's six pairs: 1.7 times), not the 2 times the
+issue asks. Web CPU per journey 36.1-40.8 ms against 18.9-22.1; 12.2 MongoDB operations against 6.6;
+134-137 Redis commands against 96.7-98.2.
+(d) 8 learners (this run's knee), 10 minutes: minutes 38.9-44.5 journeys/s. Each web process grows
+from 108 MB at its start to 144 MB in the first 1.4 minutes (imports finished, pools and caches
+filling), then 144 -> 150 MB over the last 8.6 minutes, slowing as it goes; the per-user entries
+kept for a second's reuse (`restrictions._seen`, every journey a fresh user) reach their cap of
+10,000 in about that time and are then dropped whole. Round 7's soaks: +1.5 % (web 120 -> 127 MB)
+and -4.9 % (125 -> 132 MB).
+(e) The knee finder reads a fall at 8 learners (28.8 journeys/s after 33.6 at 4, then 41.9 at 16 and
+50.0 at 128): the machine's minute-to-minute spread, wider than the step, not a service that wears
+down (0 errors at every level; round 7's run: no fall up to 128).
 
-Why the load run stops where it does: one journey costs ~18 ms of web CPU, ~10 ms of SecantusDB,
-~1.3 ms of Redis and ~2.5 ms of the load client on the same two cores, plus the kernel's share of the
-loopback traffic. In a web process's profile (py-spy `--gil`, 32 learners) the event loop's Redis
-sends are 12 % of the samples, nearly all of it the send system call (the web processes' system time
-is 14 % of their CPU); the rest is spread over uvicorn, channels, Django, DRF, pymongo and
-mongoengine, none above a few per cent. What 2 times would take is unchanged from round 6: a web
-journey near two thirds of today's, a real `mongod` in place of SecantusDB (~1 ms per operation here,
-6.6 a journey, a quarter to a third of the machine), and the load client on cores of its own.
-SCALING.md sizes it.
+Why the load run stops where it does: one journey costs ~18-20 ms of web CPU, ~10-12 ms of
+SecantusDB, ~1.3 ms of Redis and ~2.5-3 ms of the load client on the same two cores, plus the kernel's
+share of the loopback traffic. In a web process's profile (py-spy `--gil`, 32 learners) the event
+loop's Redis sends are 12 % of the samples, nearly all of it the send system call (the web processes'
+system time is 14 % of their CPU); the rest is spread over uvicorn, channels, Django, DRF, pymongo and
+mongoengine, none above a few per cent. In `/health/live`'s profile uvicorn's two writes of a response
+(its head, then its body: one send system call each) are a quarter of the samples. What 2 times would
+take is unchanged from round 6: a web journey near two thirds of today's, a real `mongod` in place of
+SecantusDB (~1 ms per operation here, 6.6 a journey, a quarter to a third of the machine), and the load
+client on cores of its own. SCALING.md sizes it.
 
-- Seventh round (this run): the channel layer's reads and the socket handshake's round trips.
+- Eighth round (this run): the matchmaking POST's Redis round trips.
+  - The call's rate-limit count (INCRBY, EXPIRE NX) travels in the POST's first round trip, with the
+    live-session and queue reads, instead of a round trip of its own; a body that fails validation is
+    counted alone, so every call still counts and 429 still comes before 400. A queue's median time to
+    match (`estimatedWaitSeconds` when nobody waits) is read at most every 10 s per process and queue
+    instead of on every lone arrival. Round trips per pair 12 -> 9, counted per call site in the web
+    process over `pairing_cost` (2 suspension checks, 2 pairing scripts, 2 first pipelines, the join
+    timer, the announce pipeline and the push); Redis commands per pair 39.9 -> 38.7-38.8 (the median's
+    LRANGE). Web CPU: ~3 % (footnote a). Tests: a creation's count is in the same write as its
+    live-session read; invalid bodies spend the window; a second lone arrival within 10 s reads no
+    median (the first two fail on round 7's code).
+  - Tried on SecantusDB and dropped (`pairing_cost`'s CAS alone, 300 pairs, alternated): the two
+    compare-and-sets as one `bulk_write` (3.13-3.47 against 3.3-3.7 ms a pair: within the noise, and
+    one command for two commits); a hint of `_id_` (no change); `userId` added to the compare-and-set's
+    filter so its planner takes an equality index first (1.74-1.92 -> 2.04-2.2 ms a compare-and-set:
+    worse). SecantusDB's cost is its own write path per statement (ARCHITECTURE.md, SCALING.md).
+  - Looked at and left: the push of `match.found` in the announce pipeline (one round trip of nine;
+    redis-py checks a pipeline's scripts with a SCRIPT EXISTS round trip of its own, so it would need
+    our own EVALSHA and NOSCRIPT handling for ~1 % of a pair).
+
+- Seventh round (round 7's `make bench`, 11:21-11:41 the same day): the channel layer's reads and the
+  socket handshake's round trips.
   - A read of the channel layer is one BZPOPMIN and keeps no backup queue. channels-redis backs each
     popped message up for a read cancelled in flight; the subclass never lets a read be cut short (the
     pop finishes and a message nobody takes goes back to its place), and a process's queue is its own,
@@ -142,7 +167,8 @@ SCALING.md sizes it.
     trips (1 to open, 1 to close) and check that a refused handshake gives back its group places.
   - Looked at and left: 4 pool threads per web process instead of 16 (64.8 / 63.9 against 69.8 / 65.8
     journeys/s, alternated: no gain); folding the matchmaking rate limit into the arrival's pipeline
-    (one round trip per POST, but only valid bodies would count); a session socket joining its group
+    (one round trip per POST, but only valid bodies would count: done in round 8, with invalid bodies
+    counted alone); a session socket joining its group
     in the claim (its `authorize` would have to run before the suspension check, so a suspended user
     would see 4404 or 4410 where the contract promises 4403).
 - Sixth round (round 6's `make bench`, on the earlier machine): the web process's Redis round trips,
