@@ -135,15 +135,19 @@ client on cores of its own. SCALING.md sizes it.
 
 - Eighth round (this run): the matchmaking POST's Redis round trips.
   - The call's rate-limit count (INCRBY, EXPIRE NX) travels in the POST's first round trip, with the
-    live-session and queue reads, instead of a round trip of its own; a body that fails validation is
-    counted alone, so every call still counts and 429 still comes before 400. A queue's median time to
+    live-session and queue reads, instead of a round trip of its own; a body that fails validation, or
+    names a topic (which validation looks up in MongoDB: a caller past the limit must cost no read), is
+    counted alone, so every call still counts and 429 still comes first. A queue's median time to
     match (`estimatedWaitSeconds` when nobody waits) is read at most every 10 s per process and queue
     instead of on every lone arrival. Round trips per pair 12 -> 9, counted per call site in the web
     process over `pairing_cost` (2 suspension checks, 2 pairing scripts, 2 first pipelines, the join
     timer, the announce pipeline and the push); Redis commands per pair 39.9 -> 38.7-38.8 (the median's
     LRANGE). Web CPU: ~3 % (footnote a). Tests: a creation's count is in the same write as its
-    live-session read; invalid bodies spend the window; a second lone arrival within 10 s reads no
-    median (the first two fail on round 7's code).
+    live-session read, and 429 comes before `in_session` and `request_pending`; a caller past the limit
+    who names a topic is refused before its lookup; invalid bodies spend the window; a second lone
+    arrival within 10 s reads no median. The first, second and last fail on round 7's code or on this
+    round's first version (which validated before counting); the rate-limit tests run on a frozen clock
+    (a real one can cross a window's edge between calls).
   - Tried on SecantusDB and dropped (`pairing_cost`'s CAS alone, 300 pairs, alternated): the two
     compare-and-sets as one `bulk_write` (3.13-3.47 against 3.3-3.7 ms a pair: within the noise, and
     one command for two commits); a hint of `_id_` (no change); `userId` added to the compare-and-set's

@@ -15,9 +15,9 @@ from conversation.redis import client
 class RateLimitHit:
     """One call counted against a user's limit in a scope.
 
-    `count()` sends it alone; a caller with a Redis round trip of its own to make queues it there
-    instead (`queue`, then `settle` with the count Redis answered), so the call costs no round trip
-    more. Either way `headers` then holds the RateLimit-* headers, and a call past the limit raises 429.
+    `count()` sends it alone; a caller with a Redis round trip of its own to make puts it there instead
+    (`count_on(pipe)`, then `settle` with its two replies), so the call costs no round trip more. Either
+    way `headers` then holds the RateLimit-* headers, and a call past the limit raises 429.
     """
 
     scope: str
@@ -25,18 +25,20 @@ class RateLimitHit:
     limit: int
     window_seconds: int = 60
     headers: dict[str, str] = field(default_factory=dict, init=False)
-    _now: int = field(default=0, init=False)
+    _now: int | None = field(default=None, init=False)
 
-    def queue(self, pipe) -> None:
-        """Two commands on `pipe`: INCR, and EXPIRE NX (Redis 7), which sets the window's TTL once,
-        on its first hit, and never extends it. The INCR's reply is what `settle` takes."""
+    def count_on(self, pipe) -> None:
+        """Two commands on `pipe`: INCR, and EXPIRE NX (Redis 7), which sets the window's TTL once, on
+        its first hit, and never extends it. Their two replies are what `settle` takes."""
         self._now = int(clock.timestamp())
         key = redis_keys.rate_limit(self.scope, self.user_id, self._now // self.window_seconds)
         pipe.incr(key)
         pipe.expire(key, self.window_seconds + 1, nx=True)
 
-    def settle(self, count: int) -> dict[str, str]:
-        """The headers for the window's `count` calls; RateLimited (with them) past the limit."""
+    def settle(self, replies: list) -> dict[str, str]:
+        """The headers for the window's count (the INCR's reply); RateLimited (with them) past the limit."""
+        assert self._now is not None, "settle() answers a count_on()"
+        count = replies[0]
         reset = (self._now // self.window_seconds + 1) * self.window_seconds - self._now
         self.headers = {"RateLimit-Limit": str(self.limit), "RateLimit-Remaining": str(max(self.limit - count, 0)),
                         "RateLimit-Reset": str(reset)}  # fmt: skip
@@ -47,14 +49,8 @@ class RateLimitHit:
     def count(self) -> dict[str, str]:
         """Counts the call in a round trip of its own (no MULTI: both commands travel in one write)."""
         pipe = client().pipeline(transaction=False)
-        self.queue(pipe)
-        count, _ = pipe.execute()
-        return self.settle(count)
-
-
-def rate_limit_hit(*, scope: str, user_id: str, limit: int, window_seconds: int = 60) -> dict[str, str]:
-    """Counts one call; returns the RateLimit-* headers, or raises 429 (with them) past `limit` in the window."""
-    return RateLimitHit(scope, user_id, limit, window_seconds).count()
+        self.count_on(pipe)
+        return self.settle(pipe.execute())
 
 
 # For the schema: the headers rate-limited operations answer (shared/API.md, Errors).

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -58,12 +60,17 @@ class RequestCreateView(APIView):
 
         def create() -> tuple[int, dict]:
             # Inside the idempotent call: a replay is not a new creation and does not count. Every other
-            # call counts: a valid one in request_create's own first round trip, an invalid one alone
-            # (429 before 400, as when the count came first).
+            # call counts, 429 before anything else: in request_create's first round trip when the body
+            # is valid; alone and first when validation would read MongoDB (a named topic), so a caller
+            # past the limit costs no read; alone when the body is invalid (429 before 400).
             hit = RateLimitHit(scope="mm", user_id=user_id, limit=settings.MATCHMAKING_RATE_LIMIT_PER_MINUTE)
+            count_first = _names_topic(request.data)
+            if count_first:
+                hit.count()
             serializer = RequestCreateSerializer(data=request.data)
             if not serializer.is_valid():
-                hit.count()
+                if not count_first:
+                    hit.count()
                 raise ValidationError(serializer.errors)
             data = serializer.validated_data
             created = request_create(
@@ -75,7 +82,7 @@ class RequestCreateView(APIView):
                     preferred_topic_id=data.get("preferredTopicId") or None,
                     preferred_duration=data["preferredDuration"],
                 ),
-                rate_limit=hit,
+                rate_limit=None if count_first else hit,
             )
             limits.update(hit.headers)
             return status.HTTP_201_CREATED, request_json(created)
@@ -85,6 +92,11 @@ class RequestCreateView(APIView):
         )
         headers = {**limits, REPLAYED_HEADER: "true"} if outcome.replayed else limits
         return Response(outcome.body, status=outcome.status, headers=headers)
+
+
+def _names_topic(body) -> bool:
+    """Whether the body asks for a topic, which validation looks up in MongoDB."""
+    return isinstance(body, Mapping) and bool(body.get("preferredTopicId"))
 
 
 class RequestCurrentView(APIView):

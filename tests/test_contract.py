@@ -55,7 +55,7 @@ def test_every_error_has_one_shape_with_a_stable_code(api, settings):
     assert conflict.status_code == 409 and conflict.json()["code"] == "request_pending"
 
 
-def test_rate_limited_endpoints_send_ratelimit_headers_and_429_in_the_shape(api, settings):
+def test_rate_limited_endpoints_send_ratelimit_headers_and_429_in_the_shape(api, settings, frozen_clock):
     settings.MATCHMAKING_RATE_LIMIT_PER_MINUTE = 2
     first = ask(api, "alice")
     assert first["RateLimit-Limit"] == "2" and first["RateLimit-Remaining"] == "1"

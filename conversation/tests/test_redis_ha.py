@@ -28,14 +28,14 @@ django.setup()
 from channels.layers import get_channel_layer
 from django.core.cache import cache
 from config.celery import app
-from conversation.ratelimit import rate_limit_hit
+from conversation.ratelimit import RateLimitHit
 from conversation.redis import async_client, client, delete_if_equals
 
 client().set("ha:sync", "1")
 delete_if_equals("ha:sync", "1")
 client().set("ha:sync", "2")
 cache.set("ha:cache", "1")
-rate_limit_hit(scope="ha", user_id="u", limit=5)
+RateLimitHit("ha", "u", 5).count()
 
 async def on_loop():
     await async_client().set("ha:async", "1")

@@ -69,10 +69,10 @@ def request_create(
     presence.live_session_read(data.user_id, pipe)
     queue.waiting_read(pipe, language=data.target_language_code, level=data.user_level)
     if rate_limit is not None:
-        rate_limit.queue(pipe)
-    in_session, waiting, *counted = pipe.execute()
+        rate_limit.count_on(pipe)
+    in_session, waiting, *rate_limit_replies = pipe.execute()
     if rate_limit is not None:
-        rate_limit.settle(counted[0])
+        rate_limit.settle(rate_limit_replies)
     if in_session:
         raise Conflict(_("You are already in a conversation session."), "in_session")
     request = MatchmakingRequest(

@@ -9,6 +9,7 @@ from bson import ObjectId
 
 from conversation import redis_keys
 from conversation.redis import client as redis
+from matchmaking import serializers
 from matchmaking.documents import MatchmakingRequest
 from matchmaking.services import requests as mm
 from sessions_app.documents import ConversationSession, UserBlock
@@ -283,7 +284,7 @@ def test_idempotency_key_replays_the_first_response(api):
     assert MatchmakingRequest.objects(user_id="alice").count() == 1
 
 
-def test_rate_limit_answers_429(api, settings):
+def test_rate_limit_answers_429(api, settings, frozen_clock):
     settings.MATCHMAKING_RATE_LIMIT_PER_MINUTE = 3
     client = api("alice")
     codes = []
@@ -296,7 +297,7 @@ def test_rate_limit_answers_429(api, settings):
 
 
 def _sent_to_redis(monkeypatch) -> list[bytes]:
-    """Every write this thread's blocking Redis clients send from now on, one entry per round trip."""
+    """Every write the blocking Redis clients send from now on (any thread's), one entry per round trip."""
     from redis.connection import AbstractConnection
 
     sent: list[bytes] = []
@@ -310,7 +311,7 @@ def _sent_to_redis(monkeypatch) -> list[bytes]:
     return sent
 
 
-def test_a_creation_is_counted_against_the_rate_limit_in_its_first_round_trip(api, settings, monkeypatch):
+def test_a_creation_is_counted_against_the_rate_limit_in_its_first_round_trip(api, settings, monkeypatch, frozen_clock):
     """The call's count travels with the request's first reads (its live session, who waits): no round
     trip of its own, the same headers, and still 429 before 409 past the limit."""
     settings.MATCHMAKING_RATE_LIMIT_PER_MINUTE = 2
@@ -323,9 +324,25 @@ def test_a_creation_is_counted_against_the_rate_limit_in_its_first_round_trip(ap
     refused = ask(api, "alice")
     assert refused.status_code == 429 and refused["RateLimit-Remaining"] == "0"
     assert MatchmakingRequest.objects(user_id="alice").count() == 1
+    redis().set(redis_keys.user_session("bob"), "a-session")  # bob is in a live session
+    assert [ask(api, "bob").json()["code"] for _ in range(3)] == ["in_session", "in_session", "rate_limited"]
 
 
-def test_invalid_bodies_count_against_the_rate_limit_too(api, settings):
+def test_a_caller_past_the_limit_costs_no_topic_read(api, settings, monkeypatch, frozen_clock):
+    """A named topic is looked up in MongoDB while validating: such a call is counted first, alone."""
+    settings.MATCHMAKING_RATE_LIMIT_PER_MINUTE = 1
+    looked_up: list[str] = []
+    real = serializers.topic_get_active
+    monkeypatch.setattr(serializers, "topic_get_active", lambda **kw: looked_up.append(kw["topic_id"]) or real(**kw))
+    unknown = str(ObjectId())
+    first = ask(api, "alice", preferredTopicId=unknown)
+    assert first.status_code == 400 and "preferredTopicId" in first.json()["fields"]
+    assert looked_up == [unknown]
+    refused = ask(api, "alice", preferredTopicId=unknown)
+    assert refused.status_code == 429 and looked_up == [unknown]  # refused before the lookup
+
+
+def test_invalid_bodies_count_against_the_rate_limit_too(api, settings, frozen_clock):
     settings.MATCHMAKING_RATE_LIMIT_PER_MINUTE = 2
     client = api("alice")
     bad = [client.post("/api/v1/matchmaking/requests/", {"userLevel": "Z9"}, format="json") for _ in range(2)]
