@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import random
-import threading
-import time
 from typing import Any
 
 from mongoengine import signals
 from mongoengine.queryset import QuerySet
 
 from conversation.text import fold
+from conversation.timed_cache import TimedCache
 from topics.documents import Topic
 
 
@@ -64,48 +63,33 @@ def topic_get(*, topic_id: str) -> Topic | None:
 # seconds, and forgets them at once when this process saves or deletes a topic. Another process's edit
 # shows within the TTL.
 TOPIC_CACHE_SECONDS = 10.0
-_TOPIC_CACHE_MAX = 4096
-_cache_lock = threading.Lock()
-_by_queue: dict[tuple[str, str], tuple[float, tuple[Topic, ...]]] = {}
-_by_id: dict[str, tuple[float, Topic | None]] = {}
+_TOPIC_CACHE_MAX = 4096  # ids come from callers: keep the cache bounded
+_by_queue: TimedCache[tuple[str, str], tuple[Topic, ...]] = TimedCache(
+    seconds=TOPIC_CACHE_SECONDS, max_entries=_TOPIC_CACHE_MAX
+)
+_by_id: TimedCache[str, Topic | None] = TimedCache(seconds=TOPIC_CACHE_SECONDS, max_entries=_TOPIC_CACHE_MAX)
 
 
 def topic_cache_clear(*_args, **_kwargs) -> None:
-    with _cache_lock:
-        _by_queue.clear()
-        _by_id.clear()
+    _by_queue.clear()
+    _by_id.clear()
 
 
 signals.post_save.connect(topic_cache_clear, sender=Topic)
 signals.post_delete.connect(topic_cache_clear, sender=Topic)
 
 
-def _cached(cache: dict, key, load):
-    now = time.monotonic()
-    found = cache.get(key)
-    if found is not None and found[0] > now:
-        return found[1]
-    value = load()
-    with _cache_lock:
-        if len(cache) >= _TOPIC_CACHE_MAX:  # ids come from callers: keep the cache bounded
-            cache.clear()
-        cache[key] = (now + TOPIC_CACHE_SECONDS, value)
-    return value
-
-
 def topic_random_cached(*, language: str, level: str) -> Topic | None:
     """A uniformly random active topic of the language and level, from the in-process cache."""
-    topics = _cached(
-        _by_queue,
-        (language, level),
-        lambda: tuple(Topic.objects(target_language_code=language, level=level, is_active=True)),
+    topics = _by_queue.get(
+        (language, level), lambda: tuple(Topic.objects(target_language_code=language, level=level, is_active=True))
     )
     return random.choice(topics) if topics else None
 
 
 def topic_cached(*, topic_id: str) -> Topic | None:
     """The topic, active or not, from the in-process cache (a session's payload names its topic)."""
-    return _cached(_by_id, topic_id, lambda: topic_get(topic_id=topic_id))
+    return _by_id.get(topic_id, lambda: topic_get(topic_id=topic_id))
 
 
 def topic_active_cached(*, topic_id: str) -> Topic | None:

@@ -10,14 +10,15 @@ from django.conf import settings
 
 from conversation import clock, metrics, redis_keys
 from conversation.redis import client, index_ttl_due
+from conversation.timed_cache import TimedCache
 from conversation.vocab import adjacent_levels
 from matchmaking.documents import MatchmakingRequest
 from matchmaking.redis_scripts import Popped, QueueMember, Scripts
 
 WAIT_SAMPLES = 50
 WAIT_MEDIAN_SECONDS = 10.0
-_MEDIANS_MAX = 1000
-_medians: dict[tuple[str, str], tuple[float, int]] = {}  # (language, level) -> (monotonic time read, median)
+# (language, level) -> the queue's median time to match; queues come from validated input.
+_medians: TimedCache[tuple[str, str], int | None] = TimedCache(seconds=WAIT_MEDIAN_SECONDS, max_entries=1000)
 
 
 @cache
@@ -128,14 +129,9 @@ def estimated_wait(waiting: int, *, language: str, level: str) -> int | None:
     """
     if waiting:
         return 0
-    queue_key = (language, level)
-    known = _medians.get(queue_key)
-    if known is not None and time.monotonic() - known[0] < WAIT_MEDIAN_SECONDS:
-        return known[1]
+    return _medians.get((language, level), lambda: _median_wait(language, level), keep=lambda m: m is not None)
+
+
+def _median_wait(language: str, level: str) -> int | None:
     samples = client().lrange(redis_keys.match_waits(language, level), 0, WAIT_SAMPLES - 1)
-    if not samples:
-        return None
-    if len(_medians) >= _MEDIANS_MAX:  # queues are languages x levels; keys come from validated input
-        _medians.clear()
-    median = _medians[queue_key] = (time.monotonic(), round(statistics.median(float(s) for s in samples)))
-    return median[1]
+    return round(statistics.median(float(s) for s in samples)) if samples else None

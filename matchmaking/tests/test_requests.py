@@ -11,6 +11,7 @@ from conversation import redis_keys
 from conversation.redis import client as redis
 from matchmaking import serializers
 from matchmaking.documents import MatchmakingRequest
+from matchmaking.services import queue
 from matchmaking.services import requests as mm
 from sessions_app.documents import ConversationSession, UserBlock
 from tests.helpers import ask, next_event, open_socket
@@ -363,7 +364,7 @@ def test_a_lone_arrival_reads_the_queues_median_wait_once_in_a_while(api, monkey
     second = ask(api, "bob").json()
     assert first["estimatedWaitSeconds"] == second["estimatedWaitSeconds"] == 20
     assert sum(b"LRANGE" in packed for packed in sent) == 1
-    monkeypatch.setattr("matchmaking.services.queue.WAIT_MEDIAN_SECONDS", 0.0)
+    monkeypatch.setattr(queue._medians, "seconds", 0.0)
     redis().lpush(redis_keys.match_waits("fr", "B1"), "90.000", "90.000")
     api("bob").delete(f"/api/v1/matchmaking/requests/{second['id']}/")
     assert ask(api, "carol").json()["estimatedWaitSeconds"] == 30  # read again once the copy is old
