@@ -8,7 +8,6 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -60,18 +59,15 @@ class RequestCreateView(APIView):
 
         def create() -> tuple[int, dict]:
             # Inside the idempotent call: a replay is not a new creation and does not count. Every other
-            # call counts, 429 before anything else: in request_create's first round trip when the body
-            # is valid; alone and first when validation would read MongoDB (a named topic), so a caller
-            # past the limit costs no read; alone when the body is invalid (429 before 400).
+            # call counts, 429 before anything else: alone and first when validation would read MongoDB
+            # (a named topic: a caller past the limit costs no read) or the body is invalid (429 before
+            # 400); otherwise in request_create's first round trip.
             hit = RateLimitHit(scope="mm", user_id=user_id, limit=settings.MATCHMAKING_RATE_LIMIT_PER_MINUTE)
-            count_first = _names_topic(request.data)
-            if count_first:
-                hit.count()
             serializer = RequestCreateSerializer(data=request.data)
-            if not serializer.is_valid():
-                if not count_first:
-                    hit.count()
-                raise ValidationError(serializer.errors)
+            count_alone = _names_topic(request.data) or not serializer.is_valid()
+            if count_alone:
+                hit.count()
+            serializer.is_valid(raise_exception=True)  # validates here if a named topic counted first
             data = serializer.validated_data
             created = request_create(
                 data=NewRequest(
@@ -82,7 +78,7 @@ class RequestCreateView(APIView):
                     preferred_topic_id=data.get("preferredTopicId") or None,
                     preferred_duration=data["preferredDuration"],
                 ),
-                rate_limit=None if count_first else hit,
+                rate_limit=None if count_alone else hit,
             )
             limits.update(hit.headers)
             return status.HTTP_201_CREATED, request_json(created)
