@@ -135,7 +135,7 @@ class JWTAuthentication(authentication.BaseAuthentication):
             # The reason comes from PyJWT, in English: it is for the developer of the calling app.
             raise exceptions.AuthenticationFailed(_("Invalid token: %(reason)s.") % {"reason": exc}) from None
         # Here rather than in a permission class: views that set their own permissions are covered too.
-        if restrictions.is_suspended(user.id):
+        if restrictions.is_suspended(user.id, max_age=restrictions.AUTH_CHECK_AGE):
             raise Suspended()
         return user, None
 

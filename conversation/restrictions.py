@@ -1,9 +1,11 @@
 """Access restrictions read on every request and every pairing: is this user suspended, whom did they block?
 
 MongoDB holds suspensions and blocks. Redis mirrors the active suspensions (`restrict:suspended`, stamped
-by a random version each process compares to its copy) and flags the users who have blocks; one MGET per
-request reads both, so a request costs one Redis command, and a pairing reads MongoDB for blocks only
-when its user has some.
+by a random version each process compares to its copy) and flags the users who have blocks; one MGET
+reads both. A request's authentication trusts a copy confirmed within AUTH_CHECK_AGE (so a busy process
+spends about two commands a second on it, not one a request); a matchmaking request checks its user
+exactly, inside its own first round trip (`check_on`, `checked`); a pairing reads MongoDB for blocks
+only when its user has some.
 """
 
 from __future__ import annotations
@@ -37,6 +39,10 @@ _blocks_of: BlocksOf | None = None
 _blockers: Blockers | None = None
 BLOCKER_FLAG_TTL_SECONDS = 2 * MIRROR_TTL_SECONDS  # outlives the epoch it was written in (see blocks_publish)
 _SEEN_MAX = 10_000
+# A suspension takes effect within a second everywhere (DESIGN.md): a request's authentication may answer
+# from a copy whose version this process confirmed that long ago; the process that made the change
+# confirms again at once (restriction_publish).
+AUTH_CHECK_AGE = 0.5
 
 # A change made while a rebuild is under way may be missing from what the rebuilder read: dropping
 # the version aborts that rebuild (its commit checks its claim), and the next reader starts afresh.
@@ -165,22 +171,40 @@ class _Blocks:
 _seen: dict[str, _Blocks] = {}
 
 
+def _check_keys(user_id: str) -> tuple[str, str, str]:
+    return redis_keys.restrictions_version(), redis_keys.blocks_epoch(), redis_keys.blocker_flag(user_id)
+
+
 def _check(user_id: str) -> _Snapshot:
     """One MGET: the suspensions' version (the copy refreshed if it moved) and the user's blocks flag."""
-    version, epoch, flag = client().mget(
-        redis_keys.restrictions_version(), redis_keys.blocks_epoch(), redis_keys.blocker_flag(user_id)
-    )
+    return _settle(user_id, client().mget(*_check_keys(user_id)))
+
+
+def _settle(user_id: str, reply: list) -> _Snapshot:
+    version, epoch, flag = reply
     if len(_seen) >= _SEEN_MAX:  # entries matter for a second; user ids come from callers
         _seen.clear()
     _seen[user_id] = _Blocks(time.monotonic(), epoch, flag is not None)
     return _refresh(version, _read_mirror, user_id)
 
 
+def check_on(pipe, user_id: str) -> None:
+    """`user_id`'s exact check queued on the caller's pipeline (one MGET), for a caller with a round trip
+    of its own to make; `checked` answers it from the MGET's reply."""
+    pipe.mget(*_check_keys(user_id))
+
+
+def checked(user_id: str, reply: list) -> bool:
+    """`is_suspended(user_id)` from the reply of `check_on`'s MGET; a pairing within the next second
+    reuses the check, as it does `is_suspended`'s."""
+    return _settle(user_id, reply).suspended(user_id)
+
+
 def is_suspended(user_id: str, *, max_age: float = 0.0) -> bool:
     """True while `user_id` has an active suspension.
 
-    `max_age` > 0 trusts a copy checked that many seconds ago (pairing, right after the request's own
-    check), so the answer costs no Redis command at all.
+    `max_age` > 0 trusts a copy checked that many seconds ago (authentication, AUTH_CHECK_AGE; pairing,
+    right after the request's own check), so the answer then costs no Redis command at all.
     """
     snapshot = _snapshot
     if max_age <= 0 or time.monotonic() - snapshot.checked_at > max_age:
@@ -280,5 +304,6 @@ def restriction_publish(*, user_id: str, until: float | None) -> None:
         client=pipe,
     )
     (changed,) = execute_replicated(pipe)  # a change lost in a failover would leave the mirror wrong for a day
+    _snapshot.checked_at = float("-inf")  # this process's next check reads the new version
     if not changed:
         log.info("restrictions mirror absent or rebuilding: the next reader rebuilds it from MongoDB")

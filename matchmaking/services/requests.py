@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from mongoengine import NotUniqueError
 
 from conversation import clock, events, metrics, redis_keys, restrictions
+from conversation.auth import Suspended
 from conversation.documents import Where, insert, reloaded
 from conversation.errors import Conflict
 from conversation.ratelimit import RateLimitHit
@@ -57,20 +58,24 @@ def request_create(
     score: float | None = None,
     rate_limit: RateLimitHit | None = None,
 ) -> MatchmakingRequest:
-    """Stores a pending request and tries to pair it at once (409 if the user is busy).
+    """Stores a pending request and tries to pair it at once (403 if the user is suspended, 409 if busy).
 
     `score` places it in the queue (default: its creation time, i.e. arrival order). `rate_limit`, the
-    caller's call to count (429 past its limit, before anything else is decided).
+    caller's call to count (429 past its limit, decided right after the suspension, before the rest).
     """
     now = now or clock.now()
-    # One round trip: the user's live session (presence), who waits in the queue (the estimated wait),
-    # and the call counted against the caller's rate limit.
+    # One round trip: the user's suspensions and blocks flag (exact, where authentication may have used a
+    # copy up to half a second old; the pairing reuses it), the user's live session (presence), who waits
+    # in the queue (the estimated wait), and the call counted against the caller's rate limit.
     pipe = client().pipeline(transaction=False)
+    restrictions.check_on(pipe, data.user_id)
     presence.live_session_read(data.user_id, pipe)
     queue.waiting_read(pipe, language=data.target_language_code, level=data.user_level)
     if rate_limit is not None:
         rate_limit.count_on(pipe)
-    in_session, waiting, *rate_limit_replies = pipe.execute()
+    access, in_session, waiting, *rate_limit_replies = pipe.execute()
+    if restrictions.checked(data.user_id, access):
+        raise Suspended()
     if rate_limit is not None:
         rate_limit.settle(rate_limit_replies)
     if in_session:

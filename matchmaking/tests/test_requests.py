@@ -7,7 +7,7 @@ import json
 from asgiref.sync import async_to_sync
 from bson import ObjectId
 
-from conversation import redis_keys
+from conversation import redis_keys, restrictions
 from conversation.redis import client as redis
 from matchmaking import serializers
 from matchmaking.documents import MatchmakingRequest
@@ -313,15 +313,21 @@ def _sent_to_redis(monkeypatch) -> list[bytes]:
 
 
 def test_a_creation_is_counted_against_the_rate_limit_in_its_first_round_trip(api, settings, monkeypatch, frozen_clock):
-    """The call's count travels with the request's first reads (its live session, who waits): no round
-    trip of its own, the same headers, and still 429 before 409 past the limit."""
+    """The call's count and its user's exact suspension check travel with the request's first reads (its
+    live session, who waits): no round trip of their own, the same headers, and still 429 before 409 past
+    the limit."""
     settings.MATCHMAKING_RATE_LIMIT_PER_MINUTE = 2
+    monkeypatch.setattr(restrictions, "AUTH_CHECK_AGE", 60.0)  # authentication's copy stays trusted
     sent = _sent_to_redis(monkeypatch)
     created = ask(api, "alice")
     assert created.status_code == 201 and created["RateLimit-Remaining"] == "1"
     counting = [packed for packed in sent if b"rl:mm:alice:" in packed]
     assert len(counting) == 1 and b"ZCOUNT" in counting[0] and b"user:session:alice" in counting[0]
+    assert b"restrict:blocker:alice" in counting[0]
+    sent.clear()
     assert ask(api, "alice").json()["code"] == "request_pending"  # counted: the window's second call
+    checks = [packed for packed in sent if b"restrict:version" in packed]
+    assert len(checks) == 1 and b"rl:mm:alice:" in checks[0]  # authentication sent none of its own
     refused = ask(api, "alice")
     assert refused.status_code == 429 and refused["RateLimit-Remaining"] == "0"
     assert MatchmakingRequest.objects(user_id="alice").count() == 1
