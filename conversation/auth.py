@@ -17,6 +17,7 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 from jwt.algorithms import get_default_algorithms
 from rest_framework import authentication, exceptions, status
+from rest_framework.permissions import SAFE_METHODS
 
 from conversation import restrictions
 
@@ -119,9 +120,23 @@ def mint_token(user_id: str, *, staff: bool = False, ttl_seconds: int = 3600) ->
 
 
 class JWTAuthentication(authentication.BaseAuthentication):
-    """`Authorization: Bearer <JWT>`."""
+    """`Authorization: Bearer <JWT>`, from a caller who is not suspended.
+
+    The suspension check is exact (one Redis command) for a request that may change state; a read
+    trusts this process's copy of the suspensions confirmed within `restrictions.AUTH_CHECK_AGE`, and
+    so does every request of a view whose service checks exactly itself, in a round trip it makes anyway,
+    before it stores anything (`service_checks_suspension`: the matchmaking POST, `restrictions.check_on`).
+    """
 
     keyword = "Bearer"
+
+    def __init__(self, *, service_checks_suspension: bool = False) -> None:
+        self.service_checks_suspension = service_checks_suspension
+
+    def suspension_check_age(self, request) -> float:
+        if self.service_checks_suspension or request.method in SAFE_METHODS:
+            return restrictions.AUTH_CHECK_AGE
+        return 0.0
 
     def authenticate(self, request):
         header = authentication.get_authorization_header(request).split()
@@ -135,7 +150,7 @@ class JWTAuthentication(authentication.BaseAuthentication):
             # The reason comes from PyJWT, in English: it is for the developer of the calling app.
             raise exceptions.AuthenticationFailed(_("Invalid token: %(reason)s.") % {"reason": exc}) from None
         # Here rather than in a permission class: views that set their own permissions are covered too.
-        if restrictions.is_suspended(user.id, max_age=restrictions.AUTH_CHECK_AGE):
+        if restrictions.is_suspended(user.id, max_age=self.suspension_check_age(request)):
             raise Suspended()
         return user, None
 

@@ -2,9 +2,9 @@
 
 MongoDB holds suspensions and blocks. Redis mirrors the active suspensions (`restrict:suspended`, stamped
 by a random version each process compares to its copy) and flags the users who have blocks; one MGET
-reads both. A request's authentication trusts a copy confirmed within AUTH_CHECK_AGE (so a busy process
-spends about two commands a second on it, not one a request); a matchmaking request checks its user
-exactly, inside its own first round trip (`check_on`, `checked`); a pairing reads MongoDB for blocks
+reads both. A read's authentication trusts a copy confirmed within AUTH_CHECK_AGE (a request that may
+change state checks exactly, one command); a matchmaking request checks its user
+exactly, inside its own first round trip (`check_on`, `suspended_in`); a pairing reads MongoDB for blocks
 only when its user has some.
 """
 
@@ -39,9 +39,9 @@ _blocks_of: BlocksOf | None = None
 _blockers: Blockers | None = None
 BLOCKER_FLAG_TTL_SECONDS = 2 * MIRROR_TTL_SECONDS  # outlives the epoch it was written in (see blocks_publish)
 _SEEN_MAX = 10_000
-# A suspension takes effect within a second everywhere (DESIGN.md): a request's authentication may answer
-# from a copy whose version this process confirmed that long ago; the process that made the change
-# confirms again at once (restriction_publish).
+# A suspension takes effect within a second everywhere (DESIGN.md): a read's authentication may answer
+# from a copy whose version this process confirmed that long ago (conversation.auth); the process that
+# made the change reads it again at once (restriction_publish).
 AUTH_CHECK_AGE = 0.5
 
 # A change made while a rebuild is under way may be missing from what the rebuilder read: dropping
@@ -188,13 +188,13 @@ def _settle(user_id: str, reply: list) -> _Snapshot:
     return _refresh(version, _read_mirror, user_id)
 
 
-def check_on(pipe, user_id: str) -> None:
+def check_on(pipe, *, user_id: str) -> None:
     """`user_id`'s exact check queued on the caller's pipeline (one MGET), for a caller with a round trip
-    of its own to make; `checked` answers it from the MGET's reply."""
+    of its own to make; `suspended_in` answers it from the MGET's reply."""
     pipe.mget(*_check_keys(user_id))
 
 
-def checked(user_id: str, reply: list) -> bool:
+def suspended_in(reply: list, *, user_id: str) -> bool:
     """`is_suspended(user_id)` from the reply of `check_on`'s MGET; a pairing within the next second
     reuses the check, as it does `is_suspended`'s."""
     return _settle(user_id, reply).suspended(user_id)
@@ -303,7 +303,12 @@ def restriction_publish(*, user_id: str, until: float | None) -> None:
         args=[op, user_id, value, uuid.uuid4().hex, MIRROR_TTL_SECONDS],
         client=pipe,
     )
-    (changed,) = execute_replicated(pipe)  # a change lost in a failover would leave the mirror wrong for a day
-    _snapshot.checked_at = float("-inf")  # this process's next check reads the new version
+    global _snapshot
+    try:
+        (changed,) = execute_replicated(pipe)  # a change lost in a failover would leave the mirror wrong for a day
+    finally:
+        # This process's next check reads the mirror again (a fresh copy: a thread's confirmation of the
+        # old version, read before the change, cannot match it).
+        _snapshot = _Snapshot()
     if not changed:
         log.info("restrictions mirror absent or rebuilding: the next reader rebuilds it from MongoDB")

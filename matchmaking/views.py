@@ -8,10 +8,11 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from conversation.auth import caller_id
+from conversation.auth import JWTAuthentication, caller_id
 from conversation.errors import NotFound
 from conversation.idempotency import KEY_RE, REPLAYED_HEADER, idempotent
 from conversation.lookups import get_or_404
@@ -29,6 +30,11 @@ REQUEST_ID = OpenApiParameter(
 
 
 class RequestCreateView(APIView):
+    def get_authenticators(self):
+        """The API's own (settings), but request_create checks the caller's suspension exactly in its first
+        round trip, before it stores anything: authentication may trust this process's copy."""
+        return [JWTAuthentication(service_checks_suspension=True), SessionAuthentication()]
+
     @extend_schema(
         request=RequestCreateSerializer,
         responses={201: RequestSerializer, **error_responses(*BODY_ERRORS, 409, 422, 429)},

@@ -64,17 +64,17 @@ def request_create(
     caller's call to count (429 past its limit, decided right after the suspension, before the rest).
     """
     now = now or clock.now()
-    # One round trip: the user's suspensions and blocks flag (exact, where authentication may have used a
-    # copy up to half a second old; the pairing reuses it), the user's live session (presence), who waits
-    # in the queue (the estimated wait), and the call counted against the caller's rate limit.
+    # One round trip: the user's suspensions and blocks flag (exact, where authentication trusted a copy
+    # up to AUTH_CHECK_AGE old; the pairing reuses it), the user's live session (presence), who waits in
+    # the queue (the estimated wait), and the call counted against the caller's rate limit.
     pipe = client().pipeline(transaction=False)
-    restrictions.check_on(pipe, data.user_id)
+    restrictions.check_on(pipe, user_id=data.user_id)
     presence.live_session_read(data.user_id, pipe)
     queue.waiting_read(pipe, language=data.target_language_code, level=data.user_level)
     if rate_limit is not None:
         rate_limit.count_on(pipe)
     access, in_session, waiting, *rate_limit_replies = pipe.execute()
-    if restrictions.checked(data.user_id, access):
+    if restrictions.suspended_in(access, user_id=data.user_id):
         raise Suspended()
     if rate_limit is not None:
         rate_limit.settle(rate_limit_replies)
@@ -315,6 +315,6 @@ def request_requeue_after_no_show(*, user_id: str, session: ConversationSession,
     )
     try:
         request = request_create(data=data, now=now, score=queue.head_score(previous, now.timestamp()))
-    except Conflict:
+    except (Conflict, Suspended):  # busy elsewhere, or suspended meanwhile: not requeued
         return
     events.push(events.user_group(user_id), "request.requeued", {"request": request_json(request)})

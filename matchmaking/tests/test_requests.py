@@ -6,13 +6,15 @@ import json
 
 from asgiref.sync import async_to_sync
 from bson import ObjectId
+from rest_framework.settings import api_settings
 
-from conversation import redis_keys, restrictions
+from conversation import clock, redis_keys, restrictions
 from conversation.redis import client as redis
 from matchmaking import serializers
 from matchmaking.documents import MatchmakingRequest
 from matchmaking.services import queue
 from matchmaking.services import requests as mm
+from matchmaking.views import RequestCreateView
 from sessions_app.documents import ConversationSession, UserBlock
 from tests.helpers import ask, next_event, open_socket
 from topics.catalog import catalog_load
@@ -430,3 +432,21 @@ def test_an_idle_socket_still_receives_events_after_the_layers_blocking_read(api
         return event
 
     assert async_to_sync(scenario)()["request"]["userId"] == "alice"
+
+
+def test_the_create_view_authenticates_as_the_rest_of_the_api():
+    """It builds its own authenticators (to trust the suspension copy): the same classes as the settings'."""
+    authenticators = RequestCreateView().get_authenticators()
+    assert [type(a) for a in authenticators] == api_settings.DEFAULT_AUTHENTICATION_CLASSES
+    assert authenticators[0].service_checks_suspension
+
+
+def test_a_no_show_requeue_leaves_out_a_learner_suspended_meanwhile(api):
+    """The sweeper requeues who came to a session the partner never joined; a suspension since (here the
+    mirror only, as another process's would be first seen) leaves them out, and raises nothing."""
+    ask(api, "alice")
+    session_id = ask(api, "bob").json()["sessionId"]
+    session = ConversationSession.objects.get(id=session_id)
+    restrictions.restriction_publish(user_id="alice", until=restrictions.UNTIL_LIFTED)
+    mm.request_requeue_after_no_show(user_id="alice", session=session, now=clock.now())
+    assert not MatchmakingRequest.objects(user_id="alice", status="pending")
