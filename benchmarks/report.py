@@ -71,72 +71,89 @@ def line_svg(title: str, points: list[tuple[float, float]], x_label: str, y_labe
 
 READING = """## Reading the figures against the targets (issue 17)
 
-Where issue 17 stands, from the run above (`make bench`, 2026-12-01 14:26-14:51, nothing else
-running), after the eighth round of work, on the machine of round 7 (a Firecracker VM with 2 cores of
-an "Intel Xeon Processor" at 2.3 GHz). Its speed moves by the hour, so this round ran `make bench`
-twice: at 13:34, in the slowest hour it has shown (raw ZADD+ZPOPMIN 29,833/s), and at 14:26, in a fast
-one (47,717/s; round 7's run read 43,960 at 11:21, round 6's KVM guest 56,739). Both are in the table;
-every figure of the first moved with its baseline. The code changed this round only on the matchmaking
-POST (below), so the comparisons that count are the alternated ones (footnotes a and c). "Before" is
-the same harness on main before issue 17, on the earlier machine: pairing cost Mongo 12.0 operations,
-Redis 79.8 commands, web 19.8 ms and SecantusDB 13.1 ms per pair, `/health/live` 1.57 ms; pairing step
-0.39, heartbeats 0.36, load peak 37.6 journeys/s.
+Where issue 17 stands, from the run above (`make bench`, 2026-12-01 16:33-16:58, nothing else
+running), after the ninth round of work, on the machine of rounds 7 and 8 (a Firecracker VM with 2
+cores of an "Intel Xeon Processor" at 2.3 GHz), whose speed moves within the hour. This run began in a
+fast patch (raw ZADD+ZPOPMIN 47,670/s, as round 8's 14:26 run's 47,717) and slowed by the load run:
+every process's CPU per journey rose together (SecantusDB, whose work per journey did not change,
+10.2 ms against round 8's 8.3), so its load and soak figures are the machine's, and the comparisons
+that count are the alternated ones (footnotes a and c). The code changed this round only in the
+suspension check (below). "Before" is the same harness on main before issue 17, on the earlier
+machine: pairing cost Mongo 12.0 operations, Redis 79.8 commands, web 19.8 ms and SecantusDB 13.1 ms
+per pair, `/health/live` 1.57 ms; pairing step 0.39, heartbeats 0.36, load peak 37.6 journeys/s.
 
-| target | round 7 (11:21) | 13:34 (slow hour) | this run (14:26) | verdict |
-|---|---|---|---|---|
-| MongoDB <= 7 operations per pair | 6.0 | 6.0 | 6.0 | met |
-| Redis <= 40 commands per pair | 39.8 | 38.7 | 38.8 | met |
-| web CPU <= 8 ms per pair | 8.7 | 11.6 | 8.2 (rounds 8.1-8.4) (a) | **not met** (by 0.2) |
-| SecantusDB CPU <= 7 ms per pair | 9.5 | 13.1 | 10.0 (rounds 9.5-10.0) | **not met** |
-| `/health/live` <= 0.7 ms CPU | 0.67 | 0.90 | 0.60 (httptools 0.45) | met |
-| pairing POSTs >= 0.6 of one-topic GETs | 4.14 | 4.08 | 3.43 | met |
-| pairing step >= 0.5 of ZADD+ZPOPMIN | 0.49 | 0.49 | 0.50 (0.502; rounds 0.45-0.53) | met, at the line |
-| heartbeats >= 0.7 of the echo | 0.87 | 0.76 | 0.90 (CPU 0.92) | met; 0.38 against the direct echo |
-| load, 2 web: no knee < 64, peak >= 88/s | 54.4 | 50.0 (e) | 56.0-70.8, no fall, 0 errors (b, c) | **not met** |
-| (same), 4 web | 63.2 | 49.7 | 55.2-70.1, falls from 64 | **not met** |
-| soak: last minute within 10 %, RSS flat | +1.5 % | -3.7 % | +23.2 %, 0 errors, web 120 -> 128 MB (d) | **not met** |
+| target | round 8 (14:26) | this run (16:33) | verdict |
+|---|---|---|---|
+| MongoDB <= 7 operations per pair | 6.0 | 6.0 | met |
+| Redis <= 40 commands per pair | 38.8 | 38.7 | met |
+| web CPU <= 8 ms per pair | 8.2 (rounds 8.1-8.4) | 8.2 (rounds 8.0-8.3) (a) | **not met** (by 0.2) |
+| SecantusDB CPU <= 7 ms per pair | 10.0 | 10.0 (rounds 9.8-10.0) | **not met** |
+| `/health/live` <= 0.7 ms CPU | 0.60 (httptools 0.45) | 0.62 (httptools 0.48) | met |
+| pairing POSTs >= 0.6 of one-topic GETs | 3.43 | 3.74 | met |
+| pairing step >= 0.5 of ZADD+ZPOPMIN | 0.50 | 0.54 (rounds 0.51-0.60) | met |
+| heartbeats >= 0.7 of the echo | 0.90 (CPU 0.92) | 0.89 (CPU 0.92) | met; 0.43 against the direct echo |
+| load, 2 web: no knee < 64, peak >= 88/s | 56.0-70.8, no fall | 42.3-55.0, falls from 32 (b, c) | **not met** |
+| (same), 4 web | 55.2-70.1, falls from 64 | 38.6-55.6, falls from 64 | **not met** |
+| soak: last minute within 10 %, RSS flat | +23.2 %, web 120 -> 128 MB | -10.9 %, web 116 -> 123 MB (d) | **not met** |
 
-(a) The web figure is mostly the machine's hour; the code's share is small. The pairing path lost
-three Redis round trips this round and nothing else. Alternated with round 7's code (aec33c5) in three
-pairs of `pairing_cost` runs between 13:05 and 13:23, as the machine slowed (SecantusDB, whose work did
-not change, read 9.5, 10.9, 14.4 ms a pair in round 7's runs and 9.4, 13.3, 12.7 in this round's): web
-8.8 / 9.8 / 12.2 ms a pair for round 7's code against 8.4 / 11.1 / 11.1 for this round's. Taken
-against the same run's SecantusDB, the web process spent ~3 % less per pair (0.85-0.93 of SecantusDB's
-CPU before, 0.83-0.89 after), about what three round trips of 60-150 us each are of ~9 ms.
-(b) Per journey at the peak: web 14.7 ms, SecantusDB 8.3, Redis 1.0, client 2.4; 6.6 MongoDB
-operations and 98.0 Redis commands. ~29 ms of the machine a journey with the kernel's share of the
-loopback traffic, so ~70/s. At 13:34: peak 50.0, web 19.7 ms a journey.
-(c) Side by side, alternated, 2 web processes, 32 learners, 20 s, 13:58-14:04 (`benchmarks/side_by_side.sh
-44c3c44 HEAD 3`): the code issue 17 was filed on did 32.4, 26.6 and 29.0 journeys/s (2-10 errors a run:
-journeys that never saw `session.ended`), this round's code 50.6, 51.2 and 44.4 with 0 errors: 1.66
-times over the three (1.53-1.92 pair by pair; round 7's six pairs: 1.7 times), not the 2 times the
-issue asks. Web CPU per journey 36.1-40.8 ms against 18.9-22.1; 12.2 MongoDB operations against 6.6;
-134-137 Redis commands against 96.7-98.2.
-(d) 32 learners (this run's knee), 10 minutes: 43.2 journeys/s in the first minute, then 49.6-58.3,
-53.2 in the last. The first minute was the slow one in every process at once (web 21.8 ms a journey,
-SecantusDB 13.2, against 17.1-19.3 and 9.8-11.3 after), so the +23 % is the machine's minute, not a
-service that got faster, and the rule reads it as a miss. 0 errors. Each web process 120 -> 128 MB
-between the first and the last quarter. The 13:34 run's soak (8 learners, its knee): -3.7 %, 0
-errors; its web processes grew from 108 MB at start to 144 MB in 1.4 minutes, then 144 -> 150 MB over
-8.6 minutes, slowing: the per-user entries kept for a second's reuse (`restrictions._seen`, every
-journey a fresh user) reach their cap of 10,000 in about that time and are dropped whole. Round 7's
-soaks: +1.5 % (web 120 -> 127 MB) and -4.9 % (125 -> 132 MB).
-(e) At 13:34 the knee finder read a fall at 8 learners (28.8 journeys/s after 33.6 at 4, then 41.9
-at 16 and 50.0 at 128): the machine's minute-to-minute spread, wider than the step; 0 errors at every
-level.
+(a) The pairing path lost two Redis round trips this round (9 -> 7 a pair, counted per call site in the
+web process over a whole `pairing_cost`: the two requests' authentication MGETs, now in their first
+pipelines) and nothing else; in two runs in fast patches of the machine the figure reads 8.2 both
+times, so the gain is below what a `make bench` can separate. Alternated with round 8's code (44fe2fe)
+in three pairs of `pairing_cost` runs, 15:58-16:25, as the machine slowed: web 9.3 / 11.9 / 12.5 ms a
+pair for round 8's code against 9.3 / 10.5 / 11.0 for this round's; against the same run's SecantusDB
+(unchanged work) 0.89 / 0.94 / 0.89 of its CPU before and 0.86 / 0.83 / 0.75 after. Two round trips of
+100-150 us each are ~3 % of a pair; the alternated runs read more, within noise as wide.
+(b) Per journey at the 2-web peak: web 17.0 ms, SecantusDB 10.2, Redis 1.3, client 2.8; 6.6 MongoDB
+operations, 99.5 Redis commands (round 8's fast run: 14.7, 8.3, 1.0, 2.4). The knee finder read a
+fall from 32 learners (46.8 after 53.2 at 16 and 55.0 at 8) as the machine slowed through the sweep.
+(c) Side by side with round 8's code, alternated, 2 web processes, 32 learners, 20 s, 16:53-16:59
+(`benchmarks/side_by_side.sh 44fe2fe 1b670b7 3`), in a slow patch: 46.7 / 38.3 / 34.6 journeys/s for
+round 8's code, 38.6 / 43.8 / 39.5 for this round's, 0 errors in each (one learner gave up once):
+the same within the noise. Against the code the issue was filed on, round 8's side by side (1.66
+times, 13:58-14:04) stands; this round did not move a journey's cost measurably.
+(d) 32 learners, 10 minutes: 46.4 journeys/s in the first minute, 29.8-46.6 after, 41.4 in the last
+(-10.9 %); web CPU per journey 20.4 in the first minute, 19.2-26.1 after, SecantusDB 11.5 then
+11.2-14.1, Redis 1.6 then 1.5-2.2: all processes' cost per journey moved together, minute by minute,
+as in round 8's run (+23 %, the other way). 0 errors. Each web process 116 -> 123 MB between the first
+and the last quarter (round 8: 120 -> 128), SecantusDB 181 -> 188 MB, Redis 20 -> 23.
 
 Why the load run stops where it does: one journey costs ~15-20 ms of web CPU, ~8-12 ms of
 SecantusDB, ~1-1.5 ms of Redis and ~2.5-3 ms of the load client on the same two cores, plus the
 kernel's share of the loopback traffic. In a web process's profile (py-spy `--gil`, 32 learners) the
-event loop's Redis sends are 12 % of the samples, nearly all of it the send system call (the web
-processes' system time is 14 % of their CPU); the rest is spread over uvicorn, channels, Django, DRF,
-pymongo and mongoengine, none above a few per cent. In `/health/live`'s profile uvicorn's two writes
-of a response (its head, then its body: one send system call each) are the largest frames. What 2
-times would take is unchanged from round 6: a web journey near two thirds of today's, a real `mongod`
-in place of SecantusDB (~1 ms per operation here, 6.6 a journey, a quarter to a third of the machine),
-and the load client on cores of its own. SCALING.md sizes it.
+event loop's Redis sends are 9-12 % of the samples, nearly all of it the send system call (a blocking
+GET costs this VM's client 120-160 us of CPU over TCP loopback, 100-117 us over a Unix socket,
+measured this round; production's Redis is another host, so the devstack keeps TCP); the rest is spread
+over uvicorn, channels, Django, DRF, pymongo and mongoengine, none above a few per cent. SecantusDB's
+own profile under load: per-statement work in its storage layer (collection options and the database's
+profiling level read from WiredTiger on every command, index iteration); tuning its garbage collector
+(thresholds 50,000/50/100 through a wrapper) changed nothing (12.4 / 12.4 ms a pair against 12.4 /
+12.2, alternated), so it was not kept. What 2 times would take is unchanged from round 6: a web journey
+near two thirds of today's, a real `mongod` in place of SecantusDB (~1 ms per operation here, 6.6 a
+journey, a quarter to a third of the machine), and the load client on cores of its own. SCALING.md
+sizes it.
 
-- Eighth round (this run and the 13:34 one): the matchmaking POST's Redis round trips.
+- Ninth round (this run): the suspension check's round trip.
+  - Authentication read the suspension mirror's version on every request (one MGET, with the blocks
+    epoch and the caller's flag). It now trusts the process's copy for `AUTH_CHECK_AGE` (0.5 s) after
+    the process last confirmed it, for reads (GET, HEAD, OPTIONS) and for the matchmaking POST, whose
+    service checks exactly in its first pipeline (403 before anything is stored, before its 429); every
+    other request that may change state checks exactly, as before; the process that publishes a change
+    reads the mirror again at once. The design's "within a second" holds: across two web processes a
+    socket closed 4403 0.04 s after the suspension's POST began and reads were refused 0.50-0.51 s after
+    it (the worst case: that process had confirmed its copy just before). Round trips per pair 9 -> 7;
+    the one-topic GET's Redis commands 1.0 -> 0.1; Redis commands per pair unchanged (38.7). Tests: a
+    read within the age sends no command and one MGET after it; a learner suspended by another process
+    since this one's last confirmation can read but gets 403 from the matchmaking POST (nothing stored,
+    before 429) and from the scheduling POST; a no-show requeue of a learner suspended meanwhile is left
+    out instead of raising out of the sweep. The POST and requeue tests fail without their change (seen).
+  - Looked at and left: a Unix socket to Redis (above: ~25 % less client CPU per round trip, but not
+    production's form); SecantusDB's garbage collector (above); the second joiner's `partner.joined` and
+    `session.started` pushes in one call (half a round trip a journey); skipping the reload after a
+    session's start or end (a MongoDB read each; every writer of a session would have to keep a version
+    for the local copy to be exact).
+
+- Eighth round (its two `make bench` runs, 13:34 and 14:26): the matchmaking POST's Redis round trips.
   - The call's rate-limit count (INCRBY, EXPIRE NX) travels in the POST's first round trip, with the
     live-session and queue reads, instead of a round trip of its own; a body that fails validation, or
     names a topic (which validation looks up in MongoDB: a caller past the limit must cost no read), is
