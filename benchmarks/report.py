@@ -137,11 +137,12 @@ sizes it.
   - Authentication read the suspension mirror's version on every request (one MGET, with the blocks
     epoch and the caller's flag). It now trusts the process's copy for `AUTH_CHECK_AGE` (0.5 s) after
     the process last confirmed it, for reads (GET, HEAD, OPTIONS) and for the matchmaking POST, whose
-    service checks exactly in its first pipeline (403 before anything is stored, before its 429); every
-    other request that may change state checks exactly, as before; the process that publishes a change
-    reads the mirror again at once. The design's "within a second" holds: across two web processes a
-    socket closed 4403 0.04 s after the suspension's POST began and reads were refused 0.50-0.51 s after
-    it (the worst case: that process had confirmed its copy just before). Round trips per pair 9 -> 7;
+    service checks exactly in its first pipeline (403 before anything is stored and, for a body not
+    counted alone, before its 429: MODERATION.md); every other request that may change state checks
+    exactly, as before; the process that publishes a change drops its copy at once. The design's
+    "within a second" holds: across two web processes a socket closed 4403 0.04 s after the
+    suspension's POST began and reads were refused 0.50-0.51 s after it (the worst case: that process
+    had confirmed its copy just before). Round trips per pair 9 -> 7;
     the one-topic GET's Redis commands 1.0 -> 0.1; Redis commands per pair unchanged (38.7). Tests: a
     read within the age sends no command and one MGET after it; a learner suspended by another process
     since this one's last confirmation can read but gets 403 from the matchmaking POST (nothing stored,

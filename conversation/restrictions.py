@@ -137,9 +137,10 @@ def _rebuild(user_id: str) -> _Snapshot:
 def _refresh(version: bytes | None, read_mirror: Callable[[], tuple[bytes | None, dict]], user_id: str) -> _Snapshot:
     """The process's copy, current at `version`; without a mirror, a snapshot that answers for `user_id`."""
     global _snapshot
-    if version is not None and version == _snapshot.version:
-        _snapshot.checked_at = time.monotonic()
-        return _snapshot
+    copy = _snapshot  # read once: restriction_publish may replace it meanwhile
+    if version is not None and version == copy.version:
+        copy.checked_at = time.monotonic()
+        return copy
     if version is None or version.startswith(REBUILDING.encode()):
         fresh = _rebuild(user_id)
     else:
@@ -277,9 +278,10 @@ async def ais_suspended(user_id: str, *, version: bytes | None) -> bool:
     from asgiref.sync import sync_to_async
 
     redis = async_client()
-    if version is not None and version == _snapshot.version:
-        _snapshot.checked_at = time.monotonic()
-        return _snapshot.suspended(user_id)
+    copy = _snapshot  # read once: restriction_publish may replace it meanwhile
+    if version is not None and version == copy.version:
+        copy.checked_at = time.monotonic()
+        return copy.suspended(user_id)
     if version is not None and not version.startswith(REBUILDING.encode()):
         async with redis.pipeline(transaction=True) as pipe:
             current, raw = (
@@ -307,8 +309,9 @@ def restriction_publish(*, user_id: str, until: float | None) -> None:
     try:
         (changed,) = execute_replicated(pipe)  # a change lost in a failover would leave the mirror wrong for a day
     finally:
-        # This process's next check reads the mirror again (a fresh copy: a thread's confirmation of the
-        # old version, read before the change, cannot match it).
+        # This process's next check reads the mirror again: a fresh copy, which a thread's confirmation of
+        # the old version cannot match. (A thread that read the mirror before the change may still put
+        # that copy back; reads then trust it for AUTH_CHECK_AGE at most, and an exact check replaces it.)
         _snapshot = _Snapshot()
     if not changed:
         log.info("restrictions mirror absent or rebuilding: the next reader rebuilds it from MongoDB")

@@ -8,7 +8,6 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
-from rest_framework.authentication import SessionAuthentication
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -33,7 +32,10 @@ class RequestCreateView(APIView):
     def get_authenticators(self):
         """The API's own (settings), but request_create checks the caller's suspension exactly in its first
         round trip, before it stores anything: authentication may trust this process's copy."""
-        return [JWTAuthentication(service_checks_suspension=True), SessionAuthentication()]
+        return [
+            JWTAuthentication(service_checks_suspension=True) if cls is JWTAuthentication else cls()
+            for cls in self.authentication_classes
+        ]
 
     @extend_schema(
         request=RequestCreateSerializer,

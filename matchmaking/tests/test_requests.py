@@ -16,6 +16,7 @@ from matchmaking.services import queue
 from matchmaking.services import requests as mm
 from matchmaking.views import RequestCreateView
 from sessions_app.documents import ConversationSession, UserBlock
+from sessions_app.services import lifecycle
 from tests.helpers import ask, next_event, open_socket
 from topics.catalog import catalog_load
 from topics.documents import Topic
@@ -447,6 +448,9 @@ def test_a_no_show_requeue_leaves_out_a_learner_suspended_meanwhile(api):
     ask(api, "alice")
     session_id = ask(api, "bob").json()["sessionId"]
     session = ConversationSession.objects.get(id=session_id)
+    ended = lifecycle.session_end(session=session, status="cancelled", reason="timeout")  # as the sweep does
     restrictions.restriction_publish(user_id="alice", until=restrictions.UNTIL_LIFTED)
-    mm.request_requeue_after_no_show(user_id="alice", session=session, now=clock.now())
+    for user_id in ("alice", "bob"):
+        mm.request_requeue_after_no_show(user_id=user_id, session=ended, now=clock.now())
+    assert MatchmakingRequest.objects(user_id="bob", status="pending").count() == 1  # not suspended: requeued
     assert not MatchmakingRequest.objects(user_id="alice", status="pending")
