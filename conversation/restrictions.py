@@ -3,9 +3,9 @@
 MongoDB holds suspensions and blocks. Redis mirrors the active suspensions (`restrict:suspended`, stamped
 by a random version each process compares to its copy) and flags the users who have blocks; one MGET
 reads both. A read's authentication trusts a copy confirmed within AUTH_CHECK_AGE (a request that may
-change state checks exactly, one command); a matchmaking request checks its user
-exactly, inside its own first round trip (`check_on`, `suspended_in`); a pairing reads MongoDB for blocks
-only when its user has some.
+change state checks exactly, one command); a matchmaking request checks its user exactly inside its own
+first round trip (`check_on`, `suspended_in`); a pairing reads MongoDB for blocks only when its user has
+some.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ BLOCKER_FLAG_TTL_SECONDS = 2 * MIRROR_TTL_SECONDS  # outlives the epoch it was w
 _SEEN_MAX = 10_000
 # A suspension takes effect within a second everywhere (DESIGN.md): a read's authentication may answer
 # from a copy whose version this process confirmed that long ago (conversation.auth); the process that
-# made the change reads it again at once (restriction_publish).
+# made the change drops its copy at once (restriction_publish).
 AUTH_CHECK_AGE = 0.5
 
 # A change made while a rebuild is under way may be missing from what the rebuilder read: dropping
