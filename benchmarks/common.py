@@ -7,7 +7,9 @@ import platform
 import secrets
 import statistics
 import subprocess
+import sys
 from collections import Counter
+from pathlib import Path
 
 
 def production_env(**overrides: str) -> dict[str, str]:
@@ -54,6 +56,28 @@ def cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as stat:
         fields = stat.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+# A fixed pure-Python loop, timed by its own CPU clock in a fresh process (see `probe_ms`).
+_PROBE = "import time\nt = time.process_time()\nfor i in range(2_000_000):\n    pass\nprint(time.process_time() - t)"
+
+
+def probe_ms() -> float:
+    """CPU ms of a fixed loop: how fast a core of the machine runs at this moment.
+
+    The benches' VM changes speed by a third within the hour, and every process's CPU for the same work
+    moves with it. The loop's own CPU time leaves out waiting for a core (contention), so on a machine the
+    benches keep busy it still reads the speed, not the load.
+    """
+    out = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True, check=True).stdout
+    return float(out) * 1000
+
+
+def cpu_ticks() -> tuple[int, int]:
+    """(all, steal) clock ticks of the machine's CPUs so far, from /proc/stat: the share the hypervisor
+    took from this guest between two readings is the steal difference over the all difference."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return sum(fields), fields[7]
 
 
 def rss_mb(pid: int) -> float:

@@ -6,6 +6,11 @@ samples the RSS and CPU of every process (web, workers with their children, beat
 minute it counts completed journeys and what each of web, SecantusDB and Redis spent on one (so a slower
 minute shows where its time went). It passes when the last minute's journeys/s is within 10% of the
 first's, with no errors, and says how each RSS moved.
+
+The machine is read beside it, every sample: a fixed loop's CPU time (`common.probe_ms`) and the share
+of the CPUs the hypervisor took (steal). A slower minute with a slower probe is the machine; the
+service's own decay shows as more CPU per journey at the same probe, so the table also compares the
+CPU of one journey (web, SecantusDB and Redis) in probe units between the first and last minutes.
 Run with `make soak` (`make bench` runs it last).
 """
 
@@ -16,11 +21,12 @@ import os
 import sys
 import threading
 import time
+from dataclasses import dataclass
 
 import uvloop
 from django.core.management import call_command
 
-from benchmarks.common import child_pids, cpu_seconds, machine, rss_mb, server_pid, table
+from benchmarks.common import child_pids, cpu_seconds, cpu_ticks, machine, median, probe_ms, rss_mb, server_pid, table
 from benchmarks.load import RAMP_SECONDS, run_learners, service
 from benchmarks.report import RESULTS, save
 
@@ -54,8 +60,8 @@ CPU_ROLES = ("web", "mongodb", "redis")
 def sampler(
     pids: dict[str, int], stop: threading.Event, samples: dict[str, list[tuple[float, float]]], cpu: list
 ) -> None:
-    """Every SAMPLE_SECONDS: each process's RSS (by minutes since the start), and the CPU seconds used so
-    far by each role of CPU_ROLES (with the perf_counter time of the reading)."""
+    """Every SAMPLE_SECONDS: each process's RSS (by minutes since the start), and a reading (perf_counter
+    time, the CPU seconds used so far by each role of CPU_ROLES, the probe's ms, the machine's CPU ticks)."""
     started = time.perf_counter()
     while not stop.is_set():
         now = time.perf_counter()
@@ -68,18 +74,47 @@ def sampler(
                     used[role] += cpu_seconds(pid)
             except (FileNotFoundError, ProcessLookupError):
                 samples.setdefault(name, []).append((minute, float("nan")))
-        cpu.append((now, used))
+        cpu.append((now, used, probe_ms(), cpu_ticks()))
         stop.wait(SAMPLE_SECONDS)
 
 
-def cpu_per_journey(cpu: list, outcome, start: float, end: float) -> str:
-    """CPU ms per journey of each role between the readings nearest `start` and `end`."""
+@dataclass
+class Minute:
+    """One minute of the soak: journeys/s, CPU ms per journey by role, and the machine's speed."""
+
+    rate: float
+    cpu_ms: dict[str, float]  # empty when no journey ended within the minute's readings
+    probe_ms: float
+    steal: float
+
+    def describe(self) -> str:
+        cpu = ", ".join(f"{role} {ms:.1f}" for role, ms in self.cpu_ms.items()) or "-"
+        return f"CPU ms per journey: {cpu}; machine: probe {self.probe_ms:.0f} ms, steal {self.steal:.0%}"
+
+    @property
+    def work(self) -> float:
+        """CPU of one journey (all roles) in probe units: what the service spent, whatever the machine's speed."""
+        return sum(self.cpu_ms.values()) / self.probe_ms if self.cpu_ms else float("nan")
+
+
+def minute_of(cpu: list, outcome, start: float, end: float) -> Minute:
+    """The minute between the readings nearest `start` and `end`."""
     first = min(cpu, key=lambda reading: abs(reading[0] - start))
     last = min(cpu, key=lambda reading: abs(reading[0] - end))
     journeys = sum(1 for at, _ in outcome.done if first[0] <= at < last[0])
-    if not journeys:
-        return "-"
-    return ", ".join(f"{role} {1000 * (last[1][role] - first[1][role]) / journeys:.1f}" for role in CPU_ROLES)
+    cpu_ms = {role: 1000 * (last[1][role] - first[1][role]) / journeys for role in CPU_ROLES} if journeys else {}
+    probes = [reading[2] for reading in cpu if first[0] <= reading[0] <= last[0]]
+    ticks = last[3][0] - first[3][0]
+    steal = (last[3][1] - first[3][1]) / ticks if ticks else float("nan")
+    return Minute(outcome.rate(start, end), cpu_ms, median(probes), steal)
+
+
+def drift(first: float, last: float) -> float:
+    return (last - first) / first if first else float("nan")
+
+
+def within(change: float) -> str:
+    return "met" if abs(change) <= 0.10 else "NOT met"
 
 
 def main() -> int:
@@ -94,21 +129,19 @@ def main() -> int:
         outcome, started = uvloop.run(run_learners(urls, LEARNERS, MINUTES * 60, "soak", ramp=RAMP_SECONDS))
         stop.set()
         thread.join()
-    per_minute = [(m + 1, outcome.rate(started + 60 * m, started + 60 * (m + 1))) for m in range(MINUTES)]
-    first, last = per_minute[0][1], per_minute[-1][1]
-    drift = (last - first) / first if first else float("nan")
-    rows = [
-        (f"journeys/s, minute {m}", f"{rate:.1f}",
-         "CPU ms per journey: " + cpu_per_journey(cpu, outcome, started + 60 * (m - 1), started + 60 * m), "-")
-        for m, rate in per_minute
-    ]  # fmt: skip
-    rows.append(
-        ("last minute vs first", f"{drift:+.1%}", "target within 10%", "met" if abs(drift) <= 0.10 else "NOT met")
-    )
+    minutes = [minute_of(cpu, outcome, started + 60 * m, started + 60 * (m + 1)) for m in range(MINUTES)]
+    rows = [(f"journeys/s, minute {m}", f"{one.rate:.1f}", one.describe(), "-") for m, one in enumerate(minutes, 1)]
+    rate_drift = drift(minutes[0].rate, minutes[-1].rate)
+    rows.append(("last minute vs first", f"{rate_drift:+.1%}", "target within 10%", within(rate_drift)))
+    work_drift = drift(minutes[0].work, minutes[-1].work)
+    speed = drift(minutes[0].probe_ms, minutes[-1].probe_ms)
+    rows.append(("CPU of one journey in probe units, last minute vs first", f"{work_drift:+.1%}",
+                 f"the machine meanwhile: probe {speed:+.1%}, steal {minutes[0].steal:.0%} -> {minutes[-1].steal:.0%}",
+                 within(work_drift)))  # fmt: skip
     rows.append(("errors; gave up (cancelled)", f"{len(outcome.errors)}; {outcome.gave_up}", "-", "-"))
     for message in sorted(set(outcome.errors)):
         rows.append(("error", f"{outcome.errors.count(message)}x", message.replace("|", "/"), "-"))
-    series = {"soak:journeys/s per minute": per_minute}
+    series = {"soak:journeys/s per minute": [(m, minute.rate) for m, minute in enumerate(minutes, 1)]}
     for name, points in samples.items():
         rss = [mb for _, mb in points]
         head, tail = rss[: len(rss) // 4] or rss, rss[-(len(rss) // 4) :] or rss
