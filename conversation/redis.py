@@ -78,7 +78,15 @@ def _delete_if_equals_script():
 
 
 def delete_if_equals(key: str, value: str, pipe=None) -> None:
-    _delete_if_equals_script()(keys=[key], args=[value], client=pipe)
+    """Deletes `key` while it holds `value`, at once or queued on `pipe`.
+
+    Queued as EVAL, not as the registered script: redis-py sends SCRIPT EXISTS ahead of any pipeline
+    holding a registered script's call, in a round trip of its own (every session's end paid one).
+    """
+    if pipe is None:
+        _delete_if_equals_script()(keys=[key], args=[value])
+    else:
+        pipe.eval(_DELETE_IF_EQUALS, 1, key, value)
 
 
 _ttl_set: dict[str, float] = {}

@@ -15,6 +15,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.conf import settings
 
+from conversation import redis_keys
 from conversation.redis import client as redis
 from matchmaking.documents import MatchmakingRequest
 from sessions_app.documents import ConversationSession
@@ -109,7 +110,7 @@ def test_scripts_are_loaded_again_on_a_primary_that_never_saw_them(api):
     """A promoted replica has no script cache: every script call still works (NOSCRIPT, then loaded)."""
     ask(api, "alice")
     redis().script_flush()
-    session_id = ask(api, "bob").json()["sessionId"]  # pairing script, then a pipeline with delete_if_equals
+    session_id = ask(api, "bob").json()["sessionId"]  # the pairing script
     assert MatchmakingRequest.objects(status="matched").count() == 2
     assert not redis().exists("mm:pending:alice") and not redis().exists("mm:pending:bob")
     redis().script_flush()
@@ -125,3 +126,6 @@ def test_scripts_are_loaded_again_on_a_primary_that_never_saw_them(api):
 
     assert async_to_sync(socket_heartbeat)()["session"]["status"] == "active"  # asyncio heartbeat script
     assert ConversationSession.objects.get(id=session_id).status == "active"
+    redis().script_flush()
+    assert api("alice").post(f"/api/v1/sessions/{session_id}/end/").status_code == 200  # presence's conditional deletes
+    assert not redis().exists(redis_keys.user_session("alice")) and not redis().exists(redis_keys.user_session("bob"))

@@ -17,7 +17,7 @@ from conversation.redis import client as redis
 from conversation.s3 import s3
 from matchmaking.documents import MatchmakingRequest
 from sessions_app.documents import ConversationSession, SessionReport, UserBlock
-from sessions_app.services import lifecycle
+from sessions_app.services import lifecycle, presence
 from sessions_app.services.sweeper import sessions_sweep
 from tests.helpers import ask, next_event, open_socket, post_upload
 
@@ -117,6 +117,24 @@ def test_end_completes_clears_presence_and_tells_both(api, frozen_clock):
     assert live_keys(session_id) == [0, 0, 0]
     again = api("bob").post(f"/api/v1/sessions/{session_id}/end/")
     assert again.status_code == 409 and again.json()["code"] == "not_active"
+
+
+def test_clearing_presence_is_one_pipeline_with_no_script_check(api):
+    """The session's end clears its presence in one round trip: the conditional deletes travel in the
+    pipeline as EVAL (a registered script's call there makes redis-py send SCRIPT EXISTS first, alone)."""
+    session_id = start(api)
+    session = ConversationSession.objects.get(id=session_id)
+    redis().set(redis_keys.user_session("bob"), "a-later-session")  # no longer this session's: kept
+    with redis().monitor() as monitor:
+        presence.presence_close(session)
+        redis().echo("end-of-close")
+        commands = []
+        while (command := monitor.next_command()["command"]) != "ECHO end-of-close":
+            commands.append(command.split()[0])
+    assert "SCRIPT" not in commands and commands.count("EVALSHA") == 0
+    assert commands.count("EVAL") == 2  # one conditional delete per participant
+    assert redis().get(redis_keys.user_session("bob")) == b"a-later-session"
+    assert live_keys(session_id)[:2] == [0, 0]  # the session's presence and alice's pointer are gone
 
 
 def test_cancel_only_while_waiting(api):
