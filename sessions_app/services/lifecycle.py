@@ -127,14 +127,25 @@ def heartbeat_needs_effects(*, session: ConversationSession, beat: Beat) -> bool
 def heartbeat_effects(
     *, session: ConversationSession, user_id: str, beat: Beat, now: dt.datetime
 ) -> ConversationSession:
-    """What a recorded heartbeat means: a join, a reconnect, or both joined (start)."""
+    """What a recorded heartbeat means: a join, a reconnect, or both joined (start).
+
+    Its events go in one call to Redis: the second joiner's `partner.joined` travels with
+    `session.started`, in that order, once the start is decided.
+    """
     group = events.session_group(str(session.id))
+    pushes: list[tuple[str, str, dict]] = []
     if beat.previous == 0:
-        events.push(group, "partner.joined", {"userId": user_id})
+        pushes.append((group, "partner.joined", {"userId": user_id}))
     elif beat.was_disconnected:
-        events.push(group, "partner.reconnected", {"userId": user_id})
-    if beat.partner_last > 0 and session.status == WAITING:
-        session = _start(session, now)
+        pushes.append((group, "partner.reconnected", {"userId": user_id}))
+    try:
+        if beat.partner_last > 0 and session.status == WAITING:
+            session, started = _start(session, now)
+            if started:
+                pushes.append((group, "session.started", {"session": session_json(session)}))
+    finally:  # the join happened whatever became of the start
+        if pushes:
+            events.push_each(pushes)
     return session
 
 
@@ -142,15 +153,15 @@ def _in_join_window(session: ConversationSession, now: dt.datetime) -> bool:
     return session.scheduled_at - presence.SCHEDULE_EARLY <= now <= session.scheduled_at + presence.SCHEDULE_LATE
 
 
-def _start(session: ConversationSession, now: dt.datetime) -> ConversationSession:
+def _start(session: ConversationSession, now: dt.datetime) -> tuple[ConversationSession, bool]:
+    """Starts a waiting session: the session as stored now, and whether this call started it."""
     won = Where(ConversationSession, id=session.id, status=WAITING).update_one(
         set__status=ACTIVE, set__started_at=now, set__updated_at=now
     )
     session = reloaded(session)
     if won:
         presence.presence_mark_active(session)
-        events.push(events.session_group(str(session.id)), "session.started", {"session": session_json(session)})
-    return session
+    return session, bool(won)
 
 
 def session_end(

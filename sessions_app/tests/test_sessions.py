@@ -11,6 +11,7 @@ import urllib.request
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 from bson import ObjectId
+from channels.layers import get_channel_layer
 
 from conversation import redis_keys
 from conversation.redis import client as redis
@@ -86,6 +87,34 @@ def test_a_join_before_the_pairing_publishes_presence_survives_the_publication()
     assert ConversationSession.objects.get(id=session.id).status == "active"
     hash_ = redis().hgetall(redis_keys.session_active(str(session.id)))
     assert hash_[b"status"] == b"active" and float(hash_[b"lastHeartbeat2"]) > 0
+
+
+def test_the_heartbeat_that_starts_the_session_sends_its_events_in_one_push(api, monkeypatch):
+    """The second joiner's `partner.joined` travels with `session.started` (one call to Redis), in that order."""
+    session_id = matched(api)
+    layer = get_channel_layer()
+    pushes = []
+    send = layer.group_send_many_blocking
+
+    def counted(sends):
+        pushes.append([message["event"]["type"] for _, message in sends])
+        return send(sends)
+
+    monkeypatch.setattr(layer, "group_send_many_blocking", counted)
+
+    async def scenario():
+        alice = await open_socket(f"/ws/v1/sessions/{session_id}/", "alice")
+        assert (await alice.receive_json_from(timeout=5))["type"] == "session.state"
+        await sync_to_async(beat)(api, "alice", session_id)
+        await sync_to_async(beat)(api, "bob", session_id)
+        seen = [(await alice.receive_json_from(timeout=5)) for _ in range(2)]
+        await alice.disconnect()
+        return seen
+
+    seen = async_to_sync(scenario)()
+    assert pushes == [["partner.joined"], ["partner.joined", "session.started"]]
+    assert [(e["type"], e.get("userId")) for e in seen] == [("partner.joined", "bob"), ("session.started", None)]
+    assert ConversationSession.objects.get(id=session_id).status == "active"
 
 
 def test_http_heartbeat_fallback_does_the_same(api):
