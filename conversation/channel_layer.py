@@ -15,10 +15,12 @@ and one per group left), or inside its slot claim, and leaves them with its slot
 send takes one (channels-redis four, sending its script's text every time), and so does a send to
 several groups (`group_send_many`): one script reads the groups' members and queues the message, writing
 channels-redis' msgpack itself (two calls, the message built in Python, for a layer on several hosts,
-with encryption or per-channel capacities); a read takes one, a BZPOPMIN, where channels-redis makes
-four (restore script, BZPOPMIN, backup ZADD, backup ZPOPMIN): its backup queue covers a read cancelled
-mid-flight, which the subclass never lets happen, so none is kept. The web process, whose CPU is the
-load run's limit, makes fewer calls (docs/SCALING.md, Sockets and the channel layer).
+with encryption or per-channel capacities); a read takes one, a BZPOPMIN with a ZPOPMIN of what else
+waits (a push to a session's group and both users' groups is three messages in a process's queue), where
+channels-redis makes four per message (restore script, BZPOPMIN, backup ZADD, backup ZPOPMIN): its backup
+queue covers a read cancelled mid-flight, which the subclass never lets happen, so none is kept. The web
+process, whose CPU is the load run's limit, makes fewer calls (docs/SCALING.md, Sockets and the channel
+layer).
 Sync code (requests, a socket's thread work, Celery tasks) sends with `group_send_many_blocking`, the
 same scripts over a blocking connection, instead of handing each push to the event loop.
 """
@@ -145,6 +147,14 @@ def blocking_pool(host: dict) -> redis.ConnectionPool:
 
 _CHANNEL_FIELD = msgpack.packb("__asgi_channel__")
 
+# Messages one read of a process's queue takes at most (the first blocking, the rest waiting already).
+READ_BATCH = 32
+
+
+def _popped(first: tuple | None, rest: list) -> list[tuple[bytes, float]]:
+    """(member, score) of what a read's BZPOPMIN (key, member, score; None on its timeout) and ZPOPMIN took."""
+    return ([(first[1], first[2])] if first else []) + [(member, score) for member, score in rest]
+
 
 class _Buffers(collections.defaultdict):
     """The layer's per-channel buffers: a message for a channel nobody receives on any more is dropped."""
@@ -181,6 +191,7 @@ class CancelSafeRedisChannelLayer(RedisChannelLayer):
         self._live: set[str] = set()
         self.receive_buffer = _Buffers(self.receive_buffer.default_factory, self._live)
         self._scripts: dict[str, AsyncScript] = {}
+        self._taken: dict[str, collections.deque[bytes]] = {}  # queue key -> read, not yet handed over
         self._blocking_clients: dict[int, redis.Redis] = {}
         self._blocking_scripts: dict[tuple[int, str], Script] = {}
         self._blocking_lock = threading.Lock()
@@ -336,35 +347,45 @@ class CancelSafeRedisChannelLayer(RedisChannelLayer):
         self.receive_buffer.pop(channel, None)
 
     async def _brpop_with_clean(self, index, channel, timeout):
-        # One BZPOPMIN, which answers at once when a message waits. The pop runs to the end whatever
-        # happens to the caller, so a reply is never dropped half read; a message it popped for nobody
-        # goes back to its place at the front of the queue, where the process's next reader takes it.
-        pop = asyncio.ensure_future(self.connection(index).bzpopmin(channel, timeout=timeout))
+        # What the last read took beyond its first message comes first, in queue order. Else one round
+        # trip: a BZPOPMIN, which answers at once when a message waits, and a ZPOPMIN of what else waits
+        # then (a busy process finds several), which Redis runs right after it. The pops run to the end
+        # whatever happens to the caller, so a reply is never dropped half read; what they popped for
+        # nobody goes back to its place at the front of the queue, where the process's next reader takes it.
+        if taken := self._taken.get(channel):
+            return taken.popleft()
+        pipe = self.connection(index).pipeline(transaction=False)
+        pop = asyncio.ensure_future(pipe.bzpopmin(channel, timeout=timeout).zpopmin(channel, READ_BATCH - 1).execute())
         try:
-            popped = await asyncio.shield(pop)
+            first, rest = await asyncio.shield(pop)
         except asyncio.CancelledError:
             pop.add_done_callback(lambda done: self._give_back_later(done, index, channel))
             raise
-        return None if popped is None else popped[1]
+        popped = collections.deque(member for member, _ in _popped(first, rest))
+        if not popped:
+            return None
+        head = popped.popleft()
+        if popped:
+            self._taken[channel] = popped
+        return head
 
     async def _clean_receive_backup(self, index, channel) -> None:
         """No backup to clean: channels-redis backs each popped message up until it is handed over, for
         a read cancelled before that; here the read is never cut short (`_brpop_with_clean`)."""
 
     def _give_back_later(self, pop: asyncio.Future, index: int, channel: str) -> None:
-        if pop.cancelled() or pop.exception() is not None or pop.result() is None:
+        if pop.cancelled() or pop.exception() is not None or not (popped := _popped(*pop.result())):
             return  # nothing was popped (a timeout, a store error): nothing to give back
-        task = asyncio.ensure_future(self._give_back(index, channel, pop.result()))
+        task = asyncio.ensure_future(self._give_back(index, channel, popped))
         self._giving_back.add(task)  # the loop keeps only weak references to tasks
         task.add_done_callback(self._giving_back.discard)
 
-    async def _give_back(self, index: int, channel: str, popped: tuple) -> None:
-        _, member, score = popped
+    async def _give_back(self, index: int, channel: str, popped: list[tuple[bytes, float]]) -> None:
         try:
             await (
                 self.connection(index)
                 .pipeline(transaction=False)
-                .zadd(channel, {member: float(score)})
+                .zadd(channel, {member: float(score) for member, score in popped})
                 .expire(channel, int(self.expiry))
                 .execute()
             )

@@ -202,35 +202,75 @@ def test_a_group_send_skips_a_channel_at_capacity_and_still_reaches_the_others()
     assert received == {"type": "event.push", "n": 2}
 
 
-def test_a_read_is_one_blocking_pop_and_leaves_no_backup_behind():
-    """channels-redis reads a message in four calls (restore script, BZPOPMIN, backup ZADD, ZPOPMIN)."""
+def test_a_read_takes_what_waits_in_one_round_trip_and_leaves_no_backup_behind():
+    """channels-redis reads a message in four calls (restore script, BZPOPMIN, backup ZADD, ZPOPMIN); here a
+    read is one round trip (a BZPOPMIN and a ZPOPMIN of what else waits), and what it took beyond the first
+    message is handed over by the next reads, in order, with no call at all."""
     layer = get_channel_layer()
     redis = redis_client()
+    names = ("bzpopmin", "zpopmin", "evalsha", "zadd")
 
     def calls() -> dict[str, int]:
         stats = redis.info("commandstats")
-        return {name: int(stats.get(f"cmdstat_{name}", {}).get("calls", 0)) for name in ("bzpopmin", "evalsha", "zadd")}
+        return {name: int(stats.get(f"cmdstat_{name}", {}).get("calls", 0)) for name in names}
 
-    async def scenario() -> tuple[list, dict, list]:
+    async def scenario() -> tuple[list, dict, dict, list]:
         channel = await layer.new_channel()
-        for n in range(2):
+        for n in range(3):
             await layer.send(channel, {"type": "event.push", "n": n})
         before = calls()
-        received = [(await asyncio.wait_for(layer.receive(channel), 3))["n"] for _ in range(2)]
+        received = [(await asyncio.wait_for(layer.receive(channel), 3))["n"] for _ in range(3)]
+        waiting = calls()
         # And one sent while the read blocks on the empty queue.
         reading = asyncio.ensure_future(layer.receive(channel))
         await asyncio.sleep(0.1)
-        _send_from_another_process(channel, {"type": "event.push", "n": 2})
+        _send_from_another_process(channel, {"type": "event.push", "n": 3})
         received.append((await asyncio.wait_for(reading, 3))["n"])
         after = calls()
         left = [k for k in redis.scan_iter(match=f"{layer.prefix}specific.*") if redis.exists(k)]
-        return received, {name: after[name] - before[name] for name in after}, left
+        return received, {n: waiting[n] - before[n] for n in names}, {n: after[n] - waiting[n] for n in names}, left
 
-    received, made, left = async_to_sync(scenario)()
-    assert received == [0, 1, 2]
-    # Three reads, three pops, no script; the one ZADD is the other process's send.
-    assert made == {"bzpopmin": 3, "evalsha": 0, "zadd": 1}
+    received, three_waiting, one_sent_later, left = async_to_sync(scenario)()
+    assert received == [0, 1, 2, 3]
+    # Three messages waiting: one round trip took them all; no script.
+    assert three_waiting == {"bzpopmin": 1, "zpopmin": 1, "evalsha": 0, "zadd": 0}
+    # The read that blocked: one round trip again; the one ZADD is the other process's send.
+    assert one_sent_later == {"bzpopmin": 1, "zpopmin": 1, "evalsha": 0, "zadd": 1}
     assert left == []
+
+
+def test_a_read_cancelled_mid_flight_gives_back_everything_it_took_in_order():
+    """A read that took several messages for another socket, then was cancelled before its reply was read:
+    each goes back, and the next reader gets them in the order sent."""
+    layer = get_channel_layer()
+
+    async def scenario() -> list:
+        closing, waiting = await layer.new_channel(), await layer.new_channel()
+        before = _blocked_reads()
+        reader = asyncio.ensure_future(layer.receive(closing))
+        deadline = time.monotonic() + 5
+        while _blocked_reads() <= before:
+            assert time.monotonic() < deadline, "the layer never blocked on its read"
+            await asyncio.sleep(0.02)
+        # Sent in one call, so that the blocked BZPOPMIN takes the first and its ZPOPMIN the other two.
+        other = CancelSafeRedisChannelLayer(**settings.CHANNEL_LAYERS["default"]["CONFIG"])
+        messages = [{"type": "event.push", "n": n} for n in range(3)]
+
+        async def send_three() -> None:
+            group = "cancelled-read"
+            await other.group_add(group, waiting)
+            await other.group_send_many([(group, message) for message in messages])
+
+        sender = threading.Thread(target=asyncio.run, args=(send_three(),))
+        sender.start()
+        sender.join()
+        time.sleep(0.2)  # Redis has popped them for the blocked read; the reply waits unread in this process
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reader
+        return [(await asyncio.wait_for(layer.receive(waiting), timeout=3))["n"] for _ in range(3)]
+
+    assert async_to_sync(scenario)() == [0, 1, 2]
 
 
 def test_a_send_to_several_groups_reaches_each_groups_members_in_the_order_sent():
