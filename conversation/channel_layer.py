@@ -353,7 +353,10 @@ class CancelSafeRedisChannelLayer(RedisChannelLayer):
         # whatever happens to the caller, so a reply is never dropped half read; what they popped for
         # nobody goes back to its place at the front of the queue, where the process's next reader takes it.
         if taken := self._taken.get(channel):
-            return taken.popleft()
+            message = taken.popleft()
+            if not taken:
+                del self._taken[channel]
+            return message
         pipe = self.connection(index).pipeline(transaction=False)
         pop = asyncio.ensure_future(pipe.bzpopmin(channel, timeout=timeout).zpopmin(channel, READ_BATCH - 1).execute())
         try:
