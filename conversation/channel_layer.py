@@ -32,7 +32,7 @@ import collections
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import msgpack
@@ -151,7 +151,7 @@ _CHANNEL_FIELD = msgpack.packb("__asgi_channel__")
 READ_BATCH = 32
 
 
-def _popped(first: tuple | None, rest: list) -> list[tuple[bytes, float]]:
+def _popped(first: tuple | None, rest: Iterable[tuple[bytes, float]] = ()) -> list[tuple[bytes, float]]:
     """(member, score) of what a read's BZPOPMIN (key, member, score; None on its timeout) and ZPOPMIN took."""
     return ([(first[1], first[2])] if first else []) + [(member, score) for member, score in rest]
 
@@ -341,6 +341,10 @@ class CancelSafeRedisChannelLayer(RedisChannelLayer):
         self._live.add(channel)
         return await super().receive(channel)
 
+    async def flush(self) -> None:
+        self._taken.clear()
+        await super().flush()
+
     def forget(self, channel: str) -> None:
         """The socket behind `channel` has closed: drop its buffer, and whatever arrives for it later."""
         self._live.discard(channel)
@@ -348,23 +352,25 @@ class CancelSafeRedisChannelLayer(RedisChannelLayer):
 
     async def _brpop_with_clean(self, index, channel, timeout):
         # What the last read took beyond its first message comes first, in queue order. Else one round
-        # trip: a BZPOPMIN, which answers at once when a message waits, and a ZPOPMIN of what else waits
-        # then (a busy process finds several), which Redis runs right after it. The pops run to the end
-        # whatever happens to the caller, so a reply is never dropped half read; what they popped for
-        # nobody goes back to its place at the front of the queue, where the process's next reader takes it.
+        # trip: a BZPOPMIN, which answers at once when a message waits, and on the process's own queue (a
+        # channel name ending in "!", read by this process only) a ZPOPMIN of what else waits then (a busy
+        # process finds several), which Redis runs right after it. The pops run to the end whatever
+        # happens to the caller, so a reply is never dropped half read; what they popped for nobody goes
+        # back to the front of the queue, where the process's next reader takes it.
         if taken := self._taken.get(channel):
             message = taken.popleft()
             if not taken:
                 del self._taken[channel]
             return message
-        pipe = self.connection(index).pipeline(transaction=False)
-        pop = asyncio.ensure_future(pipe.bzpopmin(channel, timeout=timeout).zpopmin(channel, READ_BATCH - 1).execute())
+        more = READ_BATCH - 1 if channel.endswith("!") else 0
+        pipe = self.connection(index).pipeline(transaction=False).bzpopmin(channel, timeout=timeout)
+        pop = asyncio.ensure_future((pipe.zpopmin(channel, more) if more else pipe).execute())
         try:
-            first, rest = await asyncio.shield(pop)
+            replies = await asyncio.shield(pop)
         except asyncio.CancelledError:
             pop.add_done_callback(lambda done: self._give_back_later(done, index, channel))
             raise
-        popped = collections.deque(member for member, _ in _popped(first, rest))
+        popped = collections.deque(member for member, _ in _popped(*replies))
         if not popped:
             return None
         head = popped.popleft()
