@@ -67,7 +67,8 @@ def probe_ms() -> float:
 
     The benches' VM changes speed by a third within the hour, and every process's CPU for the same work
     moves with it. The loop's own CPU time leaves out waiting for a core (contention), so on a machine the
-    benches keep busy it still reads the speed, not the load.
+    benches keep busy it still reads the speed, not the load; time the hypervisor steals while it runs
+    counts, as it does for every process here.
     """
     out = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True, check=True).stdout
     return float(out) * 1000
