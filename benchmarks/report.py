@@ -71,52 +71,60 @@ def line_svg(title: str, points: list[tuple[float, float]], x_label: str, y_labe
 
 READING = """## Reading the figures against the targets (issue 17)
 
-Where issue 17 stands, from the run above (`make bench`, 2026-12-01 16:33-16:58, nothing else
-running), after the ninth round of work, on the machine of rounds 7 and 8 (a Firecracker VM with 2
-cores of an "Intel Xeon Processor" at 2.3 GHz), whose speed moves within the hour. This run began in a
-fast patch (raw ZADD+ZPOPMIN 47,670/s, as round 8's 14:26 run's 47,717) and slowed by the load run:
-every process's CPU per journey rose together (SecantusDB, whose work per journey did not change,
-10.2 ms against round 8's 8.3), so its load and soak figures are the machine's, and the comparisons
-that count are the alternated ones (footnotes a and c). The code changed this round only in the
-suspension check (below). "Before" is the same harness on main before issue 17, on the earlier
-machine: pairing cost Mongo 12.0 operations, Redis 79.8 commands, web 19.8 ms and SecantusDB 13.1 ms
-per pair, `/health/live` 1.57 ms; pairing step 0.39, heartbeats 0.36, load peak 37.6 journeys/s.
+Where issue 17 stands, from the run above (`make bench`, 2026-12-01 18:50-19:17, nothing else
+running), after the tenth round of work, on the machine of rounds 7 to 9 (a Firecracker VM with 2 cores
+of an "Intel Xeon Processor" at 2.3 GHz), whose speed moves within the hour. This run fell in a slow
+patch: raw ZADD+ZPOPMIN 30,379/s, against 47,670 at the start of round 9's run (16:33), and every
+figure that is CPU per unit moved with it (SecantusDB, whose work per pair did not change, 12.9 ms a
+pair against 10.0; `/health/live`, whose code did not change, 0.91 ms against 0.62). So the comparisons
+that count are the alternated ones (footnotes a and c). The code changed this round on the socket side
+(below); the pairing POST's path did not. "Before" is the same harness on main before issue 17, on the
+earlier machine: pairing cost Mongo 12.0 operations, Redis 79.8 commands, web 19.8 ms and SecantusDB
+13.1 ms per pair, `/health/live` 1.57 ms; pairing step 0.39, heartbeats 0.36, load peak 37.6 journeys/s.
 
-| target | round 8 (14:26) | this run (16:33) | verdict |
+| target | round 9 (16:33, fast patch) | this run (18:50, slow patch) | verdict |
 |---|---|---|---|
 | MongoDB <= 7 operations per pair | 6.0 | 6.0 | met |
-| Redis <= 40 commands per pair | 38.8 | 38.7 | met |
-| web CPU <= 8 ms per pair | 8.2 (rounds 8.1-8.4) | 8.2 (rounds 8.0-8.3) (a) | **not met** (by 0.2) |
-| SecantusDB CPU <= 7 ms per pair | 10.0 | 10.0 (rounds 9.8-10.0) | **not met** |
-| `/health/live` <= 0.7 ms CPU | 0.60 (httptools 0.45) | 0.62 (httptools 0.48) | met |
-| pairing POSTs >= 0.6 of one-topic GETs | 3.43 | 3.74 | met |
-| pairing step >= 0.5 of ZADD+ZPOPMIN | 0.50 | 0.54 (rounds 0.51-0.60) | met |
-| heartbeats >= 0.7 of the echo | 0.90 (CPU 0.92) | 0.89 (CPU 0.92) | met; 0.43 against the direct echo |
-| load, 2 web: no knee < 64, peak >= 88/s | 56.0-70.8, no fall | 42.3-55.0, falls from 32 (b, c) | **not met** |
-| (same), 4 web | 55.2-70.1, falls from 64 | 38.6-55.6, falls from 64 | **not met** |
-| soak: last minute within 10 %, RSS flat | +23.2 %, web 120 -> 128 MB | -10.9 %, web 116 -> 123 MB (d) | **not met** |
+| Redis <= 40 commands per pair | 38.7 | 38.8 | met |
+| web CPU <= 8 ms per pair | 8.2 (rounds 8.0-8.3) | 10.0 (rounds 9.8-10.6) (a) | **not met** |
+| SecantusDB CPU <= 7 ms per pair | 10.0 (rounds 9.8-10.0) | 12.9 (rounds 12.0-14.1) | **not met** |
+| `/health/live` <= 0.7 ms CPU | 0.62 (httptools 0.48) | 0.91 (httptools 0.66) (a) | met in fast patches only |
+| pairing POSTs >= 0.6 of one-topic GETs | 3.74 | 5.26 | met |
+| pairing step >= 0.5 of ZADD+ZPOPMIN | 0.54 (rounds 0.51-0.60) | 0.56 (rounds 0.35-0.63) | met |
+| heartbeats >= 0.7 of the echo | 0.89 (CPU 0.92) | 0.89 (CPU 0.88) | met; 0.41 against the direct echo |
+| load, 2 web: no knee < 64, peak >= 88/s | 42.3-55.0, falls from 32 | 28.0-47.1, flat to 128 (b, c) | **not met** |
+| (same), 4 web | 38.6-55.6, falls from 64 | 31.3-51.1, a dip at 32 | **not met** |
+| soak: within 10 %, RSS flat | -10.9 %, web 116 -> 123 MB | +4.7 % (128 learners), web 139 -> 151 MB (d) | met, once |
 
-(a) The pairing path lost two Redis round trips this round (9 -> 7 a pair, counted per call site in the
-web process over a whole `pairing_cost`: the two requests' authentication MGETs, now in their first
-pipelines) and nothing else; in two runs in fast patches of the machine the figure reads 8.2 both
-times, so the gain is below what a `make bench` can separate. Alternated with round 8's code (44fe2fe)
-in three pairs of `pairing_cost` runs, 15:58-16:25, as the machine slowed: web 9.3 / 11.9 / 12.5 ms a
-pair for round 8's code against 9.3 / 10.5 / 11.0 for this round's; against the same run's SecantusDB
-(unchanged work) 0.89 / 0.94 / 0.89 of its CPU before and 0.86 / 0.83 / 0.75 after. Two round trips of
-100-150 us each are ~3 % of a pair; the alternated runs read more, within noise as wide.
-(b) Per journey at the 2-web peak: web 17.0 ms, SecantusDB 10.2, Redis 1.3, client 2.8; 6.6 MongoDB
-operations, 99.5 Redis commands (round 8's fast run: 14.7, 8.3, 1.0, 2.4). The knee finder read a
-fall from 32 learners (46.8 after 53.2 at 16 and 55.0 at 8) as the machine slowed through the sweep.
-(c) Side by side with round 8's code, alternated, 2 web processes, 32 learners, 20 s, 16:53-16:59
-(`benchmarks/side_by_side.sh 44fe2fe 1b670b7 3`), in a slow patch: 46.7 / 38.3 / 34.6 journeys/s for
-round 8's code, 38.6 / 43.8 / 39.5 for this round's, 0 errors in each (one learner gave up once):
-the same within the noise. Against the code the issue was filed on, round 8's side by side (1.66
-times, 13:58-14:04) stands; this round did not move a journey's cost measurably.
-(d) 32 learners, 10 minutes: 46.4 journeys/s in the first minute, 29.8-46.6 after, 41.4 in the last
-(-10.9 %); web CPU per journey 20.4 in the first minute, 19.2-26.1 after, SecantusDB 11.5 then
-11.2-14.1, Redis 1.6 then 1.5-2.2: all processes' cost per journey moved together, minute by minute,
-as in round 8's run (+23 %, the other way). 0 errors. Each web process 116 -> 123 MB between the first
-and the last quarter (round 8: 120 -> 128), SecantusDB 181 -> 188 MB, Redis 20 -> 23.
+(a) Nothing on the pairing POST's path changed this round, and the machine ran ~1.5 times slower than
+in round 9's run by the raw Redis baseline; `/health/live` moved by the same factor. Every CPU figure
+per pair here is the machine's; round 9's fast-patch figures stand for the code.
+(b) Per journey at the 2-web peak: web 20.9 ms, SecantusDB 12.1, Redis 1.3, client 3.7; 6.4 MongoDB
+operations, 88.7 Redis commands (round 9: 99.5). Throughput stayed between 41.5 and 47.1 journeys/s
+from 8 learners to 128, with 0 errors: the curve flattens at 16 and does not fall.
+(c) Side by side with round 9's code (83933b2), alternated, 2 web processes, 32 learners, 20 s, six
+pairs 18:35-18:44 (`benchmarks/side_by_side.sh 83933b2 77621f0 3`, twice): 43.2 / 39.8 / 35.4 / 43.2 /
+45.9 / 53.4 journeys/s for round 9's code, 50.6 / 46.0 / 49.8 / 47.6 / 55.1 / 48.8 for this round's
+(mean 43.5 -> 49.7, +14 %; five pairs of six), 0 errors; web CPU per journey over the same run's
+SecantusDB CPU (unchanged work) 1.72-1.94 before, 1.66-1.77 after (~6 % less web per journey); Redis
+commands 97-98 -> 94-96 a journey. Against the code the issue was filed on (44c3c44), three pairs
+18:45-18:50: 17.7 (10 errors) / 28.5 / 31.2 against 39.3 / 45.9 / 43.8: 1.4-1.6 times without the
+first pair, whose old run failed journeys and spent 53.5 ms of web a journey against its 36-39 in the
+other two. Not 2 times.
+(d) The soak table above is not this `make bench` run's: that soak read the machine with a row the
+code no longer prints (one journey's CPU in probe units), so it ran again with the final code,
+19:32-19:44, at the same 128 learners (its rule's knee: the fewest learners reaching 95 % of the
+peak, and the peak came at 128): 45.3 journeys/s in the first minute, 47.3-58.0 after, 47.4 in the
+last, +4.7 % (met); per share of the CPUs the hypervisor left, +3.8 %; 0 errors, one learner gave up
+once. Each web process 139 -> 151 MB between the first and last quarter, flat over the last three
+minutes (150-151); SecantusDB 73 -> 157 MB as it took ~30,000 documents; Redis 17 -> 23. The two soaks
+before it show why the run reads the machine: `make bench`'s (18:50 run, 128 learners) went 52.4 ->
+36.5 journeys/s (-30.3 %) as the CPUs' steal share rose from 0-2 % to 18 % and 12 % in its two
+slowest minutes; one at 32 learners right after, 19:18-19:29, went 38.1 -> 49.0 (+28.6 %) as steal
+fell from 18 % to 1 %. Per CPU share left (journeys/s / (1 - steal)) those read -20.8 % and +6.5 %:
+the steal explains the second and not all of the first, whose web CPU per journey rose 18.8 -> 24.3 ms
+(21.4 with the steal taken out) as SecantusDB's and Redis' rose with it. A fixed loop's CPU time,
+sampled alongside, read 61-94 ms within minutes: too noisy to correct by, so it is shown, not used.
 
 Why the load run stops where it does: one journey costs ~15-20 ms of web CPU, ~8-12 ms of
 SecantusDB, ~1-1.5 ms of Redis and ~2.5-3 ms of the load client on the same two cores, plus the
@@ -133,7 +141,36 @@ near two thirds of today's, a real `mongod` in place of SecantusDB (~1 ms per op
 journey, a quarter to a third of the machine), and the load client on cores of its own. SCALING.md
 sizes it.
 
-- Ninth round (this run): the suspension check's round trip.
+- Tenth round (this run): round trips on the socket side, and the soak's reading of the machine.
+  - Counted per call site in the web process over a load run (1 web process, 16 learners, 20 s), the
+    round trips a journey made to Redis: channel-layer reads 3.05, socket claim and release 2.1 and
+    2.0, heartbeat batches 2.1, pushes from sync code 2.5, group joins 1.0, and one or a half each for
+    the POST, the pairing script, the session's open, start and end. 17.8 a journey in all; 14.6 after
+    the three changes below.
+  - The channel layer's read of a process's own queue pipelines a ZPOPMIN of up to 31 more messages
+    behind its BZPOPMIN (Redis runs it right after the pop), and hands what it took beyond the first to
+    the process's next reads, in order, with no call; a cancelled read gives all it took back. A push
+    to a session's group and both users' groups is three messages in a process's queue, so most reads
+    under load take several: 3.05 -> 0.97 reads a journey. What it widens: a read whose reply is lost
+    with its connection loses up to 32 messages instead of one (ARCHITECTURE.md, channel layer).
+  - The second joiner's `partner.joined` travels with `session.started` in one push: 2.5 -> 2.0 pushes
+    a journey.
+  - A session's end cleared its presence in two round trips: redis-py sends SCRIPT EXISTS, alone,
+    ahead of any pipeline holding a registered script's call; its conditional deletes are now queued as
+    EVAL (1.0 -> 0.5 a journey).
+  - Effect, alternated with round 9's code (footnote c): +14 % journeys/s at 32 learners, ~6 % less web
+    CPU per journey, 3-4 fewer Redis commands a journey; the `make bench` load run's curve no longer
+    falls up to 128 learners (b).
+  - The soak samples the machine with every reading: a fixed loop's CPU time in a fresh process
+    (`common.probe_ms`) and the CPUs' steal share; each minute's row shows both, and a second drift row
+    gives one journey's CPU in probe units, first minute against last (d).
+  - Looked at and left: the session socket joining its session's group inside its slot claim (the
+    group is known from the URL, but the socket would be a member before it is authorized); dropping
+    the session collection's two indexes beyond the seed and the invitation one (a session insert
+    1.04 -> 0.75 ms and an update 2.26 -> 1.58 ms of SecantusDB, measured alone, but the admin's date
+    filter and the topic usage column read them).
+
+- Ninth round (its `make bench`, 16:33): the suspension check's round trip.
   - Authentication read the suspension mirror's version on every request (one MGET, with the blocks
     epoch and the caller's flag). It now trusts the process's copy for `AUTH_CHECK_AGE` (0.5 s) after
     the process last confirmed it, for reads (GET, HEAD, OPTIONS) and for the matchmaking POST, whose

@@ -22,6 +22,17 @@ def _blocked_reads() -> int:
     return sum(1 for c in redis_client().client_list() if c.get("cmd") == "bzpopmin")
 
 
+async def _blocked_receive(layer: CancelSafeRedisChannelLayer, channel: str) -> asyncio.Future:
+    """`layer.receive(channel)` started, once its process's read blocks in Redis."""
+    before = _blocked_reads()
+    reader = asyncio.ensure_future(layer.receive(channel))
+    deadline = time.monotonic() + 5
+    while _blocked_reads() <= before:
+        assert time.monotonic() < deadline, "the layer never blocked on its read"
+        await asyncio.sleep(0.02)
+    return reader
+
+
 def _send_from_another_process(channel: str, message: dict) -> None:
     """Sends as another web process would, while this process's event loop is held still."""
     other = CancelSafeRedisChannelLayer(**settings.CHANNEL_LAYERS["default"]["CONFIG"])
@@ -36,13 +47,8 @@ def test_a_socket_closing_while_its_read_pops_another_sockets_push_does_not_lose
 
     async def scenario() -> dict:
         closing, waiting = await layer.new_channel(), await layer.new_channel()
-        before = _blocked_reads()
         # The closing socket's receive holds the process's one blocking read of both sockets' messages.
-        reader = asyncio.ensure_future(layer.receive(closing))
-        deadline = time.monotonic() + 5
-        while _blocked_reads() <= before:
-            assert time.monotonic() < deadline, "the layer never blocked on its read"
-            await asyncio.sleep(0.02)
+        reader = await _blocked_receive(layer, closing)
         _send_from_another_process(waiting, {"type": "event.push", "event": {"type": "session.started"}})
         time.sleep(0.2)  # Redis has popped it for the blocked read; the reply waits unread in this process
         reader.cancel()  # the socket closes before its loop reads that reply
@@ -246,12 +252,7 @@ def test_a_read_cancelled_mid_flight_gives_back_everything_it_took_in_order():
 
     async def scenario() -> list:
         closing, waiting = await layer.new_channel(), await layer.new_channel()
-        before = _blocked_reads()
-        reader = asyncio.ensure_future(layer.receive(closing))
-        deadline = time.monotonic() + 5
-        while _blocked_reads() <= before:
-            assert time.monotonic() < deadline, "the layer never blocked on its read"
-            await asyncio.sleep(0.02)
+        reader = await _blocked_receive(layer, closing)
         # Sent in one call, so that the blocked BZPOPMIN takes the first and its ZPOPMIN the other two.
         other = CancelSafeRedisChannelLayer(**settings.CHANNEL_LAYERS["default"]["CONFIG"])
         messages = [{"type": "event.push", "n": n} for n in range(3)]
