@@ -114,8 +114,8 @@ other two. Not 2 times.
 (d) The soak table above is not this `make bench` run's: that soak read the machine with a row the
 code no longer prints (one journey's CPU in probe units), so it ran again with the final code,
 19:32-19:44, at the same 128 learners (its rule's knee: the fewest learners reaching 95 % of the
-peak, and the peak came at 128): 45.3 journeys/s in the first minute, 47.3-58.0 after, 47.4 in the
-last, +4.7 % (met); per share of the CPUs the hypervisor left, +3.8 %; 0 errors, one learner gave up
+peak, and the peak came at 128): 45.3 journeys/s in the first minute, 49.4-58.0 in minutes 2-9, 47.4 in
+the last, +4.7 % (met); per share of the CPUs the hypervisor left, +3.8 %; 0 errors, one learner gave up
 once. Each web process 139 -> 151 MB between the first and last quarter, flat over the last three
 minutes (150-151); SecantusDB 73 -> 157 MB as it took ~30,000 documents; Redis 17 -> 23. The two soaks
 before it show why the run reads the machine: `make bench`'s (18:50 run, 128 learners) went 52.4 ->
@@ -159,11 +159,12 @@ sizes it.
     ahead of any pipeline holding a registered script's call; its conditional deletes are now queued as
     EVAL (1.0 -> 0.5 a journey).
   - Effect, alternated with round 9's code (footnote c): +14 % journeys/s at 32 learners, ~6 % less web
-    CPU per journey, 3-4 fewer Redis commands a journey; the `make bench` load run's curve no longer
-    falls up to 128 learners (b).
-  - The soak samples the machine with every reading: a fixed loop's CPU time in a fresh process
-    (`common.probe_ms`) and the CPUs' steal share; each minute's row shows both, and a second drift row
-    gives one journey's CPU in probe units, first minute against last (d).
+    CPU per journey, 3-4 fewer Redis commands a journey; in this run's load curve, no fall up to 128
+    learners (b).
+  - The soak samples the machine with every reading: the CPUs' steal share (/proc/stat) and a fixed
+    loop's CPU time in a fresh process (`common.probe_ms`); each minute's row shows both, and a second
+    drift row gives the journeys/s per share of the CPUs the hypervisor left, first minute against last
+    (d).
   - Looked at and left: the session socket joining its session's group inside its slot claim (the
     group is known from the URL, but the socket would be a member before it is authorized); dropping
     the session collection's two indexes beyond the seed and the invitation one (a session insert
