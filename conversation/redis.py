@@ -77,16 +77,21 @@ def _delete_if_equals_script():
     return client().register_script(_DELETE_IF_EQUALS)
 
 
-def delete_if_equals(key: str, value: str, pipe=None) -> None:
-    """Deletes `key` while it holds `value`, at once or queued on `pipe`.
+def queue_script(pipe, script: str, *, keys: list, args: list) -> None:
+    """Queues a Lua script's call on a pipeline, as EVAL.
 
-    Queued as EVAL, not as the registered script: redis-py sends SCRIPT EXISTS ahead of any pipeline
-    holding a registered script's call, in a round trip of its own (every session's end paid one).
+    Not as a registered script (`register_script(...)(client=pipe)`): redis-py then sends SCRIPT EXISTS
+    ahead of the pipeline, in a round trip of its own (every session's end paid one).
     """
+    pipe.eval(script, len(keys), *keys, *args)
+
+
+def delete_if_equals(key: str, value: str, pipe=None) -> None:
+    """Deletes `key` while it holds `value`, at once or queued on `pipe`."""
     if pipe is None:
         _delete_if_equals_script()(keys=[key], args=[value])
     else:
-        pipe.eval(_DELETE_IF_EQUALS, 1, key, value)
+        queue_script(pipe, _DELETE_IF_EQUALS, keys=[key], args=[value])
 
 
 _ttl_set: dict[str, float] = {}

@@ -19,7 +19,7 @@ from functools import cache
 from itertools import islice
 
 from conversation import clock, redis_keys
-from conversation.redis import async_client, client, execute_replicated
+from conversation.redis import async_client, client, execute_replicated, queue_script
 
 log = logging.getLogger(__name__)
 
@@ -67,11 +67,6 @@ redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 return 1
 """
-
-
-@cache
-def _change_script():
-    return client().register_script(_CHANGE)
 
 
 @cache
@@ -300,10 +295,11 @@ def restriction_publish(*, user_id: str, until: float | None) -> None:
     """
     op, value = ("del", "") if until is None else ("set", repr(float(until)))
     pipe = client().pipeline(transaction=False)
-    _change_script()(
+    queue_script(
+        pipe,
+        _CHANGE,
         keys=[redis_keys.restrictions_hash(), redis_keys.restrictions_version()],
         args=[op, user_id, value, uuid.uuid4().hex, MIRROR_TTL_SECONDS],
-        client=pipe,
     )
     global _snapshot
     try:
