@@ -28,4 +28,4 @@ HEALTHCHECK --interval=30s --timeout=3s CMD python -c "import urllib.request,os;
 # (static files, message catalogs). The release proper, once per deploy before the new processes
 # start, is the Procfile's `release:` line in a one-off container of this image:
 #   docker run --rm --env-file prod.env IMAGE python manage.py release
-CMD ["sh", "-c", "uvicorn config.asgi:application --host 0.0.0.0 --port ${PORT} --proxy-headers --ws-max-size 65536 --ws-per-message-deflate false --no-server-header --timeout-keep-alive 5 --http h11 --h11-max-incomplete-event-size 16384"]
+CMD ["sh", "-c", "uvicorn config.asgi:application --host 0.0.0.0 --port ${PORT} --proxy-headers --ws-max-size 65536 --ws-per-message-deflate false --no-server-header --timeout-keep-alive 5 --http conversation.http_protocol:BoundedHttpToolsProtocol"]

@@ -57,6 +57,7 @@ TOUCHED = ("matchmaking_request", "conversation_session", "topic")
 THREADS = 8
 ROUNDS = int(os.environ.get("BENCH_COST_ROUNDS", "3"))
 PROFILE = os.environ.get("BENCH_PROFILE") == "1"
+H11_OPTIONS = ["--http", "h11", "--h11-max-incomplete-event-size", "16384"]
 QUEUES = [(lang, level) for lang in ("en", "fr") for level in ("A1", "A2", "B1", "B2")][:THREADS]
 TARGETS = {"mongo": 7, "redis": 40, "web_ms": 8.0, "mongo_ms": 7.0, "ratio": 0.6, "live_ms": 0.7}
 
@@ -267,8 +268,8 @@ def main() -> int:
             measured(pids, gets_work(base, "/health/live", 4 * PAIRS, None))
         live_frames = profiler.stop()
     created_since(started, TOUCHED[:2])  # the topics stay: the catalog is the service's own
-    # The same liveness probe with uvicorn's default parser (httptools) instead of the Procfile's h11.
-    with_httptools = live_cpu(PROD_ENV, drop_options(options, {"--http", "--h11-max-incomplete-event-size"}))
+    # The same liveness probe with h11 and its 16 KiB head limit, the Procfile's parser until round 11.
+    with_h11 = live_cpu(PROD_ENV, [*drop_options(options, {"--http"}), *H11_OPTIONS])
     cost, get_cost, live_cost = per_unit(pairing, quiet), per_unit(topics, quiet), per_unit(live, quiet)
     post_rate = 2 * cost["rate"]
     ratio = post_rate / get_cost["rate"]
@@ -291,8 +292,8 @@ def main() -> int:
          f"Mongo {get_cost['mongo']:.1f} ops, Redis {get_cost['redis']:.1f} cmds", "-"),
         ("/health/live: web CPU per request (ms)", f"{live_cost['cpu_ms']['web']:.2f}", f"{live_cost['rate']:.0f}/s",
          verdict(live_cost["cpu_ms"]["web"], TARGETS["live_ms"])),
-        ("/health/live with httptools instead of h11: web CPU per request (ms)", f"{with_httptools['ms']:.2f}",
-         f"{with_httptools['rate']:.0f}/s", "-"),
+        ("/health/live with h11 instead of httptools: web CPU per request (ms)", f"{with_h11['ms']:.2f}",
+         f"{with_h11['rate']:.0f}/s", "-"),
         ("idle window (no worker, no beat): Mongo ops, Redis cmds",
          f"{quiet['mongo'].total()}, {quiet['redis'].total()}", f"{quiet['seconds']:.1f} s", "-"),
         ("idle window: SecantusDB CPU (ms per s)", f"{quiet['cpu'].get('mongodb', 0) * 1000 / quiet['seconds']:.1f}",

@@ -10,6 +10,7 @@ import asyncio
 import base64
 import datetime as dt
 import json
+import re
 import socket
 import time
 import urllib.request
@@ -109,14 +110,31 @@ def test_a_chunked_body_is_cut_off_at_the_limit(server):
     )  # fmt: skip
 
 
+@pytest.fixture(scope="module")
+def procfile_server() -> Iterator[str]:
+    """A web process started with the Procfile's uvicorn options (its HTTP protocol among them)."""
+    with web_servers(1, args=procfile_web_options()) as urls:
+        yield urls[0]
+
+
+def _connect(base: str) -> socket.socket:
+    return socket.create_connection(("127.0.0.1", int(base.rsplit(":", 1)[1])))
+
+
+def _head_in_pieces(sock: socket.socket, padding: int, *, piece: int = 1024) -> None:
+    """The head of a GET /health/live with `padding` bytes of X-Pad headers, a piece at a time, not ended."""
+    sock.sendall(b"GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+    while padding > 0:
+        line = b"X-Pad: " + b"a" * (min(piece, padding) - 9) + b"\r\n"
+        sock.sendall(line)
+        padding -= len(line)
+        time.sleep(0.002)  # separate reads on the server's side
+
+
 @pytest.mark.timeout(60)
-def test_the_procfile_server_cuts_off_an_endless_header_block():
-    # Why the Procfile keeps h11 over the faster httptools: uvicorn's httptools protocol has no header-size
-    # setting, and took 8 MiB of headers (its RSS grew 16 MB) where h11 resets the connection.
-    with (
-        web_servers(1, args=procfile_web_options()) as (base,),
-        socket.create_connection(("127.0.0.1", int(base.rsplit(":", 1)[1]))) as sock,
-    ):
+def test_the_procfile_server_cuts_off_an_endless_header_block(procfile_server):
+    # httptools alone took 8 MiB of headers (its RSS grew 16 MB); conversation.http_protocol bounds the head.
+    with _connect(procfile_server) as sock:
         sock.settimeout(10)
         line = b"X-Pad: " + b"a" * 8000 + b"\r\n"
         answer = b""
@@ -129,6 +147,37 @@ def test_the_procfile_server_cuts_off_an_endless_header_block():
         except OSError:
             pass  # reset while sending: refused
     assert not answer.startswith(b"HTTP/1.1 200"), answer[:80]
+
+
+@pytest.mark.timeout(60)
+def test_the_procfile_server_answers_431_to_a_head_over_16_kib_and_serves_one_under_it(procfile_server):
+    with _connect(procfile_server) as sock:
+        for _ in range(2):  # the second request on the connection is counted afresh
+            _head_in_pieces(sock, 15 * 1024)
+            sock.sendall(b"\r\n")
+            assert _read_response(sock, timeout=5).startswith(b"HTTP/1.1 200 OK")
+    with _connect(procfile_server) as sock:
+        _head_in_pieces(sock, 16 * 1024)  # past the limit with its request line; not ended, nothing more sent
+        refused = _read_response(sock, timeout=5)
+        assert sock.recv(1) == b""  # and the connection is closed
+    assert refused.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n"), refused[:80]
+
+
+@pytest.mark.timeout(60)
+def test_the_procfile_server_serves_a_request_pipelined_behind_a_body(procfile_server):
+    # A read that ends a 20 KB body and starts the next head: the bound counts head bytes only.
+    body = b"x" * 20_000
+    with _connect(procfile_server) as sock:
+        sock.sendall(b"GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n\r\nx" % len(body))
+        time.sleep(0.2)  # the server reads the head apart from the rest
+        sock.sendall(body[1:] + b"GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n")
+        time.sleep(0.2)  # that read ends inside the second head
+        sock.sendall(b"\r\n")
+        sock.settimeout(5)
+        answers = b""
+        while chunk := sock.recv(65536):
+            answers += chunk
+    assert re.findall(rb"HTTP/1\.1 (\d+) ", answers) == [b"200", b"200"], answers[:300]
 
 
 # --- Sockets: token expiry, per-user cap, frame rate ---------------------------------------------------------
