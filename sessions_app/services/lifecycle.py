@@ -141,8 +141,9 @@ def heartbeat_effects(
     try:
         if beat.partner_last > 0 and session.status == WAITING:
             session, started = _start(session, now)
-            if started:
+            if started:  # stored as started: said so even if its timers cannot be set below
                 pushes.append((group, "session.started", {"session": session_json(session)}))
+                presence.presence_mark_active(session)
     finally:  # the join happened whatever became of the start
         if pushes:
             events.push_each(pushes)
@@ -154,14 +155,11 @@ def _in_join_window(session: ConversationSession, now: dt.datetime) -> bool:
 
 
 def _start(session: ConversationSession, now: dt.datetime) -> tuple[ConversationSession, bool]:
-    """Starts a waiting session: the session as stored now, and whether this call started it."""
+    """Starts a waiting session in MongoDB: the session as stored now, and whether this call started it."""
     won = Where(ConversationSession, id=session.id, status=WAITING).update_one(
         set__status=ACTIVE, set__started_at=now, set__updated_at=now
     )
-    session = reloaded(session)
-    if won:
-        presence.presence_mark_active(session)
-    return session, bool(won)
+    return reloaded(session), bool(won)
 
 
 def session_end(

@@ -30,6 +30,7 @@ class SweepResult:
     time_ups: int = 0
     rebuilt: int = 0
     invitations_expired: int = 0
+    starts_completed: int = 0  # started sessions whose timers a failed Redis call had left unset
 
 
 def _sessions(ids: set[str]) -> dict[str, ConversationSession]:
@@ -101,6 +102,9 @@ def _sweep_timer(entry: str, session: ConversationSession | None, now: dt.dateti
             result.no_shows += 1
             if not ended.scheduled_at:  # a scheduled session was not born of a queue
                 session_no_show.send(sender=ConversationSession, session=ended, user_ids=showed_up, now=now)
+    elif kind == presence.JOIN:  # active: its start's Redis step, which drops this timer, failed
+        presence.presence_mark_active(session)  # idempotent: the same timers from the stored startedAt
+        result.starts_completed += 1
     elif kind == presence.MAX and session.status == ACTIVE:
         ended = lifecycle.session_end(
             session=session, status=COMPLETED, reason=END_TIMEOUT, expected=(ACTIVE,), now=now

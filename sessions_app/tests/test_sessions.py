@@ -12,8 +12,9 @@ import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 from bson import ObjectId
 from channels.layers import get_channel_layer
+from redis.exceptions import ConnectionError as RedisConnectionError
 
-from conversation import redis_keys
+from conversation import breaker, redis_keys
 from conversation.redis import client as redis
 from conversation.s3 import s3
 from matchmaking.documents import MatchmakingRequest
@@ -115,6 +116,49 @@ def test_the_heartbeat_that_starts_the_session_sends_its_events_in_one_push(api,
     assert pushes == [["partner.joined"], ["partner.joined", "session.started"]]
     assert [(e["type"], e.get("userId")) for e in seen] == [("partner.joined", "bob"), ("session.started", None)]
     assert ConversationSession.objects.get(id=session_id).status == "active"
+
+
+def test_a_stored_start_is_announced_even_when_redis_fails_to_take_its_timers(api, monkeypatch, frozen_clock, settings):
+    """The start is in MongoDB: `session.started` goes out, the failure answers 503, the sweep sets the timers."""
+    session_id = matched(api)
+    layer = get_channel_layer()
+    pushes = []
+    send = layer.group_send_many_blocking
+
+    def counted(sends):
+        pushes.append([message["event"]["type"] for _, message in sends])
+        return send(sends)
+
+    def redis_gone(session):
+        raise RedisConnectionError("Redis went away")
+
+    monkeypatch.setattr(layer, "group_send_many_blocking", counted)
+    monkeypatch.setattr(presence, "presence_mark_active", redis_gone)
+    beat(api, "alice", session_id)
+    try:
+        assert beat(api, "bob", session_id).status_code == 503
+    finally:
+        breaker.store_answered("redis")  # the 503 opened the process's breaker: Redis is in fact fine
+    assert pushes == [["partner.joined"], ["partner.joined", "session.started"]]
+    session = ConversationSession.objects.get(id=session_id)
+    assert session.status == "active"
+    # The start's timers were not set; the sweep at the join deadline, still there, sets them.
+    monkeypatch.undo()
+
+    def deadlines() -> dict[str, float]:
+        return {m.decode(): at for m, at in redis().zrange(redis_keys.session_deadlines(), 0, -1, withscores=True)}
+
+    assert f"{session_id}:join" in deadlines() and f"{session_id}:max" not in deadlines()
+    settings.SESSION_HEARTBEAT_TIMEOUT_SECONDS = 3600  # both stay live meanwhile
+    frozen_clock.advance(seconds=settings.SESSION_JOIN_TIMEOUT_SECONDS + 1)
+    assert sessions_sweep().starts_completed == 1
+    started = session.started_at.replace(tzinfo=dt.UTC).timestamp()
+    assert {k: v for k, v in deadlines().items() if k.startswith(session_id)} == {
+        f"{session_id}:max": started + settings.SESSION_MAX_DURATION_SECONDS,
+        f"{session_id}:time_up": started + 60 * session.planned_duration_minutes,
+    }
+    assert redis().hget(redis_keys.session_active(session_id), "status") == b"active"
+    assert sessions_sweep().starts_completed == 0
 
 
 def test_http_heartbeat_fallback_does_the_same(api):
