@@ -164,6 +164,29 @@ def test_the_procfile_server_answers_431_to_a_head_over_16_kib_and_serves_one_un
 
 
 @pytest.mark.timeout(60)
+def test_the_procfile_server_cuts_off_endless_trailers_and_serves_a_chunked_body(procfile_server):
+    # httptools parses a chunked body's trailers like headers, after the head is done.
+    chunked = b"POST /api/v1/matchmaking/requests/ HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n"
+    with _connect(procfile_server) as sock:
+        pieces = b"".join(b"10\r\n" + b"x" * 16 + b"\r\n" for _ in range(1000))  # 16 KB in 16-byte chunks
+        sock.sendall(chunked + b"\r\n" + pieces + b"0\r\nX-Trailer: a\r\n\r\n")
+        assert _read_response(sock, timeout=5).startswith(b"HTTP/1.1 401 ")  # read whole, then refused
+    with _connect(procfile_server) as sock:
+        sock.sendall(chunked + b"\r\n4\r\nabcd\r\n0\r\n")
+        sock.settimeout(5)
+        try:
+            for _ in range(1024):  # 1 MiB of trailers, a line at a time
+                sock.sendall(b"X-Pad: " + b"a" * 1015 + b"\r\n")
+                time.sleep(0.001)
+            cut_off = sock.recv(1) == b""
+        except TimeoutError:
+            cut_off = False  # still reading them, or waiting for more
+        except OSError:
+            cut_off = True  # reset while sending
+    assert cut_off
+
+
+@pytest.mark.timeout(60)
 def test_the_procfile_server_serves_a_request_pipelined_behind_a_body(procfile_server):
     # A read that ends a 20 KB body and starts the next head: the bound counts head bytes only.
     body = b"x" * 20_000

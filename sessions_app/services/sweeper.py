@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from conversation import clock, events, redis_keys
+from conversation.documents import reloaded
 from conversation.lookups import parse_object_id
 from conversation.redis import client
 from sessions_app.documents import ACTIVE, COMPLETED, END_DROPPED, END_TIMEOUT, WAITING, ConversationSession
@@ -103,8 +104,7 @@ def _sweep_timer(entry: str, session: ConversationSession | None, now: dt.dateti
             if not ended.scheduled_at:  # a scheduled session was not born of a queue
                 session_no_show.send(sender=ConversationSession, session=ended, user_ids=showed_up, now=now)
     elif kind == presence.JOIN:  # active: its start's Redis step, which drops this timer, failed
-        presence.presence_mark_active(session)  # idempotent: the same timers from the stored startedAt
-        result.starts_completed += 1
+        result.starts_completed += _complete_start(entry, session)
     elif kind == presence.MAX and session.status == ACTIVE:
         ended = lifecycle.session_end(
             session=session, status=COMPLETED, reason=END_TIMEOUT, expected=(ACTIVE,), now=now
@@ -117,6 +117,17 @@ def _sweep_timer(entry: str, session: ConversationSession | None, now: dt.dateti
             result.time_ups += 1
     else:
         redis.zrem(redis_keys.session_deadlines(), entry)
+
+
+def _complete_start(entry: str, session: ConversationSession) -> bool:
+    """The Redis step of an active session's start (its flag and timers), which failed when it started."""
+    if not client().zrem(redis_keys.session_deadlines(), entry):
+        return False  # another sweeper claimed it
+    session = reloaded(session)  # as stored now: it may have ended since this sweep read it
+    if session.status != ACTIVE or not session.started_at:
+        return False
+    presence.presence_mark_active(session)  # idempotent: the timers follow from the stored startedAt
+    return True
 
 
 def _sweep_silence(
