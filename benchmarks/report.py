@@ -71,60 +71,52 @@ def line_svg(title: str, points: list[tuple[float, float]], x_label: str, y_labe
 
 READING = """## Reading the figures against the targets (issue 17)
 
-Where issue 17 stands, from the run above (`make bench`, 2026-12-01 18:50-19:17, nothing else
-running), after the tenth round of work, on the machine of rounds 7 to 9 (a Firecracker VM with 2 cores
-of an "Intel Xeon Processor" at 2.3 GHz), whose speed moves within the hour. This run fell in a slow
-patch: raw ZADD+ZPOPMIN 30,379/s, against 47,670 at the start of round 9's run (16:33), and every
-figure that is CPU per unit moved with it (SecantusDB, whose work per pair did not change, 12.9 ms a
-pair against 10.0; `/health/live`, whose code did not change, 0.91 ms against 0.62). So the comparisons
-that count are the alternated ones (footnotes a and c). The code changed this round on the socket side
-(below); the pairing POST's path did not. "Before" is the same harness on main before issue 17, on the
-earlier machine: pairing cost Mongo 12.0 operations, Redis 79.8 commands, web 19.8 ms and SecantusDB
-13.1 ms per pair, `/health/live` 1.57 ms; pairing step 0.39, heartbeats 0.36, load peak 37.6 journeys/s.
+Where issue 17 stands, from the run above (`make bench`, 2026-12-01 21:45-22:06, nothing else
+running), after the eleventh round of work, on the machine of rounds 7 to 10 (a Firecracker VM with 2
+cores of an "Intel Xeon Processor" at 2.3 GHz), whose speed moves within the hour. This run fell in the
+slowest patch seen yet: raw ZADD+ZPOPMIN 17,445/s, against 30,379 in round 10's run (18:50) and 47,670
+in round 9's (16:33); the soak's CPUs lost up to 41 % to steal in its slowest minutes. Every figure that
+is CPU per unit moves with that (SecantusDB, whose work per pair did not change, 12.9 ms a pair against
+10.0 in round 9), so the comparisons that count are the alternated ones (footnote a). "Before" is the
+same harness on main before issue 17, on the earlier machine: pairing cost Mongo 12.0 operations, Redis
+79.8 commands, web 19.8 ms and SecantusDB 13.1 ms per pair, `/health/live` 1.57 ms; pairing step 0.39,
+heartbeats 0.36, load peak 37.6 journeys/s.
 
-| target | round 9 (16:33, fast patch) | this run (18:50, slow patch) | verdict |
+| target | round 9 (16:33, fast patch) | this run (21:45, slowest patch) | verdict |
 |---|---|---|---|
 | MongoDB <= 7 operations per pair | 6.0 | 6.0 | met |
 | Redis <= 40 commands per pair | 38.7 | 38.8 | met |
-| web CPU <= 8 ms per pair | 8.2 (rounds 8.0-8.3) | 10.0 (rounds 9.8-10.6) (a) | **not met** |
-| SecantusDB CPU <= 7 ms per pair | 10.0 (rounds 9.8-10.0) | 12.9 (rounds 12.0-14.1) | **not met** |
-| `/health/live` <= 0.7 ms CPU | 0.62 (httptools 0.48) | 0.91 (httptools 0.66) (a) | met in fast patches only |
-| pairing POSTs >= 0.6 of one-topic GETs | 3.74 | 5.26 | met |
-| pairing step >= 0.5 of ZADD+ZPOPMIN | 0.54 (rounds 0.51-0.60) | 0.56 (rounds 0.35-0.63) | met |
-| heartbeats >= 0.7 of the echo | 0.89 (CPU 0.92) | 0.89 (CPU 0.88) | met; 0.41 against the direct echo |
-| load, 2 web: no knee < 64, peak >= 88/s | 42.3-55.0, falls from 32 | 28.0-47.1, flat to 128 (b, c) | **not met** |
-| (same), 4 web | 38.6-55.6, falls from 64 | 31.3-51.1, a dip at 32 | **not met** |
-| soak: within 10 %, RSS flat | -10.9 %, web 116 -> 123 MB | +4.7 % (128 learners), web 139 -> 151 MB (d) | met, once |
+| web CPU <= 8 ms per pair | 8.2 (rounds 8.0-8.3) | 10.1 (rounds 9.3-10.6) (a) | **not met** |
+| SecantusDB CPU <= 7 ms per pair | 10.0 (rounds 9.8-10.0) | 12.9 (rounds 11.9-13.3) | **not met** |
+| `/health/live` <= 0.7 ms CPU | 0.62 (h11; httptools 0.48) | 0.63 (h11 0.65) (a) | met |
+| pairing POSTs >= 0.6 of one-topic GETs | 3.74 | 3.79 | met |
+| pairing step >= 0.5 of ZADD+ZPOPMIN | 0.54 (rounds 0.51-0.60) | 0.45 (0.35-0.59) (b) | **not met** here |
+| heartbeats >= 0.7 of the echo | 0.89 (CPU 0.92) | 1.10 (CPU 1.03) | met; 0.59 against the direct echo |
+| load, 2 web: no knee < 64, peak >= 88/s | 42.3-55.0, falls from 32 | 45.2-53.6, flat to 128 (c) | **not met** |
+| (same), 4 web | 38.6-55.6, falls from 64 | 32.8-51.6, a dip at 32 | **not met** |
+| soak: within 10 %, RSS flat | -10.9 %, web 116 -> 123 MB | +4.1 % (8 learners), web 116 -> 121 MB (d) | met |
 
-(a) Nothing on the pairing POST's path changed this round, and the machine ran ~1.5 times slower than
-in round 9's run by the raw Redis baseline; `/health/live` moved by the same factor. Every CPU figure
-per pair here is the machine's; round 9's fast-patch figures stand for the code.
-(b) Per journey at the 2-web peak: web 20.9 ms, SecantusDB 12.1, Redis 1.3, client 3.7; 6.4 MongoDB
-operations, 88.7 Redis commands (round 9: 99.5). Throughput stayed between 41.5 and 47.1 journeys/s
-from 8 learners to 128, with 0 errors: the curve flattens at 16 and does not fall.
-(c) Side by side with round 9's code (83933b2), alternated, 2 web processes, 32 learners, 20 s, six
-pairs 18:35-18:44 (`benchmarks/side_by_side.sh 83933b2 77621f0 3`, twice): 43.2 / 39.8 / 35.4 / 43.2 /
-45.9 / 53.4 journeys/s for round 9's code, 50.6 / 46.0 / 49.8 / 47.6 / 55.1 / 48.8 for this round's
-(mean 43.5 -> 49.7, +14 %; five pairs of six), 0 errors; web CPU per journey over the same run's
-SecantusDB CPU (unchanged work) 1.72-1.94 before, 1.66-1.77 after (~6 % less web per journey); Redis
-commands 97-98 -> 94-96 a journey. Against the code the issue was filed on (44c3c44), three pairs
-18:45-18:50: 17.7 (10 errors) / 28.5 / 31.2 against 39.3 / 45.9 / 43.8: 1.4-1.6 times without the
-first pair, whose old run failed journeys and spent 53.5 ms of web a journey against its 36-39 in the
-other two. Not 2 times.
-(d) The soak table above is not this `make bench` run's: that soak read the machine with a row the
-code no longer prints (one journey's CPU in probe units), so it ran again with the final code,
-19:32-19:44, at the same 128 learners (its rule's knee: the fewest learners reaching 95 % of the
-peak, and the peak came at 128): 45.3 journeys/s in the first minute, 49.4-58.0 in minutes 2-9, 47.4 in
-the last, +4.7 % (met); per share of the CPUs the hypervisor left, +3.8 %; 0 errors, one learner gave up
-once. Each web process 139 -> 151 MB between the first and last quarter, flat over the last three
-minutes (150-151); SecantusDB 73 -> 157 MB as it took ~30,000 documents; Redis 17 -> 23. The two soaks
-before it show why the run reads the machine: `make bench`'s (18:50 run, 128 learners) went 52.4 ->
-36.5 journeys/s (-30.3 %) as the CPUs' steal share rose from 0-2 % to 18 % and 12 % in its two
-slowest minutes; one at 32 learners right after, 19:18-19:29, went 38.1 -> 49.0 (+28.6 %) as steal
-fell from 18 % to 1 %. Per CPU share left (journeys/s / (1 - steal)) those read -20.8 % and +6.5 %:
-the steal explains the second and not all of the first, whose web CPU per journey rose 18.8 -> 24.3 ms
-(21.4 with the steal taken out) as SecantusDB's and Redis' rose with it. A fixed loop's CPU time,
-sampled alongside, read 61-94 ms within minutes: too noisy to correct by, so it is shown, not used.
+(a) The web process now serves HTTP with httptools behind a bound of its own
+(`conversation/http_protocol.py`) instead of h11. `/health/live` in fresh processes, alternated, eight
+pairs (three at 21:38-21:40, five at 22:07-22:10): this setup 0.55-0.71 ms, h11 0.60-0.86, this setup lower in seven
+pairs of eight (medians of the last five 0.58 against 0.70). The table's pair (0.63 against 0.65) is one
+pair: the first a process that had served 1,800 pairs, the second a fresh one. Per pair, two
+alternated pairs of `pairing_cost` runs against round 10's code: 10.1 / 9.8 ms before, 9.9 / 9.4 after
+(~3 %, within this machine's run-to-run noise); load runs alternated with it, three pairs at 32
+learners (21:22-21:27): 48.3 / 45.0 / 43.2 journeys/s before, 39.6 / 47.0 / 46.8 after, web 20.1-20.8
+and 19.4-21.5 ms a journey: no difference that shows. The POST path is otherwise round 9's, whose
+fast-patch figure stands for the code.
+(b) The pairing step is Redis against Redis (the Lua script against raw ZADD+ZPOPMIN, alternated five
+times); its rounds spread from 0.35 to 0.59 here, as in round 10's (0.35-0.63), and its script did
+not change: the median fell with the machine's noise, not the code.
+(c) Per journey at the 2-web peak (96 learners): web 17.7 ms, SecantusDB 11.8, Redis 1.1, client 2.9;
+6.7 MongoDB operations, 92.7 Redis commands. 45.2-53.6 journeys/s from 4 learners to 128 with 0 errors
+(two robots gave up waiting once, at 32 and 64): flat, no fall.
+(d) At 8 learners, the knee by its rule (the fewest learners reaching 95 % of the peak): 40.9
+journeys/s in the first minute, 42.5 in the last, with 20.9-22.1 in minutes 5-6 as the CPUs' steal share
+rose to 35-41 % (web CPU per journey 21.5 -> 30.7 ms in those minutes, back to 20.0 after). Per share of
+the CPUs the hypervisor left, +7.5 %. 0 errors; each web process 116 -> 121 MB between the first and
+last quarter.
 
 Why the load run stops where it does: one journey costs ~15-20 ms of web CPU, ~8-12 ms of
 SecantusDB, ~1-1.5 ms of Redis and ~2.5-3 ms of the load client on the same two cores, plus the
@@ -141,7 +133,22 @@ near two thirds of today's, a real `mongod` in place of SecantusDB (~1 ms per op
 journey, a quarter to a third of the machine), and the load client on cores of its own. SCALING.md
 sizes it.
 
-- Tenth round (this run): round trips on the socket side, and the soak's reading of the machine.
+- Eleventh round (this run): the HTTP parser, and a session start whose Redis step fails.
+  - The web process served HTTP with h11 for its head-size limit alone (`--h11-max-incomplete-event-
+    size`: httptools took 8 MiB of headers). It now runs uvicorn's httptools protocol through
+    `conversation.http_protocol.BoundedHttpToolsProtocol`, which counts what a request holds besides
+    its body (head, chunk framing, trailers) and answers 431 past 16 KiB plus the body's own size (a
+    review found trailers unbounded in the first version; tests/test_hostile_service.py). ~0.12 ms less
+    CPU a request (footnote a).
+  - A session start whose compare-and-set won but whose Redis step (the active flag and the max and
+    time_up timers) failed sent no `session.started` and left its timers unset for good; the push now
+    goes first, and the sweep that finds an active session's join timer sets them (ARCHITECTURE.md,
+    Sessions).
+  - Measured and left: a partial index for the session collection's invitation index (insert 1.27 ->
+    1.02 ms, status update 2.15 -> 2.55 ms of SecantusDB, two runs each: noise, no gain); zttp, uvicorn's
+    newest parser (version 0.0.35, too young for production).
+
+- Tenth round (its `make bench`, 18:50): round trips on the socket side, and the soak's reading of the machine.
   - Counted per call site in the web process over a load run (1 web process, 16 learners, 20 s), the
     round trips a journey made to Redis: channel-layer reads 3.05, socket claim and release 2.1 and
     2.0, heartbeat batches 2.1, pushes from sync code 2.5, group joins 1.0, and one or a half each for
@@ -158,13 +165,19 @@ sizes it.
   - A session's end cleared its presence in two round trips: redis-py sends SCRIPT EXISTS, alone,
     ahead of any pipeline holding a registered script's call; its conditional deletes are now queued as
     EVAL (1.0 -> 0.5 a journey).
-  - Effect, alternated with round 9's code (footnote c): +14 % journeys/s at 32 learners, ~6 % less web
-    CPU per journey, 3-4 fewer Redis commands a journey; in this run's load curve, no fall up to 128
-    learners (b).
+  - Effect, alternated with round 9's code (83933b2; 2 web processes, 32 learners, six pairs): 43.5 ->
+    49.7 journeys/s on average (+14 %, five pairs of six), web CPU per journey over the same run's
+    SecantusDB CPU 1.72-1.94 -> 1.66-1.77 (~6 % less web), Redis commands 97-98 -> 94-96 a journey.
+    Against the code the issue was filed on (44c3c44), three pairs: 1.4-1.6 times. Its run's load
+    curve (28.0-47.1 journeys/s, a slow patch: raw ZADD+ZPOPMIN 30,379/s) did not fall up to 128
+    learners.
   - The soak samples the machine with every reading: the CPUs' steal share (/proc/stat) and a fixed
     loop's CPU time in a fresh process (`common.probe_ms`); each minute's row shows both, and a second
-    drift row gives the journeys/s per share of the CPUs the hypervisor left, first minute against last
-    (d).
+    drift row gives the journeys/s per share of the CPUs the hypervisor left, first minute against last.
+    Its run's soak (128 learners) went -30.3 % as steal rose to 12-18 % (-20.8 % per CPU share left);
+    one at 32 learners +28.6 % as steal fell from 18 % to 1 % (+6.5 %); a rerun at 128 learners held
+    (+4.7 %, web RSS flat at 150-151 MB over its last three minutes). A fixed loop's CPU time read
+    61-94 ms within minutes: too noisy to correct by, so it is shown, not used.
   - Looked at and left: the session socket joining its session's group inside its slot claim (the
     group is known from the URL, but the socket would be a member before it is authorized); dropping
     the session collection's two indexes beyond the seed and the invitation one (a session insert
