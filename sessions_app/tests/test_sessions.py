@@ -90,18 +90,25 @@ def test_a_join_before_the_pairing_publishes_presence_survives_the_publication()
     assert hash_[b"status"] == b"active" and float(hash_[b"lastHeartbeat2"]) > 0
 
 
-def test_the_heartbeat_that_starts_the_session_sends_its_events_in_one_push(api, monkeypatch):
-    """The second joiner's `partner.joined` travels with `session.started` (one call to Redis), in that order."""
-    session_id = matched(api)
+@pytest.fixture
+def pushes(monkeypatch) -> list[list[str]]:
+    """The event types of each push sent from sync code, a list per call to Redis (they still go out)."""
     layer = get_channel_layer()
-    pushes = []
+    sent: list[list[str]] = []
     send = layer.group_send_many_blocking
 
-    def counted(sends):
-        pushes.append([message["event"]["type"] for _, message in sends])
+    def recorded(sends):
+        sent.append([message["event"]["type"] for _, message in sends])
         return send(sends)
 
-    monkeypatch.setattr(layer, "group_send_many_blocking", counted)
+    monkeypatch.setattr(layer, "group_send_many_blocking", recorded)
+    return sent
+
+
+def test_the_heartbeat_that_starts_the_session_sends_its_events_in_one_push(api, pushes):
+    """The second joiner's `partner.joined` travels with `session.started` (one call to Redis), in that order."""
+    session_id = matched(api)
+    pushes.clear()  # the pairing's own
 
     async def scenario():
         alice = await open_socket(f"/ws/v1/sessions/{session_id}/", "alice")
@@ -118,21 +125,16 @@ def test_the_heartbeat_that_starts_the_session_sends_its_events_in_one_push(api,
     assert ConversationSession.objects.get(id=session_id).status == "active"
 
 
-def test_a_stored_start_is_announced_even_when_redis_fails_to_take_its_timers(api, monkeypatch, frozen_clock, settings):
+def test_a_stored_start_is_announced_even_when_redis_fails_to_take_its_timers(
+    api, pushes, monkeypatch, frozen_clock, settings
+):
     """The start is in MongoDB: `session.started` goes out, the failure answers 503, the sweep sets the timers."""
     session_id = matched(api)
-    layer = get_channel_layer()
-    pushes = []
-    send = layer.group_send_many_blocking
-
-    def counted(sends):
-        pushes.append([message["event"]["type"] for _, message in sends])
-        return send(sends)
+    pushes.clear()  # the pairing's own
 
     def redis_gone(session):
         raise RedisConnectionError("Redis went away")
 
-    monkeypatch.setattr(layer, "group_send_many_blocking", counted)
     monkeypatch.setattr(presence, "presence_mark_active", redis_gone)
     beat(api, "alice", session_id)
     try:
