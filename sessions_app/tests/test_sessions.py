@@ -135,17 +135,17 @@ def test_a_stored_start_is_announced_even_when_redis_fails_to_take_its_timers(
     def redis_gone(session):
         raise RedisConnectionError("Redis went away")
 
-    monkeypatch.setattr(presence, "presence_mark_active", redis_gone)
-    beat(api, "alice", session_id)
-    try:
-        assert beat(api, "bob", session_id).status_code == 503
-    finally:
-        breaker.store_answered("redis")  # the 503 opened the process's breaker: Redis is in fact fine
+    with monkeypatch.context() as failing:
+        failing.setattr(presence, "presence_mark_active", redis_gone)
+        beat(api, "alice", session_id)
+        try:
+            assert beat(api, "bob", session_id).status_code == 503
+        finally:
+            breaker.store_answered("redis")  # the 503 opened the process's breaker: Redis is in fact fine
     assert pushes == [["partner.joined"], ["partner.joined", "session.started"]]
     session = ConversationSession.objects.get(id=session_id)
     assert session.status == "active"
     # The start's timers were not set; the sweep at the join deadline, still there, sets them.
-    monkeypatch.undo()
 
     def deadlines() -> dict[str, float]:
         return {m.decode(): at for m, at in redis().zrange(redis_keys.session_deadlines(), 0, -1, withscores=True)}
