@@ -43,7 +43,7 @@ application = RequestIdASGIMiddleware(
 # What is loaded by now (Django, the apps, the URL conf and every view: ~135k objects) lives as long as
 # the process. Frozen, the collector no longer walks it in each older-generation pass, and a larger
 # youngest generation makes the passes rarer: the collector's share of the web process's CPU in the
-# pairing bench went from 5.2 % to 1.9 % (docs/BENCHMARKS.md, "Fifth round").
+# pairing bench went from 5.2 % to 1.9 % (docs/PERFORMANCE-LOG.md, "Fifth round").
 get_resolver().url_patterns  # noqa: B018 (imports the URL conf and the views now, not on the first request)
 gc.freeze()
 gc.set_threshold(GC_YOUNG_THRESHOLD, 10, 10)

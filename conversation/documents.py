@@ -41,7 +41,8 @@ def reloaded(document: D) -> D:
 
 # Why these exist: on the pairing path MongoEngine's QuerySet (built, cloned, then turned into a query)
 # and Document.save (change tracking, cascades, signals) cost more CPU than the round trip they make
-# (docs/BENCHMARKS.md, "Reading the figures"). Same keywords, same stored form, one pymongo call.
+# (docs/PERFORMANCE-LOG.md, "Web CPU, the framework and MongoDB call path"). Same keywords, same stored
+# form, one pymongo call.
 
 
 class Where(Generic[D]):

@@ -25,7 +25,7 @@ SCAN_LIMIT = 64  # candidates read per queue
 #       stale_cutoff, relax_cutoff, met_cutoff, enqueue, relaxed): one argument to encode, unpacked in a
 #       fraction of what parsing text costs; 3.. = excluded ids (never paired).
 # Redis spends most of a call on what crosses between Lua and its commands, so the script keeps that
-# small (docs/BENCHMARKS.md, "Pairing step"): command arguments are strings but ZADD's score (Redis 7.0
+# small (docs/PERFORMANCE-LOG.md, "Pairing step"): command arguments are strings but ZADD's score (Redis 7.0
 # turns a Lua number into text with printf's %.17g, costlier than the command on a small key);
 # candidates are read as text, not decoded; the cool-down is one ZSCORE of a candidate that could
 # still be the best; the stale prune and the adjacent scans run only when there is something to find.
