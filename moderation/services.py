@@ -112,15 +112,25 @@ def _take_effect(user_id: str) -> None:
 def suspension_create(
     *, user_id: str, reason: str, until: dt.datetime | None, actor, now: dt.datetime | None = None
 ) -> Suspension:
-    """Suspends `user_id` now: refused everywhere within a second, out of the queue, live sessions ended."""
+    """Suspends `user_id` now: refused everywhere within a second, out of the queue, live sessions ended.
+
+    The act is stored and audited first; its effects (Redis mirror, queue, sockets, sessions) follow and are
+    idempotent. If they fail (Redis gone: 503), the staff member's retry finds the suspension stored and
+    carries them out before answering 409 `already_suspended`.
+    """
     now = now or clock.now()
-    if suspension_active(user_id=user_id, now=now) is not None:
-        raise Conflict(_("This user is already suspended: lift that suspension first."), "already_suspended")
-    suspension = Suspension(user_id=user_id, reason=reason, until=until, created_by=actor_name(actor), created_at=now)
-    suspension.save(force_insert=True)
+    if suspension_active(user_id=user_id, now=now) is None:
+        suspension = Suspension(
+            user_id=user_id, reason=reason, until=until, created_by=actor_name(actor), created_at=now
+        )
+        suspension.save(force_insert=True)
+        _audit(actor=actor, document_type=SUSPENSION_TYPE, document=suspension, action="suspend", before=None)
+    else:
+        suspension = None
     _publish(user_id, now)  # after the MongoDB write: a racing mirror rebuild reads it or is aborted
     _take_effect(user_id)
-    _audit(actor=actor, document_type=SUSPENSION_TYPE, document=suspension, action="suspend", before=None)
+    if suspension is None:
+        raise Conflict(_("This user is already suspended: lift that suspension first."), "already_suspended")
     return suspension
 
 

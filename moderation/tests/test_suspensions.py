@@ -12,14 +12,16 @@ import websockets
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from config.asgi import application
-from conversation import redis_keys, restrictions
+from conversation import breaker, redis_keys, restrictions
 from conversation.auth import mint_token
 from conversation.events import access_group, user_group
 from conversation.redis import client as redis
 from matchmaking.documents import MatchmakingRequest
 from moderation.documents import Suspension
+from mongoadmin.documents import AdminAuditEntry
 from sessions_app.documents import ConversationSession
 from tests.helpers import ask, next_event, open_socket
 from tests.processes import http, web_servers
@@ -143,6 +145,33 @@ def test_lifting_works_at_once_and_until_passing_ends_it_without_any_task(api, f
     listed = api("mod-1", staff=True).get(SUSPENSIONS, {"active": "true"}).json()
     assert listed["count"] == 0
     assert api("mod-1", staff=True).get(SUSPENSIONS, {"userId": "carol"}).json()["count"] == 1
+
+
+def test_a_suspension_whose_redis_step_failed_takes_effect_on_the_staff_retry(api, monkeypatch):
+    """Stored and audited, then Redis fails (503): the retry carries out its effects, then answers 409."""
+    assert ask(api, "bob").json()["status"] == "pending"
+
+    def redis_gone(**kwargs):
+        raise RedisConnectionError("Redis went away")
+
+    with monkeypatch.context() as failing:
+        failing.setattr(restrictions, "restriction_publish", redis_gone)
+        try:
+            first = api("mod-1", staff=True).post(SUSPENSIONS, {"userId": "bob", "reason": "abuse"}, format="json")
+        finally:
+            breaker.store_answered("redis")  # the 503 opened the process's breaker: Redis is in fact fine
+    assert first.status_code == 503
+    assert Suspension.objects(user_id="bob").count() == 1
+    assert AdminAuditEntry.objects(action="suspend").count() == 1
+    assert MatchmakingRequest.objects.get(user_id="bob").status == "pending"
+
+    retry = api("mod-1", staff=True).post(SUSPENSIONS, {"userId": "bob", "reason": "abuse"}, format="json")
+    assert retry.status_code == 409 and retry.json()["code"] == "already_suspended"
+    assert Suspension.objects(user_id="bob").count() == 1
+    assert AdminAuditEntry.objects(action="suspend").count() == 1
+    assert api("bob").get("/api/v1/sessions/").json()["code"] == "suspended"
+    assert MatchmakingRequest.objects.get(user_id="bob").status == "cancelled"
+    assert redis().zcard(redis_keys.matchmaking_queue("fr", "B1")) == 0
 
 
 def test_a_second_suspension_of_a_suspended_user_is_409(api):
