@@ -116,6 +116,10 @@ def request_pair(
         popped = queue.pair_step(request=request, score=score, now=now.timestamp(), excluded=excluded, enqueue=enqueue)
         if popped is None:
             return request
+        # A pop also takes our own member out of the queue if it was there (enqueue=False: the relax and
+        # reconcile passes). From here on the request is an arrival: if this partner is not taken, the next
+        # step queues it again at its own score when nobody fits.
+        enqueue = True
         if restrictions.is_suspended(popped.member.user_id, max_age=SUSPENSION_CHECK_AGE):
             excluded.add(popped.member.user_id)  # suspended while queued: its member stays out
             continue
@@ -123,22 +127,14 @@ def request_pair(
             blocks_read = True
             excluded |= restrictions.blocked_ids(request.user_id, max_age=SUSPENSION_CHECK_AGE)
             if popped.member.user_id in excluded:
-                _put_back(popped, request=request, score=score, enqueue=enqueue)
+                queue.requeue(popped)  # a blocked partner goes back to its place
                 continue
         outcome = _commit_pair(request=request, popped=popped, now=now)
         if outcome is not None:
             return outcome
         excluded.add(popped.member.user_id)  # that partner is gone; look again
-    if enqueue:  # every partner found vanished before its commit: wait in the queue
-        queue.enqueue(request, score)
+    queue.enqueue(request, score)  # every partner found vanished before its commit: wait in the queue
     return reloaded(request)
-
-
-def _put_back(popped: Popped, *, request: MatchmakingRequest, score: float, enqueue: bool) -> None:
-    """A blocked partner goes back to its place; so does our own member if the pop took it out."""
-    queue.requeue(popped)
-    if not enqueue:
-        queue.enqueue(request, score)
 
 
 def _commit_pair(*, request: MatchmakingRequest, popped: Popped, now: dt.datetime) -> MatchmakingRequest | None:

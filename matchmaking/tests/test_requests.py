@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 from asgiref.sync import async_to_sync
@@ -256,6 +257,21 @@ def test_relaxation_pairs_adjacent_levels_only_after_the_wait(api, frozen_clock,
     alice = MatchmakingRequest.objects.get(user_id="alice")
     assert alice.status == "matched" and alice.matched_with_user_id == "bob"
     assert MatchmakingRequest.objects.get(user_id="carol").status == "pending"
+
+
+def test_relaxation_that_pops_a_partner_gone_meanwhile_leaves_the_request_in_its_queue(api, frozen_clock, settings):
+    """The relax pass's pop takes the waiting request's own member out too; with the partner gone, it goes back."""
+    ask(api, "alice", userLevel="B1")
+    assert ask(api, "bob", userLevel="B2").json()["status"] == "pending"
+    alice = MatchmakingRequest.objects.get(user_id="alice")
+    # bob's request expired in MongoDB; the expiry pass has not taken his member out of Redis yet.
+    MatchmakingRequest.objects(user_id="bob").update_one(set__status="expired")
+    frozen_clock.advance(seconds=settings.MATCHMAKING_RELAX_AFTER_SECONDS + 1)
+    assert mm.queues_relax() == 0
+    assert MatchmakingRequest.objects.get(user_id="alice").status == "pending"
+    assert redis().zscore(QUEUE, queue.member_of(alice).encode()) == alice.created_at.replace(tzinfo=dt.UTC).timestamp()
+    assert redis().zcard("matchmaking:fr:B2") == 0
+    assert ask(api, "carol", userLevel="B1").json()["matchedWithUserId"] == "alice"  # found by the next arrival
 
 
 def test_never_two_levels_apart(api, frozen_clock):
