@@ -22,6 +22,9 @@ from conversation.redis import client
 
 KEY_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 IN_PROGRESS = b"__in_progress__"
+# How long a call in progress holds its key: past any request's run, short enough that a key whose process
+# died mid-call (its marker never replaced or deleted) is usable again within a minute, not a day.
+IN_PROGRESS_SECONDS = 60
 RETENTION_SECONDS = 24 * 3600
 REPLAYED_HEADER = "Idempotent-Replayed"
 
@@ -48,7 +51,7 @@ def idempotent(*, user_id: str, key: str | None, body: Any, call: Callable[[], t
     fingerprint = body_fingerprint(body)
     redis = client()
     slot = redis_keys.idempotency(user_id, key)
-    if not redis.set(slot, IN_PROGRESS, nx=True, ex=RETENTION_SECONDS):
+    if not redis.set(slot, IN_PROGRESS, nx=True, ex=IN_PROGRESS_SECONDS):
         stored = redis.get(slot)
         if stored is None or stored == IN_PROGRESS:
             raise Conflict(_("A request with this Idempotency-Key is still in progress."), "idempotency_in_progress")

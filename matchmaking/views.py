@@ -55,7 +55,7 @@ class RequestCreateView(APIView):
                 REPLAYED_HEADER,
                 str,
                 OpenApiParameter.HEADER,
-                response=[201, 409],
+                response=[201],
                 enum=["true"],
                 description="Present on a replayed response.",
             ),

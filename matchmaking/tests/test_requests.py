@@ -9,16 +9,16 @@ from asgiref.sync import async_to_sync
 from bson import ObjectId
 from rest_framework.settings import api_settings
 
-from conversation import clock, redis_keys, restrictions
+from conversation import clock, idempotency, redis_keys, restrictions
 from conversation.redis import client as redis
-from matchmaking import serializers
+from matchmaking import serializers, views
 from matchmaking.documents import MatchmakingRequest
 from matchmaking.services import queue
 from matchmaking.services import requests as mm
 from matchmaking.views import RequestCreateView
 from sessions_app.documents import ConversationSession, UserBlock
 from sessions_app.services import lifecycle
-from tests.helpers import ask, next_event, open_socket
+from tests.helpers import ask, next_event, open_socket, request_body
 from topics.catalog import catalog_load
 from topics.documents import Topic
 
@@ -302,6 +302,27 @@ def test_idempotency_key_replays_the_first_response(api):
     assert first.status_code == second.status_code == 201
     assert first.json() == second.json()
     assert MatchmakingRequest.objects(user_id="alice").count() == 1
+
+
+def test_an_idempotency_key_in_progress_is_held_a_minute_and_its_answer_a_day(api, monkeypatch):
+    """A process that dies mid-call leaves its marker: it lapses within a minute, not with the stored answer."""
+    slot = redis_keys.idempotency("alice", "k-2")
+    seen_during_call = []
+    create = views.request_create
+
+    def watched(**kwargs):
+        seen_during_call.append((redis().get(slot), redis().ttl(slot)))
+        return create(**kwargs)
+
+    monkeypatch.setattr(views, "request_create", watched)
+    created = api("alice").post(
+        "/api/v1/matchmaking/requests/", request_body(), format="json", HTTP_IDEMPOTENCY_KEY="k-2"
+    )
+    assert created.status_code == 201
+    [(marker, ttl)] = seen_during_call
+    assert marker == idempotency.IN_PROGRESS and 0 < ttl <= idempotency.IN_PROGRESS_SECONDS
+    assert json.loads(redis().get(slot))["status"] == 201
+    assert redis().ttl(slot) > idempotency.RETENTION_SECONDS - 60
 
 
 def test_rate_limit_answers_429(api, settings, frozen_clock):
