@@ -8,6 +8,7 @@ outcome and one `session.ended`.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Iterator
 from itertools import groupby
 from typing import Any
@@ -18,7 +19,7 @@ from mongoengine import Q
 
 from conversation import clock, events, metrics, restrictions
 from conversation.documents import Where, insert, reloaded
-from conversation.errors import Conflict
+from conversation.errors import STORE_ERRORS, Conflict
 from sessions_app.documents import (
     ACTIVE,
     CANCELLED,
@@ -36,6 +37,8 @@ from sessions_app.documents import (
 from sessions_app.payloads import session_json
 from sessions_app.redis_scripts import Beat
 from sessions_app.services import presence
+
+log = logging.getLogger(__name__)
 
 
 class SessionGone(Exception):
@@ -187,7 +190,10 @@ def session_end(
             updates["set__actual_duration_seconds"] = max(0, int((now - session.started_at).total_seconds()))
         if Where(ConversationSession, id=session.id, status=session.status, **(conditions or {})).update_one(**updates):
             ended = reloaded(session)
-            presence.presence_close(ended)
+            try:
+                presence.presence_close(ended)
+            except STORE_ERRORS:  # ended in MongoDB all the same: say so; the sweep clears what is left
+                log.warning("session %s: its presence could not be cleared at its end", ended.id, exc_info=True)
             metrics.count("sessions_ended_total", ended.status, ended.end_reason or "none")
             payload = {"session": session_json(ended)}
             groups = [events.session_group(str(ended.id)), *map(events.user_group, ended.participants)]

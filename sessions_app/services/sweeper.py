@@ -138,6 +138,8 @@ def _sweep_silence(
     session_id, slot = entry.split(":", 1)
     if session is None or session.status not in (WAITING, ACTIVE):
         redis.zrem(redis_keys.session_heartbeats(), entry)
+        if session is not None:  # ended, but its end could not clear its presence: cleared now
+            presence.presence_close(session)
         return
     if session.status == WAITING:
         return  # the join timer decides about sessions that never started

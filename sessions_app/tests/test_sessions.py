@@ -194,6 +194,28 @@ def test_end_completes_clears_presence_and_tells_both(api, frozen_clock):
     assert again.status_code == 409 and again.json()["code"] == "not_active"
 
 
+def test_an_end_whose_presence_cannot_be_cleared_is_still_told_and_the_sweep_clears_it(
+    api, pushes, monkeypatch, frozen_clock, settings
+):
+    """Ended in MongoDB: 200 and `session.ended` all the same; the sweep that finds its heartbeats clears the rest."""
+    session_id = start(api)
+    pushes.clear()
+
+    def redis_gone(session):
+        raise RedisConnectionError("Redis went away")
+
+    with monkeypatch.context() as failing:
+        failing.setattr(presence, "presence_close", redis_gone)
+        ended = api("alice").post(f"/api/v1/sessions/{session_id}/end/")
+    assert ended.status_code == 200 and ended.json()["status"] == "completed"
+    assert pushes == [["session.ended"] * 3]  # the session's group and both users'
+    assert live_keys(session_id) == [1, 1, 1]  # left behind: alice and bob would be "in session"
+    frozen_clock.advance(seconds=settings.SESSION_HEARTBEAT_TIMEOUT_SECONDS + 1)
+    sessions_sweep()
+    assert live_keys(session_id) == [0, 0, 0]
+    assert ask(api, "alice").status_code == 201
+
+
 def test_clearing_presence_is_one_pipeline_with_no_script_check(api):
     """The session's end clears its presence in one round trip: the conditional deletes travel in the
     pipeline as EVAL (a registered script's call there makes redis-py send SCRIPT EXISTS first, alone)."""
