@@ -46,8 +46,10 @@ def presence_rebuild_if_lost(*, now: dt.datetime) -> int:
     marker = redis_keys.session_presence_marker()
     if redis.set(marker, "1", nx=True, ex=redis_keys.SESSION_INDEX_TTL_SECONDS) is None:
         pipe = redis.pipeline(transaction=False)
-        # The heartbeat index's TTL is kept here, once a sweep, rather than by every heartbeat.
-        for key in (marker, redis_keys.session_heartbeats()):
+        # The indexes' TTLs are kept here, once a sweep: the heartbeat index's rather than by every heartbeat,
+        # the timers' because an accepted invitation's join timer may wait longer than the TTL (30 days ahead)
+        # while no other timer is written.
+        for key in (marker, redis_keys.session_heartbeats(), redis_keys.session_deadlines()):
             pipe.expire(key, redis_keys.SESSION_INDEX_TTL_SECONDS)
         pipe.execute()
         return 0

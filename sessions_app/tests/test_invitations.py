@@ -7,7 +7,10 @@ import datetime as dt
 import pytest
 from asgiref.sync import async_to_sync
 
+from conversation import redis_keys
+from conversation.redis import client as redis
 from sessions_app.documents import ConversationSession, UserBlock
+from sessions_app.services import scheduling
 from sessions_app.services.sweeper import sessions_sweep
 from tests.helpers import next_event, open_socket
 
@@ -109,3 +112,15 @@ def test_the_invitee_and_the_inviter_hear_of_it_on_their_lobby_sockets(api, soon
             await alice.disconnect()
 
     async_to_sync(scenario)()
+
+
+def test_an_accepted_invitations_join_timer_outlives_a_quiet_week(api, frozen_clock):
+    """Its timer may wait 30 days in the timer index, whose 7-day TTL every sweep renews."""
+    at = frozen_clock.value + scheduling.MAX_AHEAD - dt.timedelta(minutes=1)
+    session_id = invite(api, "alice", "bob", at).json()["id"]
+    assert api("bob").post(f"/api/v1/sessions/{session_id}/accept/").status_code == 200
+    deadlines = redis_keys.session_deadlines()
+    assert redis().zscore(deadlines, f"{session_id}:join") is not None
+    redis().expire(deadlines, 5)  # as it would stand after nearly a week without a timer written
+    sessions_sweep()
+    assert redis().ttl(deadlines) > redis_keys.SESSION_INDEX_TTL_SECONDS - 60
