@@ -32,7 +32,7 @@ CONFLICT_CODES = (
     "not_joinable", "not_ended", "feedback_exists", "session_ended", "idempotency_in_progress",
     "recording_exists", "upload_window_closed",
     "not_open", "already_suspended", "already_lifted",
-    "too_many_invitations", "not_invited",
+    "too_many_invitations", "not_invited", "invitation_in_progress", "already_reported",
 )  # fmt: skip
 
 # The code of each status when the exception names none of its own (shared/API.md, Errors).

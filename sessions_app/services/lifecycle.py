@@ -108,7 +108,7 @@ def session_heartbeat(
         if session.status not in LIVE_STATUSES:
             raise SessionGone()
         if session.awaits_answer:
-            raise Conflict("This invitation has not been accepted yet.", "not_joinable")
+            raise Conflict(_("This invitation has not been accepted yet."), "not_joinable")
         if session.scheduled_at and not _in_join_window(session, now):
             raise Conflict(_("This scheduled session is not open for joining now."), "not_joinable")
         # Presence missing: a scheduled session opening, or Redis lost it (rebuilt from MongoDB).

@@ -7,12 +7,14 @@ still pending at `scheduledAt` is cancelled with endReason `timeout` by the swee
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 
 from bson import ObjectId
 from django.conf import settings
 from django.utils.translation import gettext as _
 from mongoengine.queryset import QuerySet
+from redis.exceptions import LockError
 from rest_framework.exceptions import ValidationError
 
 from conversation import clock, events, redis_keys, restrictions
@@ -31,6 +33,10 @@ from sessions_app.payloads import session_json
 from sessions_app.services import lifecycle
 
 MAX_AHEAD = dt.timedelta(days=30)
+# The inviter's lock (count, then insert): its lease, and how long a concurrent invitation of the same
+# inviter waits for it before its 409 `invitation_in_progress` (a web thread is held that long).
+INVITE_LOCK_LEASE_SECONDS = 10
+INVITE_LOCK_WAIT_SECONDS = 2.0
 
 
 def _check_invite(*, user_id: str, partner_id: str, scheduled_at: dt.datetime, now: dt.datetime) -> None:
@@ -63,7 +69,14 @@ def session_schedule(
     now = clock.now()
     _check_invite(user_id=user_id, partner_id=partner_id, scheduled_at=scheduled_at, now=now)
     # Count and insert under one lock per inviter: two concurrent calls cannot both take the last place.
-    with client().lock(redis_keys.invitation_lock(user_id), timeout=10, blocking_timeout=5):
+    lock = client().lock(
+        redis_keys.invitation_lock(user_id),
+        timeout=INVITE_LOCK_LEASE_SECONDS,
+        blocking_timeout=INVITE_LOCK_WAIT_SECONDS,
+    )
+    if not lock.acquire():
+        raise Conflict(_("Another invitation of yours is being sent: try again."), "invitation_in_progress")
+    try:
         if invitations_open_count(user_id=user_id) >= settings.SESSION_MAX_OPEN_INVITATIONS:
             raise Conflict(
                 _("You already have %(count)d invitations waiting for an answer.")
@@ -82,6 +95,9 @@ def session_schedule(
             now=now,
             invitation=INVITATION_PENDING,
         )
+    finally:
+        with contextlib.suppress(LockError):  # its lease ran out (MongoDB slower than 10 s): nothing to release
+            lock.release()
     events.push(events.user_group(partner_id), "invitation.received", {"session": session_json(session)})
     return session
 

@@ -124,3 +124,17 @@ def test_an_accepted_invitations_join_timer_outlives_a_quiet_week(api, frozen_cl
     redis().expire(deadlines, 5)  # as it would stand after nearly a week without a timer written
     sessions_sweep()
     assert redis().ttl(deadlines) > redis_keys.SESSION_INDEX_TTL_SECONDS - 60
+
+
+def test_an_invitation_sent_while_another_of_the_inviter_holds_the_lock_is_409(api, soon, monkeypatch):
+    """Not a 500 (redis-py's LockError), and the thread waits a bounded time."""
+    monkeypatch.setattr(scheduling, "INVITE_LOCK_WAIT_SECONDS", 0.1)
+    held = redis().lock(redis_keys.invitation_lock("alice"), timeout=30)
+    assert held.acquire(blocking=False)
+    try:
+        refused = invite(api, "alice", "bob", soon)
+    finally:
+        held.release()
+    assert refused.status_code == 409 and refused.json()["code"] == "invitation_in_progress"
+    assert ConversationSession.objects(participant1_id="alice").count() == 0
+    assert invite(api, "alice", "bob", soon).status_code == 201
