@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from conversation import clock
@@ -10,6 +11,18 @@ from conversation.auth import USER_ID_RE
 from conversation.serializers import StrictSerializer, UTCDateTimeField
 from sessions_app.documents import REPORT_OUTCOMES, REPORT_STATES
 from sessions_app.serializers import SessionSerializer
+
+
+@extend_schema_field(SessionSerializer(many=True))
+class RenderedSessionsField(serializers.Field):
+    """Sessions already in their one JSON shape (`payloads.session_json`, as every session answer has them),
+    passed through: SessionSerializer would read their rendered topic by the Topic's attribute names."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(read_only=True, **kwargs)
+
+    def to_representation(self, value: list[dict]) -> list[dict]:
+        return value
 
 
 class ReportSerializer(serializers.Serializer):
@@ -74,7 +87,7 @@ class LearnerSerializer(serializers.Serializer):
     """GET /moderation/users/{userId}/: the latest 50 of each kind, and counts."""
 
     userId = serializers.CharField(source="user_id")
-    sessions = SessionSerializer(many=True)
+    sessions = RenderedSessionsField()
     sessionCount = serializers.IntegerField(source="session_count")
     reportsMade = ReportSerializer(many=True, source="reports_made")
     reportsReceived = ReportSerializer(many=True, source="reports_received")

@@ -9,6 +9,7 @@ import pytest
 from mongoadmin.documents import AdminAuditEntry
 from sessions_app.documents import ConversationSession, SessionFeedback, SessionReport, UserBlock
 from tests.helpers import ask
+from topics.catalog import catalog_load
 
 REPORTS = "/api/v1/moderation/reports/"
 SUSPENSIONS = "/api/v1/moderation/suspensions/"
@@ -135,6 +136,21 @@ def test_unknown_or_malformed_ids_are_404(api):
     assert staff.post(f"{REPORTS}nope/resolve/", {"outcome": "dismissed"}, format="json").status_code == 404
     assert staff.delete(f"{SUSPENSIONS}0123456789abcdef01234567/").status_code == 404
     assert staff.get("/api/v1/moderation/users/not%20an%20id/").status_code == 404
+
+
+def test_the_learner_view_shows_sessions_with_their_topic(api):
+    """A matched session has a topic: it is shown in the session's one JSON shape (was a 500)."""
+    catalog_load()
+    ask(api, "alice")
+    session_id = ask(api, "bob").json()["sessionId"]
+    topic_id = ConversationSession.objects.get(id=session_id).topic_id
+    assert topic_id is not None
+    shown = api("mod-1", staff=True).get("/api/v1/moderation/users/bob/")
+    assert shown.status_code == 200
+    [session] = shown.json()["sessions"]
+    assert session["id"] == session_id and session["topicId"] == topic_id
+    assert (session["topic"]["id"], session["topic"]["targetLanguageCode"]) == (topic_id, "fr")
+    assert session == api("bob").get(f"/api/v1/sessions/{session_id}/").json()
 
 
 def test_the_learner_view_gathers_one_users_history(api):
