@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import time
 
 from channels.consumer import get_handler_name
@@ -32,6 +33,21 @@ from conversation.socket_limits import (
 )
 
 log = logging.getLogger(__name__)
+
+
+def _not_json(constant: str) -> float:
+    raise ValueError(f"{constant} is not JSON")
+
+
+def _finite(number: str) -> float:
+    if not math.isfinite(value := float(number)):  # 1e999
+        raise ValueError(f"{number} is not a finite number")
+    return value
+
+
+# Frames are JSON as RFC 8259 has it: Python's parser also takes NaN and Infinity, which a relayed `signal`
+# would hand the partner as text no JSON parser reads. One decoder, so a frame costs no decoder of its own.
+_FRAME_DECODER = json.JSONDecoder(parse_constant=_not_json, parse_float=_finite)
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
@@ -82,17 +98,27 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
 
         # The channel layer's receive loop runs beside the handlers: with Redis down it raises before
         # (or while) `connect` runs, and uvicorn would answer the handshake with an HTTP 500.
+        crashed = False
         try:
             await super().__call__(scope, receive, send_until_closed)
         except STORE_ERRORS as exc:
             breaker.store_failed(store_name(exc))
             log.warning("socket closed 1013: %s unreachable (%r)", store_name(exc), exc)
-            # channels calls no `disconnect` on this path: stop renewing the per-user slot, so its lease
-            # runs out instead of counting against the user's socket cap until the token expires.
+            await self.close_unavailable()
+        except Exception:
+            crashed = True
+            raise
+        finally:
+            # channels calls no `disconnect` when the consumer fails: stop renewing the per-user slot, which
+            # would count against the user's socket cap until the token expires, and after a bug (not a
+            # store that is gone) give it back at once.
             if getattr(self, "guard", None) is not None:
                 self.guard.cancel()
-            await self.close_unavailable()
-        finally:
+            if crashed and (getattr(self, "claimed", False) or getattr(self, "groups_joined", None)):
+                try:
+                    await self.leave()
+                except Exception:
+                    log.warning("a failed socket's slot could not be given back", exc_info=True)
             # Messages still on their way to this socket would stay buffered in the process for good.
             if (forget := getattr(self.channel_layer, "forget", None)) and getattr(self, "channel_name", None):
                 forget(self.channel_name)
@@ -253,7 +279,7 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
     @classmethod
     async def decode_json(cls, text_data):
         try:
-            return json.loads(text_data)
+            return _FRAME_DECODER.decode(text_data)
         except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested deeper than the parser's stack
             return None
 

@@ -100,11 +100,17 @@ class SessionConsumer(EventConsumer):
         if not isinstance(payload, dict):
             await self.send_error("bad_message", _("A signal needs an object payload."))
             return
-        await self.channel_layer.group_send(
-            session_group(str(self.session.id)),
-            {"type": "event.push", "event": {"type": "signal", "from": self.user.id, "payload": payload},
-             "exclude": self.channel_name},
-        )  # fmt: skip
+        try:
+            await self.channel_layer.group_send(
+                session_group(str(self.session.id)),
+                {"type": "event.push", "event": {"type": "signal", "from": self.user.id, "payload": payload},
+                 "exclude": self.channel_name},
+            )  # fmt: skip
+        except (OverflowError, UnicodeEncodeError):  # msgpack (the layer's format) refused it: nothing was sent
+            await self.send_error(
+                "bad_message",
+                _("This payload cannot be relayed: it holds an integer beyond 64 bits or an unpaired surrogate."),
+            )  # fmt: skip
 
     async def event_push(self, message) -> None:
         event = message["event"]

@@ -27,8 +27,11 @@ from schemathesis.checks import negative_data_rejection, positive_data_acceptanc
 
 from config.asgi import application as asgi_app
 from config.wsgi import application as wsgi_app
+from conversation import redis_keys
 from conversation.auth import mint_token
+from conversation.redis import client as redis
 from matchmaking.documents import MatchmakingRequest
+from sessions_app.consumers import SessionConsumer
 from sessions_app.documents import ConversationSession
 from tests.helpers import ask, request_body
 from tests.hostile import call, hs256_signed_with, socket_outcome, wait_for_fresh_window
@@ -454,6 +457,9 @@ def test_hostile_frames_get_an_error_and_the_socket_stays_open(socket_path):
         {"bytes_data": b"\x00\x01"}, {"text_data": "{not json"}, {"text_data": "[" * 5000},
         {"text_data": '{"type": "close"}'}, {"text_data": '{"type": "open"}'}, {"text_data": '{"type": {}}'},
         {"text_data": '["heartbeat"]'}, {"text_data": "null"},
+        # Python's parser takes these; JSON does not, nor would the partner's parser once relayed.
+        {"text_data": '{"type": "heartbeat", "x": NaN}'}, {"text_data": '{"type": "heartbeat", "x": -Infinity}'},
+        {"text_data": '{"type": "heartbeat", "x": 1e999}'},
     ]  # fmt: skip
 
     async def scenario() -> tuple[list[str], str]:
@@ -473,6 +479,69 @@ def test_hostile_frames_get_an_error_and_the_socket_stays_open(socket_path):
     replies, alive = async_to_sync(scenario)()
     assert replies == ["error"] * len(frames)
     assert alive in {"pong", "heartbeat.ack"}
+
+
+def test_signal_payloads_the_channel_layer_cannot_carry_get_an_error_and_nothing_is_relayed(world):
+    """msgpack (the layer's format) refuses integers past 64 bits and unpaired surrogates:
+    the sender gets `bad_message`, the socket stays open, the partner hears nothing (it used to kill the socket)."""
+    payloads = [
+        '{"n": 18446744073709551616}', '{"n": -9223372036854775809}', '{"s": "\\ud800"}',
+    ]  # fmt: skip
+    path = f"/ws/v1/sessions/{world.session}/"
+
+    async def scenario() -> tuple[list[dict], str, list[dict]]:
+        alice = WebsocketCommunicator(asgi_app, f"{path}?token={mint_token('alice')}")
+        bob = WebsocketCommunicator(asgi_app, f"{path}?token={mint_token('bob')}")
+        for socket in (alice, bob):
+            assert (await socket.connect())[0]
+            await socket.receive_json_from(timeout=3)  # session.state
+        replies = []
+        for payload in payloads:
+            await alice.send_to(text_data='{"type": "signal", "payload": ' + payload + "}")
+            replies.append(await alice.receive_json_from(timeout=3))
+        await alice.send_json_to({"type": "signal", "payload": {"sdp": "offer"}})
+        await alice.send_json_to({"type": "heartbeat"})
+        alive = (await alice.receive_json_from(timeout=3))["type"]
+        heard = [await bob.receive_json_from(timeout=3)]
+        heard += [await bob.receive_json_from(timeout=3) for _ in range(await _pending(bob))]
+        for socket in (alice, bob):
+            await socket.disconnect(timeout=0.1)
+        return replies, alive, heard
+
+    replies, alive, heard = async_to_sync(scenario)()
+    assert [(r["type"], r["code"]) for r in replies] == [("error", "bad_message")] * len(payloads)
+    assert alive == "heartbeat.ack"
+    assert [e for e in heard if e["type"] == "signal"] == [
+        {"type": "signal", "from": "alice", "payload": {"sdp": "offer"}}
+    ]
+
+
+async def _pending(communicator: WebsocketCommunicator) -> int:
+    """How many frames wait for the test on `communicator` after a short pause."""
+    await communicator.receive_nothing(timeout=0.2)
+    return communicator.output_queue.qsize()
+
+
+def test_a_socket_whose_handler_fails_gives_its_slot_back(world, monkeypatch):
+    """A bug in a handler ends the consumer without `disconnect`: its per-user slot goes back at once
+    (it used to be renewed until the token expired, so ten such sockets locked the user out with 4429)."""
+
+    async def broken(self, content):
+        raise RuntimeError("a handler's bug")
+
+    monkeypatch.setattr(SessionConsumer, "on_heartbeat", broken)
+
+    async def scenario() -> int:
+        alice = WebsocketCommunicator(asgi_app, f"/ws/v1/sessions/{world.session}/?token={mint_token('alice')}")
+        assert (await alice.connect())[0]
+        await alice.receive_json_from(timeout=3)  # session.state
+        assert redis().zcard(redis_keys.user_sockets("alice")) == 1
+        await alice.send_json_to({"type": "heartbeat"})
+        with pytest.raises(RuntimeError, match="a handler's bug"):
+            await alice.receive_output(timeout=3)
+        return redis().zcard(redis_keys.user_sockets("alice"))
+
+    assert async_to_sync(scenario)() == 0
 
 
 # --- 5. Rate limits under a concurrent burst on two web processes ------------------------------------------------
