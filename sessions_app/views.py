@@ -154,7 +154,7 @@ class ReportView(SessionView):
     @extend_schema(
         request=ReportSerializer,
         parameters=[SESSION_ID],
-        responses={200: SessionSerializer, **error_responses(*BODY_ERRORS, 404)},
+        responses={200: SessionSerializer, **error_responses(*BODY_ERRORS, 404, 409)},
     )
     def post(self, request, session_id: str):
         session = self.session(request, session_id)

@@ -14,7 +14,7 @@ from bson import ObjectId
 from channels.layers import get_channel_layer
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from conversation import breaker, redis_keys
+from conversation import breaker, redis_keys, restrictions
 from conversation.redis import client as redis
 from conversation.s3 import s3
 from matchmaking.documents import MatchmakingRequest
@@ -421,6 +421,43 @@ def test_report_ends_the_session_and_blocks_the_pair(api):
     assert scheduled.status_code == 400 and "participant2Id" in scheduled.json()["fields"]
     missing = api("alice").post(f"/api/v1/sessions/{session_id}/report/", {}, format="json")
     assert missing.status_code == 400 and "reason" in missing.json()["fields"]
+
+
+def test_a_participant_reports_a_session_once(api):
+    """A repeat stores nothing more (409 already_reported): one learner cannot fill the moderation queue."""
+    session_id = start(api)
+    report = f"/api/v1/sessions/{session_id}/report/"
+    assert api("alice").post(report, {"reason": "abuse", "details": "x" * 1900}, format="json").status_code == 200
+    for _ in range(3):
+        again = api("alice").post(report, {"reason": "spam"}, format="json")
+        assert again.status_code == 409 and again.json()["code"] == "already_reported"
+    assert [(r.reporter_id, r.reason) for r in SessionReport.objects(session_id=session_id)] == [("alice", "abuse")]
+    assert api("bob").post(report, {"reason": "abuse"}, format="json").status_code == 200  # the other side's own
+    assert SessionReport.objects(session_id=session_id).count() == 2
+
+
+def test_a_report_whose_block_failed_is_completed_by_its_retry(api, monkeypatch):
+    """Stored, then the block's Redis flag fails (503): the retry blocks the pair and ends the session."""
+    session_id = start(api)
+    report = f"/api/v1/sessions/{session_id}/report/"
+
+    def redis_gone(**kwargs):
+        raise RedisConnectionError("Redis went away")
+
+    with monkeypatch.context() as failing:
+        failing.setattr(restrictions, "blocks_publish", redis_gone)
+        try:
+            assert api("alice").post(report, {"reason": "abuse"}, format="json").status_code == 503
+        finally:
+            breaker.store_answered("redis")  # the 503 opened the process's breaker: Redis is in fact fine
+    assert ConversationSession.objects.get(id=session_id).status == "active"
+    retry = api("alice").post(report, {"reason": "abuse"}, format="json")
+    assert retry.status_code == 409 and retry.json()["code"] == "already_reported"
+    session = ConversationSession.objects.get(id=session_id)
+    assert (session.status, session.end_reason) == ("completed", "reported")
+    assert SessionReport.objects(session_id=session_id).count() == 1
+    ask(api, "alice")
+    assert ask(api, "bob").json()["status"] == "pending"  # the flag is set: never paired again
 
 
 def test_scheduling_validates_and_opens_a_join_window(api, frozen_clock):
