@@ -71,7 +71,7 @@ def audio_type_of(head: bytes) -> str | None:
 def consent_set(*, session: ConversationSession, user_id: str, consent: bool) -> ConversationSession:
     """Sets the caller's own flag; withdrawing deletes a stored recording."""
     field = f"set__recording_consent__participant{session.slot_of(user_id)}"
-    ConversationSession.objects(id=session.id).update_one(**{field: consent})
+    ConversationSession.objects(id=session.id).update_one(**{field: consent}, set__updated_at=clock.now())
     session.reload()
     if not consent:
         recording_delete(session=session)
@@ -85,7 +85,7 @@ def recording_delete(*, session: ConversationSession) -> None:
         return
     # Clear the reference first: a failed delete then leaves an orphan object, never a visible one.
     ConversationSession.objects(id=session.id, audio_recording_url=session.audio_recording_url).update_one(
-        unset__audio_recording_url=True
+        unset__audio_recording_url=True, set__updated_at=clock.now()
     )
     s3().delete_object(Bucket=settings.S3_BUCKET, Key=key)
 
@@ -183,7 +183,7 @@ def upload_complete(*, session: ConversationSession, key: str) -> ConversationSe
         recording_consent__participant1=True,
         recording_consent__participant2=True,
         audio_recording_url=None,
-    ).update_one(set__audio_recording_url=_url(final))
+    ).update_one(set__audio_recording_url=_url(final), set__updated_at=clock.now())
     if not stored:
         s3().delete_object(Bucket=settings.S3_BUCKET, Key=final)
         session.reload()

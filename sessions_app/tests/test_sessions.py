@@ -14,7 +14,7 @@ from bson import ObjectId
 from channels.layers import get_channel_layer
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from conversation import breaker, redis_keys, restrictions
+from conversation import breaker, clock, redis_keys, restrictions
 from conversation.redis import client as redis
 from conversation.s3 import s3
 from matchmaking.documents import MatchmakingRequest
@@ -500,6 +500,17 @@ def test_scheduled_session_nobody_joined_is_cancelled_after_the_window(api, froz
     assert sessions_sweep().no_shows == 1
     session = ConversationSession.objects.get(id=body["id"])
     assert (session.status, session.end_reason) == ("cancelled", "timeout")
+
+
+def test_consent_changes_move_updated_at(api, frozen_clock):
+    """A client syncing on `updatedAt` sees consent changes (the recording's own writes stamp it too)."""
+    session_id = start(api)
+    consent = f"/api/v1/sessions/{session_id}/recording-consent/"
+    for seconds, value in ((7, True), (11, False)):
+        frozen_clock.advance(seconds=seconds)
+        answered = api("alice").put(consent, {"consent": value}, format="json").json()
+        assert answered["recordingConsent"]["participant1"] is value
+        assert answered["updatedAt"] == clock.isoformat(frozen_clock.value)
 
 
 def test_recording_flow_against_the_s3_server(api, settings):
