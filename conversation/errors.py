@@ -14,6 +14,7 @@ from typing import Any
 from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext_lazy as _
 from django.views.defaults import bad_request, page_not_found, server_error
@@ -166,6 +167,8 @@ def _as_api_exception(exc: Exception) -> Exception:
         return exceptions.NotFound()
     if isinstance(exc, DjangoPermissionDenied):
         return exceptions.PermissionDenied()
+    if isinstance(exc, DjangoValidationError):  # a service's own check (a write racing the serializer's): 400
+        return exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
     return exc
 
 
@@ -185,13 +188,13 @@ def exception_handler(exc, context):
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
+    for name, value in (getattr(exc, "headers", None) or {}).items():  # RateLimit-*, Retry-After
+        response[name] = value
     if isinstance(exc, exceptions.ValidationError):
         fields = flatten_fields(exc.detail)
         response.data = error_body("invalid", _validation_detail(fields), fields)
         return response
     response.data = error_body(_code_of(exc, response.status_code), exc.detail)
-    for name, value in getattr(exc, "headers", {}).items():
-        response[name] = value
     return response
 
 

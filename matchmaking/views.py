@@ -8,6 +8,7 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
+from rest_framework.exceptions import APIException
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -71,23 +72,27 @@ class RequestCreateView(APIView):
             # (a named topic: a caller past the limit costs no read) or the body is invalid (429 before
             # 400); otherwise in request_create's first round trip.
             hit = RateLimitHit(scope="mm", user_id=user_id, limit=settings.MATCHMAKING_RATE_LIMIT_PER_MINUTE)
-            serializer = RequestCreateSerializer(data=request.data)
-            count_alone = _names_topic(request.data) or not serializer.is_valid()
-            if count_alone:
-                hit.count()
-            serializer.is_valid(raise_exception=True)  # validates here if a named topic counted first
-            data = serializer.validated_data
-            created = request_create(
-                data=NewRequest(
-                    user_id=user_id,
-                    learning_profile_id=data["learningProfileId"],
-                    target_language_code=data["targetLanguageCode"],
-                    user_level=data["userLevel"],
-                    preferred_topic_id=data.get("preferredTopicId") or None,
-                    preferred_duration=data["preferredDuration"],
-                ),
-                rate_limit=None if count_alone else hit,
-            )
+            try:
+                serializer = RequestCreateSerializer(data=request.data)
+                count_alone = _names_topic(request.data) or not serializer.is_valid()
+                if count_alone:
+                    hit.count()
+                serializer.is_valid(raise_exception=True)  # validates here if a named topic counted first
+                data = serializer.validated_data
+                created = request_create(
+                    data=NewRequest(
+                        user_id=user_id,
+                        learning_profile_id=data["learningProfileId"],
+                        target_language_code=data["targetLanguageCode"],
+                        user_level=data["userLevel"],
+                        preferred_topic_id=data.get("preferredTopicId") or None,
+                        preferred_duration=data["preferredDuration"],
+                    ),
+                    rate_limit=None if count_alone else hit,
+                )
+            except APIException as refused:  # a counted call refused (400, 409) says where its window stands too
+                refused.headers = {**hit.headers, **(getattr(refused, "headers", None) or {})}
+                raise
             limits.update(hit.headers)
             return status.HTTP_201_CREATED, request_json(created)
 

@@ -365,7 +365,8 @@ def test_a_creation_is_counted_against_the_rate_limit_in_its_first_round_trip(ap
     assert len(counting) == 1 and b"ZCOUNT" in counting[0] and b"user:session:alice" in counting[0]
     assert b"restrict:blocker:alice" in counting[0]
     sent.clear()
-    assert ask(api, "alice").json()["code"] == "request_pending"  # counted: the window's second call
+    pending = ask(api, "alice")  # counted: the window's second call, whose 409 says so too
+    assert pending.json()["code"] == "request_pending" and pending["RateLimit-Remaining"] == "0"
     checks = [packed for packed in sent if b"restrict:version" in packed]
     assert len(checks) == 1 and b"rl:mm:alice:" in checks[0]  # authentication sent none of its own
     refused = ask(api, "alice")
@@ -373,6 +374,8 @@ def test_a_creation_is_counted_against_the_rate_limit_in_its_first_round_trip(ap
     assert MatchmakingRequest.objects(user_id="alice").count() == 1
     redis().set(redis_keys.user_session("bob"), "a-session")  # bob is in a live session
     assert [ask(api, "bob").json()["code"] for _ in range(3)] == ["in_session", "in_session", "rate_limited"]
+    invalid = ask(api, "carol", userLevel="Z9")  # refused by validation, counted all the same
+    assert invalid.status_code == 400 and invalid["RateLimit-Remaining"] == "1"
 
 
 def test_a_caller_past_the_limit_costs_no_topic_read(api, settings, monkeypatch, frozen_clock):

@@ -7,6 +7,7 @@ import itertools
 import pytest
 
 from conversation.vocab import CATEGORIES, LEVELS
+from topics import services
 from topics.catalog import catalog_entries, catalog_load
 from topics.documents import Topic
 
@@ -127,6 +128,15 @@ def test_staff_curate_and_updated_at_is_maintained(api):
 def test_bad_topics_get_field_errors_and_nothing_is_stored(api, change, field):
     response = api("editor", staff=True).post(URL, {**NEW, **change}, format="json")
     assert response.status_code == 400 and field in response.json()["fields"]
+    assert Topic.objects.count() == 0
+
+
+def test_a_twin_written_between_the_serializers_check_and_the_services_is_a_400(api, monkeypatch):
+    """Two staff saving the same title at once: the service's own check refuses the second (was a 500)."""
+    twin = {"title": ["A topic with this title already exists for this language, level and category."]}
+    monkeypatch.setattr(services, "topic_problems", lambda **kwargs: twin)  # the serializer's check passed
+    response = api("editor", staff=True).post(URL, NEW, format="json")
+    assert response.status_code == 400 and response.json()["fields"] == twin
     assert Topic.objects.count() == 0
 
 
