@@ -43,6 +43,9 @@ class Dashboard:
     empty_languages: list[str] = field(default_factory=list)
 
 
+WAIT_SAMPLE = 10_000  # matches the time-to-match percentiles read at most (the latest of the window)
+
+
 def _percentile(values: list[float], p: float) -> float | None:
     if not values:
         return None
@@ -106,7 +109,14 @@ def dashboard(*, window: str = "24h", now: dt.datetime | None = None) -> Dashboa
         {"$group": {"_id": None, "avg": {"$avg": "$actualDurationSeconds"}}},
     ]))  # fmt: skip
 
-    matched = requests_created_since(status=MATCHED, since=since).only("created_at", "matched_at").exclude("id")
+    # Time to match from the window's latest matches, not all of them: 7 days at 100k learners are ~10^8.
+    matched = (
+        requests_created_since(status=MATCHED, since=since)
+        .order_by("-created_at")
+        .limit(WAIT_SAMPLE)
+        .only("created_at", "matched_at")
+        .exclude("id")
+    )
     waits = [
         (doc["matchedAt"] - doc["createdAt"]).total_seconds() for doc in matched.as_pymongo() if doc.get("matchedAt")
     ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from ops import dashboard
 from sessions_app.documents import SessionFeedback
 from tests.helpers import ask
 
@@ -37,6 +38,21 @@ def test_dashboard_shows_live_and_recent_figures(api, admin_client):
     assert "<svg" in html and "Operations dashboard" in html
     assert 'id="waiting-learners">1<' in html
     assert "Operations dashboard" in admin_client.get("/admin/").content.decode()
+
+
+@pytest.mark.django_db
+def test_time_to_match_reads_only_the_latest_matches_of_the_window(api, admin_client, monkeypatch, frozen_clock):
+    """Bounded whatever the window holds: the percentiles come from the latest WAIT_SAMPLE matches."""
+    monkeypatch.setattr(dashboard, "WAIT_SAMPLE", 2)
+    for waiter, arrival in (("alice", "bob"), ("carol", "dave"), ("erin", "frank")):
+        ask(api, waiter)
+        frozen_clock.advance(seconds=30)
+        assert ask(api, arrival).json()["status"] == "matched"
+        frozen_clock.advance(seconds=1)
+    figures = admin_client.get(DASHBOARD).context["d"]
+    # Each pair's waiter waited 30 s, its arrival 0: the latest two requests are frank's (0 s) and erin's (30 s).
+    assert figures.time_to_match["count"] == 2
+    assert (figures.time_to_match["p50"], figures.time_to_match["p99"]) == (0.0, 30.0)
 
 
 def _now():
