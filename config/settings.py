@@ -91,7 +91,7 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     # The language of the response: the language cookie (set by /i18n/setlang/), else Accept-Language.
     "django.middleware.locale.LocaleMiddleware",
-    "django.middleware.common.CommonMiddleware",
+    "conversation.middleware.SlashOnPagesMiddleware",  # Django's CommonMiddleware, no slash appended on the API
     "django.middleware.csrf.CsrfViewMiddleware",  # cheap on the API: its views are csrf_exempt
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "conversation.middleware.PageMessageMiddleware",

@@ -15,6 +15,7 @@ from django.contrib.messages.middleware import MessageMiddleware
 from django.core.signals import request_finished, setting_changed
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
+from django.middleware.common import CommonMiddleware
 from whitenoise.middleware import WhiteNoiseMiddleware
 
 from conversation import breaker
@@ -42,6 +43,15 @@ class PagesOnly:
         if is_api_path(request):
             return self.get_response(request)
         return super().__call__(request)
+
+
+class SlashOnPagesMiddleware(CommonMiddleware):
+    """Django's CommonMiddleware, appending no slash on API paths: `POST /api/v1/sessions/<id>/end` would be
+    redirected with a 301 and an HTML body (the POST's body lost), and under DEBUG fail with a 500. Like any
+    route the API does not have, it is a JSON 404 `not_found`. Pages (the admin) keep the redirect."""
+
+    def should_redirect_with_slash(self, request: HttpRequest) -> bool:
+        return not is_api_path(request) and super().should_redirect_with_slash(request)
 
 
 class PageStaticFilesMiddleware(PagesOnly, WhiteNoiseMiddleware):

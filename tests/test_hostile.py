@@ -406,6 +406,17 @@ def test_malformed_and_unknown_ids_are_json_404s(api, user, method, path):
         assert response.json() == {"detail": "Not found.", "code": "not_found"}
 
 
+def test_an_api_path_without_its_trailing_slash_is_a_json_404_not_a_redirect(api, world):
+    """Django's APPEND_SLASH redirected it (301, an HTML body, a POST's body lost; under DEBUG, a 500)."""
+    for method, path in (("post", f"/api/v1/sessions/{world.session}/end"), ("get", "/api/v1/topics")):
+        response = getattr(api("alice"), method)(path, {}, format="json")
+        assert (response.status_code, response["Content-Type"]) == (404, "application/json"), path
+        assert response.json()["code"] == "not_found"
+    assert ConversationSession.objects.get(id=world.session).status == "waiting"
+    admin = api().get("/admin")  # pages keep Django's redirect
+    assert (admin.status_code, admin["Location"]) == (301, "/admin/")
+
+
 @pytest.mark.parametrize(
     "query",
     ["search=%00", "search=" + "a" * 201, "level=" + "B" * 17, "a=1&" * 1200],
