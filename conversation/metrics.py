@@ -17,11 +17,12 @@ from collections.abc import Callable, Iterable
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
+from conversation import redis_keys
 from conversation.redis import client
 
 log = logging.getLogger(__name__)
 
-METRICS_KEY = "metrics:v1"
+METRICS_KEY = redis_keys.metrics()
 METRICS_TTL_SECONDS = 90 * 24 * 3600
 FLUSH_SECONDS = 1.0
 

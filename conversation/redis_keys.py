@@ -114,3 +114,8 @@ def invitation_lock(user_id: str) -> str:
 def beat_last() -> str:
     """When a worker last ran the periodic sweep (the dashboard's beat signal); TTL one day."""
     return "ops:beat:last"
+
+
+def metrics() -> str:
+    """The process counters every process adds to (hash, `conversation/metrics.py`); TTL 90 days."""
+    return "metrics:v1"

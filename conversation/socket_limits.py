@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from django.conf import settings
+from redis import asyncio as aioredis
+from redis.commands.core import AsyncScript
 
 from conversation import redis_keys
 from conversation.channel_layer import Membership
@@ -39,12 +42,18 @@ return {1, also}
 """
 
 
+@lru_cache(maxsize=32)  # one client per event loop (conversation.redis.async_client)
+def _claim_script(redis: aioredis.Redis) -> AsyncScript:
+    """Registered once per client (its SHA1 computed once), not at every handshake."""
+    return redis.register_script(_CLAIM)
+
+
 async def socket_claim(*, user_id: str, socket_id: str, also_get: str, join: Membership) -> tuple[bool, bytes | None]:
     """Takes one of the user's WEBSOCKET_MAX_PER_USER slots (False when all are held), and reads the key
     `also_get` in the same round trip (a handshake's other read; the two keys need not be related). A
     claimed socket joins the groups of `join` in that round trip too (the channel layer's Redis is this one)."""
     now = time.time()
-    script = async_client().register_script(_CLAIM)
+    script = _claim_script(async_client())
     args = [now, now + LEASE_SECONDS, socket_id, settings.WEBSOCKET_MAX_PER_USER, LEASE_SECONDS]
     args += [now, join.channel, join.expiry]
     keys = [redis_keys.user_sockets(user_id), also_get, *join.keys]

@@ -1,4 +1,8 @@
-"""`/ws/v1/matchmaking/`: pushes match.found, request.expired, request.cancelled to the user."""
+"""`/ws/v1/matchmaking/` (the lobby): what happens to the user's request and sessions, pushed to the user.
+
+`match.found`, `request.expired`, `request.cancelled`, `request.requeued` (back in the queue after a
+partner's no-show), `session.ended`, `invitation.received`, `invitation.accepted`; it answers `ping`.
+"""
 
 from __future__ import annotations
 

@@ -3,7 +3,8 @@
 Redis holds the queue; MongoDB's conditional update `pending -> matched` is the
 commit point. A partner popped from Redis whose commit fails is put back; a
 pending request missing from Redis (a crash between the stores, a Redis restart)
-is put back by the reconciler. Nothing is lost, nothing is matched twice.
+is put back by the reconciler. Nothing is matched twice, and nobody is lost for longer than a session's
+join timeout (a crash between the two compare-and-sets: docs/ARCHITECTURE.md, Matching).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from redis.client import Pipeline
 
 from conversation import redis_keys
 from conversation.redis import client, delete_if_equals, index_ttl_due
-from sessions_app.documents import ConversationSession
+from sessions_app.documents import ACTIVE, ConversationSession
 from sessions_app.redis_scripts import Beat, Scripts
 
 JOIN, MAX, TIME_UP = "join", "max", "time_up"
@@ -72,7 +72,7 @@ def presence_restore(session: ConversationSession, now: dt.datetime) -> None:
     sid = str(session.id)
     pipe = client().pipeline(transaction=True)
     presence_open(session, pipe)
-    if session.status == "active":
+    if session.status == ACTIVE:
         beat = repr(now.timestamp())
         pipe.hset(redis_keys.session_active(sid), mapping={"lastHeartbeat1": beat, "lastHeartbeat2": beat})
         pipe.zadd(redis_keys.session_heartbeats(), {f"{sid}:1": now.timestamp(), f"{sid}:2": now.timestamp()})
