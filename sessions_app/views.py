@@ -186,7 +186,7 @@ class UploadUrlView(SessionView):
     )
     def post(self, request, session_id: str):
         session = self.session(request, session_id)
-        data = _valid(UploadUrlSerializer, request.data or {})
+        data = _valid(UploadUrlSerializer, request.data)  # no body is {}; a list or a number is a 400
         return Response(
             recording.upload_url(session=session, user_id=caller_id(request.user), content_type=data["contentType"])
         )

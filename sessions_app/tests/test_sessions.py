@@ -513,6 +513,16 @@ def test_consent_changes_move_updated_at(api, frozen_clock):
         assert answered["updatedAt"] == clock.isoformat(frozen_clock.value)
 
 
+def test_an_upload_url_body_that_is_not_an_object_is_a_400(api):
+    """No body means no options; `[]` or `0` are not an object (they were read as no body)."""
+    session_id = start(api)
+    url = f"/api/v1/sessions/{session_id}/recording/upload-url/"
+    for body in ([], 0, [1, 2]):
+        refused = api("alice").post(url, body, format="json")
+        assert refused.status_code == 400 and "non_field_errors" in refused.json()["fields"], body
+    assert api("alice").post(url).json()["code"] == "consent_missing"  # no body: past validation
+
+
 def test_recording_flow_against_the_s3_server(api, settings):
     session_id = start(api)
     base = f"/api/v1/sessions/{session_id}"
