@@ -124,4 +124,4 @@ class SessionConsumer(EventConsumer):
         if event.get("type") in {"session.started", "session.ended"}:
             self.session.status = event["session"]["status"]  # keep the cached state in step
         if event.get("type") == "session.ended":
-            await self.close(code=1000)
+            await self.close(code=CLOSE_GONE)  # API.md: `session.ended`, then the close with 4410

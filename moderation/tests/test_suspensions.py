@@ -95,7 +95,7 @@ def test_live_sessions_end_reported_the_partner_is_told_and_the_suspended_socket
 
     ended, alice_code, bob_code = async_to_sync(scenario)()
     assert (ended["session"]["status"], ended["session"]["endReason"]) == ("cancelled", "reported")
-    assert alice_code == 1000 and bob_code == 4403
+    assert alice_code == 4410 and bob_code == 4403
     session = ConversationSession.objects.get(id=session_id)
     assert (session.status, session.end_reason) == ("cancelled", "reported")
     assert not any(

@@ -180,12 +180,14 @@ def test_end_completes_clears_presence_and_tells_both(api, frozen_clock):
         bob = await open_socket(f"/ws/v1/sessions/{session_id}/", "bob")
         ended = await sync_to_async(api("alice").post)(f"/api/v1/sessions/{session_id}/end/")
         events = [await next_event(alice, "session.ended"), await next_event(bob, "session.ended")]
+        closes = [(await socket.receive_output(timeout=3)).get("code") for socket in (alice, bob)]
         await alice.disconnect()
         await bob.disconnect()
-        return ended, events
+        return ended, events, closes
 
-    ended, events = async_to_sync(scenario)()
+    ended, events, closes = async_to_sync(scenario)()
     assert ended.status_code == 200
+    assert closes == [4410, 4410]  # right after `session.ended`
     body = ended.json()
     assert (body["status"], body["endReason"], body["actualDurationSeconds"]) == ("completed", "completed", 95)
     assert all(e["session"]["status"] == "completed" for e in events)
