@@ -9,7 +9,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from conversation.auth import USER_ID_RE
+from conversation.auth import USER_ID_RE, caller_id
 from conversation.errors import NotFound
 from conversation.lookups import get_or_404
 from conversation.pagination import PAGE_PARAMETERS, DocumentPagination
@@ -109,6 +109,8 @@ class SuspensionListView(StaffView):
     )
     def post(self, request):
         data = _valid(SuspensionCreateSerializer, request.data)
+        if data["userId"] == caller_id(request.user):  # it would lock the caller out of this very API
+            raise ValidationError({"userId": [_("You cannot suspend yourself.")]})
         suspension = services.suspension_create(
             user_id=data["userId"], reason=data["reason"], until=data.get("until"), actor=request.user
         )

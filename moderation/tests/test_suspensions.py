@@ -174,6 +174,12 @@ def test_a_suspension_whose_redis_step_failed_takes_effect_on_the_staff_retry(ap
     assert redis().zcard(redis_keys.matchmaking_queue("fr", "B1")) == 0
 
 
+def test_staff_cannot_suspend_themselves(api):
+    refused = api("mod-1", staff=True).post(SUSPENSIONS, {"userId": "mod-1", "reason": "oops"}, format="json")
+    assert refused.status_code == 400 and list(refused.json()["fields"]) == ["userId"]
+    assert Suspension.objects(user_id="mod-1").count() == 0
+
+
 def test_a_second_suspension_of_a_suspended_user_is_409(api):
     suspend(api)
     again = api("mod-1", staff=True).post(SUSPENSIONS, {"userId": "bob", "reason": "again"}, format="json")
