@@ -48,6 +48,7 @@ def _finite(number: str) -> float:
 # Frames are JSON as RFC 8259 has it: Python's parser also takes NaN and Infinity, which a relayed `signal`
 # would hand the partner as text no JSON parser reads. One decoder, so a frame costs no decoder of its own.
 _FRAME_DECODER = json.JSONDecoder(parse_constant=_not_json, parse_float=_finite)
+_NOT_JSON = object()  # what a frame that is not JSON decodes to (`null` decodes to None)
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
@@ -269,6 +270,9 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
         await super().receive(text_data=text_data, **kwargs)
 
     async def receive_json(self, content, **kwargs) -> None:
+        if content is _NOT_JSON:
+            await self.send_error("bad_message", _("Expected a JSON text frame."))
+            return
         kind = content.get("type") if isinstance(content, dict) else None
         handler = getattr(self, f"on_{kind}") if isinstance(kind, str) and kind in self.client_messages else None
         if handler is None:
@@ -281,7 +285,7 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
         try:
             return _FRAME_DECODER.decode(text_data)
         except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested deeper than the parser's stack
-            return None
+            return _NOT_JSON
 
     async def event_push(self, message) -> None:
         if self.closing or (message.get("exclude") and message["exclude"] == self.channel_name):

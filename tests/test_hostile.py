@@ -464,31 +464,37 @@ def test_socket_frames_over_the_byte_limit_close_with_1009(settings, socket_path
 
 
 def test_hostile_frames_get_an_error_and_the_socket_stays_open(socket_path):
+    not_json, unknown = "Expected a JSON text frame.", "Unknown message type."
     frames = [
-        {"bytes_data": b"\x00\x01"}, {"text_data": "{not json"}, {"text_data": "[" * 5000},
-        {"text_data": '{"type": "close"}'}, {"text_data": '{"type": "open"}'}, {"text_data": '{"type": {}}'},
-        {"text_data": '["heartbeat"]'}, {"text_data": "null"},
+        ({"bytes_data": b"\x00\x01"}, not_json), ({"text_data": "{not json"}, not_json),
+        ({"text_data": "[" * 5000}, not_json),
+        ({"text_data": '{"type": "close"}'}, unknown), ({"text_data": '{"type": "open"}'}, unknown),
+        ({"text_data": '{"type": {}}'}, unknown), ({"text_data": '["heartbeat"]'}, unknown),
+        ({"text_data": "null"}, unknown),
         # Python's parser takes these; JSON does not, nor would the partner's parser once relayed.
-        {"text_data": '{"type": "heartbeat", "x": NaN}'}, {"text_data": '{"type": "heartbeat", "x": -Infinity}'},
-        {"text_data": '{"type": "heartbeat", "x": 1e999}'},
+        ({"text_data": '{"type": "heartbeat", "x": NaN}'}, not_json),
+        ({"text_data": '{"type": "heartbeat", "x": -Infinity}'}, not_json),
+        ({"text_data": '{"type": "heartbeat", "x": 1e999}'}, not_json),
     ]  # fmt: skip
 
-    async def scenario() -> tuple[list[str], str]:
+    async def scenario() -> tuple[list[dict], str]:
         communicator = WebsocketCommunicator(asgi_app, f"{socket_path}?token={mint_token('alice')}")
         assert (await communicator.connect())[0]
         if "sessions" in socket_path:
             await communicator.receive_json_from(timeout=3)  # session.state
         replies = []
-        for frame in frames:
+        for frame, _said in frames:
             await communicator.send_to(**frame)
-            replies.append((await communicator.receive_json_from(timeout=3))["type"])
+            replies.append(await communicator.receive_json_from(timeout=3))
         await communicator.send_json_to({"type": "ping" if "matchmaking" in socket_path else "heartbeat"})
         alive = (await communicator.receive_json_from(timeout=3))["type"]
         await communicator.disconnect(timeout=0.1)
         return replies, alive
 
     replies, alive = async_to_sync(scenario)()
-    assert replies == ["error"] * len(frames)
+    assert [(r["type"], r["code"], r["detail"]) for r in replies] == [
+        ("error", "bad_message", said) for _f, said in frames
+    ]
     assert alive in {"pong", "heartbeat.ack"}
 
 
