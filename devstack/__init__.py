@@ -196,11 +196,25 @@ def run() -> int:
             cwd=ROOT,
             env={**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"},
         )
+        return _wait_passing_stops_on(honcho)
+
+
+def _wait_passing_stops_on(child: subprocess.Popen) -> int:
+    """Waits for `child`. Ctrl-C or a SIGTERM to this process is passed on to it (honcho stops the web,
+    worker and beat it runs; pytest its tests), and it is waited for before the servers it uses stop:
+    a SIGTERM used to stop the servers and leave honcho and its processes running."""
+    try:
+        return child.wait()
+    except (KeyboardInterrupt, SystemExit) as stop:
+        child.send_signal(signal.SIGINT if isinstance(stop, KeyboardInterrupt) else signal.SIGTERM)
         try:
-            return honcho.wait()
-        except KeyboardInterrupt:
-            honcho.send_signal(signal.SIGINT)
-            return honcho.wait()
+            code = child.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            code = child.wait()
+        if isinstance(stop, SystemExit):
+            raise
+        return code
 
 
 def _throwaway_database(stack: Stack) -> None:
@@ -220,8 +234,7 @@ def test(args: list[str]) -> int:
     with running(ephemeral=True) as stack:
         _throwaway_database(stack)
         manage("ensure_bucket")
-        result = subprocess.run([sys.executable, "-m", "pytest", *args], cwd=ROOT)
-        return result.returncode
+        return _wait_passing_stops_on(subprocess.Popen([sys.executable, "-m", "pytest", *args], cwd=ROOT))
 
 
 def bench(names: list[str]) -> int:
