@@ -106,10 +106,16 @@ class SessionConsumer(EventConsumer):
                 {"type": "event.push", "event": {"type": "signal", "from": self.user.id, "payload": payload},
                  "exclude": self.channel_name},
             )  # fmt: skip
-        except (OverflowError, UnicodeEncodeError):  # msgpack (the layer's format) refused it: nothing was sent
+        # msgpack (the layer's format) refused it, nothing was sent: an integer past 64 bits, an unpaired
+        # surrogate, or nesting that reaches the interpreter's recursion limit deeper in the stack than the
+        # frame's decoding did (ValueError).
+        except (OverflowError, UnicodeEncodeError, ValueError):
             await self.send_error(
                 "bad_message",
-                _("This payload cannot be relayed: it holds an integer beyond 64 bits or an unpaired surrogate."),
+                _(
+                    "This payload cannot be relayed: it holds an integer beyond 64 bits, an unpaired surrogate "
+                    "or nesting too deep."
+                ),
             )  # fmt: skip
 
     async def event_push(self, message) -> None:

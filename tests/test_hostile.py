@@ -533,6 +533,36 @@ def test_signal_payloads_the_channel_layer_cannot_carry_get_an_error_and_nothing
     ]
 
 
+def test_signal_payloads_nested_near_the_recursion_limit_never_kill_the_socket(world):
+    """Decoding and msgpack's packing both stop at the interpreter's recursion limit, the packing deeper in the
+    stack: each payload is either relayed or refused with `bad_message`, and the socket stays open."""
+    depths = range(900, 1001, 5)
+    path = f"/ws/v1/sessions/{world.session}/"
+
+    async def scenario() -> list[dict]:
+        alice = WebsocketCommunicator(asgi_app, f"{path}?token={mint_token('alice')}")
+        bob = WebsocketCommunicator(asgi_app, f"{path}?token={mint_token('bob')}")
+        for socket in (alice, bob):
+            assert (await socket.connect())[0]
+            await socket.receive_json_from(timeout=3)  # session.state
+        for depth in depths:
+            payload = '{"deep": ' + "[" * depth + "]" * depth + "}"
+            await alice.send_to(text_data='{"type": "signal", "payload": ' + payload + "}")
+        await alice.send_json_to({"type": "heartbeat"})
+        told = []
+        while (frame := await alice.receive_json_from(timeout=5))["type"] != "heartbeat.ack":
+            told.append(frame)
+        relayed = 0  # the rest reach the partner (with `partner.joined`, alice's heartbeat being her join)
+        while relayed < len(depths) - len(told):
+            relayed += (await bob.receive_json_from(timeout=5))["type"] == "signal"
+        for socket in (alice, bob):
+            await socket.disconnect(timeout=0.1)
+        return told
+
+    told = async_to_sync(scenario)()
+    assert {(frame["type"], frame["code"]) for frame in told} <= {("error", "bad_message")}
+
+
 async def _pending(communicator: WebsocketCommunicator) -> int:
     """How many frames wait for the test on `communicator` after a short pause."""
     await communicator.receive_nothing(timeout=0.2)
