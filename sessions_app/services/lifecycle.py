@@ -221,27 +221,34 @@ def session_cancel(*, session: ConversationSession) -> ConversationSession:
 def session_report(
     *, session: ConversationSession, user_id: str, reason: str, details: str | None
 ) -> ConversationSession:
-    """Stores the report, blocks the pair both ways, and ends the session if it is live.
+    """Blocks the pair both ways, ends the session if it is live, and stores the report.
 
-    One report per reporter and session: the report is an upsert on that pair, so repeating it stores
-    nothing more (409 `already_reported`, not a moderation queue filled by one learner's loop). A repeat
-    still runs the block and the ending, which are idempotent: the retry of a call whose Redis step
-    failed (503) completes it. (Without a unique index, which a release could not build over the
-    duplicates stored before, two calls at the very same moment could both insert: at most as many as the
-    reporter sends at once, then none.)
+    One report per reporter and session: a repeat is 409 `already_reported` and does nothing (a staff
+    member may have lifted the block since). The report is stored last, by an upsert on the pair, so that
+    a call cut short (503) stored nothing and its retry does it all: the block and the ending are
+    idempotent. (Without a unique index, which a release could not build over the duplicates stored
+    before, two calls at the very same moment could both store: at most as many as the reporter sends at
+    once, then none.)
     """
     now = clock.now()
     partner = session.partner_of(user_id)
-    stored = SessionReport.objects(session_id=str(session.id), reporter_id=user_id).update_one(
+    mine = SessionReport.objects(session_id=str(session.id), reporter_id=user_id)
+    if mine.only("id").first() is not None:
+        raise _already_reported()
+    users_block(user_id=user_id, other_id=partner, session_id=str(session.id), now=now)
+    ended = session_end_reported(session=session, now=now)
+    stored = mine.update_one(
         upsert=True, full_result=True,
         set_on_insert__reported_user_id=partner, set_on_insert__reason=reason, set_on_insert__details=details,
         set_on_insert__state=REPORT_OPEN, set_on_insert__created_at=now,
     )  # fmt: skip
-    users_block(user_id=user_id, other_id=partner, session_id=str(session.id), now=now)
-    ended = session_end_reported(session=session, now=now)
-    if stored.upserted_id is None:
-        raise Conflict(_("You have already reported this session."), "already_reported")
+    if stored.upserted_id is None:  # the same report sent twice at once: the other call stored it
+        raise _already_reported()
     return ended
+
+
+def _already_reported() -> Conflict:
+    return Conflict(_("You have already reported this session."), "already_reported")
 
 
 def session_end_reported(*, session: ConversationSession, now: dt.datetime | None = None) -> ConversationSession:

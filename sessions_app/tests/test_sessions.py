@@ -438,8 +438,8 @@ def test_a_participant_reports_a_session_once(api):
     assert SessionReport.objects(session_id=session_id).count() == 2
 
 
-def test_a_report_whose_block_failed_is_completed_by_its_retry(api, monkeypatch):
-    """Stored, then the block's Redis flag fails (503): the retry blocks the pair and ends the session."""
+def test_a_report_whose_block_failed_is_stored_by_its_retry(api, monkeypatch):
+    """The block's Redis flag fails (503): nothing is stored, and the retry blocks, ends and stores it."""
     session_id = start(api)
     report = f"/api/v1/sessions/{session_id}/report/"
 
@@ -452,14 +452,24 @@ def test_a_report_whose_block_failed_is_completed_by_its_retry(api, monkeypatch)
             assert api("alice").post(report, {"reason": "abuse"}, format="json").status_code == 503
         finally:
             breaker.store_answered("redis")  # the 503 opened the process's breaker: Redis is in fact fine
+    assert SessionReport.objects(session_id=session_id).count() == 0
     assert ConversationSession.objects.get(id=session_id).status == "active"
-    retry = api("alice").post(report, {"reason": "abuse"}, format="json")
-    assert retry.status_code == 409 and retry.json()["code"] == "already_reported"
+    assert api("alice").post(report, {"reason": "abuse"}, format="json").status_code == 200
     session = ConversationSession.objects.get(id=session_id)
     assert (session.status, session.end_reason) == ("completed", "reported")
     assert SessionReport.objects(session_id=session_id).count() == 1
     ask(api, "alice")
     assert ask(api, "bob").json()["status"] == "pending"  # the flag is set: never paired again
+
+
+def test_a_repeated_report_does_not_put_back_a_block_staff_lifted(api):
+    session_id = start(api)
+    report = f"/api/v1/sessions/{session_id}/report/"
+    assert api("alice").post(report, {"reason": "abuse"}, format="json").status_code == 200
+    UserBlock.objects(session_id=session_id).delete()  # staff lifted it (moderation.services.block_lift)
+    again = api("alice").post(report, {"reason": "abuse"}, format="json")
+    assert again.status_code == 409 and again.json()["code"] == "already_reported"
+    assert UserBlock.objects(session_id=session_id).count() == 0
 
 
 def test_scheduling_validates_and_opens_a_join_window(api, frozen_clock):
