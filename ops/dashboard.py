@@ -10,6 +10,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
+
 from conversation import clock
 from conversation.health import beat_last, stores_failing
 from conversation.vocab import language_codes
@@ -43,7 +45,7 @@ class Dashboard:
     empty_languages: list[str] = field(default_factory=list)
 
 
-WAIT_SAMPLE = 10_000  # matches the time-to-match percentiles read at most (the latest of the window)
+WAIT_SAMPLE = 10_000  # matches the time-to-match percentiles read at most
 
 
 def _percentile(values: list[float], p: float) -> float | None:
@@ -109,14 +111,14 @@ def dashboard(*, window: str = "24h", now: dt.datetime | None = None) -> Dashboa
         {"$group": {"_id": None, "avg": {"$avg": "$actualDurationSeconds"}}},
     ]))  # fmt: skip
 
-    # Time to match from the window's latest matches, not all of them: 7 days at 100k learners are ~10^8.
-    matched = (
-        requests_created_since(status=MATCHED, since=since)
-        .order_by("-created_at")
-        .limit(WAIT_SAMPLE)
-        .only("created_at", "matched_at")
-        .exclude("id")
-    )
+    outcomes = _requests_by_outcome(since)
+    matched = requests_created_since(status=MATCHED, since=since)
+    if outcomes[MATCHED] > WAIT_SAMPLE:  # 7 days at 100k learners are ~10^8: a sample, the latest matches
+        # among requests old enough to have settled (a request younger than the TTL that will wait long is
+        # still pending: the newest alone would be the fast ones).
+        settled = now - dt.timedelta(seconds=settings.MATCHMAKING_REQUEST_TTL_SECONDS)
+        matched = matched.filter(created_at__lte=settled).order_by("-created_at").limit(WAIT_SAMPLE)
+    matched = matched.only("created_at", "matched_at").exclude("id")
     waits = [
         (doc["matchedAt"] - doc["createdAt"]).total_seconds() for doc in matched.as_pymongo() if doc.get("matchedAt")
     ]
@@ -128,7 +130,6 @@ def dashboard(*, window: str = "24h", now: dt.datetime | None = None) -> Dashboa
                     "level": {"$avg": {"$cond": ["$levelFeltRight", 1, 0]}}}},
     ]))  # fmt: skip
     queues = queues_overview(now=now.timestamp())
-    outcomes = _requests_by_outcome(since)
     return Dashboard(
         window=window if window in WINDOWS else "24h",
         queues=queues,
