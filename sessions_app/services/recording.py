@@ -170,13 +170,19 @@ def upload_complete(*, session: ConversationSession, key: str) -> ConversationSe
         raise Conflict(_("This session's recording is already stored."), "recording_exists")
     content_type = _checked_upload(session, key)
     final = f"{_prefix(session)}{key.rsplit('/', 1)[-1]}"
-    s3().copy_object(
-        Bucket=settings.S3_BUCKET,
-        Key=final,
-        CopySource={"Bucket": settings.S3_BUCKET, "Key": key},
-        ContentType=content_type,
-        MetadataDirective="REPLACE",
-    )
+    try:
+        s3().copy_object(
+            Bucket=settings.S3_BUCKET,
+            Key=final,
+            CopySource={"Bucket": settings.S3_BUCKET, "Key": key},
+            ContentType=content_type,
+            MetadataDirective="REPLACE",
+        )
+    except ClientError:  # the upload went meanwhile: a concurrent `complete` stored it and cleared the uploads
+        session.reload()
+        if session.audio_recording_url == _url(final):
+            return session
+        raise ValidationError({"key": [_("No uploaded object under this key.")]}) from None
     # audio_recording_url=None: a concurrent `complete` of another upload may have won; the first one stays.
     stored = ConversationSession.objects(
         id=session.id,
@@ -185,8 +191,10 @@ def upload_complete(*, session: ConversationSession, key: str) -> ConversationSe
         audio_recording_url=None,
     ).update_one(set__audio_recording_url=_url(final), set__updated_at=clock.now())
     if not stored:
-        s3().delete_object(Bucket=settings.S3_BUCKET, Key=final)
         session.reload()
+        if session.audio_recording_url == _url(final):
+            return session  # the same upload, completed by a concurrent call (a retry): that copy is the recording
+        s3().delete_object(Bucket=settings.S3_BUCKET, Key=final)
         if session.audio_recording_url:
             raise Conflict(_("This session's recording is already stored."), "recording_exists")
         raise Conflict(_("Both participants must consent to recording."), "consent_missing")

@@ -19,7 +19,7 @@ from conversation.redis import client as redis
 from conversation.s3 import s3
 from matchmaking.documents import MatchmakingRequest
 from sessions_app.documents import ConversationSession, SessionReport, UserBlock
-from sessions_app.services import lifecycle, presence
+from sessions_app.services import lifecycle, presence, recording
 from sessions_app.services.sweeper import sessions_sweep
 from tests.helpers import ask, next_event, open_socket, post_upload
 
@@ -566,6 +566,30 @@ def test_recording_flow_against_the_s3_server(api, settings):
     assert api("alice").get(f"{base}/recording/").status_code == 404
     for prefix in (f"recordings/{session_id}/", f"uploads/{session_id}/"):
         assert s3().list_objects_v2(Bucket=settings.S3_BUCKET, Prefix=prefix).get("KeyCount", 0) == 0
+
+
+@pytest.mark.parametrize("slower_reaches", ["the compare-and-set", "the copy"])
+def test_two_completes_of_one_upload_at_once_keep_the_recording(api, settings, monkeypatch, slower_reaches):
+    """Both copy to the same final key; the call that loses must not delete the object the winner stored (it
+    did: the recording's URL then led to a 404), nor fail when the winner cleared the uploads first."""
+    session_id = start(api)
+    base = f"/api/v1/sessions/{session_id}"
+    for user in ("alice", "bob"):
+        api(user).put(f"{base}/recording-consent/", {"consent": True}, format="json")
+    upload = api("alice").post(f"{base}/recording/upload-url/", {"contentType": "audio/ogg"}, format="json").json()
+    assert post_upload(upload, b"OggS" + b"\0" * 200) == 204
+    before_either = ConversationSession.objects.get(id=session_id)  # what the slower call read
+    with monkeypatch.context() as timing:
+        if slower_reaches == "the compare-and-set":  # the winner has not cleared the uploads yet
+            timing.setattr(recording, "uploads_delete", lambda prefix: 0)
+        first = api("alice").post(f"{base}/recording/complete/", {"key": upload["key"]}, format="json")
+    assert first.status_code == 200
+    # The slower call, past its checks of the upload before the first stored the recording.
+    monkeypatch.setattr(recording, "_checked_upload", lambda session, key: "audio/ogg")
+    second = recording.upload_complete(session=before_either, key=upload["key"])
+    assert second.audio_recording_url == first.json()["audioRecordingUrl"]
+    final = first.json()["audioRecordingUrl"].split("/", 3)[3]
+    assert s3().head_object(Bucket=settings.S3_BUCKET, Key=final)["ContentLength"] == 204
 
 
 def test_complete_refuses_foreign_keys_and_non_audio(api, settings):
