@@ -267,11 +267,18 @@ def session_end_reported(*, session: ConversationSession, now: dt.datetime | Non
 
 
 def users_block(*, user_id: str, other_id: str, session_id: str | None, now: dt.datetime) -> None:
+    """Blocks the pair both ways, and ends what they still have together: never paired or scheduled
+    together again (an invitation between them, pending or accepted, is cancelled with endReason reported)."""
     for a, b in ((user_id, other_id), (other_id, user_id)):
         UserBlock.objects(user_id=a, blocked_user_id=b).update_one(
             upsert=True, set_on_insert__session_id=session_id, set_on_insert__created_at=now
         )
     restrictions.blocks_publish(user_ids=(user_id, other_id))
+    together = Q(participant1_id=user_id, participant2_id=other_id) | Q(
+        participant1_id=other_id, participant2_id=user_id
+    )
+    for session in ConversationSession.objects(together & Q(status__in=LIVE_STATUSES)):
+        session_end_reported(session=session, now=now)
 
 
 def block_saved(_sender, *, document: UserBlock, **_kwargs) -> None:

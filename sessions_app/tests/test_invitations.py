@@ -12,7 +12,7 @@ from conversation.redis import client as redis
 from sessions_app.documents import ConversationSession, UserBlock
 from sessions_app.services import scheduling
 from sessions_app.services.sweeper import sessions_sweep
-from tests.helpers import next_event, open_socket
+from tests.helpers import ask, next_event, open_socket
 
 
 def invite(api, inviter: str, invitee: str, at: dt.datetime):
@@ -138,3 +138,21 @@ def test_an_invitation_sent_while_another_of_the_inviter_holds_the_lock_is_409(a
     assert refused.status_code == 409 and refused.json()["code"] == "invitation_in_progress"
     assert ConversationSession.objects(participant1_id="alice").count() == 0
     assert invite(api, "alice", "bob", soon).status_code == 201
+
+
+def test_a_report_cancels_the_sessions_the_pair_has_scheduled(api, soon):
+    """Never scheduled together again: an accepted invitation and a pending one between them are cancelled."""
+    ask(api, "alice")
+    reported = ask(api, "bob").json()["sessionId"]
+    pending = invite(api, "bob", "alice", soon).json()["id"]
+    accepted = invite(api, "alice", "bob", soon + dt.timedelta(hours=1)).json()["id"]
+    assert api("bob").post(f"/api/v1/sessions/{accepted}/accept/").status_code == 200
+    other = invite(api, "alice", "carol", soon).json()["id"]  # not between them: untouched
+    assert (
+        api("bob").post(f"/api/v1/sessions/{reported}/report/", {"reason": "abuse"}, format="json").status_code == 200
+    )
+    for session_id in (reported, pending, accepted):
+        session = ConversationSession.objects.get(id=session_id)
+        assert (session.status, session.end_reason) == ("cancelled", "reported"), session_id
+    assert ConversationSession.objects.get(id=other).status == "waiting"
+    assert api("alice").get("/api/v1/sessions/invitations/").json()["count"] == 0
