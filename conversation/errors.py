@@ -32,7 +32,7 @@ CONFLICT_CODES = (
     "request_pending", "in_session", "not_pending", "not_active", "not_waiting", "consent_missing",
     "not_joinable", "not_ended", "feedback_exists", "session_ended", "idempotency_in_progress",
     "recording_exists", "upload_window_closed",
-    "not_open", "already_suspended", "already_lifted",
+    "not_open", "already_suspended", "already_lifted", "suspension_in_progress",
     "too_many_invitations", "not_invited", "invitation_in_progress", "already_reported",
 )  # fmt: skip
 

@@ -111,6 +111,11 @@ def invitation_lock(user_id: str) -> str:
     return f"sess:invite-lock:{user_id}"
 
 
+def suspension_lock(user_id: str) -> str:
+    """Held while a suspension of `user_id` is created or lifted: two staff acting at once cannot leave two."""
+    return f"restrict:lock:{user_id}"
+
+
 def beat_last() -> str:
     """When a worker last ran the periodic sweep (the dashboard's beat signal); TTL one day."""
     return "ops:beat:last"

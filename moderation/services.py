@@ -9,14 +9,17 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+from collections.abc import Iterator
 
 from django.utils.translation import gettext as _
 from mongoengine import Q
+from redis.exceptions import LockError
 
-from conversation import clock, events, restrictions
+from conversation import clock, events, redis_keys, restrictions
 from conversation.consumers import CLOSE_FORBIDDEN
 from conversation.documents import reloaded
 from conversation.errors import Conflict
+from conversation.redis import client
 from matchmaking.documents import PENDING, MatchmakingRequest
 from matchmaking.services.requests import request_cancel
 from moderation.documents import Suspension
@@ -96,7 +99,7 @@ def _take_effect(user_id: str) -> None:
     """What a suspension does beyond refusing requests: leave the queue, close sockets, end live sessions.
 
     Order matters to the sockets: `request.cancelled` reaches the lobby socket before the 4403 close,
-    and the 4403 close reaches the user's session sockets before `session.ended` (which closes with 1000).
+    and the 4403 close reaches the user's session sockets before `session.ended` (which closes with 4410).
     """
     for request in MatchmakingRequest.objects(user_id=user_id, status=PENDING):
         with contextlib.suppress(Conflict):  # matched or expired meanwhile; its session is ended below
@@ -109,6 +112,20 @@ def _take_effect(user_id: str) -> None:
         lifecycle.session_end_reported(session=session)
 
 
+@contextlib.contextmanager
+def _suspensions_of(user_id: str) -> Iterator[None]:
+    """One change at a time to a user's suspensions (created or lifted): of two staff suspending at once, one
+    creates it and the other finds it (it used to leave two, and lifting one left the user suspended)."""
+    lock = client().lock(redis_keys.suspension_lock(user_id), timeout=30, blocking_timeout=5)
+    if not lock.acquire():
+        raise Conflict(_("Another change to this user's suspension is under way: try again."), "suspension_in_progress")
+    try:
+        yield
+    finally:
+        with contextlib.suppress(LockError):  # its lease ran out: nothing left to release
+            lock.release()
+
+
 def suspension_create(
     *, user_id: str, reason: str, until: dt.datetime | None, actor, now: dt.datetime | None = None
 ) -> Suspension:
@@ -119,16 +136,17 @@ def suspension_create(
     carries them out before answering 409 `already_suspended`.
     """
     now = now or clock.now()
-    if suspension_active(user_id=user_id, now=now) is None:
-        suspension = Suspension(
-            user_id=user_id, reason=reason, until=until, created_by=actor_name(actor), created_at=now
-        )
-        suspension.save(force_insert=True)
-        _audit(actor=actor, document_type=SUSPENSION_TYPE, document=suspension, action="suspend", before=None)
-    else:
-        suspension = None
-    _publish(user_id, now)  # after the MongoDB write: a racing mirror rebuild reads it or is aborted
-    _take_effect(user_id)
+    with _suspensions_of(user_id):
+        if suspension_active(user_id=user_id, now=now) is None:
+            suspension = Suspension(
+                user_id=user_id, reason=reason, until=until, created_by=actor_name(actor), created_at=now
+            )
+            suspension.save(force_insert=True)
+            _audit(actor=actor, document_type=SUSPENSION_TYPE, document=suspension, action="suspend", before=None)
+        else:
+            suspension = None
+        _publish(user_id, now)  # after the MongoDB write: a racing mirror rebuild reads it or is aborted
+        _take_effect(user_id)
     if suspension is None:
         raise Conflict(_("This user is already suspended: lift that suspension first."), "already_suspended")
     return suspension
@@ -138,11 +156,12 @@ def suspension_lift(*, suspension: Suspension, actor, now: dt.datetime | None = 
     """Ends a suspension now (compare-and-set on `liftedAt`); 409 already_lifted if someone did it first."""
     now = now or clock.now()
     before = snapshot(suspension)
-    if not Suspension.objects(id=suspension.id, lifted_at=None).update_one(
-        set__lifted_at=now, set__lifted_by=actor_name(actor)
-    ):
-        raise Conflict(_("This suspension was already lifted."), "already_lifted")
-    _publish(suspension.user_id, now)
+    with _suspensions_of(suspension.user_id):
+        if not Suspension.objects(id=suspension.id, lifted_at=None).update_one(
+            set__lifted_at=now, set__lifted_by=actor_name(actor)
+        ):
+            raise Conflict(_("This suspension was already lifted."), "already_lifted")
+        _publish(suspension.user_id, now)
     _audit(actor=actor, document_type=SUSPENSION_TYPE, document=suspension, action="lift_suspension", before=before)
     return reloaded(suspension)
 

@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import websockets
@@ -172,6 +173,22 @@ def test_a_suspension_whose_redis_step_failed_takes_effect_on_the_staff_retry(ap
     assert api("bob").get("/api/v1/sessions/").json()["code"] == "suspended"
     assert MatchmakingRequest.objects.get(user_id="bob").status == "cancelled"
     assert redis().zcard(redis_keys.matchmaking_queue("fr", "B1")) == 0
+
+
+def test_staff_suspending_one_learner_at_once_leave_one_suspension(api):
+    """Check then insert under the user's lock: lifting the one suspension lets the user work again."""
+
+    def suspend_once(_index: int) -> int:
+        return (
+            api("mod-1", staff=True).post(SUSPENSIONS, {"userId": "bob", "reason": "abuse"}, format="json").status_code
+        )
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        codes = sorted(pool.map(suspend_once, range(6)))
+    assert codes == [201, 409, 409, 409, 409, 409]
+    [suspension] = Suspension.objects(user_id="bob")
+    assert api("mod-1", staff=True).delete(f"{SUSPENSIONS}{suspension.id}/").status_code == 200
+    assert api("bob").get("/api/v1/sessions/").status_code == 200
 
 
 def test_staff_cannot_suspend_themselves(api):
