@@ -134,6 +134,10 @@ def parse_file(doc_admin: DocumentAdmin, name: str, content: bytes) -> list[dict
     rows = readers[fmt](text)
     if not rows:
         raise ImportFileError(_("The file has no rows."))
+    try:  # JSON's "\ud800" escapes make strings no store or page can take: said here, not by a crash later
+        json.dumps(rows, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ImportFileError(_("The file holds text that is not Unicode (an unpaired surrogate).")) from None
     if len(rows) > doc_admin.import_max_rows:
         raise ImportFileError(
             _("The file has %(count)d rows; at most %(max)d per import.")
@@ -151,7 +155,7 @@ def parse_file(doc_admin: DocumentAdmin, name: str, content: bytes) -> list[dict
 def _json_rows(text: str) -> list[dict[str, Any]]:
     try:
         rows = json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: "[[[[..." deeper than the parser's stack
         raise ImportFileError(_("The file is not valid JSON: %(error)s.") % {"error": exc}) from None
     if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
         raise ImportFileError(_("A JSON import must be a list of objects."))
@@ -159,13 +163,17 @@ def _json_rows(text: str) -> list[dict[str, Any]]:
 
 
 def _csv_rows(text: str) -> list[dict[str, Any]]:
+    text = text.replace("\r\n", "\n").replace("\r", "\n")  # a Mac's "CSV" ends lines with CR alone
     header = text.split("\n", 1)[0]
     try:
         delimiter = csv.Sniffer().sniff(header, delimiters=",;").delimiter
     except csv.Error:
         delimiter = ","  # one column, or nothing to tell by: the unknown-column check names the problem
     reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
-    rows = [{key: unescape_formula(value) for key, value in row.items()} for row in reader]
+    try:
+        rows = [{key: unescape_formula(value) for key, value in row.items()} for row in reader]
+    except csv.Error as exc:  # a field over csv's 128 KiB limit, a stray quote
+        raise ImportFileError(_("The file is not valid CSV: %(error)s.") % {"error": exc}) from None
     if any(None in row for row in rows):
         raise ImportFileError(
             _("Some CSV rows have more cells than there are columns (separated by “%(delimiter)s”).")

@@ -172,6 +172,30 @@ def test_an_unreadable_file_is_refused_with_a_message_naming_the_problem(admin_c
     assert Topic.objects.count() == 0
 
 
+HEADER = "title,targetLanguageCode,level,category,estimatedDurationMinutes,promptQuestions"
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "said"),
+    [
+        ("huge-field.csv", f"{HEADER}\n{'x' * 140_000},fr,B1,work,10,Q ?\n".encode(), "The file is not valid CSV"),
+        ("deep.json", b"[" * 5000 + b"]" * 5000, "The file is not valid JSON"),
+        ("surrogate.json", b'[{"title": "\\ud800x", "targetLanguageCode": "fr", "level": "B1", "category": "work",'
+                           b' "estimatedDurationMinutes": 10, "promptQuestions": ["Q ?"]}]', "an unpaired surrogate"),
+    ],
+)  # fmt: skip
+def test_hostile_import_files_are_refused_with_a_message_not_a_500(admin_client, name, content, said):
+    page = upload(admin_client, name, content)
+    assert page.status_code == 200 and said in page.content.decode()
+    assert Topic.objects.count() == 0
+
+
+def test_a_csv_with_mac_line_endings_imports(admin_client):
+    """Carriage returns alone end its lines (Excel for Mac's "CSV"): read as lines, not one unquoted field."""
+    preview = upload(admin_client, "mac.csv", f"{HEADER}\rMon métier,fr,B1,work,10,Pourquoi ?\r".encode())
+    assert preview.status_code == 200 and preview.context["counts"]["created"] == 1, preview.content.decode()[:2000]
+
+
 def test_excel_export_has_a_bom_and_semicolons(admin_client):
     topic("Mon métier")
     response = admin_client.get(f"{TOPICS}export/excel/")
