@@ -280,6 +280,9 @@ SESSION_JOIN_TIMEOUT_SECONDS = env_int("SESSION_JOIN_TIMEOUT_SECONDS", 60, minim
 SESSION_MAX_DURATION_SECONDS = env_int("SESSION_MAX_DURATION_SECONDS", 1800, minimum=60)
 SWEEP_INTERVAL_SECONDS = env_int("SWEEP_INTERVAL_SECONDS", 5, minimum=1)
 SESSION_MAX_OPEN_INVITATIONS = env_int("SESSION_MAX_OPEN_INVITATIONS", 5, minimum=1)
+# Invitations a user may send an hour, answered or not: the open-invitation cap alone let a loop of
+# invite-then-cancel store sessions and push `invitation.received` without end.
+SESSION_INVITATIONS_PER_HOUR = env_int("SESSION_INVITATIONS_PER_HOUR", 30, minimum=1)
 
 # Operations dashboard verdicts (docs/OPERATIONS.md): amber at the first figure, red at the second.
 OPS_OLDEST_WAIT_SECONDS = (env_int("OPS_OLDEST_WAIT_AMBER_SECONDS", 30), env_int("OPS_OLDEST_WAIT_RED_SECONDS", 90))

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -13,6 +14,7 @@ from conversation import clock
 from conversation.auth import caller_id
 from conversation.errors import Conflict, NotFound
 from conversation.pagination import PAGE_PARAMETERS, DocumentPagination
+from conversation.ratelimit import RATE_LIMIT_HEADERS, RateLimitHit
 from conversation.serializers import BODY_ERRORS, error_responses, paginated
 from sessions_app import selectors
 from sessions_app.documents import STATUSES
@@ -61,18 +63,32 @@ class SessionListView(APIView):
         )
         return paginator.get_paginated_response([session_json(s) for s in page])
 
-    @extend_schema(request=ScheduleSerializer, responses={201: SessionSerializer, **error_responses(*BODY_ERRORS, 409)})
+    @extend_schema(
+        request=ScheduleSerializer,
+        parameters=RATE_LIMIT_HEADERS,
+        responses={201: SessionSerializer, **error_responses(*BODY_ERRORS, 409, 429)},
+    )
     def post(self, request):
-        data = _valid(ScheduleSerializer, request.data)
-        session = scheduling.session_schedule(
-            user_id=caller_id(request.user),
-            partner_id=data["participant2Id"],
-            language=data["targetLanguageCode"],
-            scheduled_at=data["scheduledAt"],
-            topic_id=data.get("topicId") or None,
-            planned_minutes=data["plannedDurationMinutes"],
+        user_id = caller_id(request.user)
+        # Every call counts, 429 before anything else (SESSION_INVITATIONS_PER_HOUR).
+        hit = RateLimitHit(
+            scope="inv", user_id=user_id, limit=settings.SESSION_INVITATIONS_PER_HOUR, window_seconds=3600
         )
-        return Response(session_json(session), status=status.HTTP_201_CREATED)
+        hit.count()
+        try:
+            data = _valid(ScheduleSerializer, request.data)
+            session = scheduling.session_schedule(
+                user_id=user_id,
+                partner_id=data["participant2Id"],
+                language=data["targetLanguageCode"],
+                scheduled_at=data["scheduledAt"],
+                topic_id=data.get("topicId") or None,
+                planned_minutes=data["plannedDurationMinutes"],
+            )
+        except APIException as refused:  # a counted call refused (400, 409) says where its window stands too
+            refused.headers = {**hit.headers, **(getattr(refused, "headers", None) or {})}
+            raise
+        return Response(session_json(session), status=status.HTTP_201_CREATED, headers=hit.headers)
 
 
 class SessionCurrentView(APIView):

@@ -87,6 +87,7 @@ SQL_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fuzz-sql")
 @pytest.fixture
 def fuzz_world(settings, api, django_db_setup, django_db_blocker) -> Iterator[None]:
     settings.MATCHMAKING_RATE_LIMIT_PER_MINUTE = 1_000_000
+    settings.SESSION_INVITATIONS_PER_HOUR = 1_000_000
     topic = api("curator", staff=True).post("/api/v1/topics/", TOPIC, format="json").json()["id"]
     ask(api, "partner-1")
     done = ask(api, "fuzzer").json()["sessionId"]

@@ -156,3 +156,16 @@ def test_a_report_cancels_the_sessions_the_pair_has_scheduled(api, soon):
         assert (session.status, session.end_reason) == ("cancelled", "reported"), session_id
     assert ConversationSession.objects.get(id=other).status == "waiting"
     assert api("alice").get("/api/v1/sessions/invitations/").json()["count"] == 0
+
+
+def test_invitations_are_rate_limited_even_when_each_is_cancelled(api, soon, settings):
+    """The open-invitation cap bounds what waits; the hourly limit bounds what a loop can send."""
+    settings.SESSION_INVITATIONS_PER_HOUR = 3
+    for _ in range(3):
+        sent = invite(api, "alice", "bob", soon)
+        assert sent.status_code == 201 and int(sent["RateLimit-Remaining"]) >= 0
+        assert api("alice").post(f"/api/v1/sessions/{sent.json()['id']}/cancel/").status_code == 200
+    refused = invite(api, "alice", "bob", soon)
+    assert refused.status_code == 429 and refused["RateLimit-Remaining"] == "0" and int(refused["Retry-After"]) > 0
+    assert ConversationSession.objects(participant1_id="alice").count() == 3
+    assert invite(api, "carol", "bob", soon).status_code == 201  # per user
