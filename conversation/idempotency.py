@@ -9,11 +9,15 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from django.utils.translation import gettext_lazy as _
+from redis import Redis
+from redis.commands.core import Script
 from rest_framework.exceptions import ValidationError
 
 from conversation import redis_keys
@@ -51,9 +55,12 @@ def idempotent(*, user_id: str, key: str | None, body: Any, call: Callable[[], t
     fingerprint = body_fingerprint(body)
     redis = client()
     slot = redis_keys.idempotency(user_id, key)
-    if not redis.set(slot, IN_PROGRESS, nx=True, ex=IN_PROGRESS_SECONDS):
+    # This call's own marker: a call that outlives IN_PROGRESS_SECONDS must not then replace or delete the slot
+    # of the retry that took the key after it.
+    marker = IN_PROGRESS + b":" + uuid.uuid4().hex.encode()
+    if not redis.set(slot, marker, nx=True, ex=IN_PROGRESS_SECONDS):
         stored = redis.get(slot)
-        if stored is None or stored == IN_PROGRESS:
+        if stored is None or stored.startswith(IN_PROGRESS):
             raise Conflict(_("A request with this Idempotency-Key is still in progress."), "idempotency_in_progress")
         first = json.loads(stored)
         if first.get("fingerprint") != fingerprint:
@@ -62,8 +69,24 @@ def idempotent(*, user_id: str, key: str | None, body: Any, call: Callable[[], t
     try:
         status, response_body = call()
     except BaseException:
-        redis.delete(slot)  # a refused call did nothing: a retry may act
+        _scripts(redis).release(keys=[slot], args=[marker])  # a refused call did nothing: a retry may act
         raise
     stored = {"status": status, "body": response_body, "fingerprint": fingerprint}
-    redis.set(slot, json.dumps(stored), ex=RETENTION_SECONDS)
+    _scripts(redis).keep(keys=[slot], args=[marker, json.dumps(stored), RETENTION_SECONDS])
     return Outcome(status, response_body)
+
+
+@dataclass(frozen=True)
+class _Scripts:
+    keep: Script  # the answer replaces our marker, only if the slot still holds it
+    release: Script  # our marker goes, only if the slot still holds it
+
+
+@lru_cache(maxsize=4)
+def _scripts(redis: Redis) -> _Scripts:
+    return _Scripts(
+        keep=redis.register_script(
+            "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3]) end"
+        ),
+        release=redis.register_script("if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end"),
+    )

@@ -320,9 +320,27 @@ def test_an_idempotency_key_in_progress_is_held_a_minute_and_its_answer_a_day(ap
     )
     assert created.status_code == 201
     [(marker, ttl)] = seen_during_call
-    assert marker == idempotency.IN_PROGRESS and 0 < ttl <= idempotency.IN_PROGRESS_SECONDS
+    assert marker.startswith(idempotency.IN_PROGRESS) and 0 < ttl <= idempotency.IN_PROGRESS_SECONDS
     assert json.loads(redis().get(slot))["status"] == 201
     assert redis().ttl(slot) > idempotency.RETENTION_SECONDS - 60
+
+
+def test_a_call_that_outlived_its_idempotency_marker_leaves_the_next_calls_slot_alone(api, monkeypatch):
+    """Its marker lapsed and a retry took the key: the slow call's answer must not replace the retry's marker."""
+    slot = redis_keys.idempotency("alice", "k-3")
+    create = views.request_create
+
+    def slow(**kwargs):
+        redis().set(slot, idempotency.IN_PROGRESS + b":the-retry", ex=60)  # the marker lapsed; a retry took it
+        return create(**kwargs)
+
+    monkeypatch.setattr(views, "request_create", slow)
+    body = request_body()
+    assert (
+        api("alice").post("/api/v1/matchmaking/requests/", body, format="json", HTTP_IDEMPOTENCY_KEY="k-3").status_code
+        == 201
+    )
+    assert redis().get(slot) == idempotency.IN_PROGRESS + b":the-retry"
 
 
 def test_rate_limit_answers_429(api, settings, frozen_clock):
