@@ -168,7 +168,12 @@ def _as_api_exception(exc: Exception) -> Exception:
     if isinstance(exc, DjangoPermissionDenied):
         return exceptions.PermissionDenied()
     if isinstance(exc, DjangoValidationError):  # a service's own check (a write racing the serializer's): 400
-        return exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
+        if not hasattr(exc, "error_dict"):
+            return exceptions.ValidationError(exc.messages)
+        fields = {
+            "non_field_errors" if name == "__all__" else name: messages for name, messages in exc.message_dict.items()
+        }
+        return exceptions.ValidationError(fields)
     return exc
 
 

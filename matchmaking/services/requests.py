@@ -117,9 +117,9 @@ def request_pair(
         popped = queue.pair_step(request=request, score=score, now=now.timestamp(), excluded=excluded, enqueue=enqueue)
         if popped is None:
             return request
-        # A pop also takes our own member out of the queue if it was there (enqueue=False: the relax and
-        # reconcile passes). From here on the request is an arrival: if this partner is not taken, the next
-        # step queues it again at its own score when nobody fits.
+        # A pop also takes our own member out of the queue if it was there (enqueue=False: the relax pass).
+        # From here on the request is an arrival: if this partner is not taken, the next step queues it again
+        # at its own score when nobody fits.
         enqueue = True
         if restrictions.is_suspended(popped.member.user_id, max_age=SUSPENSION_CHECK_AGE):
             excluded.add(popped.member.user_id)  # suspended while queued: its member stays out
