@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from drf_spectacular.utils import OpenApiParameter
+from rest_framework.exceptions import APIException
 
 from conversation import clock, redis_keys
 from conversation.errors import RateLimited
@@ -45,6 +48,16 @@ class RateLimitHit:
         if count > self.limit:
             raise RateLimited(wait=reset, headers=self.headers)
         return self.headers
+
+    @contextlib.contextmanager
+    def told_on_refusal(self) -> Iterator[None]:
+        """A counted call refused afterwards (400, 409) still says where its window stands: the refusal
+        carries the RateLimit-* headers (the error handler copies an exception's `headers`)."""
+        try:
+            yield
+        except APIException as refused:
+            refused.headers = {**self.headers, **(getattr(refused, "headers", None) or {})}
+            raise
 
     def count(self) -> dict[str, str]:
         """Counts the call in a round trip of its own (no MULTI: both commands travel in one write)."""

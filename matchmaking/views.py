@@ -8,7 +8,6 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import APIException
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -72,7 +71,7 @@ class RequestCreateView(APIView):
             # (a named topic: a caller past the limit costs no read) or the body is invalid (429 before
             # 400); otherwise in request_create's first round trip.
             hit = RateLimitHit(scope="mm", user_id=user_id, limit=settings.MATCHMAKING_RATE_LIMIT_PER_MINUTE)
-            try:
+            with hit.told_on_refusal():
                 serializer = RequestCreateSerializer(data=request.data)
                 count_alone = _names_topic(request.data) or not serializer.is_valid()
                 if count_alone:
@@ -90,9 +89,6 @@ class RequestCreateView(APIView):
                     ),
                     rate_limit=None if count_alone else hit,
                 )
-            except APIException as refused:  # a counted call refused (400, 409) says where its window stands too
-                refused.headers = {**hit.headers, **(getattr(refused, "headers", None) or {})}
-                raise
             limits.update(hit.headers)
             return status.HTTP_201_CREATED, request_json(created)
 

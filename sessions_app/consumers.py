@@ -106,10 +106,10 @@ class SessionConsumer(EventConsumer):
                 {"type": "event.push", "event": {"type": "signal", "from": self.user.id, "payload": payload},
                  "exclude": self.channel_name},
             )  # fmt: skip
-        # msgpack (the layer's format) refused it, nothing was sent: an integer past 64 bits, an unpaired
-        # surrogate, or nesting that reaches the interpreter's recursion limit deeper in the stack than the
-        # frame's decoding did (ValueError).
         except (OverflowError, UnicodeEncodeError, ValueError):
+            # msgpack (the layer's format) refused it, nothing was sent: an integer past 64 bits, an unpaired
+            # surrogate, or nesting that reaches the interpreter's recursion limit deeper in the stack than
+            # the frame's decoding did (ValueError).
             await self.send_error(
                 "bad_message",
                 _(

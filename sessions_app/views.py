@@ -6,7 +6,7 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -75,7 +75,7 @@ class SessionListView(APIView):
             scope="inv", user_id=user_id, limit=settings.SESSION_INVITATIONS_PER_HOUR, window_seconds=3600
         )
         hit.count()
-        try:
+        with hit.told_on_refusal():
             data = _valid(ScheduleSerializer, request.data)
             session = scheduling.session_schedule(
                 user_id=user_id,
@@ -85,9 +85,6 @@ class SessionListView(APIView):
                 topic_id=data.get("topicId") or None,
                 planned_minutes=data["plannedDurationMinutes"],
             )
-        except APIException as refused:  # a counted call refused (400, 409) says where its window stands too
-            refused.headers = {**hit.headers, **(getattr(refused, "headers", None) or {})}
-            raise
         return Response(session_json(session), status=status.HTTP_201_CREATED, headers=hit.headers)
 
 
