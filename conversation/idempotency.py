@@ -12,17 +12,14 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 from django.utils.translation import gettext_lazy as _
-from redis import Redis
-from redis.commands.core import Script
 from rest_framework.exceptions import ValidationError
 
 from conversation import redis_keys
 from conversation.errors import Conflict, IdempotencyKeyReused
-from conversation.redis import client
+from conversation.redis import client, delete_if_equals, set_if_equals
 
 KEY_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 IN_PROGRESS = b"__in_progress__"
@@ -57,7 +54,7 @@ def idempotent(*, user_id: str, key: str | None, body: Any, call: Callable[[], t
     slot = redis_keys.idempotency(user_id, key)
     # This call's own marker: a call that outlives IN_PROGRESS_SECONDS must not then replace or delete the slot
     # of the retry that took the key after it.
-    marker = IN_PROGRESS + b":" + uuid.uuid4().hex.encode()
+    marker = f"{IN_PROGRESS.decode()}:{uuid.uuid4().hex}"
     if not redis.set(slot, marker, nx=True, ex=IN_PROGRESS_SECONDS):
         stored = redis.get(slot)
         if stored is None or stored.startswith(IN_PROGRESS):
@@ -69,24 +66,8 @@ def idempotent(*, user_id: str, key: str | None, body: Any, call: Callable[[], t
     try:
         status, response_body = call()
     except BaseException:
-        _scripts(redis).release(keys=[slot], args=[marker])  # a refused call did nothing: a retry may act
+        delete_if_equals(slot, marker)  # a refused call did nothing: a retry may act
         raise
     stored = {"status": status, "body": response_body, "fingerprint": fingerprint}
-    _scripts(redis).keep(keys=[slot], args=[marker, json.dumps(stored), RETENTION_SECONDS])
+    set_if_equals(slot, marker, json.dumps(stored), ttl_seconds=RETENTION_SECONDS)
     return Outcome(status, response_body)
-
-
-@dataclass(frozen=True)
-class _Scripts:
-    keep: Script  # the answer replaces our marker, only if the slot still holds it
-    release: Script  # our marker goes, only if the slot still holds it
-
-
-@lru_cache(maxsize=4)
-def _scripts(redis: Redis) -> _Scripts:
-    return _Scripts(
-        keep=redis.register_script(
-            "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3]) end"
-        ),
-        release=redis.register_script("if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end"),
-    )

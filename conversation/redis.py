@@ -28,6 +28,11 @@ _DELETE_IF_EQUALS = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+# Its twin: replaces the value we wrote, with a TTL, only while the key still holds it.
+_SET_IF_EQUALS = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3]) return 1 end
+return 0
+"""
 
 
 @cache
@@ -75,6 +80,16 @@ def _new_async_client() -> aioredis.Redis:
 @cache
 def _delete_if_equals_script():
     return client().register_script(_DELETE_IF_EQUALS)
+
+
+@cache
+def _set_if_equals_script():
+    return client().register_script(_SET_IF_EQUALS)
+
+
+def set_if_equals(key: str, expected: str, value: str, *, ttl_seconds: int) -> bool:
+    """Sets `key` to `value` (expiring in `ttl_seconds`) while it holds `expected`; False if it holds anything else."""
+    return bool(_set_if_equals_script()(keys=[key], args=[expected, value, ttl_seconds]))
 
 
 def queue_script(pipe, script: str, *, keys: list, args: list) -> None:
