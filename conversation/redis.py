@@ -7,8 +7,10 @@ redis-py pools check the pid and reset themselves after a fork.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+from collections.abc import Iterator
 from functools import cache
 
 from django.conf import settings
@@ -18,6 +20,7 @@ from redis import asyncio as aioredis
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.asyncio.sentinel import Sentinel as AsyncSentinel
 from redis.backoff import NoBackoff
+from redis.exceptions import LockError
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +93,21 @@ def _set_if_equals_script():
 def set_if_equals(key: str, expected: str, value: str, *, ttl_seconds: int) -> bool:
     """Sets `key` to `value` (expiring in `ttl_seconds`) while it holds `expected`; False if it holds anything else."""
     return bool(_set_if_equals_script()(keys=[key], args=[expected, value, ttl_seconds]))
+
+
+@contextlib.contextmanager
+def held(key: str, *, lease_seconds: float, wait_seconds: float, busy: Exception) -> Iterator[None]:
+    """Runs the block under redis-py's lock on `key`, or raises `busy` when it is not free within
+    `wait_seconds` (redis-py would raise LockError, a 500). A lease that ran out before the block ended
+    has nothing left to release."""
+    lock = client().lock(key, timeout=lease_seconds, blocking_timeout=wait_seconds)
+    if not lock.acquire():
+        raise busy
+    try:
+        yield
+    finally:
+        with contextlib.suppress(LockError):
+            lock.release()
 
 
 def queue_script(pipe, script: str, *, keys: list, args: list) -> None:

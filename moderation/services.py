@@ -9,17 +9,15 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import Iterator
 
 from django.utils.translation import gettext as _
 from mongoengine import Q
-from redis.exceptions import LockError
 
 from conversation import clock, events, redis_keys, restrictions
 from conversation.consumers import CLOSE_FORBIDDEN
 from conversation.documents import reloaded
 from conversation.errors import Conflict
-from conversation.redis import client
+from conversation.redis import held
 from matchmaking.documents import PENDING, MatchmakingRequest
 from matchmaking.services.requests import request_cancel
 from moderation.documents import Suspension
@@ -112,18 +110,11 @@ def _take_effect(user_id: str) -> None:
         lifecycle.session_end_reported(session=session)
 
 
-@contextlib.contextmanager
-def _suspensions_of(user_id: str) -> Iterator[None]:
+def _suspensions_of(user_id: str) -> contextlib.AbstractContextManager[None]:
     """One change at a time to a user's suspensions (created or lifted): of two staff suspending at once, one
     creates it and the other finds it (it used to leave two, and lifting one left the user suspended)."""
-    lock = client().lock(redis_keys.suspension_lock(user_id), timeout=30, blocking_timeout=5)
-    if not lock.acquire():
-        raise Conflict(_("Another change to this user's suspension is under way: try again."), "suspension_in_progress")
-    try:
-        yield
-    finally:
-        with contextlib.suppress(LockError):  # its lease ran out: nothing left to release
-            lock.release()
+    busy = Conflict(_("Another change to this user's suspension is under way: try again."), "suspension_in_progress")
+    return held(redis_keys.suspension_lock(user_id), lease_seconds=30, wait_seconds=5, busy=busy)
 
 
 def suspension_create(

@@ -7,19 +7,17 @@ still pending at `scheduledAt` is cancelled with endReason `timeout` by the swee
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 
 from bson import ObjectId
 from django.conf import settings
 from django.utils.translation import gettext as _
 from mongoengine.queryset import QuerySet
-from redis.exceptions import LockError
 from rest_framework.exceptions import ValidationError
 
 from conversation import clock, events, redis_keys, restrictions
 from conversation.errors import Conflict
-from conversation.redis import client
+from conversation.redis import held
 from sessions_app.documents import (
     CANCELLED,
     END_TIMEOUT,
@@ -69,14 +67,13 @@ def session_schedule(
     now = clock.now()
     _check_invite(user_id=user_id, partner_id=partner_id, scheduled_at=scheduled_at, now=now)
     # Count and insert under one lock per inviter: two concurrent calls cannot both take the last place.
-    lock = client().lock(
+    busy = Conflict(_("Another invitation of yours is being sent: try again."), "invitation_in_progress")
+    with held(
         redis_keys.invitation_lock(user_id),
-        timeout=INVITE_LOCK_LEASE_SECONDS,
-        blocking_timeout=INVITE_LOCK_WAIT_SECONDS,
-    )
-    if not lock.acquire():
-        raise Conflict(_("Another invitation of yours is being sent: try again."), "invitation_in_progress")
-    try:
+        lease_seconds=INVITE_LOCK_LEASE_SECONDS,
+        wait_seconds=INVITE_LOCK_WAIT_SECONDS,
+        busy=busy,
+    ):
         if invitations_open_count(user_id=user_id) >= settings.SESSION_MAX_OPEN_INVITATIONS:
             raise Conflict(
                 _("You already have %(count)d invitations waiting for an answer.")
@@ -95,9 +92,6 @@ def session_schedule(
             now=now,
             invitation=INVITATION_PENDING,
         )
-    finally:
-        with contextlib.suppress(LockError):  # its lease ran out (MongoDB slower than 10 s): nothing to release
-            lock.release()
     events.push(events.user_group(partner_id), "invitation.received", {"session": session_json(session)})
     return session
 
