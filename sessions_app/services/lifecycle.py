@@ -235,8 +235,8 @@ def session_report(
     mine = SessionReport.objects(session_id=str(session.id), reporter_id=user_id)
     if mine.only("id").first() is not None:
         raise _already_reported()
-    users_block(user_id=user_id, other_id=partner, session_id=str(session.id), now=now)
-    ended = session_end_reported(session=session, now=now)
+    users_block(user_id=user_id, other_id=partner, session_id=str(session.id), now=now)  # ends this one too
+    ended = reloaded(session)
     stored = mine.update_one(
         upsert=True, full_result=True,
         set_on_insert__reported_user_id=partner, set_on_insert__reason=reason, set_on_insert__details=details,

@@ -93,10 +93,11 @@ def _sweep_timer(entry: str, session: ConversationSession | None, now: dt.dateti
     """One due timer (`<sessionId>:join|max|time_up`): a no-show, the maximum duration, or the planned time-up."""
     redis = client()
     session_id, kind = entry.split(":", 1)
-    if session is None or session.status not in (WAITING, ACTIVE):
+    if session is None:
         redis.zrem(redis_keys.session_deadlines(), entry)
-        if session is not None:
-            presence.presence_close(session)
+        return
+    if session.status not in (WAITING, ACTIVE):
+        presence.presence_close(session)  # its timers included
         return
     if kind == presence.JOIN and session.status == WAITING:
         showed_up = _joined_users(session)  # read before the ending clears presence
@@ -138,10 +139,11 @@ def _sweep_silence(
     """One participant silent past the heartbeat timeout (`<sessionId>:<slot>`): announce, or end past the grace."""
     redis = client()
     session_id, slot = entry.split(":", 1)
-    if session is None or session.status not in (WAITING, ACTIVE):
+    if session is None:
         redis.zrem(redis_keys.session_heartbeats(), entry)
-        if session is not None:  # ended, but its end could not clear its presence: cleared now
-            presence.presence_close(session)
+        return
+    if session.status not in (WAITING, ACTIVE):  # ended, but its end could not clear its presence
+        presence.presence_close(session)  # this entry included
         return
     if session.status == WAITING:
         return  # the join timer decides about sessions that never started
