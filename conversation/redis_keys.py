@@ -106,6 +106,12 @@ def blocker_flag(user_id: str) -> str:
     return f"restrict:blocker:{user_id}"
 
 
+def session_booked(user_id: str) -> str:
+    """The id of the scheduled session `user_id` accepted or was accepted for, until it ends (TTL: its join
+    deadline): it blocks matchmaking and other acceptances, as `user:session` does for a live session."""
+    return f"sess:booked:{user_id}"
+
+
 def invitation_lock(user_id: str) -> str:
     """Held while an invitation of `user_id` is counted and written, so the cap holds under concurrency."""
     return f"sess:invite-lock:{user_id}"

@@ -1,4 +1,4 @@
-"""Matchmaking app: registers its queue gauges and its answer to no-shows at start-up."""
+"""Matchmaking app: registers its queue gauges and its answers to no-shows and bookings at start-up."""
 
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
@@ -10,9 +10,10 @@ class MatchmakingConfig(AppConfig):
 
     def ready(self) -> None:
         from conversation import metrics
-        from matchmaking.handlers import requeue_no_shows
+        from matchmaking.handlers import cancel_requests_of_booked, requeue_no_shows
         from matchmaking.selectors import queue_gauges
-        from sessions_app.signals import session_no_show
+        from sessions_app.signals import session_booked, session_no_show
 
         metrics.register_gauges(queue_gauges)
         session_no_show.connect(requeue_no_shows, dispatch_uid="matchmaking-requeue-no-shows")
+        session_booked.connect(cancel_requests_of_booked, dispatch_uid="matchmaking-cancel-booked")

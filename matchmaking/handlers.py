@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 
-from matchmaking.services.requests import request_requeue_after_no_show
+from conversation.errors import Conflict
+from matchmaking.selectors import requests_pending
+from matchmaking.services.requests import request_cancel, request_requeue_after_no_show
 from sessions_app.documents import ConversationSession
 
 
@@ -14,3 +17,10 @@ def requeue_no_shows(
     """Those who showed up for a session their partner never joined go back to the head of the queue."""
     for user_id in user_ids:
         request_requeue_after_no_show(user_id=user_id, session=session, now=now)
+
+
+def cancel_requests_of_booked(*, sender: type, session: ConversationSession, now: dt.datetime, **kwargs) -> None:
+    """An accepted invitation is its participants' waiting session: a search of either stops (`request.cancelled`)."""
+    for request in requests_pending(limit=2, user_id__in=session.participants):
+        with contextlib.suppress(Conflict):  # matched or cancelled meanwhile
+            request_cancel(request=request)

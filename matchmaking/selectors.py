@@ -18,8 +18,8 @@ def request_latest(*, user_id: str) -> MatchmakingRequest | None:
     return MatchmakingRequest.objects(user_id=user_id).order_by("-created_at").first()
 
 
-def requests_pending(*, limit: int, **filters: dt.datetime) -> QuerySet:
-    """Pending requests (MongoEngine filters on expires_at / created_at), read through the partial unique
+def requests_pending(*, limit: int, **filters: object) -> QuerySet:
+    """Pending requests (MongoEngine filters on user_id / expires_at / created_at), read through the partial unique
     index that holds only those: the periodic tasks' reads cost what is waiting, never the history."""
     return MatchmakingRequest.objects(status=PENDING, **filters).hint(PENDING_INDEX).limit(limit)
 

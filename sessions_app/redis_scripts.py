@@ -33,6 +33,23 @@ return {seen[1], seen[2] or '0', seen[3] or '0', tostring(was)}
 """
 
 
+# KEYS: 1-2 user:session of participant1 and participant2, 3-4 sess:booked of the same two.
+# ARGV: 1 session id, 2 TTL of the booking (seconds).
+# Books the session for both participants, unless either has another session, live or booked: then
+# returns that participant's slot (1 or 2) and writes nothing; 0 once booked. Booking twice is a no-op.
+_BOOK = """
+for slot = 1, 2 do
+  for _, key in ipairs({KEYS[slot], KEYS[slot + 2]}) do
+    local held = redis.call('GET', key)
+    if held and held ~= ARGV[1] then return slot end
+  end
+end
+redis.call('SET', KEYS[3], ARGV[1], 'EX', ARGV[2])
+redis.call('SET', KEYS[4], ARGV[1], 'EX', ARGV[2])
+return 0
+"""
+
+
 @dataclass(frozen=True)
 class Beat:
     status: str
@@ -55,9 +72,15 @@ def _beat(result) -> Beat | None:
 class Scripts:
     def __init__(self, redis: Redis) -> None:
         self.heartbeat_script = redis.register_script(_HEARTBEAT)
+        self.book_script = redis.register_script(_BOOK)
 
     def heartbeat(self, *, session_id: str, slot: int, now: float) -> Beat | None:
         return _beat(self.heartbeat_script(keys=_keys(session_id), args=[slot, repr(now), session_id]))
+
+    def book(self, *, session_id: str, participants: list[str], ttl_seconds: int) -> int:
+        """0 once both participants are booked for the session, else the slot of one who has another."""
+        keys = [*map(redis_keys.user_session, participants), *map(redis_keys.session_booked, participants)]
+        return int(self.book_script(keys=keys, args=[session_id, ttl_seconds]))
 
 
 @lru_cache(maxsize=32)

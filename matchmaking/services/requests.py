@@ -66,21 +66,25 @@ def request_create(
     """
     now = now or clock.now()
     # One round trip: the user's suspensions and blocks flag (exact, where authentication trusted a copy
-    # up to AUTH_CHECK_AGE old; the pairing reuses it), the user's live session (presence), who waits in
+    # up to AUTH_CHECK_AGE old; the pairing reuses it), the user's live or booked session, who waits in
     # the queue (the estimated wait), and the call counted against the caller's rate limit.
     pipe = client().pipeline(transaction=False)
     restrictions.check_on(pipe, user_id=data.user_id)
-    presence.live_session_read(data.user_id, pipe)
+    presence.sessions_held_read(data.user_id, pipe)
     queue.waiting_read(pipe, language=data.target_language_code, level=data.user_level)
     if rate_limit is not None:
         rate_limit.count_on(pipe)
-    access, in_session, waiting, *rate_limit_replies = pipe.execute()
+    access, (live, booked), waiting, *rate_limit_replies = pipe.execute()
     if restrictions.suspended_in(access, user_id=data.user_id):
         raise Suspended()
     if rate_limit is not None:
         rate_limit.settle(rate_limit_replies)
-    if in_session:
+    if live:
         raise Conflict(_("You are already in a conversation session."), "in_session")
+    if booked:
+        raise Conflict(
+            _("You have accepted a scheduled session: matchmaking opens again once it has ended."), "in_session"
+        )
     request = MatchmakingRequest(
         user_id=data.user_id,
         learning_profile_id=data.learning_profile_id,

@@ -16,6 +16,7 @@ from sessions_app.redis_scripts import Beat, Scripts
 JOIN, MAX, TIME_UP = "join", "max", "time_up"
 SCHEDULE_EARLY = dt.timedelta(minutes=5)
 SCHEDULE_LATE = dt.timedelta(minutes=10)
+BOOKING_SLACK_SECONDS = 60  # a booking outlives its session's join deadline by this, for the sweep to end it
 
 
 @cache
@@ -108,6 +109,36 @@ def presence_close(session: ConversationSession) -> None:
     pipe.srem(redis_keys.session_disconnected(), f"{sid}:1", f"{sid}:2")
     for user_id in session.participants:
         delete_if_equals(redis_keys.user_session(user_id), sid, pipe=pipe)
+        if session.scheduled_at:  # an accepted invitation's booking (instant sessions have none)
+            delete_if_equals(redis_keys.session_booked(user_id), sid, pipe=pipe)
+    pipe.execute()
+
+
+def _booking_ttl(session: ConversationSession, now: dt.datetime) -> int:
+    return max(1, int((join_deadline(session) - now).total_seconds()) + BOOKING_SLACK_SECONDS)
+
+
+def booking_claim(session: ConversationSession, now: dt.datetime) -> int:
+    """Books an accepted invitation for both participants: 0, or the slot (1, 2) of one who has
+    another session, live (`user:session`) or booked (`sess:booked`), and then nothing is written."""
+    return scripts().book(
+        session_id=str(session.id), participants=session.participants, ttl_seconds=_booking_ttl(session, now)
+    )
+
+
+def booking_release(session: ConversationSession) -> None:
+    """Gives back a claim whose acceptance did not happen (idempotent)."""
+    pipe = client().pipeline(transaction=False)
+    for user_id in session.participants:
+        delete_if_equals(redis_keys.session_booked(user_id), str(session.id), pipe=pipe)
+    pipe.execute()
+
+
+def booking_restore(session: ConversationSession, now: dt.datetime) -> None:
+    """Writes an accepted invitation's booking again from MongoDB (after Redis lost it)."""
+    pipe = client().pipeline(transaction=False)
+    for user_id in session.participants:
+        pipe.set(redis_keys.session_booked(user_id), str(session.id), ex=_booking_ttl(session, now))
     pipe.execute()
 
 
@@ -120,6 +151,7 @@ def live_session_id(user_id: str) -> str | None:
     return value.decode() if value else None
 
 
-def live_session_read(user_id: str, pipe) -> None:
-    """Queues `live_session_id`'s read on `pipe`: its reply is the session id (bytes), or None."""
-    pipe.get(redis_keys.user_session(user_id))
+def sessions_held_read(user_id: str, pipe) -> None:
+    """Queues on `pipe` the read of the user's live session and booked one: its reply is
+    `[live id, booked id]`, each bytes or None (one command, as reading the live one alone)."""
+    pipe.mget(redis_keys.user_session(user_id), redis_keys.session_booked(user_id))

@@ -1,8 +1,10 @@
 """Scheduled sessions as invitations: participant1 invites, participant2 accepts or declines.
 
 An invitation is a waiting session with `invitation` pending; it is nobody's current session and
-cannot be joined until accepted (then joinable 5 min before to 10 min after `scheduledAt`). One
-still pending at `scheduledAt` is cancelled with endReason `timeout` by the sweeper.
+cannot be joined until accepted (then joinable 5 min before to 10 min after `scheduledAt`). Once
+accepted it is both participants' waiting session: it blocks matchmaking and another acceptance
+until it ends (`sess:booked:{userId}`). One still pending at `scheduledAt` is cancelled with
+endReason `timeout` by the sweeper.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import datetime as dt
 from bson import ObjectId
 from django.conf import settings
 from django.utils.translation import gettext as _
+from mongoengine import Q
 from mongoengine.queryset import QuerySet
 from rest_framework.exceptions import ValidationError
 
@@ -24,11 +27,13 @@ from sessions_app.documents import (
     INVITATION_ACCEPTED,
     INVITATION_DECLINED,
     INVITATION_PENDING,
+    LIVE_STATUSES,
     WAITING,
     ConversationSession,
 )
 from sessions_app.payloads import session_json
-from sessions_app.services import lifecycle
+from sessions_app.services import lifecycle, presence
+from sessions_app.signals import session_booked
 
 MAX_AHEAD = dt.timedelta(days=30)
 # The inviter's lock (count, then insert): its lease, and how long a concurrent invitation of the same
@@ -108,19 +113,69 @@ def _not_invited() -> Conflict:
 
 
 def invitation_accept(*, session: ConversationSession, user_id: str) -> ConversationSession:
+    """participant2 accepts: from then on the session is both participants' one waiting session
+    (API.md: it blocks matchmaking once accepted; DESIGN.md: one waiting/active session a user).
+
+    Booked in Redis first, for both, in one step that refuses when either has another session live or
+    booked, so two acceptances at once cannot both book one user. Then a pending matchmaking request of
+    either is cancelled, and MongoDB is asked for another session of either: one a pairing committed a
+    moment ago, before it wrote its presence. Only then is the acceptance stored, by compare-and-set. A
+    refusal, a lost compare-and-set or a failure gives the booking back.
+    """
     now = clock.now()
-    if user_id != session.participant2_id:
+    if user_id != session.participant2_id or session.status != WAITING or not session.awaits_answer:
+        raise _not_invited()
+    if session.scheduled_at <= now:  # the compare-and-set checks all of these again; nothing is booked for them
         raise _not_invited()
     if lifecycle.users_blocked(user_id=session.participant1_id, other_id=user_id):
         raise _not_invited()
-    won = ConversationSession.objects(
-        id=session.id, participant2_id=user_id, status=WAITING, invitation=INVITATION_PENDING, scheduled_at__gt=now
-    ).update_one(set__invitation=INVITATION_ACCEPTED, set__updated_at=now)
-    if not won:
+    if busy := presence.booking_claim(session, now):
+        raise _busy(busy)
+    accepted = False
+    try:
+        session_booked.send(sender=ConversationSession, session=session, now=now)
+        if busy := _busy_elsewhere(session):
+            raise _busy(busy)
+        accepted = bool(
+            ConversationSession.objects(
+                id=session.id, participant2_id=user_id, status=WAITING, invitation=INVITATION_PENDING,
+                scheduled_at__gt=now,
+            ).update_one(set__invitation=INVITATION_ACCEPTED, set__updated_at=now)
+        )  # fmt: skip
+    finally:
+        if not accepted:
+            presence.booking_release(session)
+    if not accepted:
         raise _not_invited()
     session = ConversationSession.objects.get(id=session.id)
     events.push(events.user_group(session.participant1_id), "invitation.accepted", {"session": session_json(session)})
     return session
+
+
+def _busy_elsewhere(session: ConversationSession) -> int:
+    """The slot (1, 2) of a participant with another waiting or active session in MongoDB, else 0."""
+    users = session.participants
+    other = (
+        ConversationSession.objects(
+            (Q(participant1_id__in=users) | Q(participant2_id__in=users))
+            & Q(status__in=LIVE_STATUSES, invitation__ne=INVITATION_PENDING, id__ne=session.id)
+        )
+        .only("participant1_id", "participant2_id")
+        .first()
+    )
+    if other is None:
+        return 0
+    return 1 if session.participant1_id in other.participants else 2
+
+
+def _busy(slot: int) -> Conflict:
+    """The invitee (slot 2) or the inviter (slot 1) has another session, live or accepted."""
+    if slot == 2:
+        return Conflict(_("You already have a conversation session waiting or running."), "in_session")
+    return Conflict(
+        _("The other learner already has a conversation session waiting or running: try again once it has ended."),
+        "partner_in_session",
+    )
 
 
 def invitation_decline(*, session: ConversationSession, user_id: str) -> ConversationSession:

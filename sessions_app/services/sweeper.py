@@ -61,6 +61,8 @@ def presence_rebuild_if_lost(*, now: dt.datetime) -> int:
             and not redis.exists(redis_keys.session_active(str(session.id)))
         ):
             presence.schedule_timer(str(session.id), presence.JOIN, presence.join_deadline(session))
+            if not session.awaits_answer:  # accepted: its booking blocks both participants' matchmaking
+                presence.booking_restore(session, now)
             continue  # a scheduled session gets its presence at its first join
         presence.presence_restore(session, now)
         rebuilt += 1

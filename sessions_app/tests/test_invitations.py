@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from asgiref.sync import async_to_sync
 
 from conversation import redis_keys
 from conversation.redis import client as redis
+from matchmaking.documents import MatchmakingRequest
 from sessions_app.documents import ConversationSession, UserBlock
 from sessions_app.services import scheduling
 from sessions_app.services.sweeper import sessions_sweep
 from tests.helpers import ask, next_event, open_socket
+
+
+def booked(*user_ids: str) -> list[str | None]:
+    return [v.decode() if v else None for v in redis().mget([redis_keys.session_booked(u) for u in user_ids])]
 
 
 def invite(api, inviter: str, invitee: str, at: dt.datetime):
@@ -141,21 +148,20 @@ def test_an_invitation_sent_while_another_of_the_inviter_holds_the_lock_is_409(a
 
 
 def test_a_report_cancels_the_sessions_the_pair_has_scheduled(api, soon):
-    """Never scheduled together again: an accepted invitation and a pending one between them are cancelled."""
-    ask(api, "alice")
-    reported = ask(api, "bob").json()["sessionId"]
-    pending = invite(api, "bob", "alice", soon).json()["id"]
-    accepted = invite(api, "alice", "bob", soon + dt.timedelta(hours=1)).json()["id"]
-    assert api("bob").post(f"/api/v1/sessions/{accepted}/accept/").status_code == 200
+    """Never scheduled together again: the reported session and a pending invitation between them are cancelled."""
+    reported = invite(api, "alice", "bob", soon).json()["id"]
+    assert api("bob").post(f"/api/v1/sessions/{reported}/accept/").status_code == 200
+    pending = invite(api, "bob", "alice", soon + dt.timedelta(hours=1)).json()["id"]
     other = invite(api, "alice", "carol", soon).json()["id"]  # not between them: untouched
     assert (
         api("bob").post(f"/api/v1/sessions/{reported}/report/", {"reason": "abuse"}, format="json").status_code == 200
     )
-    for session_id in (reported, pending, accepted):
+    for session_id in (reported, pending):
         session = ConversationSession.objects.get(id=session_id)
         assert (session.status, session.end_reason) == ("cancelled", "reported"), session_id
     assert ConversationSession.objects.get(id=other).status == "waiting"
     assert api("alice").get("/api/v1/sessions/invitations/").json()["count"] == 0
+    assert booked("alice", "bob") == [None, None]
 
 
 def test_invitations_are_rate_limited_even_when_each_is_cancelled(api, soon, settings):
@@ -169,3 +175,109 @@ def test_invitations_are_rate_limited_even_when_each_is_cancelled(api, soon, set
     assert refused.status_code == 429 and refused["RateLimit-Remaining"] == "0" and int(refused["Retry-After"]) > 0
     assert ConversationSession.objects(participant1_id="alice").count() == 3
     assert invite(api, "carol", "bob", soon).status_code == 201  # per user
+
+
+def test_an_accepted_invitation_is_both_participants_waiting_session_until_it_ends(api, soon):
+    """API.md: joinable and blocking matchmaking once accepted; DESIGN.md: one waiting/active session a user."""
+    session_id = invite(api, "alice", "bob", soon).json()["id"]
+    searching = ask(api, "bob")
+    assert searching.status_code == 201  # a pending invitation blocks nothing
+    api("bob").delete(f"/api/v1/matchmaking/requests/{searching.json()['id']}/")
+    assert api("bob").post(f"/api/v1/sessions/{session_id}/accept/").status_code == 200
+    assert booked("alice", "bob") == [session_id, session_id]
+    for user in ("alice", "bob"):
+        refused = ask(api, user)
+        assert refused.status_code == 409 and refused.json()["code"] == "in_session", user
+        assert api(user).get("/api/v1/sessions/current/").json()["id"] == session_id
+    assert MatchmakingRequest.objects(user_id__in=["alice", "bob"], status="pending").count() == 0
+
+    assert api("alice").post(f"/api/v1/sessions/{session_id}/cancel/").status_code == 200
+    assert booked("alice", "bob") == [None, None]
+    assert [ask(api, user).json()["status"] for user in ("alice", "bob")] == ["pending", "matched"]
+
+
+def test_accepting_stops_a_search_of_either_participant(api, soon):
+    session_id = invite(api, "alice", "bob", soon).json()["id"]
+    searching = ask(api, "alice").json()
+    assert searching["status"] == "pending"
+    assert api("bob").post(f"/api/v1/sessions/{session_id}/accept/").status_code == 200
+    assert MatchmakingRequest.objects.get(id=searching["id"]).status == "cancelled"
+    assert redis().zcard(redis_keys.matchmaking_queue("fr", "B1")) == 0
+    assert ask(api, "carol").json()["status"] == "pending"  # nobody left to pair with
+
+
+def test_nobody_accepts_while_either_participant_is_in_another_session(api, soon):
+    ask(api, "carol")
+    instant = ask(api, "bob").json()["sessionId"]  # bob and carol: an instant session
+    mine = invite(api, "alice", "bob", soon).json()["id"]
+    refused = api("bob").post(f"/api/v1/sessions/{mine}/accept/")
+    assert refused.status_code == 409 and refused.json()["code"] == "in_session"
+    theirs = invite(api, "carol", "dave", soon).json()["id"]
+    refused = api("dave").post(f"/api/v1/sessions/{theirs}/accept/")
+    assert refused.status_code == 409 and refused.json()["code"] == "partner_in_session"
+    assert [ConversationSession.objects.get(id=i).invitation for i in (mine, theirs)] == ["pending", "pending"]
+    assert booked("alice", "bob", "carol", "dave") == [None] * 4
+
+    assert api("bob").post(f"/api/v1/sessions/{instant}/cancel/").status_code == 200
+    assert api("bob").post(f"/api/v1/sessions/{mine}/accept/").status_code == 200
+    assert api("dave").post(f"/api/v1/sessions/{theirs}/accept/").status_code == 200
+
+
+def test_an_inviter_is_booked_by_one_acceptance_even_when_all_come_at_once(api, soon):
+    invitees = [f"friend{n}" for n in range(4)]
+    ids = {user: invite(api, "alice", user, soon).json()["id"] for user in invitees}
+    barrier = threading.Barrier(len(invitees))
+
+    def accept(user: str) -> tuple[int, str | None]:
+        client = api(user)
+        barrier.wait()
+        response = client.post(f"/api/v1/sessions/{ids[user]}/accept/")
+        return response.status_code, response.json().get("code")
+
+    with ThreadPoolExecutor(len(invitees)) as pool:
+        answers = sorted(pool.map(accept, invitees), key=lambda answer: answer[0])
+    assert answers == [(200, None)] + [(409, "partner_in_session")] * 3
+    (winner,) = ConversationSession.objects(participant1_id="alice", invitation="accepted")
+    assert booked("alice", winner.participant2_id) == [str(winner.id)] * 2
+    assert booked(*invitees).count(None) == 3
+
+
+def test_a_session_committed_before_its_presence_is_written_still_refuses_the_acceptance(api, soon):
+    """A pairing stores its session, then writes `user:session`: an acceptance in between asks MongoDB."""
+    ask(api, "carol")
+    ask(api, "alice")
+    redis().delete(redis_keys.user_session("alice"), redis_keys.user_session("carol"))
+    session_id = invite(api, "alice", "bob", soon).json()["id"]
+    refused = api("bob").post(f"/api/v1/sessions/{session_id}/accept/")
+    assert refused.status_code == 409 and refused.json()["code"] == "partner_in_session"
+    assert booked("alice", "bob") == [None, None]
+    assert ConversationSession.objects.get(id=session_id).invitation == "pending"
+
+
+def test_a_booking_lost_with_redis_is_rebuilt_and_a_no_show_ends_it(api, frozen_clock, soon):
+    session_id = invite(api, "alice", "bob", soon).json()["id"]
+    assert api("bob").post(f"/api/v1/sessions/{session_id}/accept/").status_code == 200
+    doomed = [k for k in redis().scan_iter() if not k.startswith((b"_kombu", b"unacked", b"celery"))]
+    redis().delete(*doomed)  # what a Redis restart without persistence leaves
+    searching = ask(api, "alice")  # not rebuilt yet: MongoDB is not read on this path
+    assert searching.status_code == 201
+    api("alice").delete(f"/api/v1/matchmaking/requests/{searching.json()['id']}/")
+    sessions_sweep()
+    assert booked("alice", "bob") == [session_id, session_id]
+    assert ask(api, "alice").json()["code"] == "in_session"
+
+    frozen_clock.advance(hours=1, minutes=11)  # past the join window: nobody came
+    assert sessions_sweep().no_shows == 1
+    assert ConversationSession.objects.get(id=session_id).end_reason == "timeout"
+    assert booked("alice", "bob") == [None, None]
+    assert ask(api, "alice").status_code == 201
+
+
+def test_accepting_a_cancelled_invitation_books_nothing_and_leaves_a_search_alone(api, soon):
+    session_id = invite(api, "alice", "bob", soon).json()["id"]
+    assert api("alice").post(f"/api/v1/sessions/{session_id}/cancel/").status_code == 200
+    searching = ask(api, "bob").json()
+    refused = api("bob").post(f"/api/v1/sessions/{session_id}/accept/")
+    assert refused.status_code == 409 and refused.json()["code"] == "not_invited"
+    assert MatchmakingRequest.objects.get(id=searching["id"]).status == "pending"
+    assert booked("alice", "bob") == [None, None]
