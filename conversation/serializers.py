@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import datetime as dt
+import re
 
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema_serializer
@@ -41,8 +43,62 @@ class PlainFieldsSerializer(serializers.Serializer):
         return {name: copy.copy(declared) for name, declared in self._declared_fields.items()}
 
 
+# The one form of a date and time a client may send. Django's parse_datetime (DRF's DateTimeField) takes far
+# more: a date alone, a time without an offset (then read as UTC, silently), week dates, fullwidth or other
+# scripts' digits (its fallback regex uses \d), a NUL before the `Z` (Python 3.11's fromisoformat skips it).
+# Hence [0-9], not \d, and fullmatch, not `$`, which lets a trailing newline through.
+_ISO_DATETIME = re.compile(
+    r"(?P<year>[0-9]{4})-(?P<month>[0-9]{2})-(?P<day>[0-9]{2})"
+    r"T(?P<hour>[0-9]{2}):(?P<minute>[0-9]{2})(?::(?P<second>[0-9]{2})(?:\.(?P<fraction>[0-9]{1,9}))?)?"
+    r"(?:(?P<utc>Z)|(?P<sign>[+-])(?P<offset_hours>[0-9]{2}):(?P<offset_minutes>[0-9]{2}))"
+)
+
+
+def _parse_iso_datetime(value: str) -> dt.datetime | None:
+    """The aware datetime `value` writes, None if it is not the API's form; ValueError if no such time exists."""
+    match = _ISO_DATETIME.fullmatch(value)
+    if match is None:
+        return None
+    parts = match.groupdict()
+    tz = dt.UTC
+    if not parts["utc"]:
+        hours, minutes = int(parts["offset_hours"]), int(parts["offset_minutes"])
+        if minutes > 59:
+            raise ValueError("offset minutes out of range")
+        sign = -1 if parts["sign"] == "-" else 1
+        tz = dt.timezone(sign * dt.timedelta(hours=hours, minutes=minutes))  # ValueError past 23:59
+    fraction = (parts["fraction"] or "")[:6].ljust(6, "0")  # beyond microseconds: cut, as Python and Django do
+    return dt.datetime(
+        *(int(parts[name]) for name in ("year", "month", "day", "hour", "minute")),
+        int(parts["second"] or 0),
+        int(fraction),
+        tzinfo=tz,
+    )
+
+
 class UTCDateTimeField(serializers.DateTimeField):
-    """ISO 8601 UTC with a trailing Z, as the API promises."""
+    """ISO 8601 UTC with a trailing Z, as the API promises; as input, ISO 8601 with an offset and nothing else.
+
+    Accepted: `YYYY-MM-DDTHH:MM[:SS[.f…]]` then `Z` or `±HH:MM`, ASCII only, `T` and `Z` upper case; read as
+    the UTC instant it names. A date alone, a time without an offset, a space for the `T` or any other
+    spelling is a 400 naming the field, never a guess.
+    """
+
+    default_error_messages = {
+        "invalid": _("Use an ISO 8601 date and time with a UTC offset, such as 2026-12-24T18:00:00Z."),
+        "impossible": _("This date and time does not exist."),
+    }
+
+    def to_internal_value(self, value) -> dt.datetime:
+        if not isinstance(value, str):
+            self.fail("invalid")
+        try:
+            parsed = _parse_iso_datetime(value)
+            if parsed is None:
+                self.fail("invalid")
+            return parsed.astimezone(dt.UTC)
+        except (ValueError, OverflowError):  # 2026-02-30, 24:00, +24:00; a UTC instant past year 9999 or before 1
+            self.fail("impossible")
 
     def to_representation(self, value):
         from conversation.clock import isoformat

@@ -63,7 +63,7 @@ class SuspensionSerializer(serializers.Serializer):
 class SuspensionCreateSerializer(StrictSerializer):
     userId = serializers.RegexField(USER_ID_RE.pattern, max_length=128)
     reason = serializers.CharField(min_length=1, max_length=500)
-    until = serializers.DateTimeField(required=False, allow_null=True)
+    until = UTCDateTimeField(required=False, allow_null=True)
 
     def validate_until(self, value):
         if value is not None and value <= clock.now():

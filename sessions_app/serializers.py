@@ -17,7 +17,7 @@ from topics.serializers import TopicSerializer
 class ScheduleSerializer(StrictSerializer):
     participant2Id = serializers.RegexField(USER_ID_RE.pattern, max_length=128)
     targetLanguageCode = serializers.ChoiceField(choices=())
-    scheduledAt = serializers.DateTimeField()
+    scheduledAt = UTCDateTimeField()
     topicId = serializers.CharField(required=False, allow_null=True, max_length=24)
     plannedDurationMinutes = serializers.ChoiceField(choices=DURATIONS, required=False, default=10)
 

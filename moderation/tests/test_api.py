@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 
 import pytest
 
+from conversation import clock
+from moderation.documents import Suspension
 from mongoadmin.documents import AdminAuditEntry
 from sessions_app.documents import ConversationSession, SessionFeedback, SessionReport, UserBlock
 from tests.helpers import ask
@@ -119,6 +122,23 @@ def test_bad_input_is_a_400_naming_the_field_and_writes_nothing(api, path, body,
     assert (response.status_code, body["code"], list(body["fields"])) == (400, "invalid", [field])
     assert SessionReport.objects.get(id=report_id).state == "open"
     assert api("bob").get("/api/v1/sessions/").status_code == 200
+
+
+def test_until_takes_iso_8601_with_an_offset_only_and_is_stored_as_that_utc_instant(api, frozen_clock):
+    """A naive time used to be read as UTC: a moderator two hours east of it suspended for two hours more."""
+    staff = api("mod-1", staff=True)
+    at = frozen_clock.value + dt.timedelta(days=1)
+    naive = {"userId": "bob", "reason": "abuse", "until": at.strftime("%Y-%m-%dT%H:%M:%S")}
+    refused = staff.post(SUSPENSIONS, naive, format="json")
+    assert (refused.status_code, refused.json()["fields"]) == (
+        400, {"until": ["Use an ISO 8601 date and time with a UTC offset, such as 2026-12-24T18:00:00Z."]},
+    )  # fmt: skip
+    assert Suspension.objects.count() == 0
+
+    east = {**naive, "until": (at + dt.timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%S+02:00")}
+    created = staff.post(SUSPENSIONS, east, format="json")
+    assert (created.status_code, created.json()["until"]) == (201, clock.isoformat(at))
+    assert Suspension.objects.get(user_id="bob").until == at
 
 
 @pytest.mark.parametrize(

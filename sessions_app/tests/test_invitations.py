@@ -1,4 +1,5 @@
-"""Scheduled sessions are invitations: accept, decline, the cap, expiry, blocks, and what `current` shows."""
+"""Scheduled sessions are invitations: accept, decline, the cap, expiry, blocks, what `current` shows, and the one
+form of `scheduledAt` accepted."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from asgiref.sync import async_to_sync
+from bson import ObjectId
 
-from conversation import redis_keys
+from conversation import clock, mongo, redis_keys
 from conversation.redis import client as redis
 from matchmaking.documents import MatchmakingRequest
 from sessions_app.documents import ConversationSession, UserBlock
@@ -281,3 +283,82 @@ def test_accepting_a_cancelled_invitation_books_nothing_and_leaves_a_search_alon
     assert refused.status_code == 409 and refused.json()["code"] == "not_invited"
     assert MatchmakingRequest.objects.get(id=searching["id"]).status == "pending"
     assert booked("alice", "bob") == [None, None]
+
+
+NOT_ISO = "Use an ISO 8601 date and time with a UTC offset, such as 2026-12-24T18:00:00Z."
+NO_SUCH_TIME = "This date and time does not exist."
+# Python's \d matches every script's digits, and int() reads them: fullwidth (U+FF10..) and Arabic-Indic (U+0660..).
+FULLWIDTH = {ord("0") + n: 0xFF10 + n for n in range(10)}
+ARABIC_INDIC = {ord("0") + n: 0x0660 + n for n in range(10)}
+HOURS_2, HOURS_5_30 = dt.timedelta(hours=2), dt.timedelta(hours=5, minutes=30)
+
+
+def schedule_at(api, written: str):
+    body = {"participant2Id": "bob", "targetLanguageCode": "fr", "scheduledAt": written}
+    return api("alice").post("/api/v1/sessions/", body, format="json")
+
+
+@pytest.mark.parametrize(
+    ("spell", "message"),
+    [
+        pytest.param(lambda at: at.strftime("%Y-%m-%dT%H:%M:%S"), NOT_ISO, id="naive"),
+        pytest.param(lambda at: at.strftime("%Y-%m-%dT%H:%M"), NOT_ISO, id="naive-minutes"),
+        pytest.param(lambda at: (at + dt.timedelta(days=1)).date().isoformat(), NOT_ISO, id="date-only"),
+        pytest.param(lambda at: at.strftime("%Y-%m-%dT%H:%M:%SZ").translate(FULLWIDTH), NOT_ISO, id="fullwidth"),
+        pytest.param(lambda at: at.strftime("%Y-%m-%dT%H:%M:%SZ").translate(ARABIC_INDIC), NOT_ISO, id="arabic"),
+        pytest.param(lambda at: at.strftime("%Y-%m-%dT%H:%M:%S\x00Z"), NOT_ISO, id="nul-before-z"),
+        pytest.param(lambda at: at.strftime("%Y-%m-%dT%H:%M:%SZ\n"), NOT_ISO, id="trailing-newline"),
+        pytest.param(lambda at: at.strftime("%Y-%m-%d %H:%M:%SZ"), NOT_ISO, id="space-for-t"),
+        pytest.param(lambda at: at.strftime("%Y-%m-%dt%H:%M:%Sz"), NOT_ISO, id="lower-case"),
+        pytest.param(lambda at: at.strftime("%Y-%m-%dT%H:%M:%S+0000"), NOT_ISO, id="offset-without-colon"),
+        pytest.param(lambda at: at.strftime("%Y-%m-%dT%H:%M:%S+00"), NOT_ISO, id="offset-hours-only"),
+        pytest.param(lambda at: at.strftime("%G-W%V-%uT%H:%M:%SZ"), NOT_ISO, id="week-date"),
+        pytest.param(lambda at: at.strftime("%Y%m%dT%H%M%SZ"), NOT_ISO, id="basic-format"),
+        pytest.param(lambda at: at.timestamp(), NOT_ISO, id="number"),
+        pytest.param(lambda at: f"{at.year + 1}-02-30T18:00:00Z", NO_SUCH_TIME, id="february-30"),
+        pytest.param(lambda at: at.strftime("%Y-%m-%dT%H:%M:%S+24:00"), NO_SUCH_TIME, id="offset-24h"),
+    ],
+)
+def test_a_scheduled_time_in_any_other_form_than_iso_8601_with_an_offset_is_a_400_naming_it(api, soon, spell, message):
+    """Each of these was read as some time (a naive one as UTC) or refused with a list of formats."""
+    response = schedule_at(api, spell(soon))
+    body = response.json()
+    assert (response.status_code, body["code"], body["fields"]) == (400, "invalid", {"scheduledAt": [message]})
+    assert body["detail"] == f"scheduledAt: {message}"
+    assert ConversationSession.objects.count() == 0
+
+
+def test_the_reason_is_in_the_callers_language(api, soon):
+    naive = soon.strftime("%Y-%m-%dT%H:%M:%S")
+    body = {"participant2Id": "bob", "targetLanguageCode": "fr", "scheduledAt": naive}
+    response = api("alice").post("/api/v1/sessions/", body, format="json", HTTP_ACCEPT_LANGUAGE="fr")
+    french = "Utilisez une date et une heure ISO 8601 avec un décalage UTC, par exemple 2026-12-24T18:00:00Z."
+    assert response.json()["fields"] == {"scheduledAt": [french]}
+
+
+@pytest.mark.parametrize(
+    ("spell", "meant"),
+    [
+        pytest.param(lambda at: at.strftime("%Y-%m-%dT%H:%M:%SZ"), lambda at: at, id="z"),
+        pytest.param(lambda at: at.strftime("%Y-%m-%dT%H:%MZ"), lambda at: at.replace(second=0), id="z-no-seconds"),
+        pytest.param(lambda at: (at + HOURS_2).strftime("%Y-%m-%dT%H:%M:%S+02:00"), lambda at: at, id="plus-2h"),
+        pytest.param(
+            lambda at: (at - HOURS_5_30).strftime("%Y-%m-%dT%H:%M:%S.250-05:30"),
+            lambda at: at + dt.timedelta(milliseconds=250),
+            id="minus-5h30-fraction",
+        ),
+        pytest.param(  # nanoseconds (Go's RFC3339Nano): cut to microseconds, stored to the millisecond
+            lambda at: at.strftime("%Y-%m-%dT%H:%M:%S.123456789Z"),
+            lambda at: at + dt.timedelta(milliseconds=123),
+            id="nanoseconds",
+        ),
+        pytest.param(lambda at: at.strftime("%Y-%m-%dT%H:%M:%S-00:00"), lambda at: at, id="minus-zero"),
+    ],
+)
+def test_an_iso_8601_time_with_an_offset_is_stored_as_the_utc_instant_it_names(api, soon, spell, meant):
+    response = schedule_at(api, spell(soon))
+    assert response.status_code == 201, response.json()
+    stored = mongo.db()["conversation_session"].find_one({"_id": ObjectId(response.json()["id"])})
+    assert stored["scheduledAt"] == meant(soon)
+    assert stored["scheduledAt"].utcoffset() == dt.timedelta(0)
+    assert response.json()["scheduledAt"] == clock.isoformat(meant(soon))
