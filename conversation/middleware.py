@@ -19,7 +19,7 @@ from django.middleware.common import CommonMiddleware
 from whitenoise.middleware import WhiteNoiseMiddleware
 
 from conversation import breaker
-from conversation.errors import STORE_ERRORS, store_name, unavailable_response
+from conversation.errors import STORE_ERRORS, not_found, store_name, unavailable_response
 from conversation.request_id import HEADER, request_id_from, set_request_id
 
 # Where an open breaker answers before any view runs; health and metrics always probe for real.
@@ -48,10 +48,25 @@ class PagesOnly:
 class SlashOnPagesMiddleware(CommonMiddleware):
     """Django's CommonMiddleware, appending no slash on API paths: `POST /api/v1/sessions/<id>/end` would be
     redirected with a 301 and an HTML body (the POST's body lost), and under DEBUG fail with a 500. Like any
-    route the API does not have, it is a JSON 404 `not_found`. Pages (the admin) keep the redirect."""
+    route the API does not have, it is a JSON 404 `not_found`. Pages (the admin) keep the redirect.
+
+    Under DEBUG, Django answers a path no route matches with its HTML technical 404 page, never calling
+    handler404: on the API that page is swapped for handler404's JSON one, so the dev server answers as
+    production does. A view's own 404 (a route matched) is left as it is.
+    """
 
     def should_redirect_with_slash(self, request: HttpRequest) -> bool:
         return not is_api_path(request) and super().should_redirect_with_slash(request)
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        if (
+            response.status_code == 404
+            and settings.DEBUG
+            and request.resolver_match is None  # no route matched: Django's own 404, not a view's
+            and request.path.startswith("/api/")  # where handler404 answers JSON
+        ):
+            response = not_found(request)
+        return super().process_response(request, response)
 
 
 class PageStaticFilesMiddleware(PagesOnly, WhiteNoiseMiddleware):

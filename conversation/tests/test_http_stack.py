@@ -60,6 +60,26 @@ def test_the_site_policy_follows_its_setting_and_views_still_widen_it(client, se
     assert client.get("/health/live")["Content-Security-Policy"] == "default-src 'none'"
 
 
+@pytest.mark.parametrize(
+    "path", ["/api/v1/nope/", "/api/v1/sessions/0123456789abcdef01234567/end", "/api/nope", "/api/v1/topics/a/b/"]
+)
+def test_an_unknown_api_path_is_the_json_404_under_debug_too(api, settings, path):
+    """The dev server (`make run`, DEBUG on) answers as production does, not with Django's HTML technical 404."""
+    settings.DEBUG = True
+    response = api("alice").get(path)
+    assert (response.status_code, response["Content-Type"]) == (404, "application/json")
+    assert response.json() == {"detail": "Not found.", "code": "not_found"}
+    assert response.headers.get("X-Request-ID")
+
+
+@pytest.mark.django_db
+def test_pages_keep_djangos_technical_404_under_debug(client, settings):
+    settings.DEBUG = True
+    response = client.get("/no-such-page/")
+    assert response.status_code == 404 and response["Content-Type"].startswith("text/html")
+    assert b"Django tried these URL patterns" in response.content
+
+
 def _request(user_id: str, **fields) -> MatchmakingRequest:
     now = clock.now()
     defaults = {
