@@ -1,4 +1,4 @@
-"""Post-session feedback: once per participant, only after the session ended."""
+"""Post-session feedback: once per participant, only after the session ended (completed, not cancelled)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ from mongoengine.errors import NotUniqueError
 
 from conversation import clock
 from conversation.errors import Conflict
-from sessions_app.documents import COMPLETED, ConversationSession, SessionFeedback
+from sessions_app.documents import CANCELLED, COMPLETED, ConversationSession, SessionFeedback
 
 
 def feedback_give(*, session: ConversationSession, user_id: str, data: dict) -> SessionFeedback:
+    if session.status == CANCELLED:  # never took place: no feedback will ever be asked for (same code)
+        raise Conflict(_("This session was cancelled before it started: it takes no feedback."), "not_ended")
     if session.status != COMPLETED:
         raise Conflict(_("Feedback is accepted once the session has ended."), "not_ended")
     feedback = SessionFeedback(

@@ -18,7 +18,7 @@ from conversation import breaker, clock, redis_keys, restrictions
 from conversation.redis import client as redis
 from conversation.s3 import s3
 from matchmaking.documents import MatchmakingRequest
-from sessions_app.documents import ConversationSession, SessionReport, UserBlock
+from sessions_app.documents import ConversationSession, SessionFeedback, SessionReport, UserBlock
 from sessions_app.services import lifecycle, presence, recording
 from sessions_app.services.sweeper import sessions_sweep
 from tests.helpers import ask, next_event, open_socket, post_upload
@@ -620,6 +620,17 @@ def test_feedback_after_the_end_once_per_participant(api):
     assert api("mallory").post(f"/api/v1/sessions/{session_id}/feedback/", body, format="json").status_code == 404
     bad = api("bob").post(f"/api/v1/sessions/{session_id}/feedback/", {**body, "partnerRating": 9}, format="json")
     assert bad.status_code == 400 and "partnerRating" in bad.json()["fields"]
+
+
+def test_a_cancelled_session_takes_no_feedback_and_says_why(api):
+    ask(api, "alice")
+    session_id = ask(api, "bob").json()["sessionId"]
+    api("alice").post(f"/api/v1/sessions/{session_id}/cancel/")
+    body = {"partnerRating": 5, "connectionQuality": 4, "topicRating": 3, "talkAgain": True, "levelFeltRight": True}
+    refused = api("alice").post(f"/api/v1/sessions/{session_id}/feedback/", body, format="json")
+    assert refused.status_code == 409 and refused.json()["code"] == "not_ended"
+    assert "cancelled" in refused.json()["detail"]
+    assert SessionFeedback.objects(session_id=session_id).count() == 0
 
 
 @pytest.mark.timeout(60)
