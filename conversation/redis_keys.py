@@ -117,6 +117,11 @@ def invitation_lock(user_id: str) -> str:
     return f"sess:invite-lock:{user_id}"
 
 
+def report_lock(session_id: str, user_id: str) -> str:
+    """Held while `user_id`'s report of a session is checked and stored: two sent at once store one."""
+    return f"sess:report-lock:{session_id}:{user_id}"
+
+
 def suspension_lock(user_id: str) -> str:
     """Held while a suspension of `user_id` is created or lifted: two staff acting at once cannot leave two."""
     return f"restrict:lock:{user_id}"

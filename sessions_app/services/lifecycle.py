@@ -17,9 +17,10 @@ from bson import ObjectId
 from django.utils.translation import gettext_lazy as _
 from mongoengine import Q
 
-from conversation import clock, events, metrics, restrictions
+from conversation import clock, events, metrics, redis_keys, restrictions
 from conversation.documents import Where, insert, reloaded
 from conversation.errors import STORE_ERRORS, Conflict
+from conversation.redis import held
 from sessions_app.documents import (
     ACTIVE,
     CANCELLED,
@@ -226,23 +227,25 @@ def session_report(
     One report per reporter and session: a repeat is 409 `already_reported` and does nothing (a staff
     member may have lifted the block since). The report is stored last, by an upsert on the pair, so that
     a call cut short (503) stored nothing and its retry does it all: the block and the ending are
-    idempotent. (Without a unique index, which a release could not build over the duplicates stored
-    before, two calls at the very same moment could both store: at most as many as the reporter sends at
-    once, then none.)
+    idempotent. The check and the upsert run under a Redis lock per reporter and session: there is no
+    unique index (a release could not build one over the duplicates stored before), and two calls at the
+    very same moment would otherwise both store.
     """
     now = clock.now()
     partner = session.partner_of(user_id)
     mine = SessionReport.objects(session_id=str(session.id), reporter_id=user_id)
-    if mine.only("id").first() is not None:
-        raise _already_reported()
-    users_block(user_id=user_id, other_id=partner, session_id=str(session.id), now=now)  # ends this one too
-    ended = reloaded(session)
-    stored = mine.update_one(
-        upsert=True, full_result=True,
-        set_on_insert__reported_user_id=partner, set_on_insert__reason=reason, set_on_insert__details=details,
-        set_on_insert__state=REPORT_OPEN, set_on_insert__created_at=now,
-    )  # fmt: skip
-    if stored.upserted_id is None:  # the same report sent twice at once: the other call stored it
+    busy = Conflict(_("Your report of this session is already being filed."), "already_reported")
+    with held(redis_keys.report_lock(str(session.id), user_id), lease_seconds=10, wait_seconds=5.0, busy=busy):
+        if mine.only("id").first() is not None:
+            raise _already_reported()
+        users_block(user_id=user_id, other_id=partner, session_id=str(session.id), now=now)  # ends this one too
+        ended = reloaded(session)
+        stored = mine.update_one(
+            upsert=True, full_result=True,
+            set_on_insert__reported_user_id=partner, set_on_insert__reason=reason, set_on_insert__details=details,
+            set_on_insert__state=REPORT_OPEN, set_on_insert__created_at=now,
+        )  # fmt: skip
+    if stored.upserted_id is None:  # stored meanwhile without the lock (a lease that ran out)
         raise _already_reported()
     return ended
 

@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import threading
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
@@ -436,6 +437,23 @@ def test_a_participant_reports_a_session_once(api):
     assert [(r.reporter_id, r.reason) for r in SessionReport.objects(session_id=session_id)] == [("alice", "abuse")]
     assert api("bob").post(report, {"reason": "abuse"}, format="json").status_code == 200  # the other side's own
     assert SessionReport.objects(session_id=session_id).count() == 2
+
+
+def test_the_same_report_sent_many_times_at_once_is_stored_once(api):
+    session_id = start(api)
+    report = f"/api/v1/sessions/{session_id}/report/"
+    barrier = threading.Barrier(6)
+
+    def send(_n: int) -> tuple[int, str | None]:
+        client = api("alice")
+        barrier.wait()
+        response = client.post(report, {"reason": "abuse"}, format="json")
+        return response.status_code, response.json().get("code")
+
+    with ThreadPoolExecutor(6) as pool:
+        answers = sorted(pool.map(send, range(6)), key=lambda answer: answer[0])
+    assert answers == [(200, None)] + [(409, "already_reported")] * 5
+    assert SessionReport.objects(session_id=session_id).count() == 1
 
 
 def test_a_report_whose_block_failed_is_stored_by_its_retry(api, monkeypatch):
