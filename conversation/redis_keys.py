@@ -63,6 +63,12 @@ def session_presence_marker() -> str:
     return "sess:presence-marker"
 
 
+def session_bookings_marker() -> str:
+    """Present while Redis holds the booking of every accepted invitation; gone after a data loss (and
+    before the first sweep of the release that brought bookings), when the sweep writes them from MongoDB."""
+    return "sess:bookings-marker"
+
+
 def recently_met(user_id: str) -> str:
     """Sorted set partnerId -> time met, for the rematch cool-down."""
     return f"mm:met:{user_id}"

@@ -35,19 +35,29 @@ return {seen[1], seen[2] or '0', seen[3] or '0', tostring(was)}
 
 # KEYS: 1-2 user:session of participant1 and participant2, 3-4 sess:booked of the same two.
 # ARGV: 1 session id, 2 TTL of the booking (seconds).
-# Books the session for both participants, unless either has another session, live or booked: then
-# returns that participant's slot (1 or 2) and writes nothing; 0 once booked. Booking twice is a no-op.
+# Books the session for both participants, unless either holds another session, live or booked: then
+# returns {slot, 'live' or 'booked', that session's id} and writes nothing (the invitee, slot 2, is
+# looked at first: the caller hears of their own session). False once booked; booking twice is a no-op.
 _BOOK = """
-for slot = 1, 2 do
-  for _, key in ipairs({KEYS[slot], KEYS[slot + 2]}) do
-    local held = redis.call('GET', key)
-    if held and held ~= ARGV[1] then return slot end
-  end
+for _, slot in ipairs({2, 1}) do
+  local live = redis.call('GET', KEYS[slot])
+  if live and live ~= ARGV[1] then return {slot, 'live', live} end
+  local booked = redis.call('GET', KEYS[slot + 2])
+  if booked and booked ~= ARGV[1] then return {slot, 'booked', booked} end
 end
 redis.call('SET', KEYS[3], ARGV[1], 'EX', ARGV[2])
 redis.call('SET', KEYS[4], ARGV[1], 'EX', ARGV[2])
-return 0
+return false
 """
+
+
+@dataclass(frozen=True)
+class Held:
+    """What stopped a booking: the participant's slot, and the session it holds, live or booked."""
+
+    slot: int
+    booked: bool
+    session_id: str
 
 
 @dataclass(frozen=True)
@@ -77,10 +87,14 @@ class Scripts:
     def heartbeat(self, *, session_id: str, slot: int, now: float) -> Beat | None:
         return _beat(self.heartbeat_script(keys=_keys(session_id), args=[slot, repr(now), session_id]))
 
-    def book(self, *, session_id: str, participants: list[str], ttl_seconds: int) -> int:
-        """0 once both participants are booked for the session, else the slot of one who has another."""
+    def book(self, *, session_id: str, participants: list[str], ttl_seconds: int) -> Held | None:
+        """None once both participants are booked for the session, else what one of them holds."""
         keys = [*map(redis_keys.user_session, participants), *map(redis_keys.session_booked, participants)]
-        return int(self.book_script(keys=keys, args=[session_id, ttl_seconds]))
+        held = self.book_script(keys=keys, args=[session_id, ttl_seconds])
+        if not held:
+            return None
+        slot, kind, other = held
+        return Held(slot=int(slot), booked=kind == b"booked", session_id=other.decode())
 
 
 @lru_cache(maxsize=32)

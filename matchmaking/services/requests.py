@@ -9,6 +9,7 @@ join timeout (a crash between the two compare-and-sets: docs/ARCHITECTURE.md, Ma
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import random
@@ -32,7 +33,7 @@ from matchmaking.selectors import requests_pending
 from matchmaking.services import queue
 from sessions_app.documents import ConversationSession
 from sessions_app.payloads import session_json
-from sessions_app.services import lifecycle, presence
+from sessions_app.services import lifecycle, presence, scheduling
 from topics.documents import Topic
 from topics.selectors import topic_active_cached, topic_random_cached
 
@@ -81,7 +82,7 @@ def request_create(
         rate_limit.settle(rate_limit_replies)
     if live:
         raise Conflict(_("You are already in a conversation session."), "in_session")
-    if booked:
+    if booked and not scheduling.booking_heal(user_id=data.user_id, session_id=booked.decode()):
         raise Conflict(
             _("You have accepted a scheduled session: matchmaking opens again once it has ended."), "in_session"
         )
@@ -160,6 +161,7 @@ def _commit_pair(*, request: MatchmakingRequest, popped: Popped, now: dt.datetim
         return None  # cancelled or expired meanwhile; its member is already out of the queue
     session_id = ObjectId()
     topic = _choose_topic(request, partner)
+    pipe = client().pipeline(transaction=False)
     session = lifecycle.session_open(
         session_id=session_id,
         participant1_id=partner.user_id,  # the one who waited
@@ -169,7 +171,26 @@ def _commit_pair(*, request: MatchmakingRequest, popped: Popped, now: dt.datetim
         topic_id=str(topic.id) if topic else None,
         planned_minutes=min(request.preferred_duration, partner.preferred_duration),
         now=now,
+        pipe=pipe,
     )
+    # With the join timer, the bookings of both: an invitation accepted after their requests' own checks.
+    # The acceptance cancels pending requests and then looks for sessions in MongoDB, where this one now is;
+    # read after the insert, the booking closes the window between the two (ARCHITECTURE.md, Sessions).
+    presence.bookings_read(session.participants, pipe)
+    *_, bookings = pipe.execute()
+    partner_booked, mine_booked = (
+        booked is not None and not scheduling.booking_heal(user_id=user_id, session_id=booked.decode())
+        for user_id, booked in zip(session.participants, bookings, strict=True)
+    )
+    if partner_booked or mine_booked:
+        lifecycle.session_discard(session=session)
+        if partner_booked:
+            _cancel_for_booking(partner)
+        if not mine_booked:
+            return None  # look for another partner
+        if not partner_booked:
+            queue.requeue(popped)
+        return _cancel_for_booking(request)
     common = {"set__status": MATCHED, "set__session_id": str(session_id), "set__matched_at": now}
     if not Where(MatchmakingRequest, id=partner.id, status=PENDING).update_one(
         set__matched_with_user_id=request.user_id, **common
@@ -193,6 +214,14 @@ def _commit_pair(*, request: MatchmakingRequest, popped: Popped, now: dt.datetim
         )  # fmt: skip
     _announce(request=request, partner=partner, session=session, topic=topic, now=now)
     return request
+
+
+def _cancel_for_booking(request: MatchmakingRequest) -> MatchmakingRequest:
+    """The request's user accepted an invitation after the request's own check: cancelled, as the acceptance
+    does (its cancel may have come before the request was stored)."""
+    with contextlib.suppress(Conflict):  # the acceptance cancelled it first
+        return request_cancel(request=request)
+    return reloaded(request)
 
 
 def _announce(

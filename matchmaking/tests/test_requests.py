@@ -512,3 +512,57 @@ def test_a_no_show_requeue_leaves_out_a_learner_suspended_meanwhile(api):
         mm.request_requeue_after_no_show(user_id=user_id, session=ended, now=clock.now())
     assert MatchmakingRequest.objects(user_id="bob", status="pending").count() == 1  # not suspended: requeued
     assert not MatchmakingRequest.objects(user_id="alice", status="pending")
+
+
+def _accepted(api, inviter: str, invitee: str) -> str:
+    at = (clock.now() + dt.timedelta(hours=1)).isoformat()
+    body = {"participant2Id": invitee, "targetLanguageCode": "fr", "scheduledAt": at}
+    session_id = api(inviter).post("/api/v1/sessions/", body, format="json").json()["id"]
+    assert api(invitee).post(f"/api/v1/sessions/{session_id}/accept/").status_code == 200
+    return session_id
+
+
+def test_an_arrival_that_accepted_an_invitation_after_its_check_is_not_paired(api, monkeypatch):
+    """Its first read found no booking; the acceptance came, found no request to cancel, and then the request
+    was stored. The pairing reads the bookings: the request is cancelled, the partner goes back to its place."""
+    waiting = ask(api, "alice").json()
+    estimated_wait = queue.estimated_wait
+
+    def then_accepted(*args, **kwargs):  # runs once that first read's replies are in
+        monkeypatch.setattr(queue, "estimated_wait", estimated_wait)
+        _accepted(api, "dave", "bob")
+        return estimated_wait(*args, **kwargs)
+
+    monkeypatch.setattr(queue, "estimated_wait", then_accepted)
+    arrival = ask(api, "bob")
+    assert arrival.status_code == 201 and arrival.json()["status"] == "cancelled"
+    assert ConversationSession.objects(invitation=None).count() == 0
+    assert MatchmakingRequest.objects.get(id=waiting["id"]).status == "pending"
+    assert ask(api, "carol").json()["matchedWithUserId"] == "alice"
+
+
+def test_a_request_stored_after_its_users_acceptance_is_cancelled_by_the_next_pairing(api, monkeypatch):
+    estimated_wait = queue.estimated_wait
+
+    def then_accepted(*args, **kwargs):
+        monkeypatch.setattr(queue, "estimated_wait", estimated_wait)
+        _accepted(api, "dave", "bob")
+        return estimated_wait(*args, **kwargs)
+
+    monkeypatch.setattr(queue, "estimated_wait", then_accepted)
+    searching = ask(api, "bob").json()
+    assert searching["status"] == "pending"  # nobody to pair with yet: it waits, booked
+    arrival = ask(api, "carol").json()
+    assert arrival["status"] == "pending"
+    assert MatchmakingRequest.objects.get(id=searching["id"]).status == "cancelled"
+    assert ConversationSession.objects(invitation=None).count() == 0
+
+
+def test_a_booking_whose_session_ended_without_clearing_it_stops_nobody(api):
+    """Its end's Redis step failed (or a rebuild wrote it back just as a cancel ended it): healed on read."""
+    session_id = _accepted(api, "alice", "bob")
+    ConversationSession.objects(id=session_id).update_one(set__status="cancelled")  # ended; the booking stayed
+    assert redis().get(redis_keys.session_booked("alice")) == session_id.encode()
+    assert ask(api, "alice").json()["status"] == "pending"
+    assert redis().get(redis_keys.session_booked("alice")) is None
+    assert ask(api, "bob").json()["matchedWithUserId"] == "alice"

@@ -16,6 +16,7 @@ from typing import Any
 from bson import ObjectId
 from django.utils.translation import gettext_lazy as _
 from mongoengine import Q
+from redis.client import Pipeline
 
 from conversation import clock, events, metrics, redis_keys, restrictions
 from conversation.documents import Where, insert, reloaded
@@ -59,8 +60,10 @@ def session_open(
     scheduled_at: dt.datetime | None = None,
     now: dt.datetime | None = None,
     invitation: str | None = None,
+    pipe: Pipeline | None = None,
 ) -> ConversationSession:
-    """Inserts a waiting session and arms its join timer (before anyone is told of it)."""
+    """Inserts a waiting session and arms its join timer (before anyone is told of it); with `pipe`, the
+    timer is queued on it, for the caller to send with reads of its own."""
     now = now or clock.now()
     session = ConversationSession(
         id=session_id,
@@ -79,7 +82,7 @@ def session_open(
     )
     insert(session)
     # Armed first: if this process dies before the match commits, the sweeper cancels it.
-    presence.schedule_timer(str(session.id), presence.JOIN, presence.join_deadline(session))
+    presence.schedule_timer(str(session.id), presence.JOIN, presence.join_deadline(session), pipe)
     return session
 
 

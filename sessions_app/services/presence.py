@@ -11,7 +11,7 @@ from redis.client import Pipeline
 from conversation import redis_keys
 from conversation.redis import client, delete_if_equals, index_ttl_due
 from sessions_app.documents import ACTIVE, ConversationSession
-from sessions_app.redis_scripts import Beat, Scripts
+from sessions_app.redis_scripts import Beat, Held, Scripts
 
 JOIN, MAX, TIME_UP = "join", "max", "time_up"
 SCHEDULE_EARLY = dt.timedelta(minutes=5)
@@ -118,12 +118,17 @@ def _booking_ttl(session: ConversationSession, now: dt.datetime) -> int:
     return max(1, int((join_deadline(session) - now).total_seconds()) + BOOKING_SLACK_SECONDS)
 
 
-def booking_claim(session: ConversationSession, now: dt.datetime) -> int:
-    """Books an accepted invitation for both participants: 0, or the slot (1, 2) of one who has
-    another session, live (`user:session`) or booked (`sess:booked`), and then nothing is written."""
+def booking_claim(session: ConversationSession, now: dt.datetime) -> Held | None:
+    """Books an accepted invitation for both participants: None, or what one of them holds, another
+    session live (`user:session`) or booked (`sess:booked`), and then nothing is written."""
     return scripts().book(
         session_id=str(session.id), participants=session.participants, ttl_seconds=_booking_ttl(session, now)
     )
+
+
+def booking_forget(user_id: str, session_id: str) -> None:
+    """Deletes `user_id`'s booking while it is of `session_id`."""
+    delete_if_equals(redis_keys.session_booked(user_id), session_id)
 
 
 def booking_release(session: ConversationSession) -> None:
@@ -149,6 +154,11 @@ def heartbeat(session: ConversationSession, slot: int, now: float) -> Beat | Non
 def live_session_id(user_id: str) -> str | None:
     value = client().get(redis_keys.user_session(user_id))
     return value.decode() if value else None
+
+
+def bookings_read(user_ids: list[str], pipe: Pipeline) -> None:
+    """Queues on `pipe` the read of the users' bookings: its reply is a list, bytes or None for each."""
+    pipe.mget([redis_keys.session_booked(user_id) for user_id in user_ids])
 
 
 def sessions_held_read(user_id: str, pipe) -> None:

@@ -20,6 +20,7 @@ from rest_framework.exceptions import ValidationError
 
 from conversation import clock, events, redis_keys, restrictions
 from conversation.errors import Conflict
+from conversation.lookups import parse_object_id
 from conversation.redis import held
 from sessions_app.documents import (
     CANCELLED,
@@ -32,6 +33,7 @@ from sessions_app.documents import (
     ConversationSession,
 )
 from sessions_app.payloads import session_json
+from sessions_app.redis_scripts import Held
 from sessions_app.services import lifecycle, presence
 from sessions_app.signals import session_booked
 
@@ -116,11 +118,13 @@ def invitation_accept(*, session: ConversationSession, user_id: str) -> Conversa
     """participant2 accepts: from then on the session is both participants' one waiting session
     (API.md: it blocks matchmaking once accepted; DESIGN.md: one waiting/active session a user).
 
-    Booked in Redis first, for both, in one step that refuses when either has another session live or
-    booked, so two acceptances at once cannot both book one user. Then a pending matchmaking request of
-    either is cancelled, and MongoDB is asked for another session of either: one a pairing committed a
-    moment ago, before it wrote its presence. Only then is the acceptance stored, by compare-and-set. A
-    refusal, a lost compare-and-set or a failure gives the booking back.
+    Booked in Redis first, for both, in one step that refuses when either holds another session, live
+    or booked, so two acceptances at once cannot both book one user. Then MongoDB is asked for another
+    session of either: one a pairing stored before this booking, before it wrote its presence (a
+    pairing reads the bookings once its session is stored, so of the two, one sees the other). Only
+    then is the acceptance stored, by compare-and-set, and a pending matchmaking request of either
+    cancelled. A refusal, a lost compare-and-set or a failure gives the booking back, unless the
+    invitation stands accepted: a second acceptance sent at once lost to the first.
     """
     now = clock.now()
     if user_id != session.participant2_id or session.status != WAITING or not session.awaits_answer:
@@ -129,13 +133,10 @@ def invitation_accept(*, session: ConversationSession, user_id: str) -> Conversa
         raise _not_invited()
     if lifecycle.users_blocked(user_id=session.participant1_id, other_id=user_id):
         raise _not_invited()
-    if busy := presence.booking_claim(session, now):
-        raise _busy(busy)
     accepted = False
     try:
-        session_booked.send(sender=ConversationSession, session=session, now=now)
-        if busy := _busy_elsewhere(session):
-            raise _busy(busy)
+        if (held := _book(session, now)) or (held := _held_elsewhere(session)):
+            raise _busy(held)
         accepted = bool(
             ConversationSession.objects(
                 id=session.id, participant2_id=user_id, status=WAITING, invitation=INVITATION_PENDING,
@@ -143,17 +144,41 @@ def invitation_accept(*, session: ConversationSession, user_id: str) -> Conversa
             ).update_one(set__invitation=INVITATION_ACCEPTED, set__updated_at=now)
         )  # fmt: skip
     finally:
-        if not accepted:
+        if not accepted and not _stands_accepted(session):
             presence.booking_release(session)
     if not accepted:
         raise _not_invited()
     session = ConversationSession.objects.get(id=session.id)
+    session_booked.send(sender=ConversationSession, session=session, now=now)
     events.push(events.user_group(session.participant1_id), "invitation.accepted", {"session": session_json(session)})
     return session
 
 
-def _busy_elsewhere(session: ConversationSession) -> int:
-    """The slot (1, 2) of a participant with another waiting or active session in MongoDB, else 0."""
+def _book(session: ConversationSession, now: dt.datetime) -> Held | None:
+    """`presence.booking_claim`, once more if what stood in the way was a booking of an ended session."""
+    held = presence.booking_claim(session, now)
+    if held and held.booked and booking_heal(user_id=session.participants[held.slot - 1], session_id=held.session_id):
+        held = presence.booking_claim(session, now)
+    return held
+
+
+def booking_heal(*, user_id: str, session_id: str) -> bool:
+    """Deletes `user_id`'s booking of a session that has ended or is gone, and says so.
+
+    Such a booking outlives its session when the end's Redis step failed (the end stands: its sweep
+    clears presence, not bookings) or the rebuild after a Redis data loss wrote it from a document a
+    cancel had just ended. Read only where a booking stops someone, so the check costs nothing else.
+    A booking of a waiting session stands, accepted or being accepted (an acceptance books first).
+    """
+    oid = parse_object_id(session_id)
+    if oid and ConversationSession.objects(id=oid, status__in=LIVE_STATUSES).only("id").first():
+        return False
+    presence.booking_forget(user_id, session_id)
+    return True
+
+
+def _held_elsewhere(session: ConversationSession) -> Held | None:
+    """Another waiting or active session of a participant in MongoDB (the invitee's first), or None."""
     users = session.participants
     other = (
         ConversationSession.objects(
@@ -164,13 +189,19 @@ def _busy_elsewhere(session: ConversationSession) -> int:
         .first()
     )
     if other is None:
-        return 0
-    return 1 if session.participant1_id in other.participants else 2
+        return None
+    slot = 2 if session.participant2_id in other.participants else 1
+    return Held(slot=slot, booked=False, session_id=str(other.id))
 
 
-def _busy(slot: int) -> Conflict:
-    """The invitee (slot 2) or the inviter (slot 1) has another session, live or accepted."""
-    if slot == 2:
+def _stands_accepted(session: ConversationSession) -> bool:
+    accepted = ConversationSession.objects(id=session.id, status__in=LIVE_STATUSES, invitation=INVITATION_ACCEPTED)
+    return accepted.only("id").first() is not None
+
+
+def _busy(held: Held) -> Conflict:
+    """The invitee (slot 2) or the inviter (slot 1) holds another session, live or accepted."""
+    if held.slot == 2:
         return Conflict(_("You already have a conversation session waiting or running."), "in_session")
     return Conflict(
         _("The other learner already has a conversation session waiting or running: try again once it has ended."),

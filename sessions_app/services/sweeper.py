@@ -17,7 +17,15 @@ from conversation import clock, events, redis_keys
 from conversation.documents import reloaded
 from conversation.lookups import parse_object_id
 from conversation.redis import client
-from sessions_app.documents import ACTIVE, COMPLETED, END_DROPPED, END_TIMEOUT, WAITING, ConversationSession
+from sessions_app.documents import (
+    ACTIVE,
+    COMPLETED,
+    END_DROPPED,
+    END_TIMEOUT,
+    INVITATION_ACCEPTED,
+    WAITING,
+    ConversationSession,
+)
 from sessions_app.services import lifecycle, presence, scheduling
 from sessions_app.signals import session_no_show
 
@@ -30,6 +38,7 @@ class SweepResult:
     disconnected: int = 0
     time_ups: int = 0
     rebuilt: int = 0
+    bookings_rebuilt: int = 0
     invitations_expired: int = 0
     starts_completed: int = 0  # started sessions whose timers a failed Redis call had left unset
 
@@ -49,7 +58,12 @@ def presence_rebuild_if_lost(*, now: dt.datetime) -> int:
         # The indexes' TTLs are kept here, once a sweep: the heartbeat index's rather than by every heartbeat,
         # the timers' because an accepted invitation's join timer may wait longer than the TTL (30 days ahead)
         # while no other timer is written.
-        for key in (marker, redis_keys.session_heartbeats(), redis_keys.session_deadlines()):
+        for key in (
+            marker,
+            redis_keys.session_bookings_marker(),
+            redis_keys.session_heartbeats(),
+            redis_keys.session_deadlines(),
+        ):
             pipe.expire(key, redis_keys.SESSION_INDEX_TTL_SECONDS)
         pipe.execute()
         return 0
@@ -61,12 +75,25 @@ def presence_rebuild_if_lost(*, now: dt.datetime) -> int:
             and not redis.exists(redis_keys.session_active(str(session.id)))
         ):
             presence.schedule_timer(str(session.id), presence.JOIN, presence.join_deadline(session))
-            if not session.awaits_answer:  # accepted: its booking blocks both participants' matchmaking
-                presence.booking_restore(session, now)
             continue  # a scheduled session gets its presence at its first join
         presence.presence_restore(session, now)
         rebuilt += 1
     return rebuilt
+
+
+def bookings_rebuild_if_missing(*, now: dt.datetime) -> int:
+    """Writes the booking of every accepted invitation not yet ended when Redis may lack them: after a
+    data loss, and once after the release that brought bookings in. A marker of its own tells (its TTL
+    kept with the presence marker's). A booking written back for a session a cancel ended meanwhile is
+    healed where it stops someone (`scheduling.booking_heal`)."""
+    marker = redis_keys.session_bookings_marker()
+    if client().set(marker, "1", nx=True, ex=redis_keys.SESSION_INDEX_TTL_SECONDS) is None:
+        return 0
+    restored = 0
+    for session in ConversationSession.objects(status=WAITING, invitation=INVITATION_ACCEPTED).no_cache():
+        presence.booking_restore(session, now)
+        restored += 1
+    return restored
 
 
 def sessions_sweep(*, now: dt.datetime | None = None, batch: int = 1000) -> SweepResult:
@@ -75,6 +102,7 @@ def sessions_sweep(*, now: dt.datetime | None = None, batch: int = 1000) -> Swee
     redis = client()
     result = SweepResult()
     result.rebuilt = presence_rebuild_if_lost(now=now)
+    result.bookings_rebuilt = bookings_rebuild_if_missing(now=now)
     result.invitations_expired = scheduling.invitations_expire(now=now, batch=batch)
     stale = redis.zrangebyscore(
         redis_keys.session_heartbeats(), "-inf", ts - settings.SESSION_HEARTBEAT_TIMEOUT_SECONDS,

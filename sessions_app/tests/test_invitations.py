@@ -10,12 +10,15 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from asgiref.sync import async_to_sync
 from bson import ObjectId
+from redis.exceptions import ConnectionError as RedisConnectionError
 
-from conversation import clock, mongo, redis_keys
+from conversation import breaker, clock, mongo, redis_keys
+from conversation.errors import Conflict
 from conversation.redis import client as redis
 from matchmaking.documents import MatchmakingRequest
 from sessions_app.documents import ConversationSession, UserBlock
-from sessions_app.services import scheduling
+from sessions_app.redis_scripts import Scripts
+from sessions_app.services import presence, scheduling
 from sessions_app.services.sweeper import sessions_sweep
 from tests.helpers import ask, next_event, open_socket
 
@@ -261,10 +264,10 @@ def test_a_booking_lost_with_redis_is_rebuilt_and_a_no_show_ends_it(api, frozen_
     assert api("bob").post(f"/api/v1/sessions/{session_id}/accept/").status_code == 200
     doomed = [k for k in redis().scan_iter() if not k.startswith((b"_kombu", b"unacked", b"celery"))]
     redis().delete(*doomed)  # what a Redis restart without persistence leaves
-    searching = ask(api, "alice")  # not rebuilt yet: MongoDB is not read on this path
+    searching = ask(api, "alice")  # until the next sweep (seconds): MongoDB is not read on this path
     assert searching.status_code == 201
     api("alice").delete(f"/api/v1/matchmaking/requests/{searching.json()['id']}/")
-    sessions_sweep()
+    assert sessions_sweep().bookings_rebuilt == 1 and sessions_sweep().bookings_rebuilt == 0
     assert booked("alice", "bob") == [session_id, session_id]
     assert ask(api, "alice").json()["code"] == "in_session"
 
@@ -362,3 +365,90 @@ def test_an_iso_8601_time_with_an_offset_is_stored_as_the_utc_instant_it_names(a
     assert stored["scheduledAt"] == meant(soon)
     assert stored["scheduledAt"].utcoffset() == dt.timedelta(0)
     assert response.json()["scheduledAt"] == clock.isoformat(meant(soon))
+
+
+def test_two_acceptances_of_one_invitation_at_once_keep_its_booking(api, soon):
+    """A double tap: both calls read the invitation pending; the one that loses must not unbook the winner."""
+    session_id = invite(api, "alice", "bob", soon).json()["id"]
+    read_by_the_second = ConversationSession.objects.get(id=session_id)
+    scheduling.invitation_accept(session=ConversationSession.objects.get(id=session_id), user_id="bob")
+    with pytest.raises(Conflict) as lost:
+        scheduling.invitation_accept(session=read_by_the_second, user_id="bob")
+    assert lost.value.code == "not_invited"
+    assert booked("alice", "bob") == [session_id, session_id]
+    assert ask(api, "bob").json()["code"] == "in_session"
+
+
+def test_an_acceptance_whose_booking_reply_was_lost_gives_the_booking_back(api, soon, monkeypatch):
+    session_id = invite(api, "alice", "bob", soon + dt.timedelta(days=29)).json()["id"]
+    book = Scripts.book
+
+    def reply_lost(self, **kwargs):
+        book(self, **kwargs)
+        raise RedisConnectionError("reply lost")
+
+    monkeypatch.setattr(Scripts, "book", reply_lost)
+    try:
+        assert api("bob").post(f"/api/v1/sessions/{session_id}/accept/").status_code == 503
+    finally:
+        breaker.store_answered("redis")  # only one reply was lost: Redis is fine
+    assert ConversationSession.objects.get(id=session_id).invitation == "pending"
+    assert booked("alice", "bob") == [None, None]
+    monkeypatch.undo()
+    assert api("bob").post(f"/api/v1/sessions/{session_id}/accept/").status_code == 200
+
+
+def test_a_refused_acceptance_leaves_every_search_alone(api, soon):
+    ask(api, "carol")
+    ask(api, "bob")  # bob and carol: an instant session, its presence not written yet (MongoDB refuses)
+    redis().delete(redis_keys.user_session("bob"), redis_keys.user_session("carol"))
+    session_id = invite(api, "alice", "bob", soon).json()["id"]
+    searching = ask(api, "alice", targetLanguageCode="de").json()
+    refused = api("bob").post(f"/api/v1/sessions/{session_id}/accept/")
+    assert refused.status_code == 409 and refused.json()["code"] == "in_session"
+    assert MatchmakingRequest.objects.get(id=searching["id"]).status == "pending"
+
+
+def test_a_booking_left_by_an_end_whose_redis_step_failed_is_healed_where_it_stops_someone(api, soon, monkeypatch):
+    session_id = invite(api, "alice", "bob", soon + dt.timedelta(days=20)).json()["id"]
+    assert api("bob").post(f"/api/v1/sessions/{session_id}/accept/").status_code == 200
+
+    def redis_blip(_session):
+        raise RedisConnectionError("blip")
+
+    with monkeypatch.context() as failing:
+        failing.setattr(presence, "presence_close", redis_blip)
+        assert api("alice").post(f"/api/v1/sessions/{session_id}/cancel/").status_code == 200  # the end stands
+    assert booked("alice", "bob") == [session_id, session_id]
+    assert ask(api, "bob").json()["status"] == "pending"
+    other = invite(api, "carol", "alice", soon).json()["id"]
+    assert api("alice").post(f"/api/v1/sessions/{other}/accept/").status_code == 200
+    assert booked("alice", "bob", "carol") == [other, None, other]
+
+
+def test_a_booking_the_rebuild_writes_back_as_a_cancel_ends_it_is_healed(api, soon, monkeypatch):
+    session_id = invite(api, "alice", "bob", soon).json()["id"]
+    assert api("bob").post(f"/api/v1/sessions/{session_id}/accept/").status_code == 200
+    redis().delete(redis_keys.session_bookings_marker(), *(redis_keys.session_booked(u) for u in ("alice", "bob")))
+    restore = presence.booking_restore
+
+    def cancelled_meanwhile(session, now):  # the rebuild holds the document it read when the cancel lands
+        assert api("alice").post(f"/api/v1/sessions/{session_id}/cancel/").status_code == 200
+        restore(session, now)
+
+    monkeypatch.setattr(presence, "booking_restore", cancelled_meanwhile)
+    assert sessions_sweep().bookings_rebuilt == 1
+    assert booked("alice", "bob") == [session_id, session_id]
+    assert ask(api, "alice").json()["status"] == "pending"
+    assert booked("alice") == [None]
+
+
+def test_a_suspension_ends_an_accepted_invitation_and_its_bookings(api, soon):
+    session_id = invite(api, "alice", "bob", soon).json()["id"]
+    assert api("bob").post(f"/api/v1/sessions/{session_id}/accept/").status_code == 200
+    staff = api("staff", staff=True)
+    body = {"userId": "alice", "reason": "abuse"}
+    assert staff.post("/api/v1/moderation/suspensions/", body, format="json").status_code == 201
+    assert ConversationSession.objects.get(id=session_id).end_reason == "reported"
+    assert booked("alice", "bob") == [None, None]
+    assert ask(api, "bob").json()["status"] == "pending"
