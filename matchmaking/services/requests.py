@@ -13,6 +13,7 @@ import contextlib
 import datetime as dt
 import logging
 import random
+import time
 from dataclasses import dataclass
 
 from bson import ObjectId
@@ -40,6 +41,7 @@ from topics.selectors import topic_active_cached, topic_random_cached
 log = logging.getLogger(__name__)
 
 PAIR_ATTEMPTS = 5
+ACCEPTANCE_SETTLE_SECONDS = 0.02  # how long a pairing waits for an acceptance it ran into to be stored or given up
 SUSPENSION_CHECK_AGE = 1.0  # seconds the request's own check of suspensions and blocks is trusted at pairing
 
 
@@ -82,10 +84,8 @@ def request_create(
         rate_limit.settle(rate_limit_replies)
     if live:
         raise Conflict(_("You are already in a conversation session."), "in_session")
-    if booked and not scheduling.booking_heal(user_id=data.user_id, session_id=booked.decode()):
-        raise Conflict(
-            _("You have accepted a scheduled session: matchmaking opens again once it has ended."), "in_session"
-        )
+    if booked and scheduling.booking_state(user_id=data.user_id, session_id=booked.decode()) != scheduling.STALE:
+        raise _booked()
     request = MatchmakingRequest(
         user_id=data.user_id,
         learning_profile_id=data.learning_profile_id,
@@ -104,7 +104,16 @@ def request_create(
     except NotUniqueError:
         raise Conflict(_("You already have a pending matchmaking request."), "request_pending") from None
     metrics.count("matchmaking_requests_total", "created")
-    return request_pair(request=request, now=now, score=score)
+    paired = request_pair(request=request, now=now, score=score)
+    if paired.status == CANCELLED and presence.booked_session_id(data.user_id):
+        raise _booked()  # its user accepted an invitation while it was paired, which cancelled it
+    return paired
+
+
+def _booked() -> Conflict:
+    return Conflict(
+        _("You have accepted a scheduled session: matchmaking opens again once it has ended."), "in_session"
+    )
 
 
 def request_pair(
@@ -135,7 +144,11 @@ def request_pair(
             if popped.member.user_id in excluded:
                 queue.requeue(popped)  # a blocked partner goes back to its place
                 continue
-        outcome = _commit_pair(request=request, popped=popped, now=now)
+        try:
+            outcome = _commit_pair(request=request, popped=popped, now=now)
+        except _AcceptanceOnItsWay:  # the partner is back at its place: pair again once the acceptance settled
+            _acceptance_settle()
+            continue
         if outcome is not None:
             return outcome
         excluded.add(popped.member.user_id)  # that partner is gone; look again
@@ -178,19 +191,17 @@ def _commit_pair(*, request: MatchmakingRequest, popped: Popped, now: dt.datetim
     # read after the insert, the booking closes the window between the two (ARCHITECTURE.md, Sessions).
     presence.bookings_read(session.participants, pipe)
     *_, bookings = pipe.execute()
-    partner_booked, mine_booked = (
-        booked is not None and not scheduling.booking_heal(user_id=user_id, session_id=booked.decode())
-        for user_id, booked in zip(session.participants, bookings, strict=True)
-    )
-    if partner_booked or mine_booked:
-        lifecycle.session_discard(session=session)
-        if partner_booked:
-            _cancel_for_booking(partner)
-        if not mine_booked:
-            return None  # look for another partner
-        if not partner_booked:
-            queue.requeue(popped)
-        return _cancel_for_booking(request)
+    if any(bookings):
+        partner_state, mine_state = (
+            scheduling.booking_state(user_id=user_id, session_id=booked.decode()) if booked else scheduling.STALE
+            for user_id, booked in zip(session.participants, bookings, strict=True)
+        )
+        if (partner_state, mine_state) != (scheduling.STALE, scheduling.STALE):
+            lifecycle.session_discard(session=session)
+            return _back_off_for_bookings(
+                request=request, partner=partner, popped=popped, states=(partner_state, mine_state)
+            )
+
     common = {"set__status": MATCHED, "set__session_id": str(session_id), "set__matched_at": now}
     if not Where(MatchmakingRequest, id=partner.id, status=PENDING).update_one(
         set__matched_with_user_id=request.user_id, **common
@@ -216,10 +227,40 @@ def _commit_pair(*, request: MatchmakingRequest, popped: Popped, now: dt.datetim
     return request
 
 
-def _cancel_for_booking(request: MatchmakingRequest) -> MatchmakingRequest:
-    """The request's user accepted an invitation after the request's own check: cancelled, as the acceptance
-    does (its cancel may have come before the request was stored)."""
-    with contextlib.suppress(Conflict):  # the acceptance cancelled it first
+class _AcceptanceOnItsWay(Exception):
+    """The arriving user's acceptance of an invitation is being stored: pair again once it has settled."""
+
+
+def _acceptance_settle() -> None:
+    time.sleep(ACCEPTANCE_SETTLE_SECONDS)
+
+
+def _back_off_for_bookings(
+    *, request: MatchmakingRequest, partner: MatchmakingRequest, popped: Popped, states: tuple[str, str]
+) -> MatchmakingRequest | None:
+    """A pairing that found, once its session was stored (and now discarded), a booking of either user.
+
+    A user whose invitation is accepted has their request cancelled, as the acceptance does (its cancel may
+    have come before the request was stored). A partner whose acceptance is on its way goes back to its
+    place, for that acceptance to cancel if it stands; an arriving user whose acceptance is on its way pairs
+    again a moment later (`_AcceptanceOnItsWay`): by then it stood, and the request is cancelled, or it gave
+    up on seeing this session, and the pairing goes through. None: look for another partner.
+    """
+    partner_state, mine_state = states
+    if partner_state == scheduling.BOOKED:
+        _cancel_quietly(partner)
+    else:
+        queue.requeue(popped)
+    if mine_state == scheduling.BOOKED:
+        return _cancel_quietly(request)
+    if mine_state == scheduling.ACCEPTING:
+        raise _AcceptanceOnItsWay()
+    return None
+
+
+def _cancel_quietly(request: MatchmakingRequest) -> MatchmakingRequest:
+    """`request_cancel`, for a request that may be cancelled already (the acceptance's cancel came first)."""
+    with contextlib.suppress(Conflict):
         return request_cancel(request=request)
     return reloaded(request)
 

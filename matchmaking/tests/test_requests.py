@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import pytest
 from asgiref.sync import async_to_sync
 from bson import ObjectId
 from rest_framework.settings import api_settings
@@ -535,10 +536,46 @@ def test_an_arrival_that_accepted_an_invitation_after_its_check_is_not_paired(ap
 
     monkeypatch.setattr(queue, "estimated_wait", then_accepted)
     arrival = ask(api, "bob")
-    assert arrival.status_code == 201 and arrival.json()["status"] == "cancelled"
+    assert arrival.status_code == 409 and arrival.json()["code"] == "in_session"
+    assert MatchmakingRequest.objects.get(user_id="bob").status == "cancelled"
     assert ConversationSession.objects(invitation=None).count() == 0
     assert MatchmakingRequest.objects.get(id=waiting["id"]).status == "pending"
     assert ask(api, "carol").json()["matchedWithUserId"] == "alice"
+
+
+@pytest.mark.parametrize("acceptance", ["gave up", "stood"])
+def test_a_pairing_that_runs_into_its_users_acceptance_on_its_way_waits_for_it(api, monkeypatch, acceptance):
+    """The acceptance has booked, not stored yet; if it gives up (it saw this pairing's session), the pairing
+    goes through; if it stands, the request is cancelled. Never both, never neither."""
+    waiting = ask(api, "alice").json()
+    at = (clock.now() + dt.timedelta(hours=1)).isoformat()
+    body = {"participant2Id": "bob", "targetLanguageCode": "fr", "scheduledAt": at}
+    invitation = api("dave").post("/api/v1/sessions/", body, format="json").json()["id"]
+    estimated_wait = queue.estimated_wait
+
+    def then_booking(*args, **kwargs):  # the acceptance books just after the POST's first read
+        monkeypatch.setattr(queue, "estimated_wait", estimated_wait)
+        for user in ("dave", "bob"):
+            redis().set(redis_keys.session_booked(user), invitation, ex=600)
+        return estimated_wait(*args, **kwargs)
+
+    def settled():
+        if acceptance == "stood":
+            ConversationSession.objects(id=invitation).update_one(set__invitation="accepted")
+        else:
+            redis().delete(redis_keys.session_booked("dave"), redis_keys.session_booked("bob"))
+
+    monkeypatch.setattr(queue, "estimated_wait", then_booking)
+    monkeypatch.setattr(mm, "_acceptance_settle", settled)
+    arrival = ask(api, "bob")
+    instant = ConversationSession.objects(invitation=None)
+    if acceptance == "stood":
+        assert arrival.status_code == 409 and arrival.json()["code"] == "in_session"
+        assert instant.count() == 0
+        assert MatchmakingRequest.objects.get(id=waiting["id"]).status == "pending"
+    else:
+        assert arrival.json()["matchedWithUserId"] == "alice"
+        assert instant.count() == 1
 
 
 def test_a_request_stored_after_its_users_acceptance_is_cancelled_by_the_next_pairing(api, monkeypatch):

@@ -156,6 +156,11 @@ def live_session_id(user_id: str) -> str | None:
     return value.decode() if value else None
 
 
+def booked_session_id(user_id: str) -> str | None:
+    value = client().get(redis_keys.session_booked(user_id))
+    return value.decode() if value else None
+
+
 def bookings_read(user_ids: list[str], pipe: Pipeline) -> None:
     """Queues on `pipe` the read of the users' bookings: its reply is a list, bytes or None for each."""
     pipe.mget([redis_keys.session_booked(user_id) for user_id in user_ids])

@@ -157,24 +157,33 @@ def invitation_accept(*, session: ConversationSession, user_id: str) -> Conversa
 def _book(session: ConversationSession, now: dt.datetime) -> Held | None:
     """`presence.booking_claim`, once more if what stood in the way was a booking of an ended session."""
     held = presence.booking_claim(session, now)
-    if held and held.booked and booking_heal(user_id=session.participants[held.slot - 1], session_id=held.session_id):
+    if (
+        held
+        and held.booked
+        and booking_state(user_id=session.participants[held.slot - 1], session_id=held.session_id) == STALE
+    ):
         held = presence.booking_claim(session, now)
     return held
 
 
-def booking_heal(*, user_id: str, session_id: str) -> bool:
-    """Deletes `user_id`'s booking of a session that has ended or is gone, and says so.
+# What a booking stands for (`booking_state`).
+BOOKED, ACCEPTING, STALE = "booked", "accepting", "stale"
 
-    Such a booking outlives its session when the end's Redis step failed (the end stands: its sweep
-    clears presence, not bookings) or the rebuild after a Redis data loss wrote it from a document a
-    cancel had just ended. Read only where a booking stops someone, so the check costs nothing else.
-    A booking of a waiting session stands, accepted or being accepted (an acceptance books first).
+
+def booking_state(*, user_id: str, session_id: str) -> str:
+    """What `user_id`'s booking of `session_id` stands for, read from MongoDB where a booking stops someone.
+
+    BOOKED: an accepted invitation, waiting or running. ACCEPTING: an acceptance on its way (it books before
+    it stores), the invitation still pending. STALE: the session has ended or is gone, and the booking is
+    deleted here: its end's Redis step failed (the end stands), or the rebuild after a Redis data loss wrote
+    it back from a document a cancel was just ending.
     """
     oid = parse_object_id(session_id)
-    if oid and ConversationSession.objects(id=oid, status__in=LIVE_STATUSES).only("id").first():
-        return False
-    presence.booking_forget(user_id, session_id)
-    return True
+    session = ConversationSession.objects(id=oid, status__in=LIVE_STATUSES).only("invitation").first() if oid else None
+    if session is None:
+        presence.booking_forget(user_id, session_id)
+        return STALE
+    return ACCEPTING if session.awaits_answer else BOOKED
 
 
 def _held_elsewhere(session: ConversationSession) -> Held | None:

@@ -85,7 +85,7 @@ def bookings_rebuild_if_missing(*, now: dt.datetime) -> int:
     """Writes the booking of every accepted invitation not yet ended when Redis may lack them: after a
     data loss, and once after the release that brought bookings in. A marker of its own tells (its TTL
     kept with the presence marker's). A booking written back for a session a cancel ended meanwhile is
-    healed where it stops someone (`scheduling.booking_heal`)."""
+    healed where it stops someone (`scheduling.booking_state`)."""
     marker = redis_keys.session_bookings_marker()
     if client().set(marker, "1", nx=True, ex=redis_keys.SESSION_INDEX_TTL_SECONDS) is None:
         return 0
