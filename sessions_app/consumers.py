@@ -7,12 +7,12 @@ from django.utils.translation import gettext_lazy as _
 
 from conversation import clock
 from conversation.consumers import CLOSE_FORBIDDEN, CLOSE_GONE, CLOSE_NOT_FOUND, EventConsumer
-from conversation.documents import Where
+from conversation.documents import Where, reloaded
 from conversation.errors import Conflict
 from conversation.events import session_group
 from conversation.lookups import parse_object_id
 from conversation.redis import async_client
-from sessions_app.documents import LIVE_STATUSES, ConversationSession
+from sessions_app.documents import LIVE_STATUSES, WAITING, ConversationSession
 from sessions_app.payloads import session_json
 from sessions_app.redis_scripts import aheartbeat
 from sessions_app.services import lifecycle
@@ -70,11 +70,13 @@ class SessionConsumer(EventConsumer):
         now = clock.now()
         beat = await aheartbeat(async_client(), session_id=self.session_id, slot=self.slot, now=now.timestamp())
         try:
-            if beat is None:  # presence missing: the full path rebuilds it or says why not
+            if beat is None:  # presence missing: the full path writes it, rebuilds it or says why not
+                # A scheduled session gets its presence at its first join: that is its opening, not a loss.
+                opening = self.session.scheduled_at is not None and self.session.status == WAITING
                 self.session = await sync_to_async(lifecycle.session_heartbeat, thread_sensitive=False)(
                     session=self.session, user_id=self.user.id, now=now
                 )
-                await self.resync()
+                await self.resync(announce=not opening)
             elif lifecycle.heartbeat_needs_effects(session=self.session, beat=beat):
                 self.session = await sync_to_async(lifecycle.heartbeat_effects, thread_sensitive=False)(
                     session=self.session, user_id=self.user.id, beat=beat, now=now
@@ -88,17 +90,21 @@ class SessionConsumer(EventConsumer):
             return
         await self.send_json({"type": "heartbeat.ack", "serverTime": clock.isoformat(now)})
 
-    async def resync(self) -> None:
-        """After Redis lost our state: rejoin the group and send the client the current session."""
+    async def resync(self, *, announce: bool = True) -> None:
+        """After Redis lost our state: rejoin the group and (`announce`) send the client the current session."""
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
-        payload = await sync_to_async(session_json, thread_sensitive=False)(self.session)
-        await self.send_json({"type": "session.resync", "session": payload})
+        if announce:
+            payload = await sync_to_async(session_json, thread_sensitive=False)(self.session)
+            await self.send_json({"type": "session.resync", "session": payload})
 
     async def on_signal(self, content) -> None:
         payload = content.get("payload")
         if not isinstance(payload, dict):
             await self.send_error("bad_message", _("A signal needs an object payload."))
+            return
+        if self.session.scheduled_at is not None and (refusal := await self._join_refusal()):
+            await self.send_error(refusal.code, refusal.detail)  # as a heartbeat would be: nothing relayed
             return
         try:
             await self.channel_layer.group_send(
@@ -117,6 +123,13 @@ class SessionConsumer(EventConsumer):
                     "or nesting too deep."
                 ),
             )  # fmt: skip
+
+    async def _join_refusal(self) -> Conflict | None:
+        """`lifecycle.join_refusal` for a scheduled session; an invitation pending when the socket opened is
+        read again until it is accepted (instant sessions never get here: their signals cost nothing more)."""
+        if self.session.awaits_answer:
+            self.session = await sync_to_async(reloaded, thread_sensitive=False)(self.session)
+        return lifecycle.join_refusal(self.session, clock.now())
 
     async def event_push(self, message) -> None:
         event = message["event"]

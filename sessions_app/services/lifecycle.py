@@ -112,10 +112,8 @@ def session_heartbeat(
         session = reloaded(session)
         if session.status not in LIVE_STATUSES:
             raise SessionGone()
-        if session.awaits_answer:
-            raise Conflict(_("This invitation has not been accepted yet."), "not_joinable")
-        if session.scheduled_at and not _in_join_window(session, now):
-            raise Conflict(_("This scheduled session is not open for joining now."), "not_joinable")
+        if refusal := join_refusal(session, now):
+            raise refusal
         # Presence missing: a scheduled session opening, or Redis lost it (rebuilt from MongoDB).
         if session.status == ACTIVE:
             presence.presence_restore(session, now)
@@ -156,6 +154,16 @@ def heartbeat_effects(
         if pushes:
             events.push_each(pushes)
     return session
+
+
+def join_refusal(session: ConversationSession, now: dt.datetime) -> Conflict | None:
+    """Why nobody may join (nor signal in) the session now, or None: an invitation not accepted yet, or a
+    scheduled session outside its join window. Instant sessions are joinable until they end."""
+    if session.awaits_answer:
+        return Conflict(_("This invitation has not been accepted yet."), "not_joinable")
+    if session.scheduled_at and not _in_join_window(session, now):
+        return Conflict(_("This scheduled session is not open for joining now."), "not_joinable")
+    return None
 
 
 def _in_join_window(session: ConversationSession, now: dt.datetime) -> bool:

@@ -452,3 +452,39 @@ def test_a_suspension_ends_an_accepted_invitation_and_its_bookings(api, soon):
     assert ConversationSession.objects.get(id=session_id).end_reason == "reported"
     assert booked("alice", "bob") == [None, None]
     assert ask(api, "bob").json()["status"] == "pending"
+
+
+def test_signals_wait_for_the_join_window_and_the_first_join_is_no_resync(api, frozen_clock, soon):
+    """Nothing is relayed in a session nobody may join yet (as a heartbeat is refused there); a scheduled
+    session's first join writes its presence, which is its opening, not a `session.resync`."""
+    session_id = invite(api, "alice", "bob", soon).json()["id"]
+    path = f"/ws/v1/sessions/{session_id}/"
+
+    async def signal_heard(alice, bob) -> tuple[dict, bool]:
+        await alice.send_json_to({"type": "signal", "payload": {"sdp": "offer"}})
+        reply = await alice.receive_json_from(timeout=3) if not await alice.receive_nothing(timeout=0.3) else {}
+        heard = not await bob.receive_nothing(timeout=0.3) and (await bob.receive_json_from())["type"] == "signal"
+        return reply, heard
+
+    async def scenario():
+        from asgiref.sync import sync_to_async
+
+        alice, bob = await open_socket(path, "alice"), await open_socket(path, "bob")
+        for socket in (alice, bob):
+            await next_event(socket, "session.state")
+        pending = await signal_heard(alice, bob)
+        await sync_to_async(api("bob").post)(f"/api/v1/sessions/{session_id}/accept/")
+        too_early = await signal_heard(alice, bob)
+        frozen_clock.advance(minutes=56)  # the window opens 5 minutes before
+        in_window = await signal_heard(alice, bob)
+        await alice.send_json_to({"type": "heartbeat"})
+        first_join = await alice.receive_json_from(timeout=3)
+        for socket in (alice, bob):
+            await socket.disconnect()
+        return pending, too_early, in_window, first_join
+
+    pending, too_early, in_window, first_join = async_to_sync(scenario)()
+    assert (pending[0].get("code"), pending[1]) == ("not_joinable", False)
+    assert (too_early[0].get("code"), too_early[1]) == ("not_joinable", False)
+    assert in_window == ({}, True)
+    assert first_join["type"] == "heartbeat.ack"
