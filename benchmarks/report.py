@@ -117,6 +117,10 @@ journeys/s in the first minute, 42.5 in the last, with 20.9-22.1 in minutes 5-6 
 rose to 35-41 % (web CPU per journey 21.5 -> 30.7 ms in those minutes, back to 20.0 after). Per share of
 the CPUs the hypervisor left, +7.5 %. 0 errors; each web process 116 -> 121 MB between the first and
 last quarter.
+(e) Since this run, the pairing reads both users' bookings of accepted invitations (`sess:booked`, an
+MGET in the round trip that arms the join timer): Redis 39.8 and 39.9 commands a pair in two
+`pairing_cost` runs on 2026-12-02, still within the target (<= 40). Their CPU figures are not read as the
+change's: the same runs' controls on untouched paths were 9-35 % slower than here (PERFORMANCE-LOG.md).
 
 Why the load run stops where it does: one journey costs ~15-20 ms of web CPU, ~8-12 ms of
 SecantusDB, ~1-1.5 ms of Redis and ~2.5-3 ms of the load client on the same two cores, plus the
