@@ -128,6 +128,11 @@ def report_lock(session_id: str, user_id: str) -> str:
     return f"sess:report-lock:{session_id}:{user_id}"
 
 
+def acceptance_lock(session_id: str) -> str:
+    """Held while an invitation's acceptance runs: a second one sent at once waits, then finds it accepted."""
+    return f"sess:accept-lock:{session_id}"
+
+
 def suspension_lock(user_id: str) -> str:
     """Held while a suspension of `user_id` is created or lifted: two staff acting at once cannot leave two."""
     return f"restrict:lock:{user_id}"

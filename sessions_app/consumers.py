@@ -125,10 +125,12 @@ class SessionConsumer(EventConsumer):
             )  # fmt: skip
 
     async def _join_refusal(self) -> Conflict | None:
-        """`lifecycle.join_refusal` for a scheduled session; an invitation pending when the socket opened is
-        read again until it is accepted (instant sessions never get here: their signals cost nothing more)."""
-        if self.session.awaits_answer:
-            self.session = await sync_to_async(reloaded, thread_sensitive=False)(self.session)
+        """`lifecycle.join_refusal` for a scheduled session, read again from MongoDB before a refusal: the
+        session cached at the handshake may have been accepted or started since (instant sessions never get
+        here: their signals cost nothing more)."""
+        if lifecycle.join_refusal(self.session, clock.now()) is None:
+            return None
+        self.session = await sync_to_async(reloaded, thread_sensitive=False)(self.session)
         return lifecycle.join_refusal(self.session, clock.now())
 
     async def event_push(self, message) -> None:

@@ -24,7 +24,7 @@ from mongoengine import NotUniqueError
 from conversation import clock, events, metrics, redis_keys, restrictions
 from conversation.auth import Suspended
 from conversation.documents import Where, insert, reloaded
-from conversation.errors import Conflict
+from conversation.errors import STORE_ERRORS, Conflict
 from conversation.ratelimit import RateLimitHit
 from conversation.redis import client
 from matchmaking.documents import CANCELLED, EXPIRED, MATCHED, PENDING, MatchmakingRequest
@@ -32,6 +32,7 @@ from matchmaking.payloads import request_json
 from matchmaking.redis_scripts import Popped
 from matchmaking.selectors import requests_pending
 from matchmaking.services import queue
+from sessions_app.documents import WAITING as SESSION_WAITING
 from sessions_app.documents import ConversationSession
 from sessions_app.payloads import session_json
 from sessions_app.services import lifecycle, presence, scheduling
@@ -189,8 +190,14 @@ def _commit_pair(*, request: MatchmakingRequest, popped: Popped, now: dt.datetim
     # With the join timer, the bookings of both: an invitation accepted after their requests' own checks.
     # The acceptance cancels pending requests and then looks for sessions in MongoDB, where this one now is;
     # read after the insert, the booking closes the window between the two (ARCHITECTURE.md, Sessions).
-    presence.bookings_read(session.participants, pipe)
-    *_, bookings = pipe.execute()
+    try:
+        presence.bookings_read(session.participants, pipe)
+        *_, bookings = pipe.execute()
+    except STORE_ERRORS:  # no timer would end it: the session goes, never announced; the partner goes back
+        ConversationSession.objects(id=session_id, status=SESSION_WAITING).delete()
+        with contextlib.suppress(*STORE_ERRORS):  # else the reconciler puts its pending request back
+            queue.requeue(popped)
+        raise
     if any(bookings):
         partner_state, mine_state = (
             scheduling.booking_state(user_id=user_id, session_id=booked.decode()) if booked else scheduling.STALE
@@ -228,7 +235,7 @@ def _commit_pair(*, request: MatchmakingRequest, popped: Popped, now: dt.datetim
 
 
 class _AcceptanceOnItsWay(Exception):
-    """The arriving user's acceptance of an invitation is being stored: pair again once it has settled."""
+    """An acceptance of either user is being stored: pair again once it has settled."""
 
 
 def _acceptance_settle() -> None:
@@ -241,10 +248,11 @@ def _back_off_for_bookings(
     """A pairing that found, once its session was stored (and now discarded), a booking of either user.
 
     A user whose invitation is accepted has their request cancelled, as the acceptance does (its cancel may
-    have come before the request was stored). A partner whose acceptance is on its way goes back to its
-    place, for that acceptance to cancel if it stands; an arriving user whose acceptance is on its way pairs
-    again a moment later (`_AcceptanceOnItsWay`): by then it stood, and the request is cancelled, or it gave
-    up on seeing this session, and the pairing goes through. None: look for another partner.
+    have come before the request was stored); the other goes on (None: the arriving user looks for another
+    partner). If an acceptance of either is on its way, the partner goes back to its place and the pairing
+    tries again a moment later (`_AcceptanceOnItsWay`): by then the acceptance stood, and that user's
+    request is cancelled, or it gave up on seeing this session, and the pairing goes through; the two
+    calls never both fail.
     """
     partner_state, mine_state = states
     if partner_state == scheduling.BOOKED:
@@ -253,7 +261,7 @@ def _back_off_for_bookings(
         queue.requeue(popped)
     if mine_state == scheduling.BOOKED:
         return _cancel_quietly(request)
-    if mine_state == scheduling.ACCEPTING:
+    if scheduling.ACCEPTING in states:
         raise _AcceptanceOnItsWay()
     return None
 

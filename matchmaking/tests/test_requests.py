@@ -8,9 +8,10 @@ import json
 import pytest
 from asgiref.sync import async_to_sync
 from bson import ObjectId
+from redis.exceptions import ConnectionError as RedisConnectionError
 from rest_framework.settings import api_settings
 
-from conversation import clock, idempotency, redis_keys, restrictions
+from conversation import breaker, clock, idempotency, redis_keys, restrictions
 from conversation.redis import client as redis
 from matchmaking import serializers, views
 from matchmaking.documents import MatchmakingRequest
@@ -555,8 +556,7 @@ def test_a_pairing_that_runs_into_its_users_acceptance_on_its_way_waits_for_it(a
 
     def then_booking(*args, **kwargs):  # the acceptance books just after the POST's first read
         monkeypatch.setattr(queue, "estimated_wait", estimated_wait)
-        for user in ("dave", "bob"):
-            redis().set(redis_keys.session_booked(user), invitation, ex=600)
+        assert mm.presence.booking_claim(ConversationSession.objects.get(id=invitation), clock.now()) is None
         return estimated_wait(*args, **kwargs)
 
     def settled():
@@ -603,3 +603,53 @@ def test_a_booking_whose_session_ended_without_clearing_it_stops_nobody(api):
     assert ask(api, "alice").json()["status"] == "pending"
     assert redis().get(redis_keys.session_booked("alice")) is None
     assert ask(api, "bob").json()["matchedWithUserId"] == "alice"
+
+
+def test_a_partner_whose_acceptance_is_on_its_way_is_tried_again_not_passed_over(api, monkeypatch):
+    """Alice waits and is accepting dave's invitation as bob arrives: if her acceptance gives up (it saw bob's
+    pairing), bob and alice are paired a moment later; neither call fails for the other."""
+    ask(api, "alice")
+    at = (clock.now() + dt.timedelta(hours=1)).isoformat()
+    body = {"participant2Id": "alice", "targetLanguageCode": "fr", "scheduledAt": at}
+    invitation = api("dave").post("/api/v1/sessions/", body, format="json").json()["id"]
+    # Its booking, before its store:
+    assert mm.presence.booking_claim(ConversationSession.objects.get(id=invitation), clock.now()) is None
+
+    def gave_up():
+        redis().delete(redis_keys.session_booked("dave"), redis_keys.session_booked("alice"))
+
+    monkeypatch.setattr(mm, "_acceptance_settle", gave_up)
+    assert ask(api, "bob").json()["matchedWithUserId"] == "alice"
+    assert ConversationSession.objects(invitation=None).count() == 1
+
+
+def test_an_acceptances_booking_left_by_a_crash_stops_nobody_after_half_a_minute(api):
+    """Booked, then the process died before storing or giving it back: the invitation is still pending."""
+    at = clock.now() + dt.timedelta(days=20)
+    body = {"participant2Id": "alice", "targetLanguageCode": "fr", "scheduledAt": at.isoformat()}
+    invitation = api("dave").post("/api/v1/sessions/", body, format="json").json()["id"]
+    session = ConversationSession.objects.get(id=invitation)
+    claimed = int((session.scheduled_at + dt.timedelta(minutes=10) - clock.now()).total_seconds()) + 60
+    redis().set(redis_keys.session_booked("alice"), invitation, ex=claimed - 5)  # 5 s ago: on its way
+    assert ask(api, "alice").json()["code"] == "in_session"
+    redis().set(redis_keys.session_booked("alice"), invitation, ex=claimed - 40)  # 40 s ago: a leftover
+    assert ask(api, "alice").json()["status"] == "pending"
+    assert redis().get(redis_keys.session_booked("alice")) is None
+
+
+def test_a_pairing_whose_redis_step_fails_leaves_no_session_behind(api, monkeypatch):
+    """Its session stored, then the round trip that arms its join timer fails: no timer would ever end it."""
+    waiting = ask(api, "alice").json()
+
+    def redis_gone(*args, **kwargs):
+        raise RedisConnectionError("Redis went away")
+
+    with monkeypatch.context() as failing:
+        failing.setattr(mm.presence, "bookings_read", redis_gone)
+        try:
+            assert ask(api, "bob").status_code == 503
+        finally:
+            breaker.store_answered("redis")
+    assert ConversationSession.objects.count() == 0
+    assert MatchmakingRequest.objects.get(id=waiting["id"]).status == "pending"
+    assert redis().zcard(redis_keys.matchmaking_queue("fr", "B1")) == 1  # alice, back at her place

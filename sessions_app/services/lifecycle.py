@@ -158,10 +158,11 @@ def heartbeat_effects(
 
 def join_refusal(session: ConversationSession, now: dt.datetime) -> Conflict | None:
     """Why nobody may join (nor signal in) the session now, or None: an invitation not accepted yet, or a
-    scheduled session outside its join window. Instant sessions are joinable until they end."""
+    scheduled session not started and outside its join window. Instant sessions, and scheduled ones once
+    started, are joinable until they end."""
     if session.awaits_answer:
         return Conflict(_("This invitation has not been accepted yet."), "not_joinable")
-    if session.scheduled_at and not _in_join_window(session, now):
+    if session.scheduled_at and session.status == WAITING and not _in_join_window(session, now):
         return Conflict(_("This scheduled session is not open for joining now."), "not_joinable")
     return None
 
@@ -246,7 +247,7 @@ def session_report(
     partner = session.partner_of(user_id)
     mine = SessionReport.objects(session_id=str(session.id), reporter_id=user_id)
     busy = Conflict(_("Your report of this session is already being filed."), "already_reported")
-    with held(redis_keys.report_lock(str(session.id), user_id), lease_seconds=10, wait_seconds=5.0, busy=busy):
+    with held(redis_keys.report_lock(str(session.id), user_id), lease_seconds=10, wait_seconds=2.0, busy=busy):
         if mine.only("id").first() is not None:
             raise _already_reported()
         users_block(user_id=user_id, other_id=partner, session_id=str(session.id), now=now)  # ends this one too

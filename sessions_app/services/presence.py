@@ -126,6 +126,12 @@ def booking_claim(session: ConversationSession, now: dt.datetime) -> Held | None
     )
 
 
+def booking_age(user_id: str, session: ConversationSession, now: dt.datetime) -> float:
+    """Seconds since `user_id`'s booking of `session` was written, from its TTL (set from the join deadline)."""
+    left = client().ttl(redis_keys.session_booked(user_id))
+    return float("inf") if left < 0 else _booking_ttl(session, now) - left
+
+
 def booking_forget(user_id: str, session_id: str) -> None:
     """Deletes `user_id`'s booking while it is of `session_id`."""
     delete_if_equals(redis_keys.session_booked(user_id), session_id)

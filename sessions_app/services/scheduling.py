@@ -19,6 +19,7 @@ from mongoengine.queryset import QuerySet
 from rest_framework.exceptions import ValidationError
 
 from conversation import clock, events, redis_keys, restrictions
+from conversation.documents import reloaded
 from conversation.errors import Conflict
 from conversation.lookups import parse_object_id
 from conversation.redis import held
@@ -42,6 +43,13 @@ MAX_AHEAD = dt.timedelta(days=30)
 # inviter waits for it before its 409 `invitation_in_progress` (a web thread is held that long).
 INVITE_LOCK_LEASE_SECONDS = 10
 INVITE_LOCK_WAIT_SECONDS = 2.0
+# The invitation's lock while an acceptance of it runs (a double tap), with the same lease and wait.
+ACCEPT_LOCK_LEASE_SECONDS = 10
+ACCEPT_LOCK_WAIT_SECONDS = 2.0
+# An acceptance books, then stores, within milliseconds: a booking of a still-pending invitation older than
+# this is a leftover (`booking_state`).
+ACCEPTING_AT_MOST_SECONDS = 30
+LIVE_SESSIONS_READ = 10  # the other live sessions of a pair read by an acceptance (one is the rule)
 
 
 def _check_invite(*, user_id: str, partner_id: str, scheduled_at: dt.datetime, now: dt.datetime) -> None:
@@ -118,89 +126,104 @@ def invitation_accept(*, session: ConversationSession, user_id: str) -> Conversa
     """participant2 accepts: from then on the session is both participants' one waiting session
     (API.md: it blocks matchmaking once accepted; DESIGN.md: one waiting/active session a user).
 
-    Booked in Redis first, for both, in one step that refuses when either holds another session, live
-    or booked, so two acceptances at once cannot both book one user. Then MongoDB is asked for another
-    session of either: one a pairing stored before this booking, before it wrote its presence (a
-    pairing reads the bookings once its session is stored, so of the two, one sees the other). Only
+    Under a lock per invitation (a double tap waits, then finds it accepted), the session is read as
+    stored and booked in Redis for both, in one step that refuses when either holds another session,
+    live or booked, so two acceptances at once cannot both book one user. Then MongoDB is asked for
+    another session of either: one a pairing stored before this booking, before it wrote its presence
+    (a pairing reads the bookings once its session is stored, so of the two, one sees the other). Only
     then is the acceptance stored, by compare-and-set, and a pending matchmaking request of either
-    cancelled. A refusal, a lost compare-and-set or a failure gives the booking back, unless the
-    invitation stands accepted: a second acceptance sent at once lost to the first.
+    cancelled (best effort: a pairing that finds the booking cancels it too). A refusal, a lost
+    compare-and-set or a failure gives the booking back, unless the invitation stands accepted.
     """
     now = clock.now()
-    if user_id != session.participant2_id or session.status != WAITING or not session.awaits_answer:
+    if user_id != session.participant2_id:
         raise _not_invited()
-    if session.scheduled_at <= now:  # the compare-and-set checks all of these again; nothing is booked for them
-        raise _not_invited()
-    if lifecycle.users_blocked(user_id=session.participant1_id, other_id=user_id):
-        raise _not_invited()
-    accepted = False
-    try:
-        if (held := _book(session, now)) or (held := _held_elsewhere(session)):
-            raise _busy(held)
-        accepted = bool(
-            ConversationSession.objects(
-                id=session.id, participant2_id=user_id, status=WAITING, invitation=INVITATION_PENDING,
-                scheduled_at__gt=now,
-            ).update_one(set__invitation=INVITATION_ACCEPTED, set__updated_at=now)
-        )  # fmt: skip
-    finally:
-        if not accepted and not _stands_accepted(session):
-            presence.booking_release(session)
+    busy = Conflict(_("This invitation is being answered: try again."), "invitation_in_progress")
+    lock = redis_keys.acceptance_lock(str(session.id))
+    with held(lock, lease_seconds=ACCEPT_LOCK_LEASE_SECONDS, wait_seconds=ACCEPT_LOCK_WAIT_SECONDS, busy=busy):
+        session = reloaded(session)
+        if session.status != WAITING or not session.awaits_answer or session.scheduled_at <= now:
+            raise _not_invited()  # the compare-and-set checks these again; nothing is booked for them
+        if lifecycle.users_blocked(user_id=session.participant1_id, other_id=user_id):
+            raise _not_invited()
+        accepted = False
+        try:
+            if (holder := _book(session, now)) or (holder := _held_elsewhere(session, now)):
+                raise _busy(holder)
+            accepted = bool(
+                ConversationSession.objects(
+                    id=session.id, participant2_id=user_id, status=WAITING, invitation=INVITATION_PENDING,
+                    scheduled_at__gt=now,
+                ).update_one(set__invitation=INVITATION_ACCEPTED, set__updated_at=now)
+            )  # fmt: skip
+        finally:
+            if not accepted and not _stands_accepted(session):
+                presence.booking_release(session)
     if not accepted:
         raise _not_invited()
     session = ConversationSession.objects.get(id=session.id)
-    session_booked.send(sender=ConversationSession, session=session, now=now)
+    # Stored: a receiver's failure (its store gone) is logged by Django and does not undo or hide the acceptance.
+    session_booked.send_robust(sender=ConversationSession, session=session, now=now)
     events.push(events.user_group(session.participant1_id), "invitation.accepted", {"session": session_json(session)})
     return session
 
 
 def _book(session: ConversationSession, now: dt.datetime) -> Held | None:
     """`presence.booking_claim`, once more if what stood in the way was a booking of an ended session."""
-    held = presence.booking_claim(session, now)
-    if (
-        held
-        and held.booked
-        and booking_state(user_id=session.participants[held.slot - 1], session_id=held.session_id) == STALE
-    ):
-        held = presence.booking_claim(session, now)
-    return held
+    holder = presence.booking_claim(session, now)
+    if holder and holder.booked:
+        user_id = session.participants[holder.slot - 1]
+        if booking_state(user_id=user_id, session_id=holder.session_id, now=now) == STALE:
+            holder = presence.booking_claim(session, now)
+    return holder
 
 
 # What a booking stands for (`booking_state`).
 BOOKED, ACCEPTING, STALE = "booked", "accepting", "stale"
 
 
-def booking_state(*, user_id: str, session_id: str) -> str:
+def booking_state(*, user_id: str, session_id: str, now: dt.datetime | None = None) -> str:
     """What `user_id`'s booking of `session_id` stands for, read from MongoDB where a booking stops someone.
 
     BOOKED: an accepted invitation, waiting or running. ACCEPTING: an acceptance on its way (it books before
-    it stores), the invitation still pending. STALE: the session has ended or is gone, and the booking is
-    deleted here: its end's Redis step failed (the end stands), or the rebuild after a Redis data loss wrote
-    it back from a document a cancel was just ending.
+    it stores), the invitation still pending. STALE, and the booking is deleted here: the session has ended
+    or is gone (its end's Redis step failed, the end standing; or the rebuild after a Redis data loss wrote
+    it back from a document a cancel was just ending), or an acceptance's booking outlived it by more than
+    ACCEPTING_AT_MOST_SECONDS (the process died, or its store failed, between the booking and the release).
     """
+    now = now or clock.now()
     oid = parse_object_id(session_id)
-    session = ConversationSession.objects(id=oid, status__in=LIVE_STATUSES).only("invitation").first() if oid else None
-    if session is None:
+    session = (
+        ConversationSession.objects(id=oid, status__in=LIVE_STATUSES).only("invitation", "scheduled_at").first()
+        if oid
+        else None
+    )
+    if session is None or (
+        session.awaits_answer and presence.booking_age(user_id, session, now) > ACCEPTING_AT_MOST_SECONDS
+    ):
         presence.booking_forget(user_id, session_id)
         return STALE
     return ACCEPTING if session.awaits_answer else BOOKED
 
 
-def _held_elsewhere(session: ConversationSession) -> Held | None:
-    """Another waiting or active session of a participant in MongoDB (the invitee's first), or None."""
+def _held_elsewhere(session: ConversationSession, now: dt.datetime) -> Held | None:
+    """Another waiting or active session of a participant in MongoDB (the invitee's first), or None.
+
+    An instant session still waiting past its join timeout (and a minute) is a leftover its join timer never
+    came for (a store failed between its insert and its timer): it holds nobody.
+    """
     users = session.participants
-    other = (
-        ConversationSession.objects(
-            (Q(participant1_id__in=users) | Q(participant2_id__in=users))
-            & Q(status__in=LIVE_STATUSES, invitation__ne=INVITATION_PENDING, id__ne=session.id)
-        )
-        .only("participant1_id", "participant2_id")
-        .first()
-    )
-    if other is None:
-        return None
-    slot = 2 if session.participant2_id in other.participants else 1
-    return Held(slot=slot, booked=False, session_id=str(other.id))
+    others = ConversationSession.objects(
+        (Q(participant1_id__in=users) | Q(participant2_id__in=users))
+        & Q(status__in=LIVE_STATUSES, invitation__ne=INVITATION_PENDING, id__ne=session.id)
+    ).only("participant1_id", "participant2_id", "status", "scheduled_at", "created_at")
+    left_over = now - dt.timedelta(seconds=settings.SESSION_JOIN_TIMEOUT_SECONDS + 60)
+    for other in others.limit(LIVE_SESSIONS_READ):
+        if other.status == WAITING and other.scheduled_at is None and other.created_at < left_over:
+            continue
+        slot = 2 if session.participant2_id in other.participants else 1
+        return Held(slot=slot, booked=False, session_id=str(other.id))
+    return None
 
 
 def _stands_accepted(session: ConversationSession) -> bool:

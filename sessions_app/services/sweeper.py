@@ -84,15 +84,17 @@ def presence_rebuild_if_lost(*, now: dt.datetime) -> int:
 def bookings_rebuild_if_missing(*, now: dt.datetime) -> int:
     """Writes the booking of every accepted invitation not yet ended when Redis may lack them: after a
     data loss, and once after the release that brought bookings in. A marker of its own tells (its TTL
-    kept with the presence marker's). A booking written back for a session a cancel ended meanwhile is
-    healed where it stops someone (`scheduling.booking_state`)."""
+    kept with the presence marker's); it is set once every booking is written, so a rebuild cut short by
+    a store's failure runs again at the next sweep. A booking written back for a session a cancel ended
+    meanwhile is healed where it stops someone (`scheduling.booking_state`)."""
     marker = redis_keys.session_bookings_marker()
-    if client().set(marker, "1", nx=True, ex=redis_keys.SESSION_INDEX_TTL_SECONDS) is None:
+    if client().exists(marker):
         return 0
     restored = 0
     for session in ConversationSession.objects(status=WAITING, invitation=INVITATION_ACCEPTED).no_cache():
         presence.booking_restore(session, now)
         restored += 1
+    client().set(marker, "1", ex=redis_keys.SESSION_INDEX_TTL_SECONDS)
     return restored
 
 

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from asgiref.sync import async_to_sync
 from bson import ObjectId
+from pymongo.errors import ConnectionFailure
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from conversation import breaker, clock, mongo, redis_keys
@@ -479,12 +480,92 @@ def test_signals_wait_for_the_join_window_and_the_first_join_is_no_resync(api, f
         in_window = await signal_heard(alice, bob)
         await alice.send_json_to({"type": "heartbeat"})
         first_join = await alice.receive_json_from(timeout=3)
+        await bob.send_json_to({"type": "heartbeat"})
+        for socket in (alice, bob):
+            await next_event(socket, "session.started")
+        frozen_clock.advance(minutes=20)  # running, long past the join window
+        running = await signal_heard(alice, bob)
         for socket in (alice, bob):
             await socket.disconnect()
-        return pending, too_early, in_window, first_join
+        return pending, too_early, in_window, first_join, running
 
-    pending, too_early, in_window, first_join = async_to_sync(scenario)()
+    pending, too_early, in_window, first_join, running = async_to_sync(scenario)()
     assert (pending[0].get("code"), pending[1]) == ("not_joinable", False)
     assert (too_early[0].get("code"), too_early[1]) == ("not_joinable", False)
     assert in_window == ({}, True)
     assert first_join["type"] == "heartbeat.ack"
+    assert running == ({}, True)
+
+
+def test_a_double_tap_whose_second_call_fails_leaves_the_first_ones_booking(api, soon, monkeypatch):
+    """The second acceptance waits for the invitation's lock instead of racing the first: whatever becomes
+    of it (here, it gives up waiting), it never gives back a booking the first one made."""
+    session_id = invite(api, "alice", "bob", soon).json()["id"]
+    read_by_the_second = ConversationSession.objects.get(id=session_id)
+    monkeypatch.setattr(scheduling, "ACCEPT_LOCK_WAIT_SECONDS", 0.1)
+    held_elsewhere, second = scheduling._held_elsewhere, []
+
+    def second_tap_meanwhile(session, now=None):
+        if not second:  # the first call, booked and about to store: the second arrives and fails
+            try:
+                scheduling.invitation_accept(session=read_by_the_second, user_id="bob")
+            except (Conflict, ConnectionFailure) as exc:
+                second.append(exc)
+            return None
+        raise ConnectionFailure("MongoDB went away")  # (without the lock, the second gets here)
+
+    monkeypatch.setattr(scheduling, "_held_elsewhere", second_tap_meanwhile)
+    scheduling.invitation_accept(session=ConversationSession.objects.get(id=session_id), user_id="bob")
+    monkeypatch.setattr(scheduling, "_held_elsewhere", held_elsewhere)
+    assert getattr(second[0], "code", None) == "invitation_in_progress"
+    assert ConversationSession.objects.get(id=session_id).invitation == "accepted"
+    assert booked("alice", "bob") == [session_id, session_id]
+
+
+def test_a_bookings_rebuild_cut_short_runs_again(api, soon, monkeypatch):
+    ids = [invite(api, "alice", f"friend{n}", soon + dt.timedelta(hours=n)).json()["id"] for n in range(2)]
+    for session_id in ids:
+        ConversationSession.objects(id=session_id).update_one(set__invitation="accepted")  # as if before bookings
+    restore, calls = presence.booking_restore, []
+
+    def fails_once(session, now):
+        calls.append(session.id)
+        if len(calls) == 1:
+            raise RedisConnectionError("Redis went away")
+        restore(session, now)
+
+    monkeypatch.setattr(presence, "booking_restore", fails_once)
+    with pytest.raises(RedisConnectionError):
+        sessions_sweep()
+    assert sessions_sweep().bookings_rebuilt == 2 and sessions_sweep().bookings_rebuilt == 0
+    assert booked("friend0", "friend1") == ids
+
+
+def test_an_instant_session_left_behind_by_a_failed_store_holds_nobody(api, soon, frozen_clock):
+    """Still waiting long past its join timeout (its timer was never armed): an acceptance goes through."""
+    ask(api, "carol")
+    left = ask(api, "bob").json()["sessionId"]
+    redis().delete(redis_keys.user_session("bob"), redis_keys.user_session("carol"), redis_keys.session_deadlines())
+    session_id = invite(api, "alice", "bob", soon).json()["id"]
+    refused = api("bob").post(f"/api/v1/sessions/{session_id}/accept/")
+    assert refused.status_code == 409  # within its join timeout it may still be announced
+    frozen_clock.advance(minutes=3)
+    assert api("bob").post(f"/api/v1/sessions/{session_id}/accept/").status_code == 200
+    assert ConversationSession.objects.get(id=left).status == "waiting"
+
+
+def test_an_acceptance_stands_when_cancelling_the_searches_fails(api, soon, monkeypatch):
+    """Stored as accepted: a failing receiver of `session_booked` is logged, not a 503 over a done deed."""
+    from matchmaking import handlers
+
+    session_id = invite(api, "alice", "bob", soon).json()["id"]
+
+    def redis_gone(**kwargs):
+        raise RedisConnectionError("Redis went away")
+
+    monkeypatch.setattr(handlers, "requests_pending", redis_gone)
+    try:
+        accepted = api("bob").post(f"/api/v1/sessions/{session_id}/accept/")
+    finally:
+        breaker.store_answered("redis")  # had it been a 503, the breaker would stay open for the next tests
+    assert accepted.status_code == 200 and accepted.json()["invitation"] == "accepted"
