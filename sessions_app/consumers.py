@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from asgiref.sync import sync_to_async
 from django.utils.translation import gettext_lazy as _
 
@@ -30,10 +32,14 @@ def _load_joinable(session_id: str, user_id: str) -> tuple[ConversationSession |
     return session, session_json(session) if joinable else None
 
 
+INVITATION_REREAD_SECONDS = 2.0
+
+
 class SessionConsumer(EventConsumer):
     session: ConversationSession
     state: dict  # the session as loaded at the handshake, sent as `session.state` once the socket is open
     client_messages = frozenset({"heartbeat", "signal"})
+    reread_after = 0.0  # monotonic time before which a pending invitation is not read again (`_join_refusal`)
 
     async def authorize(self) -> int | None:
         session_id = self.scope["url_route"]["kwargs"]["session_id"]
@@ -125,13 +131,16 @@ class SessionConsumer(EventConsumer):
             )  # fmt: skip
 
     async def _join_refusal(self) -> Conflict | None:
-        """`lifecycle.join_refusal` for a scheduled session, read again from MongoDB before a refusal: the
-        session cached at the handshake may have been accepted or started since (instant sessions never get
-        here: their signals cost nothing more)."""
-        if lifecycle.join_refusal(self.session, clock.now()) is None:
-            return None
-        self.session = await sync_to_async(reloaded, thread_sensitive=False)(self.session)
-        return lifecycle.join_refusal(self.session, clock.now())
+        """`lifecycle.join_refusal` for a scheduled session (instant sessions never get here: their signals cost
+        nothing more). The cached session follows `session.started` and `session.ended`; an acceptance is
+        not pushed to this socket, so an invitation pending in it is read again, at most every
+        INVITATION_REREAD_SECONDS (a refused signal must not buy a MongoDB read)."""
+        refusal = lifecycle.join_refusal(self.session, clock.now())
+        if refusal is not None and self.session.awaits_answer and time.monotonic() >= self.reread_after:
+            self.reread_after = time.monotonic() + INVITATION_REREAD_SECONDS
+            self.session = await sync_to_async(reloaded, thread_sensitive=False)(self.session)
+            refusal = lifecycle.join_refusal(self.session, clock.now())
+        return refusal
 
     async def event_push(self, message) -> None:
         event = message["event"]

@@ -37,7 +37,8 @@ return {seen[1], seen[2] or '0', seen[3] or '0', tostring(was)}
 # ARGV: 1 session id, 2 TTL of the booking (seconds).
 # Books the session for both participants, unless either holds another session, live or booked: then
 # returns {slot, 'live' or 'booked', that session's id} and writes nothing (the invitee, slot 2, is
-# looked at first: the caller hears of their own session). False once booked; booking twice is a no-op.
+# looked at first: the caller hears of their own session). 'booked' once written; 'held' when both
+# already hold this session (written by another call: nothing is written, its TTL left as it is).
 _BOOK = """
 for _, slot in ipairs({2, 1}) do
   local live = redis.call('GET', KEYS[slot])
@@ -45,9 +46,10 @@ for _, slot in ipairs({2, 1}) do
   local booked = redis.call('GET', KEYS[slot + 2])
   if booked and booked ~= ARGV[1] then return {slot, 'booked', booked} end
 end
+if redis.call('GET', KEYS[3]) == ARGV[1] and redis.call('GET', KEYS[4]) == ARGV[1] then return 'held' end
 redis.call('SET', KEYS[3], ARGV[1], 'EX', ARGV[2])
 redis.call('SET', KEYS[4], ARGV[1], 'EX', ARGV[2])
-return false
+return 'booked'
 """
 
 
@@ -87,14 +89,15 @@ class Scripts:
     def heartbeat(self, *, session_id: str, slot: int, now: float) -> Beat | None:
         return _beat(self.heartbeat_script(keys=_keys(session_id), args=[slot, repr(now), session_id]))
 
-    def book(self, *, session_id: str, participants: list[str], ttl_seconds: int) -> Held | None:
-        """None once both participants are booked for the session, else what one of them holds."""
+    def book(self, *, session_id: str, participants: list[str], ttl_seconds: int) -> tuple[bool, Held | None]:
+        """Whether this call wrote both participants' booking of the session, and what one of them holds
+        instead (None once both hold this session)."""
         keys = [*map(redis_keys.user_session, participants), *map(redis_keys.session_booked, participants)]
-        held = self.book_script(keys=keys, args=[session_id, ttl_seconds])
-        if not held:
-            return None
-        slot, kind, other = held
-        return Held(slot=int(slot), booked=kind == b"booked", session_id=other.decode())
+        outcome = self.book_script(keys=keys, args=[session_id, ttl_seconds])
+        if isinstance(outcome, bytes):
+            return outcome == b"booked", None
+        slot, kind, other = outcome
+        return False, Held(slot=int(slot), booked=kind == b"booked", session_id=other.decode())
 
 
 @lru_cache(maxsize=32)

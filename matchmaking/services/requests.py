@@ -14,7 +14,7 @@ import datetime as dt
 import logging
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bson import ObjectId
 from django.conf import settings
@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 PAIR_ATTEMPTS = 5
 ACCEPTANCE_SETTLE_SECONDS = 0.02  # how long a pairing waits for an acceptance it ran into to be stored or given up
+ACCEPTANCE_WAITS = 2  # times an arrival waits so for its own user's acceptance before it waits in the queue
 SUSPENSION_CHECK_AGE = 1.0  # seconds the request's own check of suspensions and blocks is trusted at pairing
 
 
@@ -127,6 +128,7 @@ def request_pair(
         return request
     score = request.created_at.timestamp() if score is None else score
     excluded: set[str] = set()
+    waits = _AcceptanceWaits()
     blocks_read = False  # read only once there is someone to pair with: an arrival that waits costs no read
     for _attempt in range(PAIR_ATTEMPTS):
         popped = queue.pair_step(request=request, score=score, now=now.timestamp(), excluded=excluded, enqueue=enqueue)
@@ -147,8 +149,9 @@ def request_pair(
                 continue
         try:
             outcome = _commit_pair(request=request, popped=popped, now=now)
-        except _AcceptanceOnItsWay:  # the partner is back at its place: pair again once the acceptance settled
-            _acceptance_settle()
+        except _AcceptanceOnItsWay as on_its_way:  # the partner is back at its place
+            if not waits.settle(mine=on_its_way.mine, partner_id=popped.member.user_id, excluded=excluded):
+                break
             continue
         if outcome is not None:
             return outcome
@@ -237,6 +240,35 @@ def _commit_pair(*, request: MatchmakingRequest, popped: Popped, now: dt.datetim
 class _AcceptanceOnItsWay(Exception):
     """An acceptance of either user is being stored: pair again once it has settled."""
 
+    def __init__(self, *, mine: bool) -> None:
+        super().__init__()
+        self.mine = mine  # the arriving user's (else the partner's)
+
+
+@dataclass
+class _AcceptanceWaits:
+    """What one pairing has waited for: acceptances on their way (`_AcceptanceOnItsWay`)."""
+
+    partners: set[str] = field(default_factory=set)
+    mine: int = 0
+
+    def settle(self, *, mine: bool, partner_id: str, excluded: set[str]) -> bool:
+        """True to pair again: after a moment's wait, or at once with that partner excluded (waited for
+        once already: its member keeps its place, others are tried). False: the arriving user's own
+        acceptance is still on its way after ACCEPTANCE_WAITS waits, and its request waits in the queue,
+        for the acceptance to cancel if it stands."""
+        if mine:
+            if self.mine >= ACCEPTANCE_WAITS:
+                return False
+            self.mine += 1
+        elif partner_id in self.partners:
+            excluded.add(partner_id)
+            return True
+        else:
+            self.partners.add(partner_id)
+        _acceptance_settle()
+        return True
+
 
 def _acceptance_settle() -> None:
     time.sleep(ACCEPTANCE_SETTLE_SECONDS)
@@ -252,7 +284,8 @@ def _back_off_for_bookings(
     partner). If an acceptance of either is on its way, the partner goes back to its place and the pairing
     tries again a moment later (`_AcceptanceOnItsWay`): by then the acceptance stood, and that user's
     request is cancelled, or it gave up on seeing this session, and the pairing goes through; the two
-    calls never both fail.
+    calls do not both fail. It waits once for a partner (then tries the others: that member keeps its
+    place) and twice for its own user (then waits in the queue, for the acceptance to cancel if it stands).
     """
     partner_state, mine_state = states
     if partner_state == scheduling.BOOKED:
@@ -262,7 +295,7 @@ def _back_off_for_bookings(
     if mine_state == scheduling.BOOKED:
         return _cancel_quietly(request)
     if scheduling.ACCEPTING in states:
-        raise _AcceptanceOnItsWay()
+        raise _AcceptanceOnItsWay(mine=mine_state == scheduling.ACCEPTING)
     return None
 
 

@@ -19,7 +19,7 @@ from matchmaking.services import queue
 from matchmaking.services import requests as mm
 from matchmaking.views import RequestCreateView
 from sessions_app.documents import ConversationSession, UserBlock
-from sessions_app.services import lifecycle
+from sessions_app.services import lifecycle, scheduling
 from tests.helpers import ask, next_event, open_socket, request_body
 from topics.catalog import catalog_load
 from topics.documents import Topic
@@ -556,7 +556,8 @@ def test_a_pairing_that_runs_into_its_users_acceptance_on_its_way_waits_for_it(a
 
     def then_booking(*args, **kwargs):  # the acceptance books just after the POST's first read
         monkeypatch.setattr(queue, "estimated_wait", estimated_wait)
-        assert mm.presence.booking_claim(ConversationSession.objects.get(id=invitation), clock.now()) is None
+        claim = mm.presence.booking_claim(ConversationSession.objects.get(id=invitation), ttl_seconds=30)
+        assert claim == (True, None)
         return estimated_wait(*args, **kwargs)
 
     def settled():
@@ -613,7 +614,7 @@ def test_a_partner_whose_acceptance_is_on_its_way_is_tried_again_not_passed_over
     body = {"participant2Id": "alice", "targetLanguageCode": "fr", "scheduledAt": at}
     invitation = api("dave").post("/api/v1/sessions/", body, format="json").json()["id"]
     # Its booking, before its store:
-    assert mm.presence.booking_claim(ConversationSession.objects.get(id=invitation), clock.now()) is None
+    assert mm.presence.booking_claim(ConversationSession.objects.get(id=invitation), ttl_seconds=30) == (True, None)
 
     def gave_up():
         redis().delete(redis_keys.session_booked("dave"), redis_keys.session_booked("alice"))
@@ -623,18 +624,39 @@ def test_a_partner_whose_acceptance_is_on_its_way_is_tried_again_not_passed_over
     assert ConversationSession.objects(invitation=None).count() == 1
 
 
-def test_an_acceptances_booking_left_by_a_crash_stops_nobody_after_half_a_minute(api):
-    """Booked, then the process died before storing or giving it back: the invitation is still pending."""
+def test_an_acceptances_claim_is_short_until_stored(api, monkeypatch):
+    """Booked, then the process dies before storing or giving it back: the claim runs out within half a
+    minute by itself. Stored, the booking lasts until the join deadline."""
     at = clock.now() + dt.timedelta(days=20)
     body = {"participant2Id": "alice", "targetLanguageCode": "fr", "scheduledAt": at.isoformat()}
     invitation = api("dave").post("/api/v1/sessions/", body, format="json").json()["id"]
-    session = ConversationSession.objects.get(id=invitation)
-    claimed = int((session.scheduled_at + dt.timedelta(minutes=10) - clock.now()).total_seconds()) + 60
-    redis().set(redis_keys.session_booked("alice"), invitation, ex=claimed - 5)  # 5 s ago: on its way
-    assert ask(api, "alice").json()["code"] == "in_session"
-    redis().set(redis_keys.session_booked("alice"), invitation, ex=claimed - 40)  # 40 s ago: a leftover
-    assert ask(api, "alice").json()["status"] == "pending"
-    assert redis().get(redis_keys.session_booked("alice")) is None
+    ttls = []
+    held_elsewhere = scheduling._held_elsewhere
+
+    def between_claim_and_store(session, now):
+        ttls.append(redis().ttl(redis_keys.session_booked("alice")))
+        return held_elsewhere(session, now)
+
+    monkeypatch.setattr(scheduling, "_held_elsewhere", between_claim_and_store)
+    assert api("alice").post(f"/api/v1/sessions/{invitation}/accept/").status_code == 200
+    assert 0 < ttls[0] <= scheduling.ACCEPTING_SECONDS
+    assert redis().ttl(redis_keys.session_booked("alice")) > 19 * 86400
+
+
+def test_a_partner_stuck_accepting_does_not_hold_up_its_queue(api, monkeypatch):
+    """Alice waits with an acceptance's claim that will never be stored: a pairing waits for her once, then
+    tries the others; her member keeps its place."""
+    ask(api, "alice")
+    at = (clock.now() + dt.timedelta(hours=1)).isoformat()
+    body = {"participant2Id": "alice", "targetLanguageCode": "fr", "scheduledAt": at}
+    invitation = api("dave").post("/api/v1/sessions/", body, format="json").json()["id"]
+    assert mm.presence.booking_claim(ConversationSession.objects.get(id=invitation), ttl_seconds=30) == (True, None)
+    waits = []
+    monkeypatch.setattr(mm, "_acceptance_settle", lambda: waits.append(1))
+    assert ask(api, "bob").json()["status"] == "pending"
+    assert ask(api, "carol").json()["matchedWithUserId"] == "bob"
+    assert len(waits) == 2  # once for alice in each pairing
+    assert MatchmakingRequest.objects.get(user_id="alice", status="pending")
 
 
 def test_a_pairing_whose_redis_step_fails_leaves_no_session_behind(api, monkeypatch):

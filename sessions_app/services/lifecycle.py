@@ -160,6 +160,8 @@ def join_refusal(session: ConversationSession, now: dt.datetime) -> Conflict | N
     """Why nobody may join (nor signal in) the session now, or None: an invitation not accepted yet, or a
     scheduled session not started and outside its join window. Instant sessions, and scheduled ones once
     started, are joinable until they end."""
+    if session.status not in LIVE_STATUSES:
+        return Conflict(_("The session has ended."), "not_joinable")
     if session.awaits_answer:
         return Conflict(_("This invitation has not been accepted yet."), "not_joinable")
     if session.scheduled_at and session.status == WAITING and not _in_join_window(session, now):

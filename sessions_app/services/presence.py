@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from functools import cache
 
 from django.conf import settings
 from redis.client import Pipeline
 
 from conversation import redis_keys
-from conversation.redis import client, delete_if_equals, index_ttl_due
+from conversation.redis import client, delete_if_equals, index_ttl_due, set_if_equals
 from sessions_app.documents import ACTIVE, ConversationSession
 from sessions_app.redis_scripts import Beat, Held, Scripts
+
+log = logging.getLogger(__name__)
 
 JOIN, MAX, TIME_UP = "join", "max", "time_up"
 SCHEDULE_EARLY = dt.timedelta(minutes=5)
@@ -118,18 +121,21 @@ def _booking_ttl(session: ConversationSession, now: dt.datetime) -> int:
     return max(1, int((join_deadline(session) - now).total_seconds()) + BOOKING_SLACK_SECONDS)
 
 
-def booking_claim(session: ConversationSession, now: dt.datetime) -> Held | None:
-    """Books an accepted invitation for both participants: None, or what one of them holds, another
-    session live (`user:session`) or booked (`sess:booked`), and then nothing is written."""
-    return scripts().book(
-        session_id=str(session.id), participants=session.participants, ttl_seconds=_booking_ttl(session, now)
-    )
+def booking_claim(session: ConversationSession, *, ttl_seconds: int) -> tuple[bool, Held | None]:
+    """Books an invitation being accepted for both participants, for `ttl_seconds` (an acceptance's claim
+    is short, lengthened once stored: `booking_confirm`): whether this call wrote it, and what one of them
+    holds instead, another session live (`user:session`) or booked (`sess:booked`), nothing then written."""
+    return scripts().book(session_id=str(session.id), participants=session.participants, ttl_seconds=ttl_seconds)
 
 
-def booking_age(user_id: str, session: ConversationSession, now: dt.datetime) -> float:
-    """Seconds since `user_id`'s booking of `session` was written, from its TTL (set from the join deadline)."""
-    left = client().ttl(redis_keys.session_booked(user_id))
-    return float("inf") if left < 0 else _booking_ttl(session, now) - left
+def booking_confirm(session: ConversationSession, now: dt.datetime) -> None:
+    """An acceptance stored: its booking lasts until the join deadline. A key gone meanwhile (its short
+    claim ran out) is written again unless another session holds that user by now, which is logged."""
+    sid, ttl = str(session.id), _booking_ttl(session, now)
+    for user_id in session.participants:
+        key = redis_keys.session_booked(user_id)
+        if not set_if_equals(key, sid, sid, ttl_seconds=ttl) and not client().set(key, sid, nx=True, ex=ttl):
+            log.warning("session %s: %s's booking is held by another session", sid, user_id)
 
 
 def booking_forget(user_id: str, session_id: str) -> None:

@@ -24,6 +24,7 @@ from conversation.errors import Conflict
 from conversation.lookups import parse_object_id
 from conversation.redis import held
 from sessions_app.documents import (
+    ACTIVE,
     CANCELLED,
     END_TIMEOUT,
     INVITATION_ACCEPTED,
@@ -46,10 +47,9 @@ INVITE_LOCK_WAIT_SECONDS = 2.0
 # The invitation's lock while an acceptance of it runs (a double tap), with the same lease and wait.
 ACCEPT_LOCK_LEASE_SECONDS = 10
 ACCEPT_LOCK_WAIT_SECONDS = 2.0
-# An acceptance books, then stores, within milliseconds: a booking of a still-pending invitation older than
-# this is a leftover (`booking_state`).
-ACCEPTING_AT_MOST_SECONDS = 30
-LIVE_SESSIONS_READ = 10  # the other live sessions of a pair read by an acceptance (one is the rule)
+# An acceptance books, then stores, within milliseconds: its claim lasts this long, and is lengthened to the
+# join deadline once the acceptance is stored. One that died in between leaves nothing for longer.
+ACCEPTING_SECONDS = 30
 
 
 def _check_invite(*, user_id: str, partner_id: str, scheduled_at: dt.datetime, now: dt.datetime) -> None:
@@ -146,9 +146,10 @@ def invitation_accept(*, session: ConversationSession, user_id: str) -> Conversa
             raise _not_invited()  # the compare-and-set checks these again; nothing is booked for them
         if lifecycle.users_blocked(user_id=session.participant1_id, other_id=user_id):
             raise _not_invited()
-        accepted = False
+        accepted = wrote = False
         try:
-            if (holder := _book(session, now)) or (holder := _held_elsewhere(session, now)):
+            wrote, holder = _book(session)
+            if holder or (holder := _held_elsewhere(session, now)):
                 raise _busy(holder)
             accepted = bool(
                 ConversationSession.objects(
@@ -156,11 +157,12 @@ def invitation_accept(*, session: ConversationSession, user_id: str) -> Conversa
                     scheduled_at__gt=now,
                 ).update_one(set__invitation=INVITATION_ACCEPTED, set__updated_at=now)
             )  # fmt: skip
-        finally:
-            if not accepted and not _stands_accepted(session):
+        finally:  # only a booking this call wrote, and only if nobody accepted (its lock's lease may run out)
+            if wrote and not accepted and not _stands_accepted(session):
                 presence.booking_release(session)
     if not accepted:
         raise _not_invited()
+    presence.booking_confirm(session, now)
     session = ConversationSession.objects.get(id=session.id)
     # Stored: a receiver's failure (its store gone) is logged by Django and does not undo or hide the acceptance.
     session_booked.send_robust(sender=ConversationSession, session=session, now=now)
@@ -168,39 +170,32 @@ def invitation_accept(*, session: ConversationSession, user_id: str) -> Conversa
     return session
 
 
-def _book(session: ConversationSession, now: dt.datetime) -> Held | None:
-    """`presence.booking_claim`, once more if what stood in the way was a booking of an ended session."""
-    holder = presence.booking_claim(session, now)
+def _book(session: ConversationSession) -> tuple[bool, Held | None]:
+    """`presence.booking_claim` for ACCEPTING_SECONDS, once more if what stood in the way was a booking
+    of a session that has ended."""
+    wrote, holder = presence.booking_claim(session, ttl_seconds=ACCEPTING_SECONDS)
     if holder and holder.booked:
         user_id = session.participants[holder.slot - 1]
-        if booking_state(user_id=user_id, session_id=holder.session_id, now=now) == STALE:
-            holder = presence.booking_claim(session, now)
-    return holder
+        if booking_state(user_id=user_id, session_id=holder.session_id) == STALE:
+            wrote, holder = presence.booking_claim(session, ttl_seconds=ACCEPTING_SECONDS)
+    return wrote, holder
 
 
 # What a booking stands for (`booking_state`).
 BOOKED, ACCEPTING, STALE = "booked", "accepting", "stale"
 
 
-def booking_state(*, user_id: str, session_id: str, now: dt.datetime | None = None) -> str:
+def booking_state(*, user_id: str, session_id: str) -> str:
     """What `user_id`'s booking of `session_id` stands for, read from MongoDB where a booking stops someone.
 
-    BOOKED: an accepted invitation, waiting or running. ACCEPTING: an acceptance on its way (it books before
-    it stores), the invitation still pending. STALE, and the booking is deleted here: the session has ended
-    or is gone (its end's Redis step failed, the end standing; or the rebuild after a Redis data loss wrote
-    it back from a document a cancel was just ending), or an acceptance's booking outlived it by more than
-    ACCEPTING_AT_MOST_SECONDS (the process died, or its store failed, between the booking and the release).
+    BOOKED: an accepted invitation, waiting or running. ACCEPTING: an acceptance on its way (it books, for
+    ACCEPTING_SECONDS, before it stores), the invitation still pending. STALE, and the booking is deleted
+    here: the session has ended or is gone (its end's Redis step failed, the end standing; or the rebuild
+    after a Redis data loss wrote it back from a document a cancel was just ending).
     """
-    now = now or clock.now()
     oid = parse_object_id(session_id)
-    session = (
-        ConversationSession.objects(id=oid, status__in=LIVE_STATUSES).only("invitation", "scheduled_at").first()
-        if oid
-        else None
-    )
-    if session is None or (
-        session.awaits_answer and presence.booking_age(user_id, session, now) > ACCEPTING_AT_MOST_SECONDS
-    ):
+    session = ConversationSession.objects(id=oid, status__in=LIVE_STATUSES).only("invitation").first() if oid else None
+    if session is None:
         presence.booking_forget(user_id, session_id)
         return STALE
     return ACCEPTING if session.awaits_answer else BOOKED
@@ -209,21 +204,24 @@ def booking_state(*, user_id: str, session_id: str, now: dt.datetime | None = No
 def _held_elsewhere(session: ConversationSession, now: dt.datetime) -> Held | None:
     """Another waiting or active session of a participant in MongoDB (the invitee's first), or None.
 
-    An instant session still waiting past its join timeout (and a minute) is a leftover its join timer never
+    An instant session still waiting a minute past its join timeout is a leftover its join timer never
     came for (a store failed between its insert and its timer): it holds nobody.
     """
     users = session.participants
-    others = ConversationSession.objects(
-        (Q(participant1_id__in=users) | Q(participant2_id__in=users))
-        & Q(status__in=LIVE_STATUSES, invitation__ne=INVITATION_PENDING, id__ne=session.id)
-    ).only("participant1_id", "participant2_id", "status", "scheduled_at", "created_at")
     left_over = now - dt.timedelta(seconds=settings.SESSION_JOIN_TIMEOUT_SECONDS + 60)
-    for other in others.limit(LIVE_SESSIONS_READ):
-        if other.status == WAITING and other.scheduled_at is None and other.created_at < left_over:
-            continue
-        slot = 2 if session.participant2_id in other.participants else 1
-        return Held(slot=slot, booked=False, session_id=str(other.id))
-    return None
+    other = (
+        ConversationSession.objects(
+            (Q(participant1_id__in=users) | Q(participant2_id__in=users))
+            & Q(status__in=LIVE_STATUSES, invitation__ne=INVITATION_PENDING, id__ne=session.id)
+            & (Q(status=ACTIVE) | Q(scheduled_at__ne=None) | Q(created_at__gte=left_over))
+        )
+        .only("participant1_id", "participant2_id")
+        .first()
+    )
+    if other is None:
+        return None
+    slot = 2 if session.participant2_id in other.participants else 1
+    return Held(slot=slot, booked=False, session_id=str(other.id))
 
 
 def _stands_accepted(session: ConversationSession) -> bool:

@@ -104,7 +104,6 @@ def sessions_sweep(*, now: dt.datetime | None = None, batch: int = 1000) -> Swee
     redis = client()
     result = SweepResult()
     result.rebuilt = presence_rebuild_if_lost(now=now)
-    result.bookings_rebuilt = bookings_rebuild_if_missing(now=now)
     result.invitations_expired = scheduling.invitations_expire(now=now, batch=batch)
     stale = redis.zrangebyscore(
         redis_keys.session_heartbeats(), "-inf", ts - settings.SESSION_HEARTBEAT_TIMEOUT_SECONDS,
@@ -118,6 +117,8 @@ def sessions_sweep(*, now: dt.datetime | None = None, batch: int = 1000) -> Swee
         _sweep_timer(entry, sessions.get(entry.split(":")[0]), now, result)
     for entry, last in entries:
         _sweep_silence(entry, last, sessions.get(entry.split(":")[0]), now, result)
+    # Last: a rebuild that keeps failing (it runs again until it is done) must not stop the timers above.
+    result.bookings_rebuilt = bookings_rebuild_if_missing(now=now)
     return result
 
 

@@ -17,6 +17,7 @@ from conversation import breaker, clock, mongo, redis_keys
 from conversation.errors import Conflict
 from conversation.redis import client as redis
 from matchmaking.documents import MatchmakingRequest
+from sessions_app import consumers
 from sessions_app.documents import ConversationSession, UserBlock
 from sessions_app.redis_scripts import Scripts
 from sessions_app.services import presence, scheduling
@@ -380,7 +381,9 @@ def test_two_acceptances_of_one_invitation_at_once_keep_its_booking(api, soon):
     assert ask(api, "bob").json()["code"] == "in_session"
 
 
-def test_an_acceptance_whose_booking_reply_was_lost_gives_the_booking_back(api, soon, monkeypatch):
+def test_an_acceptance_whose_booking_reply_was_lost_leaves_a_short_claim_its_retry_takes_over(api, soon, monkeypatch):
+    """Not knowing whether it wrote the booking, the call gives nothing back: its claim runs out within
+    ACCEPTING_SECONDS (it used to last until the join deadline, 29 days), and the retry goes through."""
     session_id = invite(api, "alice", "bob", soon + dt.timedelta(days=29)).json()["id"]
     book = Scripts.book
 
@@ -394,9 +397,11 @@ def test_an_acceptance_whose_booking_reply_was_lost_gives_the_booking_back(api, 
     finally:
         breaker.store_answered("redis")  # only one reply was lost: Redis is fine
     assert ConversationSession.objects.get(id=session_id).invitation == "pending"
-    assert booked("alice", "bob") == [None, None]
+    assert 0 < redis().ttl(redis_keys.session_booked("alice")) <= scheduling.ACCEPTING_SECONDS
     monkeypatch.undo()
     assert api("bob").post(f"/api/v1/sessions/{session_id}/accept/").status_code == 200
+    assert booked("alice", "bob") == [session_id, session_id]
+    assert redis().ttl(redis_keys.session_booked("alice")) > 28 * 86400
 
 
 def test_a_refused_acceptance_leaves_every_search_alone(api, soon):
@@ -455,9 +460,10 @@ def test_a_suspension_ends_an_accepted_invitation_and_its_bookings(api, soon):
     assert ask(api, "bob").json()["status"] == "pending"
 
 
-def test_signals_wait_for_the_join_window_and_the_first_join_is_no_resync(api, frozen_clock, soon):
+def test_signals_wait_for_the_join_window_and_the_first_join_is_no_resync(api, frozen_clock, soon, monkeypatch):
     """Nothing is relayed in a session nobody may join yet (as a heartbeat is refused there); a scheduled
     session's first join writes its presence, which is its opening, not a `session.resync`."""
+    monkeypatch.setattr(consumers, "INVITATION_REREAD_SECONDS", 0.0)  # its own test below
     session_id = invite(api, "alice", "bob", soon).json()["id"]
     path = f"/ws/v1/sessions/{session_id}/"
 
@@ -569,3 +575,30 @@ def test_an_acceptance_stands_when_cancelling_the_searches_fails(api, soon, monk
     finally:
         breaker.store_answered("redis")  # had it been a 503, the breaker would stay open for the next tests
     assert accepted.status_code == 200 and accepted.json()["invitation"] == "accepted"
+
+
+def test_refused_signals_in_a_pending_invitation_cost_one_read_a_while(api, soon, monkeypatch):
+    """A socket on an invitation not accepted yet re-reads it before a refusal, at most every
+    INVITATION_REREAD_SECONDS: a burst of signals cannot buy a MongoDB read each."""
+    session_id = invite(api, "alice", "bob", soon).json()["id"]
+    reads = []
+    reloaded = consumers.reloaded
+
+    def counted(session):
+        reads.append(session.id)
+        return reloaded(session)
+
+    monkeypatch.setattr(consumers, "reloaded", counted)
+
+    async def scenario() -> list[str]:
+        alice = await open_socket(f"/ws/v1/sessions/{session_id}/", "alice")
+        await next_event(alice, "session.state")
+        codes = []
+        for _ in range(10):
+            await alice.send_json_to({"type": "signal", "payload": {"sdp": "offer"}})
+            codes.append((await next_event(alice, "error"))["code"])
+        await alice.disconnect()
+        return codes
+
+    assert async_to_sync(scenario)() == ["not_joinable"] * 10
+    assert len(reads) == 1
