@@ -14,6 +14,7 @@ import datetime as dt
 import logging
 import random
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 
 from bson import ObjectId
@@ -42,8 +43,8 @@ from topics.selectors import topic_active_cached, topic_random_cached
 log = logging.getLogger(__name__)
 
 PAIR_ATTEMPTS = 5
-ACCEPTANCE_SETTLE_SECONDS = 0.02  # how long a pairing waits for an acceptance it ran into to be stored or given up
-ACCEPTANCE_WAITS = 2  # times an arrival waits so for its own user's acceptance before it waits in the queue
+ACCEPTANCE_SETTLE_SECONDS = 0.05  # how long a pairing waits for an acceptance it ran into to be stored or given up
+ACCEPTANCE_WAITS = 2  # times a pairing waits so for one acceptance (a partner's, or its own user's)
 SUSPENSION_CHECK_AGE = 1.0  # seconds the request's own check of suspensions and blocks is trusted at pairing
 
 
@@ -249,23 +250,23 @@ class _AcceptanceOnItsWay(Exception):
 class _AcceptanceWaits:
     """What one pairing has waited for: acceptances on their way (`_AcceptanceOnItsWay`)."""
 
-    partners: set[str] = field(default_factory=set)
+    partners: Counter[str] = field(default_factory=Counter)
     mine: int = 0
 
     def settle(self, *, mine: bool, partner_id: str, excluded: set[str]) -> bool:
         """True to pair again: after a moment's wait, or at once with that partner excluded (waited for
-        once already: its member keeps its place, others are tried). False: the arriving user's own
-        acceptance is still on its way after ACCEPTANCE_WAITS waits, and its request waits in the queue,
+        ACCEPTANCE_WAITS times already: its member keeps its place, others are tried). False: the arriving
+        user's own acceptance is still on its way after as many waits, and its request waits in the queue,
         for the acceptance to cancel if it stands."""
         if mine:
             if self.mine >= ACCEPTANCE_WAITS:
                 return False
             self.mine += 1
-        elif partner_id in self.partners:
+        elif self.partners[partner_id] >= ACCEPTANCE_WAITS:
             excluded.add(partner_id)
             return True
         else:
-            self.partners.add(partner_id)
+            self.partners[partner_id] += 1
         _acceptance_settle()
         return True
 
