@@ -6,6 +6,6 @@ from django.dispatch import Signal
 # and `now`. Matchmaking puts those users back at the head of the queue (matchmaking.handlers).
 session_no_show = Signal()
 
-# Sent when an invitation is accepted, before it is stored as accepted, with `session` and `now`: both
-# participants now have a waiting session, so matchmaking cancels a pending request of either.
+# Sent (robustly) once an invitation is stored as accepted, with `session` and `now`: both participants now
+# have a waiting session, so matchmaking cancels a pending request of either.
 session_booked = Signal()

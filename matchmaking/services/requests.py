@@ -115,7 +115,7 @@ def request_create(
 
 def _booked() -> Conflict:
     return Conflict(
-        _("You have accepted a scheduled session: matchmaking opens again once it has ended."), "in_session"
+        _("You have an accepted scheduled session: matchmaking opens again once it has ended."), "in_session"
     )
 
 
@@ -157,8 +157,16 @@ def request_pair(
         if outcome is not None:
             return outcome
         excluded.add(popped.member.user_id)  # that partner is gone; look again
-    queue.enqueue(request, score)  # every partner found vanished before its commit: wait in the queue
-    return reloaded(request)
+    return _wait_in_queue(request, score)
+
+
+def _wait_in_queue(request: MatchmakingRequest, score: float) -> MatchmakingRequest:
+    """Every partner found vanished before its commit, or an acceptance of its user is still on its way: the
+    request waits in the queue, unless it was cancelled meanwhile (that acceptance stood)."""
+    current = reloaded(request)
+    if current.status == PENDING:
+        queue.enqueue(current, score)
+    return current
 
 
 def _commit_pair(*, request: MatchmakingRequest, popped: Popped, now: dt.datetime) -> MatchmakingRequest | None:
@@ -285,8 +293,8 @@ def _back_off_for_bookings(
     partner). If an acceptance of either is on its way, the partner goes back to its place and the pairing
     tries again a moment later (`_AcceptanceOnItsWay`): by then the acceptance stood, and that user's
     request is cancelled, or it gave up on seeing this session, and the pairing goes through; the two
-    calls do not both fail. It waits once for a partner (then tries the others: that member keeps its
-    place) and twice for its own user (then waits in the queue, for the acceptance to cancel if it stands).
+    calls do not both fail. It waits so up to ACCEPTANCE_WAITS times for one acceptance: a partner's (then
+    tries the others: that member keeps its place) or its own user's (then waits in the queue).
     """
     partner_state, mine_state = states
     if partner_state == scheduling.BOOKED:

@@ -675,3 +675,27 @@ def test_a_pairing_whose_redis_step_fails_leaves_no_session_behind(api, monkeypa
     assert ConversationSession.objects.count() == 0
     assert MatchmakingRequest.objects.get(id=waiting["id"]).status == "pending"
     assert redis().zcard(redis_keys.matchmaking_queue("fr", "B1")) == 1  # alice, back at her place
+
+
+def test_a_request_its_users_acceptance_cancelled_while_it_waited_is_not_queued_again(api, monkeypatch):
+    ask(api, "alice")
+    at = (clock.now() + dt.timedelta(hours=1)).isoformat()
+    body = {"participant2Id": "bob", "targetLanguageCode": "fr", "scheduledAt": at}
+    invitation = api("dave").post("/api/v1/sessions/", body, format="json").json()["id"]
+    estimated_wait = queue.estimated_wait
+
+    def then_claimed(*args, **kwargs):
+        monkeypatch.setattr(queue, "estimated_wait", estimated_wait)
+        assert mm.presence.booking_claim(ConversationSession.objects.get(id=invitation), ttl_seconds=30)[0]
+        return estimated_wait(*args, **kwargs)
+
+    def still_on_its_way():  # ... and on the last wait it stands: its cancel of bob's search ran
+        for request in MatchmakingRequest.objects(user_id="bob", status="pending"):
+            mm.request_cancel(request=request)
+
+    monkeypatch.setattr(queue, "estimated_wait", then_claimed)
+    monkeypatch.setattr(mm, "_acceptance_settle", still_on_its_way)
+    ask(api, "bob")
+    assert MatchmakingRequest.objects.get(user_id="bob").status == "cancelled"
+    queued = redis().zrange(redis_keys.matchmaking_queue("fr", "B1"), 0, -1)
+    assert [json.loads(member)["userId"] for member in queued] == ["alice"]

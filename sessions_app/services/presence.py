@@ -112,8 +112,8 @@ def presence_close(session: ConversationSession) -> None:
     pipe.srem(redis_keys.session_disconnected(), f"{sid}:1", f"{sid}:2")
     for user_id in session.participants:
         delete_if_equals(redis_keys.user_session(user_id), sid, pipe=pipe)
-        if session.scheduled_at:  # an accepted invitation's booking (instant sessions have none)
-            delete_if_equals(redis_keys.session_booked(user_id), sid, pipe=pipe)
+    if session.scheduled_at:  # an accepted invitation's bookings (instant sessions have none)
+        _bookings_forget(session, pipe)
     pipe.execute()
 
 
@@ -128,14 +128,19 @@ def booking_claim(session: ConversationSession, *, ttl_seconds: int) -> tuple[bo
     return scripts().book(session_id=str(session.id), participants=session.participants, ttl_seconds=ttl_seconds)
 
 
+def booking_renew(session: ConversationSession, *, ttl_seconds: int) -> bool:
+    """Sets both participants' booking of `session` to run out in `ttl_seconds`; False if either is no
+    longer of this session (it ran out, or an ending removed it: nothing is written back)."""
+    sid = str(session.id)
+    return all(
+        set_if_equals(redis_keys.session_booked(user_id), sid, sid, ttl_seconds=ttl_seconds)
+        for user_id in session.participants
+    )
+
+
 def booking_confirm(session: ConversationSession, now: dt.datetime) -> None:
-    """An acceptance stored: its booking lasts until the join deadline. A key gone meanwhile (its short
-    claim ran out) is written again unless another session holds that user by now, which is logged."""
-    sid, ttl = str(session.id), _booking_ttl(session, now)
-    for user_id in session.participants:
-        key = redis_keys.session_booked(user_id)
-        if not set_if_equals(key, sid, sid, ttl_seconds=ttl) and not client().set(key, sid, nx=True, ex=ttl):
-            log.warning("session %s: %s's booking is held by another session", sid, user_id)
+    """An acceptance stored: its booking lasts until the join deadline (unless an ending removed it since)."""
+    booking_renew(session, ttl_seconds=_booking_ttl(session, now))
 
 
 def booking_forget(user_id: str, session_id: str) -> None:
@@ -146,9 +151,13 @@ def booking_forget(user_id: str, session_id: str) -> None:
 def booking_release(session: ConversationSession) -> None:
     """Gives back a claim whose acceptance did not happen (idempotent)."""
     pipe = client().pipeline(transaction=False)
+    _bookings_forget(session, pipe)
+    pipe.execute()
+
+
+def _bookings_forget(session: ConversationSession, pipe: Pipeline) -> None:
     for user_id in session.participants:
         delete_if_equals(redis_keys.session_booked(user_id), str(session.id), pipe=pipe)
-    pipe.execute()
 
 
 def booking_restore(session: ConversationSession, now: dt.datetime) -> None:

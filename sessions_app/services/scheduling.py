@@ -50,6 +50,7 @@ ACCEPT_LOCK_WAIT_SECONDS = 2.0
 # An acceptance books, then stores, within milliseconds: its claim lasts this long, and is lengthened to the
 # join deadline once the acceptance is stored. One that died in between leaves nothing for longer.
 ACCEPTING_SECONDS = 30
+LEFT_OVER_AFTER = dt.timedelta(minutes=1)  # past its join deadline, a session still waiting holds nobody
 
 
 def _check_invite(*, user_id: str, partner_id: str, scheduled_at: dt.datetime, now: dt.datetime) -> None:
@@ -151,6 +152,8 @@ def invitation_accept(*, session: ConversationSession, user_id: str) -> Conversa
             wrote, holder = _book(session)
             if holder or (holder := _held_elsewhere(session, now)):
                 raise _busy(holder)
+            if not presence.booking_renew(session, ttl_seconds=ACCEPTING_SECONDS):  # a claim that ran out
+                raise busy  # (a store slower than ACCEPTING_SECONDS): somebody may hold a participant now
             accepted = bool(
                 ConversationSession.objects(
                     id=session.id, participant2_id=user_id, status=WAITING, invitation=INVITATION_PENDING,
@@ -194,26 +197,34 @@ def booking_state(*, user_id: str, session_id: str) -> str:
     after a Redis data loss wrote it back from a document a cancel was just ending).
     """
     oid = parse_object_id(session_id)
-    session = ConversationSession.objects(id=oid, status__in=LIVE_STATUSES).only("invitation").first() if oid else None
-    if session is None:
+    fields = ("status", "invitation", "scheduled_at", "created_at")
+    session = ConversationSession.objects(id=oid, status__in=LIVE_STATUSES).only(*fields).first() if oid else None
+    if session is None or _left_over(session, clock.now()):
         presence.booking_forget(user_id, session_id)
         return STALE
     return ACCEPTING if session.awaits_answer else BOOKED
 
 
+def _left_over(session: ConversationSession, now: dt.datetime) -> bool:
+    """Still waiting a minute past its join deadline: its join timer never came (see `_held_elsewhere`)."""
+    return session.status == WAITING and presence.join_deadline(session) + LEFT_OVER_AFTER < now
+
+
 def _held_elsewhere(session: ConversationSession, now: dt.datetime) -> Held | None:
     """Another waiting or active session of a participant in MongoDB (the invitee's first), or None.
 
-    An instant session still waiting a minute past its join timeout is a leftover its join timer never
-    came for (a store failed between its insert and its timer): it holds nobody.
+    A session still waiting a minute past its join deadline is a leftover its join timer never came for (a
+    store failed between its insert and its timer; the sweep ends an accepted one): it holds nobody.
     """
     users = session.participants
-    left_over = now - dt.timedelta(seconds=settings.SESSION_JOIN_TIMEOUT_SECONDS + 60)
+    instant_left = now - dt.timedelta(seconds=settings.SESSION_JOIN_TIMEOUT_SECONDS) - LEFT_OVER_AFTER
+    scheduled_left = now - presence.SCHEDULE_LATE - LEFT_OVER_AFTER
+    joinable_still = Q(scheduled_at=None, created_at__gte=instant_left) | Q(scheduled_at__gte=scheduled_left)
     other = (
         ConversationSession.objects(
             (Q(participant1_id__in=users) | Q(participant2_id__in=users))
             & Q(status__in=LIVE_STATUSES, invitation__ne=INVITATION_PENDING, id__ne=session.id)
-            & (Q(status=ACTIVE) | Q(scheduled_at__ne=None) | Q(created_at__gte=left_over))
+            & (Q(status=ACTIVE) | joinable_still)
         )
         .only("participant1_id", "participant2_id")
         .first()
@@ -253,6 +264,15 @@ def invitation_decline(*, session: ConversationSession, user_id: str) -> Convers
     if ended is None:
         raise _not_invited()
     return ended
+
+
+def accepted_no_shows_end(*, now: dt.datetime, batch: int = 1000) -> int:
+    """Cancels (endReason timeout) accepted invitations still waiting past their join window: what their join
+    timer does, for one whose timer was never written (the store failed after its insert, and the invitee
+    accepted what the inviter was told had failed). Idempotent, index-driven, and nearly always empty."""
+    late = now - presence.SCHEDULE_LATE
+    due = ConversationSession.objects(status=WAITING, invitation=INVITATION_ACCEPTED, scheduled_at__lte=late)
+    return sum(lifecycle.no_show_timeout(session=session, now=now) is not None for session in due.limit(batch))
 
 
 def invitations_expire(*, now: dt.datetime, batch: int = 1000) -> int:

@@ -105,6 +105,7 @@ def sessions_sweep(*, now: dt.datetime | None = None, batch: int = 1000) -> Swee
     result = SweepResult()
     result.rebuilt = presence_rebuild_if_lost(now=now)
     result.invitations_expired = scheduling.invitations_expire(now=now, batch=batch)
+    result.no_shows += scheduling.accepted_no_shows_end(now=now, batch=batch)
     stale = redis.zrangebyscore(
         redis_keys.session_heartbeats(), "-inf", ts - settings.SESSION_HEARTBEAT_TIMEOUT_SECONDS,
         start=0, num=batch, withscores=True,

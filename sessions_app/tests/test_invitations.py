@@ -602,3 +602,47 @@ def test_refused_signals_in_a_pending_invitation_cost_one_read_a_while(api, soon
 
     assert async_to_sync(scenario)() == ["not_joinable"] * 10
     assert len(reads) == 1
+
+
+def test_an_accepted_invitation_whose_timer_was_never_written_is_ended_and_holds_nobody(api, frozen_clock, soon):
+    """Its timer's write failed after its insert: past its join window it stops nobody, and the sweep ends it."""
+    left = invite(api, "alice", "bob", soon).json()["id"]
+    redis().zrem(redis_keys.session_deadlines(), f"{left}:join")
+    assert api("bob").post(f"/api/v1/sessions/{left}/accept/").status_code == 200
+    frozen_clock.advance(hours=1, minutes=12)  # past scheduledAt + 10 min, and a minute more
+    later = invite(api, "carol", "bob", frozen_clock.value + dt.timedelta(hours=1)).json()["id"]
+    assert api("bob").post(f"/api/v1/sessions/{later}/accept/").status_code == 200
+    assert booked("bob") == [later]
+    assert sessions_sweep().no_shows == 1
+    session = ConversationSession.objects.get(id=left)
+    assert (session.status, session.end_reason) == ("cancelled", "timeout")
+    assert booked("alice", "bob") == [None, later]
+
+
+def test_an_ending_between_the_store_and_the_lengthening_is_not_undone(api, soon, monkeypatch):
+    session_id = invite(api, "alice", "bob", soon + dt.timedelta(days=20)).json()["id"]
+    confirm = presence.booking_confirm
+
+    def cancelled_first(session, now):
+        assert api("alice").post(f"/api/v1/sessions/{session_id}/cancel/").status_code == 200
+        confirm(session, now)
+
+    monkeypatch.setattr(presence, "booking_confirm", cancelled_first)
+    assert api("bob").post(f"/api/v1/sessions/{session_id}/accept/").status_code == 200
+    assert booked("alice", "bob") == [None, None]
+
+
+def test_an_acceptance_whose_claim_ran_out_before_its_store_stops(api, soon, monkeypatch):
+    """A store slower than ACCEPTING_SECONDS: somebody may hold a participant by now, so nothing is stored."""
+    session_id = invite(api, "alice", "bob", soon).json()["id"]
+    held_elsewhere = scheduling._held_elsewhere
+
+    def slow(session, now):
+        redis().delete(*(redis_keys.session_booked(user) for user in ("alice", "bob")))  # the claim ran out
+        return held_elsewhere(session, now)
+
+    monkeypatch.setattr(scheduling, "_held_elsewhere", slow)
+    refused = api("bob").post(f"/api/v1/sessions/{session_id}/accept/")
+    assert refused.status_code == 409 and refused.json()["code"] == "invitation_in_progress"
+    assert ConversationSession.objects.get(id=session_id).invitation == "pending"
+    assert booked("alice", "bob") == [None, None]
