@@ -199,9 +199,9 @@ def _commit_pair(*, request: MatchmakingRequest, popped: Popped, now: dt.datetim
         now=now,
         pipe=pipe,
     )
-    # With the join timer, the bookings of both: an invitation accepted after their requests' own checks.
-    # The acceptance cancels pending requests and then looks for sessions in MongoDB, where this one now is;
-    # read after the insert, the booking closes the window between the two (ARCHITECTURE.md, Sessions).
+    # With the join timer, the bookings of both: an invitation accepted after their requests' own checks. An
+    # acceptance books, then looks for sessions in MongoDB, where this one now is; this pairing stored it, then
+    # reads the bookings: of the two, one sees the other (ARCHITECTURE.md, Sessions).
     try:
         presence.bookings_read(session.participants, pipe)
         *_, bookings = pipe.execute()

@@ -129,7 +129,8 @@ def invitation_accept(*, session: ConversationSession, user_id: str) -> Conversa
 
     Under a lock per invitation (a double tap waits, then finds it accepted), the session is read as
     stored and booked in Redis for both, in one step that refuses when either holds another session,
-    live or booked, so two acceptances at once cannot both book one user. Then MongoDB is asked for
+    live or booked, so two acceptances at once cannot both book one user (a claim of ACCEPTING_SECONDS,
+    renewed just before the store and lengthened to the join deadline after it). Then MongoDB is asked for
     another session of either: one a pairing stored before this booking, before it wrote its presence
     (a pairing reads the bookings once its session is stored, so of the two, one sees the other). Only
     then is the acceptance stored, by compare-and-set, and a pending matchmaking request of either
