@@ -204,23 +204,28 @@ def exception_handler(exc, context):
     return response
 
 
+def answers_json(request: HttpRequest) -> bool:
+    """Where Django's own error answers (the handlers below) are the API's JSON error body, not a page."""
+    return request.path.startswith("/api/")
+
+
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """handler404: a URL no route matches (an id with a `/` or `.`) is a JSON 404 under /api/, like any other."""
-    if request.path.startswith("/api/"):
+    if answers_json(request):
         return error_response(404, "not_found", exceptions.NotFound.default_detail)
     return page_not_found(request, exception)
 
 
 def bad_request_json(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """handler400: what Django refuses before any view (over DATA_UPLOAD_MAX_NUMBER_FIELDS parameters) is JSON too."""
-    if request.path.startswith("/api/"):
+    if answers_json(request):
         return error_response(400, "invalid", _("Bad request."))
     return bad_request(request, exception)
 
 
 def server_error_json(request: HttpRequest) -> HttpResponse:
     """handler500: a bug is still a bug, but an API client gets the one error shape, never an HTML page."""
-    if request.path.startswith("/api/"):
+    if answers_json(request):
         return error_response(500, "server_error", _("Internal error; it has been logged."))
     return server_error(request)
 

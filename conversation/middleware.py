@@ -19,7 +19,7 @@ from django.middleware.common import CommonMiddleware
 from whitenoise.middleware import WhiteNoiseMiddleware
 
 from conversation import breaker
-from conversation.errors import STORE_ERRORS, not_found, store_name, unavailable_response
+from conversation.errors import STORE_ERRORS, answers_json, not_found, store_name, unavailable_response
 from conversation.request_id import HEADER, request_id_from, set_request_id
 
 # Where an open breaker answers before any view runs; health and metrics always probe for real.
@@ -63,7 +63,7 @@ class SlashOnPagesMiddleware(CommonMiddleware):
             response.status_code == 404
             and settings.DEBUG
             and request.resolver_match is None  # no route matched: Django's own 404, not a view's
-            and request.path.startswith("/api/")  # where handler404 answers JSON
+            and answers_json(request)  # where handler404 answers JSON
         ):
             response = not_found(request)
         return super().process_response(request, response)
