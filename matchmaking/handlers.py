@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 
-from conversation.errors import Conflict
 from matchmaking.selectors import requests_pending
-from matchmaking.services.requests import request_cancel, request_requeue_after_no_show
+from matchmaking.services.requests import request_cancel_if_pending, request_requeue_after_no_show
 from sessions_app.documents import ConversationSession
 
 
@@ -22,5 +20,4 @@ def requeue_no_shows(
 def cancel_requests_of_booked(*, sender: type, session: ConversationSession, now: dt.datetime, **kwargs) -> None:
     """An accepted invitation is its participants' waiting session: a search of either stops (`request.cancelled`)."""
     for request in requests_pending(limit=2, user_id__in=session.participants):
-        with contextlib.suppress(Conflict):  # matched or cancelled meanwhile
-            request_cancel(request=request)
+        request_cancel_if_pending(request)

@@ -33,7 +33,6 @@ from matchmaking.payloads import request_json
 from matchmaking.redis_scripts import Popped
 from matchmaking.selectors import requests_pending
 from matchmaking.services import queue
-from sessions_app.documents import WAITING as SESSION_WAITING
 from sessions_app.documents import ConversationSession
 from sessions_app.payloads import session_json
 from sessions_app.services import lifecycle, presence, scheduling
@@ -206,7 +205,8 @@ def _commit_pair(*, request: MatchmakingRequest, popped: Popped, now: dt.datetim
         presence.bookings_read(session.participants, pipe)
         *_, bookings = pipe.execute()
     except STORE_ERRORS:  # no timer would end it: the session goes, never announced; the partner goes back
-        ConversationSession.objects(id=session_id, status=SESSION_WAITING).delete()
+        with contextlib.suppress(*STORE_ERRORS):  # its MongoDB step first; Redis's may fail as the timer did
+            lifecycle.session_discard(session=session)
         with contextlib.suppress(*STORE_ERRORS):  # else the reconciler puts its pending request back
             queue.requeue(popped)
         raise
@@ -298,21 +298,14 @@ def _back_off_for_bookings(
     """
     partner_state, mine_state = states
     if partner_state == scheduling.BOOKED:
-        _cancel_quietly(partner)
+        request_cancel_if_pending(partner)
     else:
         queue.requeue(popped)
     if mine_state == scheduling.BOOKED:
-        return _cancel_quietly(request)
+        return request_cancel_if_pending(request)
     if scheduling.ACCEPTING in states:
         raise _AcceptanceOnItsWay(mine=mine_state == scheduling.ACCEPTING)
     return None
-
-
-def _cancel_quietly(request: MatchmakingRequest) -> MatchmakingRequest:
-    """`request_cancel`, for a request that may be cancelled already (the acceptance's cancel came first)."""
-    with contextlib.suppress(Conflict):
-        return request_cancel(request=request)
-    return reloaded(request)
 
 
 def _announce(
@@ -369,6 +362,13 @@ def request_cancel(*, request: MatchmakingRequest) -> MatchmakingRequest:
     metrics.count("matchmaking_requests_total", "cancelled")
     events.push(events.user_group(cancelled.user_id), "request.cancelled", {"request": request_json(cancelled)})
     return cancelled
+
+
+def request_cancel_if_pending(request: MatchmakingRequest) -> MatchmakingRequest:
+    """`request_cancel` for a request that may be matched or cancelled already (no 409): as it stands now."""
+    with contextlib.suppress(Conflict):
+        return request_cancel(request=request)
+    return reloaded(request)
 
 
 def requests_expire(*, now: dt.datetime | None = None, limit: int = 500) -> int:
