@@ -143,9 +143,9 @@ def booking_confirm(session: ConversationSession, now: dt.datetime) -> None:
     booking_renew(session, ttl_seconds=_booking_ttl(session, now))
 
 
-def booking_forget(user_id: str, session_id: str) -> None:
-    """Deletes `user_id`'s booking while it is of `session_id`."""
-    delete_if_equals(redis_keys.session_booked(user_id), session_id)
+def booking_forget(user_id: str, session_id: str, pipe: Pipeline | None = None) -> None:
+    """Deletes `user_id`'s booking while it is of `session_id`, at once or queued on `pipe`."""
+    delete_if_equals(redis_keys.session_booked(user_id), session_id, pipe=pipe)
 
 
 def booking_release(session: ConversationSession) -> None:
@@ -157,7 +157,7 @@ def booking_release(session: ConversationSession) -> None:
 
 def _bookings_forget(session: ConversationSession, pipe: Pipeline) -> None:
     for user_id in session.participants:
-        delete_if_equals(redis_keys.session_booked(user_id), str(session.id), pipe=pipe)
+        booking_forget(user_id, str(session.id), pipe)
 
 
 def booking_restore(session: ConversationSession, now: dt.datetime) -> None:
