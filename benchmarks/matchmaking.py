@@ -77,7 +77,7 @@ def pairing_step(pairs: int) -> float:
             m = member(i)
             # Scripts.pair_or_enqueue's keys and arguments, sent with the command method as the
             # baseline's ZADD is (Script.__call__ adds an import and two tuple copies per call).
-            keys = (queue, index, f"mm:met:{m.user_id}", *adjacent)
+            keys = (queue, index, f"mm:met:{m.user_id}", f"sess:booked:{m.user_id}", *adjacent)
             pipe.evalsha(
                 script.sha, len(keys), *keys, m.encode(), NUMBERS.pack(now, now - 120, now - 30, now - 600, 1, 0)
             )

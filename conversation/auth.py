@@ -125,7 +125,7 @@ class JWTAuthentication(authentication.BaseAuthentication):
     The suspension check is exact (one Redis command) for a request that may change state; a read
     trusts this process's copy of the suspensions confirmed within `restrictions.AUTH_CHECK_AGE`, and
     so does every request of a view whose service checks exactly itself, in a round trip it makes anyway,
-    before it stores anything (`service_checks_suspension`: the matchmaking POST, `restrictions.check_on`).
+    before it stores anything (`service_checks_suspension`: the matchmaking POST, `restrictions.check_keys`).
     """
 
     keyword = "Bearer"

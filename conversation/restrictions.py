@@ -4,7 +4,7 @@ MongoDB holds suspensions and blocks. Redis mirrors the active suspensions (`res
 by a random version each process compares to its copy) and flags the users who have blocks; one MGET
 reads both. A read's authentication trusts a copy confirmed within AUTH_CHECK_AGE (a request that may
 change state checks exactly, one command); a matchmaking request checks its user exactly inside its own
-first round trip (`check_on`, `suspended_in`); a pairing reads MongoDB for blocks only when its user has
+first round trip (`check_keys`, `suspended_in`); a pairing reads MongoDB for blocks only when its user has
 some.
 """
 
@@ -184,16 +184,16 @@ def _settle(user_id: str, reply: list) -> _Snapshot:
     return _refresh(version, _read_mirror, user_id)
 
 
-def check_on(pipe, *, user_id: str) -> None:
-    """`user_id`'s exact check queued on the caller's pipeline (one MGET), for a caller with a round trip
-    of its own to make; `suspended_in` answers it from the MGET's reply."""
-    pipe.mget(*_check_keys(user_id))
+def check_keys(user_id: str) -> tuple[str, ...]:
+    """The keys of `user_id`'s exact check, for a caller that reads them in a round trip of its own (in an
+    MGET it may share with keys of its own); `suspended_in` answers from their values, in this order."""
+    return _check_keys(user_id)
 
 
-def suspended_in(reply: list, *, user_id: str) -> bool:
-    """`is_suspended(user_id)` from the reply of `check_on`'s MGET; a pairing within the next second
-    reuses the check, as it does `is_suspended`'s."""
-    return _settle(user_id, reply).suspended(user_id)
+def suspended_in(values: list, *, user_id: str) -> bool:
+    """`is_suspended(user_id)` from the values of `check_keys`; a pairing within the next second reuses the
+    check, as it does `is_suspended`'s."""
+    return _settle(user_id, values).suspended(user_id)
 
 
 def is_suspended(user_id: str, *, max_age: float = 0.0) -> bool:

@@ -19,8 +19,8 @@ from conversation import redis_keys
 
 SCAN_LIMIT = 64  # candidates read per queue
 
-# KEYS: 1 = own queue, 2 = queue index set, 3 = the caller's recently-met set, 4.. = adjacent-level
-#       queues (relaxation).
+# KEYS: 1 = own queue, 2 = queue index set, 3 = the caller's recently-met set, 4 = the caller's booking
+#       (`sess:booked`), 5.. = adjacent-level queues (relaxation).
 # ARGV: 1 = member JSON (QueueMember.encode); 2 = the numbers, packed binary (NUMBERS: score,
 #       stale_cutoff, relax_cutoff, met_cutoff, enqueue, relaxed): one argument to encode, unpacked in a
 #       fraction of what parsing text costs; 3.. = excluded ids (never paired).
@@ -42,7 +42,7 @@ if #own > 0 and tonumber(own[2]) < stale then
 end
 -- One level away is read only when our own queue holds no good partner and a queue there exists.
 local adjacent = nil
-if #own == 0 then adjacent = #KEYS > 3 and redis.call('EXISTS', unpack(KEYS, 4)) > 0 end
+if #own == 0 then adjacent = #KEYS > 4 and redis.call('EXISTS', unpack(KEYS, 5)) > 0 end
 
 local best, best_score, best_key = nil, nil, nil
 if #own > 0 or adjacent then
@@ -100,12 +100,12 @@ if #own > 0 or adjacent then
     return false
   end
 
-  if not consider(KEYS[1], own, false) and (best == nil or best_rank >= 1000) and #KEYS > 3 then
-    if adjacent == nil then adjacent = redis.call('EXISTS', unpack(KEYS, 4)) > 0 end
+  if not consider(KEYS[1], own, false) and (best == nil or best_rank >= 1000) and #KEYS > 4 then
+    if adjacent == nil then adjacent = redis.call('EXISTS', unpack(KEYS, 5)) > 0 end
     -- Only members waiting past the relax delay, unless we waited that long.
     if adjacent then
       local low, high = string.format('%.17g', stale), relaxed == 1 and '+inf' or string.format('%.17g', relax_cutoff)
-      for k = 4, #KEYS do
+      for k = 5, #KEYS do
         local entries = redis.call('ZRANGEBYSCORE', KEYS[k], low, high, 'WITHSCORES', 'LIMIT', '0', '$limit')
         if consider(KEYS[k], entries, true) then break end
       end
@@ -119,6 +119,11 @@ if best then
   return {best, best_score, best_key}
 end
 if enqueue == 1 then
+  -- An accepted invitation blocks matchmaking. One accepted after the request's own check (its acceptance's
+  -- cancel ran before the request was stored) keeps it out of the queue: its session id goes back to the
+  -- caller, which settles the request. A pairing reads both users' bookings at its commit instead.
+  local booked = redis.call('GET', KEYS[4])
+  if booked then return booked end
   redis.call('ZADD', KEYS[1], score, member)
   redis.call('EXPIRE', KEYS[1], '$ttl')
   -- The index needs the queue once: a queue with members is already in it. It has no TTL: it holds
@@ -182,6 +187,13 @@ class Popped:
     queue_key: str
 
 
+@dataclass(frozen=True)
+class Booked:
+    """Nobody to pair with, and the caller's user holds a booking (`sess:booked`) of `session_id`: not queued."""
+
+    session_id: str
+
+
 class Scripts:
     """Registered once per Redis client; redis-py caches the SHA and uses EVALSHA."""
 
@@ -201,14 +213,17 @@ class Scripts:
         excluded: set[str],
         met_key: str,
         met_cutoff: float,
+        booking_key: str,
         enqueue: bool = True,
         relaxed: bool = False,
-    ) -> Popped | None:
+    ) -> Popped | Booked | None:
         numbers = NUMBERS.pack(score, stale_cutoff, relax_cutoff, met_cutoff, enqueue, relaxed)
-        keys = [queue_key, redis_keys.queue_index(), met_key, *adjacent_keys]
+        keys = [queue_key, redis_keys.queue_index(), met_key, booking_key, *adjacent_keys]
         result = self.pair_or_enqueue_script(keys=keys, args=[member.encode(), numbers, *sorted(excluded)])
         if not result:
             return None
+        if isinstance(result, bytes):
+            return Booked(session_id=result.decode())
         raw, score_text, key = (part.decode() if isinstance(part, bytes) else part for part in result)
         return Popped(member=QueueMember.decode(raw), raw=raw, score=float(score_text), queue_key=key)
 

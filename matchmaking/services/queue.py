@@ -13,7 +13,7 @@ from conversation.redis import client, index_ttl_due
 from conversation.timed_cache import TimedCache
 from conversation.vocab import adjacent_levels
 from matchmaking.documents import MatchmakingRequest
-from matchmaking.redis_scripts import Popped, QueueMember, Scripts
+from matchmaking.redis_scripts import Booked, Popped, QueueMember, Scripts
 
 WAIT_SAMPLES = 50
 WAIT_MEDIAN_SECONDS = 10.0
@@ -46,8 +46,9 @@ def pair_step(
     now: float,
     excluded: set[str],
     enqueue: bool = True,
-) -> Popped | None:
-    """One atomic Redis step: pop the best partner, or enqueue the request.
+) -> Popped | Booked | None:
+    """One atomic Redis step: pop the best partner, or enqueue the request (None), unless its user holds a
+    booking (`Booked`: not enqueued).
 
     Partners met within the rematch cool-down rank last (the script reads the caller's
     `mm:met:*` set); `excluded` are never paired.
@@ -69,6 +70,7 @@ def pair_step(
         excluded=excluded,
         met_key=redis_keys.recently_met(request.user_id),
         met_cutoff=now - settings.MATCHMAKING_REMATCH_COOLDOWN_SECONDS,
+        booking_key=redis_keys.session_booked(request.user_id),
         enqueue=enqueue,
         relaxed=score <= relax_cutoff,
     )

@@ -30,7 +30,7 @@ from conversation.ratelimit import RateLimitHit
 from conversation.redis import client
 from matchmaking.documents import CANCELLED, EXPIRED, MATCHED, PENDING, MatchmakingRequest
 from matchmaking.payloads import request_json
-from matchmaking.redis_scripts import Popped
+from matchmaking.redis_scripts import Booked, Popped
 from matchmaking.selectors import requests_pending
 from matchmaking.services import queue
 from sessions_app.documents import ConversationSession
@@ -70,16 +70,17 @@ def request_create(
     caller's call to count (429 past its limit, decided right after the suspension, before the rest).
     """
     now = now or clock.now()
-    # One round trip: the user's suspensions and blocks flag (exact, where authentication trusted a copy
-    # up to AUTH_CHECK_AGE old; the pairing reuses it), the user's live or booked session, who waits in
-    # the queue (the estimated wait), and the call counted against the caller's rate limit.
+    # One round trip: in one MGET, the user's suspensions and blocks flag (exact, where authentication
+    # trusted a copy up to AUTH_CHECK_AGE old; the pairing reuses it) and the user's live or booked session;
+    # who waits in the queue (the estimated wait); the call counted against the caller's rate limit.
+    access_keys = restrictions.check_keys(data.user_id)
     pipe = client().pipeline(transaction=False)
-    restrictions.check_on(pipe, user_id=data.user_id)
-    presence.sessions_held_read(data.user_id, pipe)
+    pipe.mget(*access_keys, *presence.sessions_held_keys(data.user_id))
     queue.waiting_read(pipe, language=data.target_language_code, level=data.user_level)
     if rate_limit is not None:
         rate_limit.count_on(pipe)
-    access, (live, booked), waiting, *rate_limit_replies = pipe.execute()
+    values, waiting, *rate_limit_replies = pipe.execute()
+    access, (live, booked) = values[: len(access_keys)], values[len(access_keys) :]
     if restrictions.suspended_in(access, user_id=data.user_id):
         raise Suspended()
     if rate_limit is not None:
@@ -121,42 +122,78 @@ def _booked() -> Conflict:
 def request_pair(
     *, request: MatchmakingRequest, now: dt.datetime | None = None, score: float | None = None, enqueue: bool = True
 ) -> MatchmakingRequest:
-    """Pairs a pending request with the best waiting partner, or leaves it queued."""
+    """Pairs a pending request with the best waiting partner, or leaves it queued (unless its user has booked
+    since the request's check: cancelled then, as the acceptance does)."""
     now = now or clock.now()
     # A suspension racing this request: never paired (costs no Redis command right after the request's own check).
     if restrictions.is_suspended(request.user_id, max_age=SUSPENSION_CHECK_AGE):
         return request
     score = request.created_at.timestamp() if score is None else score
-    excluded: set[str] = set()
+    never = _NeverPaired(user_id=request.user_id)
     waits = _AcceptanceWaits()
-    blocks_read = False  # read only once there is someone to pair with: an arrival that waits costs no read
     for _attempt in range(PAIR_ATTEMPTS):
-        popped = queue.pair_step(request=request, score=score, now=now.timestamp(), excluded=excluded, enqueue=enqueue)
+        popped = queue.pair_step(request=request, score=score, now=now.timestamp(), excluded=never.ids, enqueue=enqueue)
         if popped is None:
             return request
+        if isinstance(popped, Booked):  # nobody to pair with, and its user has booked since the request's check
+            if (settled := _own_booking_met(request=request, booked=popped, waits=waits, score=score)) is not None:
+                return settled
+            continue
         # A pop also takes our own member out of the queue if it was there (enqueue=False: the relax pass).
         # From here on the request is an arrival: if this partner is not taken, the next step queues it again
         # at its own score when nobody fits.
         enqueue = True
-        if restrictions.is_suspended(popped.member.user_id, max_age=SUSPENSION_CHECK_AGE):
-            excluded.add(popped.member.user_id)  # suspended while queued: its member stays out
+        if never.unfit(popped):
             continue
-        if not blocks_read:
-            blocks_read = True
-            excluded |= restrictions.blocked_ids(request.user_id, max_age=SUSPENSION_CHECK_AGE)
-            if popped.member.user_id in excluded:
-                queue.requeue(popped)  # a blocked partner goes back to its place
-                continue
         try:
             outcome = _commit_pair(request=request, popped=popped, now=now)
         except _AcceptanceOnItsWay as on_its_way:  # the partner is back at its place
-            if not waits.settle(mine=on_its_way.mine, partner_id=popped.member.user_id, excluded=excluded):
+            if not waits.settle(on_its_way, partner_id=popped.member.user_id, excluded=never.ids):
                 break
             continue
         if outcome is not None:
             return outcome
-        excluded.add(popped.member.user_id)  # that partner is gone; look again
+        never.ids.add(popped.member.user_id)  # that partner is gone; look again
     return _wait_in_queue(request, score)
+
+
+@dataclass
+class _NeverPaired:
+    """Whom one pairing passes over: partners gone, suspended or blocked by its user (`ids`)."""
+
+    user_id: str
+    ids: set[str] = field(default_factory=set)
+    blocks_read: bool = False  # read only once there is someone to pair with: an arrival that waits costs no read
+
+    def unfit(self, popped: Popped) -> bool:
+        """True if the popped partner is suspended (its member stays out of the queue) or blocked (it goes back to
+        its place); the user's blocks are read at the first partner, and passed over from then on."""
+        partner_id = popped.member.user_id
+        if restrictions.is_suspended(partner_id, max_age=SUSPENSION_CHECK_AGE):
+            self.ids.add(partner_id)  # suspended while queued
+            return True
+        if not self.blocks_read:
+            self.blocks_read = True
+            self.ids |= restrictions.blocked_ids(self.user_id, max_age=SUSPENSION_CHECK_AGE)
+            if partner_id in self.ids:
+                queue.requeue(popped)
+                return True
+        return False
+
+
+def _own_booking_met(
+    *, request: MatchmakingRequest, booked: Booked, waits: _AcceptanceWaits, score: float
+) -> MatchmakingRequest | None:
+    """The pairing step found nobody to pair with, and did not queue the request: its user has booked since the
+    request's check. Cancelled if that acceptance stood (its own cancel ran before the request was stored); if
+    it is on its way, waited for (None: step again), then queued (for the acceptance to cancel if it stands).
+    A stale booking is deleted (None: step again)."""
+    state = scheduling.booking_state(user_id=request.user_id, session_id=booked.session_id)
+    if state == scheduling.BOOKED:
+        return request_cancel_if_pending(request)
+    if state == scheduling.ACCEPTING and not waits.mine_settle():
+        return _wait_in_queue(request, score)
+    return None
 
 
 def _wait_in_queue(request: MatchmakingRequest, score: float) -> MatchmakingRequest:
@@ -261,22 +298,30 @@ class _AcceptanceWaits:
     partners: Counter[str] = field(default_factory=Counter)
     mine: int = 0
 
-    def settle(self, *, mine: bool, partner_id: str, excluded: set[str]) -> bool:
-        """True to pair again: after a moment's wait, or at once with that partner excluded (waited for
-        ACCEPTANCE_WAITS times already: its member keeps its place, others are tried). False: the arriving
-        user's own acceptance is still on its way after as many waits, and its request waits in the queue,
-        for the acceptance to cancel if it stands."""
-        if mine:
-            if self.mine >= ACCEPTANCE_WAITS:
-                return False
-            self.mine += 1
-        elif self.partners[partner_id] >= ACCEPTANCE_WAITS:
-            excluded.add(partner_id)
-            return True
-        else:
-            self.partners[partner_id] += 1
+    def settle(self, on_its_way: _AcceptanceOnItsWay, *, partner_id: str, excluded: set[str]) -> bool:
+        """`mine_settle` or `partner_settle`, for the acceptance a commit ran into; False: stop pairing."""
+        if on_its_way.mine:
+            return self.mine_settle()
+        self.partner_settle(partner_id, excluded)
+        return True
+
+    def mine_settle(self) -> bool:
+        """The arriving user's own acceptance: True to pair again after a moment's wait. False once waited
+        for ACCEPTANCE_WAITS times: its request waits in the queue, for the acceptance to cancel if it stands."""
+        if self.mine >= ACCEPTANCE_WAITS:
+            return False
+        self.mine += 1
         _acceptance_settle()
         return True
+
+    def partner_settle(self, partner_id: str, excluded: set[str]) -> None:
+        """A partner's: pair again after a moment's wait, or at once with that partner excluded once waited
+        for ACCEPTANCE_WAITS times (its member keeps its place, the others are tried)."""
+        if self.partners[partner_id] >= ACCEPTANCE_WAITS:
+            excluded.add(partner_id)
+            return
+        self.partners[partner_id] += 1
+        _acceptance_settle()
 
 
 def _acceptance_settle() -> None:

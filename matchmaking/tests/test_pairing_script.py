@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from conversation import redis_keys
 from conversation.redis import client as redis
-from matchmaking.redis_scripts import Popped, QueueMember
+from matchmaking.redis_scripts import Booked, Popped, QueueMember
 from matchmaking.services.queue import scripts
 
 QUEUE, BELOW, ABOVE = "matchmaking:fr:B1", "matchmaking:fr:A2", "matchmaking:fr:B2"
@@ -23,7 +23,8 @@ def step(
     return scripts().pair_or_enqueue(
         queue_key=QUEUE, adjacent_keys=[BELOW, ABOVE], member=member(user, topic=topic, duration=duration),
         score=score, stale_cutoff=NOW - 120, relax_cutoff=NOW - 30, excluded=set(excluded),
-        met_key=redis_keys.recently_met(user), met_cutoff=NOW - 600, enqueue=enqueue, relaxed=relaxed,
+        met_key=redis_keys.recently_met(user), met_cutoff=NOW - 600, booking_key=redis_keys.session_booked(user),
+        enqueue=enqueue, relaxed=relaxed,
     )  # fmt: skip
 
 
@@ -88,3 +89,13 @@ def test_a_waiting_member_one_level_away_is_taken_only_after_the_relax_delay():
     assert step("bob").member.user_id == "alice"  # same level first
     assert step("carol").member.user_id == "patient"
     assert step("dave", score=NOW - 31, relaxed=True).member.user_id == "fresh"
+
+
+def test_a_booked_caller_is_never_queued_yet_may_pop_a_partner():
+    """The booking is read only where the step would queue its caller; a pairing reads it at its commit."""
+    redis().set(redis_keys.session_booked("alice"), "6b0fa86399ed6f57c26198fb")
+    assert step("alice") == Booked(session_id="6b0fa86399ed6f57c26198fb")
+    assert waiting() == [] and redis().smembers(redis_keys.queue_index()) == set()
+    assert step("alice", enqueue=False) is None  # the relax pass never queues
+    step("bob")
+    assert step("alice").member.user_id == "bob"

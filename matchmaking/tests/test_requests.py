@@ -15,6 +15,7 @@ from conversation import breaker, clock, idempotency, redis_keys, restrictions
 from conversation.redis import client as redis
 from matchmaking import serializers, views
 from matchmaking.documents import MatchmakingRequest
+from matchmaking.redis_scripts import QueueMember
 from matchmaking.services import queue
 from matchmaking.services import requests as mm
 from matchmaking.views import RequestCreateView
@@ -579,7 +580,9 @@ def test_a_pairing_that_runs_into_its_users_acceptance_on_its_way_waits_for_it(a
         assert instant.count() == 1
 
 
-def test_a_request_stored_after_its_users_acceptance_is_cancelled_by_the_next_pairing(api, monkeypatch):
+def test_a_request_stored_after_its_users_acceptance_with_nobody_to_pair_is_refused_not_queued(api, monkeypatch):
+    """Its first read found no booking; the acceptance came, found no request to cancel, and then the request
+    was stored with nobody waiting: the pairing step reads the booking instead of queueing it."""
     estimated_wait = queue.estimated_wait
 
     def then_accepted(*args, **kwargs):
@@ -588,12 +591,62 @@ def test_a_request_stored_after_its_users_acceptance_is_cancelled_by_the_next_pa
         return estimated_wait(*args, **kwargs)
 
     monkeypatch.setattr(queue, "estimated_wait", then_accepted)
-    searching = ask(api, "bob").json()
-    assert searching["status"] == "pending"  # nobody to pair with yet: it waits, booked
-    arrival = ask(api, "carol").json()
-    assert arrival["status"] == "pending"
-    assert MatchmakingRequest.objects.get(id=searching["id"]).status == "cancelled"
+    searching = ask(api, "bob")
+    assert searching.status_code == 409 and searching.json()["code"] == "in_session"
+    assert MatchmakingRequest.objects.get(user_id="bob").status == "cancelled"
+    assert redis().zcard(QUEUE) == 0
+    assert ask(api, "carol").json()["status"] == "pending"
     assert ConversationSession.objects(invitation=None).count() == 0
+
+
+@pytest.mark.parametrize("acceptance", ["gave up", "stood"])
+def test_a_lone_arrival_whose_users_acceptance_is_on_its_way_waits_for_it(api, monkeypatch, acceptance):
+    """Booked after the request's check, not stored yet, nobody waiting: the request is queued if the
+    acceptance gives up, refused if it stands."""
+    at = (clock.now() + dt.timedelta(hours=1)).isoformat()
+    body = {"participant2Id": "bob", "targetLanguageCode": "fr", "scheduledAt": at}
+    invitation = api("dave").post("/api/v1/sessions/", body, format="json").json()["id"]
+    estimated_wait = queue.estimated_wait
+
+    def then_booking(*args, **kwargs):
+        monkeypatch.setattr(queue, "estimated_wait", estimated_wait)
+        assert mm.presence.booking_claim(ConversationSession.objects.get(id=invitation), ttl_seconds=30)[0]
+        return estimated_wait(*args, **kwargs)
+
+    def settled():
+        if acceptance == "stood":
+            ConversationSession.objects(id=invitation).update_one(set__invitation="accepted")
+        else:
+            redis().delete(redis_keys.session_booked("dave"), redis_keys.session_booked("bob"))
+
+    monkeypatch.setattr(queue, "estimated_wait", then_booking)
+    monkeypatch.setattr(mm, "_acceptance_settle", settled)
+    searching = ask(api, "bob")
+    if acceptance == "stood":
+        assert searching.status_code == 409 and searching.json()["code"] == "in_session"
+        assert MatchmakingRequest.objects.get(user_id="bob").status == "cancelled"
+        assert redis().zcard(QUEUE) == 0
+    else:
+        assert searching.status_code == 201 and searching.json()["status"] == "pending"
+        assert [QueueMember.decode(raw).user_id for raw in redis().zrange(QUEUE, 0, -1)] == ["bob"]
+
+
+def test_a_stale_booking_met_by_the_pairing_step_is_deleted_and_the_request_queued(api, monkeypatch):
+    """Written after the request's check for a session that has ended (a rebuild racing a cancel)."""
+    session_id = _accepted(api, "alice", "bob")
+    ConversationSession.objects(id=session_id).update_one(set__status="cancelled")
+    redis().delete(redis_keys.session_booked("alice"))
+    estimated_wait = queue.estimated_wait
+
+    def then_stale(*args, **kwargs):
+        monkeypatch.setattr(queue, "estimated_wait", estimated_wait)
+        redis().set(redis_keys.session_booked("alice"), session_id)
+        return estimated_wait(*args, **kwargs)
+
+    monkeypatch.setattr(queue, "estimated_wait", then_stale)
+    assert ask(api, "alice").json()["status"] == "pending"
+    assert redis().get(redis_keys.session_booked("alice")) is None
+    assert ask(api, "carol").json()["matchedWithUserId"] == "alice"
 
 
 def test_a_booking_whose_session_ended_without_clearing_it_stops_nobody(api):

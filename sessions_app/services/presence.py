@@ -187,7 +187,7 @@ def bookings_read(user_ids: list[str], pipe: Pipeline) -> None:
     pipe.mget([redis_keys.session_booked(user_id) for user_id in user_ids])
 
 
-def sessions_held_read(user_id: str, pipe) -> None:
-    """Queues on `pipe` the read of the user's live session and booked one: its reply is
-    `[live id, booked id]`, each bytes or None (one command, as reading the live one alone)."""
-    pipe.mget(redis_keys.user_session(user_id), redis_keys.session_booked(user_id))
+def sessions_held_keys(user_id: str) -> tuple[str, str]:
+    """The keys of the user's live session and booked one, for a caller's MGET: their values are the
+    live id and the booked id, each bytes or None."""
+    return redis_keys.user_session(user_id), redis_keys.session_booked(user_id)
