@@ -121,6 +121,8 @@ last quarter.
 MGET in the round trip that arms the join timer): Redis 39.8 and 39.9 commands a pair in two
 `pairing_cost` runs on 2026-12-02, still within the target (<= 40). Their CPU figures are not read as the
 change's: the same runs' controls on untouched paths were 9-35 % slower than here (PERFORMANCE-LOG.md).
+Then the POST's two MGETs became one and the pairing script reads the booking of a caller it queues: 39.0
+in a later run that day (its CPU figures slower still: `/health/live` 0.83 ms).
 
 Why the load run stops where it does: one journey costs ~15-20 ms of web CPU, ~8-12 ms of
 SecantusDB, ~1-1.5 ms of Redis and ~2.5-3 ms of the load client on the same two cores, plus the

@@ -220,10 +220,10 @@ class Scripts:
         numbers = NUMBERS.pack(score, stale_cutoff, relax_cutoff, met_cutoff, enqueue, relaxed)
         keys = [queue_key, redis_keys.queue_index(), met_key, booking_key, *adjacent_keys]
         result = self.pair_or_enqueue_script(keys=keys, args=[member.encode(), numbers, *sorted(excluded)])
+        if isinstance(result, bytes | str):  # a booking's value (its session id)
+            return Booked(session_id=result.decode() if isinstance(result, bytes) else result)
         if not result:
             return None
-        if isinstance(result, bytes):
-            return Booked(session_id=result.decode())
         raw, score_text, key = (part.decode() if isinstance(part, bytes) else part for part in result)
         return Popped(member=QueueMember.decode(raw), raw=raw, score=float(score_text), queue_key=key)
 

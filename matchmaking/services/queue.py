@@ -47,8 +47,8 @@ def pair_step(
     excluded: set[str],
     enqueue: bool = True,
 ) -> Popped | Booked | None:
-    """One atomic Redis step: pop the best partner, or enqueue the request (None), unless its user holds a
-    booking (`Booked`: not enqueued).
+    """One atomic Redis step: pop the best partner, or enqueue the request and return None; where it would
+    enqueue it, a booking of its user is returned instead (`Booked`), nothing written.
 
     Partners met within the rematch cool-down rank last (the script reads the caller's
     `mm:met:*` set); `excluded` are never paired.

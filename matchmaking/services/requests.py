@@ -159,24 +159,24 @@ def request_pair(
 
 @dataclass
 class _NeverPaired:
-    """Whom one pairing passes over: partners gone, suspended or blocked by its user (`ids`)."""
+    """Whom one pairing passes over (`ids`, the pairing script's excluded ids): partners gone, suspended,
+    blocked by its user, or whose acceptance it waited for too often (`_AcceptanceWaits`)."""
 
     user_id: str
     ids: set[str] = field(default_factory=set)
     blocks_read: bool = False  # read only once there is someone to pair with: an arrival that waits costs no read
 
     def unfit(self, popped: Popped) -> bool:
-        """True if the popped partner is suspended (its member stays out of the queue) or blocked (it goes back to
-        its place); the user's blocks are read at the first partner, and passed over from then on."""
+        """True if the popped partner is suspended or blocked; the user's blocks are read at the first partner."""
         partner_id = popped.member.user_id
         if restrictions.is_suspended(partner_id, max_age=SUSPENSION_CHECK_AGE):
-            self.ids.add(partner_id)  # suspended while queued
+            self.ids.add(partner_id)  # suspended while queued: its member stays out
             return True
         if not self.blocks_read:
             self.blocks_read = True
             self.ids |= restrictions.blocked_ids(self.user_id, max_age=SUSPENSION_CHECK_AGE)
             if partner_id in self.ids:
-                queue.requeue(popped)
+                queue.requeue(popped)  # a blocked partner goes back to its place
                 return True
         return False
 
@@ -185,15 +185,14 @@ def _own_booking_met(
     *, request: MatchmakingRequest, booked: Booked, waits: _AcceptanceWaits, score: float
 ) -> MatchmakingRequest | None:
     """The pairing step found nobody to pair with, and did not queue the request: its user has booked since the
-    request's check. Cancelled if that acceptance stood (its own cancel ran before the request was stored); if
-    it is on its way, waited for (None: step again), then queued (for the acceptance to cancel if it stands).
-    A stale booking is deleted (None: step again)."""
+    request's check. What the pairing does, or None to step again."""
     state = scheduling.booking_state(user_id=request.user_id, session_id=booked.session_id)
-    if state == scheduling.BOOKED:
+    if state == scheduling.BOOKED:  # the acceptance stood; its own cancel ran before the request was stored
         return request_cancel_if_pending(request)
-    if state == scheduling.ACCEPTING and not waits.mine_settle():
-        return _wait_in_queue(request, score)
-    return None
+    if state == scheduling.ACCEPTING:  # on its way: waited for, then the request waits in the queue for its cancel
+        waited = waits.mine_settle()
+        return None if waited else _wait_in_queue(request, score)
+    return None  # STALE: `booking_state` deleted the booking
 
 
 def _wait_in_queue(request: MatchmakingRequest, score: float) -> MatchmakingRequest:

@@ -19,7 +19,7 @@ def member(user: str, *, topic: str | None = None, duration: int = 10) -> QueueM
 def step(
     user: str, *, topic: str | None = None, duration: int = 10, score: float = NOW, excluded: frozenset = frozenset(),
     enqueue: bool = True, relaxed: bool = False,
-) -> Popped | None:  # fmt: skip
+) -> Popped | Booked | None:  # fmt: skip
     return scripts().pair_or_enqueue(
         queue_key=QUEUE, adjacent_keys=[BELOW, ABOVE], member=member(user, topic=topic, duration=duration),
         score=score, stale_cutoff=NOW - 120, relax_cutoff=NOW - 30, excluded=set(excluded),

@@ -613,7 +613,10 @@ def test_a_lone_arrival_whose_users_acceptance_is_on_its_way_waits_for_it(api, m
         assert mm.presence.booking_claim(ConversationSession.objects.get(id=invitation), ttl_seconds=30)[0]
         return estimated_wait(*args, **kwargs)
 
+    waits = []
+
     def settled():
+        waits.append(1)
         if acceptance == "stood":
             ConversationSession.objects(id=invitation).update_one(set__invitation="accepted")
         else:
@@ -622,6 +625,7 @@ def test_a_lone_arrival_whose_users_acceptance_is_on_its_way_waits_for_it(api, m
     monkeypatch.setattr(queue, "estimated_wait", then_booking)
     monkeypatch.setattr(mm, "_acceptance_settle", settled)
     searching = ask(api, "bob")
+    assert len(waits) == 1
     if acceptance == "stood":
         assert searching.status_code == 409 and searching.json()["code"] == "in_session"
         assert MatchmakingRequest.objects.get(user_id="bob").status == "cancelled"
@@ -629,6 +633,20 @@ def test_a_lone_arrival_whose_users_acceptance_is_on_its_way_waits_for_it(api, m
     else:
         assert searching.status_code == 201 and searching.json()["status"] == "pending"
         assert [QueueMember.decode(raw).user_id for raw in redis().zrange(QUEUE, 0, -1)] == ["bob"]
+
+
+def test_the_reconciler_does_not_queue_again_a_request_whose_user_has_booked(api):
+    """Alice's request was lost from Redis, and her acceptance's cancel missed it: the reconciler cancels it."""
+    alice = ask(api, "alice").json()
+    redis().delete(QUEUE)
+    at = (clock.now() + dt.timedelta(hours=1)).isoformat()
+    body = {"participant2Id": "alice", "targetLanguageCode": "fr", "scheduledAt": at}
+    invitation = api("dave").post("/api/v1/sessions/", body, format="json").json()["id"]
+    ConversationSession.objects(id=invitation).update_one(set__invitation="accepted")
+    redis().set(redis_keys.session_booked("alice"), invitation)
+    mm.queues_reconcile(now=_later())
+    assert MatchmakingRequest.objects.get(id=alice["id"]).status == "cancelled"
+    assert redis().zcard(QUEUE) == 0
 
 
 def test_a_stale_booking_met_by_the_pairing_step_is_deleted_and_the_request_queued(api, monkeypatch):
