@@ -167,13 +167,15 @@ class _Blocks:
 _seen: dict[str, _Blocks] = {}
 
 
-def _check_keys(user_id: str) -> tuple[str, str, str]:
+def check_keys(user_id: str) -> tuple[str, str, str]:
+    """The keys of `user_id`'s exact check (the suspensions' version, the blocks epoch, the user's blocker
+    flag), for `_check`'s MGET or a caller's own; `suspended_in` answers from their values, in this order."""
     return redis_keys.restrictions_version(), redis_keys.blocks_epoch(), redis_keys.blocker_flag(user_id)
 
 
 def _check(user_id: str) -> _Snapshot:
     """One MGET: the suspensions' version (the copy refreshed if it moved) and the user's blocks flag."""
-    return _settle(user_id, client().mget(*_check_keys(user_id)))
+    return _settle(user_id, client().mget(*check_keys(user_id)))
 
 
 def _settle(user_id: str, reply: list) -> _Snapshot:
@@ -182,12 +184,6 @@ def _settle(user_id: str, reply: list) -> _Snapshot:
         _seen.clear()
     _seen[user_id] = _Blocks(time.monotonic(), epoch, flag is not None)
     return _refresh(version, _read_mirror, user_id)
-
-
-def check_keys(user_id: str) -> tuple[str, ...]:
-    """The keys of `user_id`'s exact check, for a caller that reads them in a round trip of its own (in an
-    MGET it may share with keys of its own); `suspended_in` answers from their values, in this order."""
-    return _check_keys(user_id)
 
 
 def suspended_in(values: list, *, user_id: str) -> bool:
@@ -211,8 +207,8 @@ def is_suspended(user_id: str, *, max_age: float = 0.0) -> bool:
 def blocked_ids(user_id: str, *, max_age: float = 0.0) -> set[str]:
     """The users `user_id` blocked: no MongoDB read for a user without blocks, as most are.
 
-    `max_age` > 0 trusts the flag read by this user's check that many seconds ago (the request's own
-    authentication), so the answer costs no Redis command either.
+    `max_age` > 0 trusts the flag read by this user's check that many seconds ago (the matchmaking request's
+    own, `suspended_in`), so the answer costs no Redis command either.
     """
     seen = _seen.get(user_id)
     if seen is None or max_age <= 0 or time.monotonic() - seen.at > max_age:

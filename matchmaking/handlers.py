@@ -20,4 +20,4 @@ def requeue_no_shows(
 def cancel_requests_of_booked(*, sender: type, session: ConversationSession, now: dt.datetime, **kwargs) -> None:
     """An accepted invitation is its participants' waiting session: a search of either stops (`request.cancelled`)."""
     for request in requests_pending(limit=2, user_id__in=session.participants):
-        request_cancel_if_pending(request)
+        request_cancel_if_pending(request=request)

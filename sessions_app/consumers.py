@@ -25,8 +25,9 @@ def _load(session_id: str) -> ConversationSession | None:
     return Where(ConversationSession, id=oid).first() if oid else None
 
 
-def _load_joinable(session_id: str, user_id: str) -> tuple[ConversationSession | None, dict | None]:
-    """The session, and its `session.state` payload when `user_id` may join it: one thread hop for both."""
+def _load_with_state(session_id: str, user_id: str) -> tuple[ConversationSession | None, dict | None]:
+    """The session, and its `session.state` payload when `user_id` is a participant and it is live (waiting or
+    active): one thread hop for both."""
     session = _load(session_id)
     joinable = session is not None and session.slot_of(user_id) is not None and session.status in LIVE_STATUSES
     return session, session_json(session) if joinable else None
@@ -43,7 +44,7 @@ class SessionConsumer(EventConsumer):
 
     async def authorize(self) -> int | None:
         session_id = self.scope["url_route"]["kwargs"]["session_id"]
-        session, state = await sync_to_async(_load_joinable, thread_sensitive=False)(session_id, self.user.id)
+        session, state = await sync_to_async(_load_with_state, thread_sensitive=False)(session_id, self.user.id)
         if session is None:
             return CLOSE_NOT_FOUND
         slot = session.slot_of(self.user.id)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import logging
 import random
 import time
 from collections import Counter
@@ -38,8 +37,6 @@ from sessions_app.payloads import session_json
 from sessions_app.services import lifecycle, presence, scheduling
 from topics.documents import Topic
 from topics.selectors import topic_active_cached, topic_random_cached
-
-log = logging.getLogger(__name__)
 
 PAIR_ATTEMPTS = 5
 ACCEPTANCE_SETTLE_SECONDS = 0.05  # how long a pairing waits for an acceptance it ran into to be stored or given up
@@ -147,7 +144,7 @@ def request_pair(
             continue
         try:
             outcome = _commit_pair(request=request, popped=popped, now=now)
-        except _AcceptanceOnItsWay as on_its_way:  # the partner is back at its place
+        except _AcceptanceOnItsWay as on_its_way:  # the partner is back at its place, or cancelled (booked)
             if not waits.settle(on_its_way, partner_id=popped.member.user_id, excluded=never.ids):
                 break
             continue
@@ -188,7 +185,7 @@ def _own_booking_met(
     request's check. What the pairing does, or None to step again."""
     state = scheduling.booking_state(user_id=request.user_id, session_id=booked.session_id)
     if state == scheduling.BOOKED:  # the acceptance stood; its own cancel ran before the request was stored
-        return request_cancel_if_pending(request)
+        return request_cancel_if_pending(request=request)
     if state == scheduling.ACCEPTING:  # on its way: waited for, then the request waits in the queue for its cancel
         waited = waits.mine_settle()
         return None if waited else _wait_in_queue(request, score)
@@ -196,8 +193,8 @@ def _own_booking_met(
 
 
 def _wait_in_queue(request: MatchmakingRequest, score: float) -> MatchmakingRequest:
-    """Every partner found vanished before its commit, or an acceptance of its user is still on its way: the
-    request waits in the queue, unless it was cancelled meanwhile (that acceptance stood)."""
+    """The pairing ends without a pair (out of attempts, or its user's acceptance still on its way after its
+    waits): the request waits in the queue, unless it was cancelled meanwhile."""
     current = reloaded(request)
     if current.status == PENDING:
         queue.enqueue(current, score)
@@ -205,7 +202,9 @@ def _wait_in_queue(request: MatchmakingRequest, score: float) -> MatchmakingRequ
 
 
 def _commit_pair(*, request: MatchmakingRequest, popped: Popped, now: dt.datetime) -> MatchmakingRequest | None:
-    """MongoDB commit of a pair popped from Redis. None: the partner was no longer pending."""
+    """MongoDB commit of a pair popped from Redis: the request matched; or as it stands, cancelled or reloaded
+    (booked, or cancelled meanwhile); None to look again (the partner no longer pending, or booked).
+    `_AcceptanceOnItsWay`: pair again once an acceptance of either has settled."""
     member = popped.member
     partner_level = popped.queue_key.rsplit(":", 1)[1]
     # The partner's pending request (one per user, by the unique index), read by the exact key of the
@@ -332,21 +331,18 @@ def _back_off_for_bookings(
 ) -> MatchmakingRequest | None:
     """A pairing that found, once its session was stored (and now discarded), a booking of either user.
 
-    A user whose invitation is accepted has their request cancelled, as the acceptance does (its cancel may
-    have come before the request was stored); the other goes on (None: the arriving user looks for another
-    partner). If an acceptance of either is on its way, the partner goes back to its place and the pairing
-    tries again a moment later (`_AcceptanceOnItsWay`): by then the acceptance stood, and that user's
-    request is cancelled, or it gave up on seeing this session, and the pairing goes through; the two
-    calls do not both fail. It waits so up to ACCEPTANCE_WAITS times for one acceptance: a partner's (then
-    tries the others: that member keeps its place) or its own user's (then waits in the queue).
+    A booked user's request is cancelled, as the acceptance does (its cancel may have come before the request
+    was stored); a partner not booked goes back to its place. Then the arriving user looks for another partner
+    (None), or, if an acceptance of either is on its way, pairs again a moment later (`_AcceptanceOnItsWay`,
+    waited for by `_AcceptanceWaits`), so that the pairing and the acceptance do not both fail.
     """
     partner_state, mine_state = states
     if partner_state == scheduling.BOOKED:
-        request_cancel_if_pending(partner)
+        request_cancel_if_pending(request=partner)
     else:
         queue.requeue(popped)
     if mine_state == scheduling.BOOKED:
-        return request_cancel_if_pending(request)
+        return request_cancel_if_pending(request=request)
     if scheduling.ACCEPTING in states:
         raise _AcceptanceOnItsWay(mine=mine_state == scheduling.ACCEPTING)
     return None
@@ -358,7 +354,7 @@ def _announce(
 ) -> None:  # fmt: skip
     pipe = client().pipeline(transaction=False)
     lifecycle.session_publish(session=session, pipe=pipe)
-    waits: dict[tuple[str, str], list[float]] = {}
+    samples: dict[tuple[str, str], list[float]] = {}
     for mine, other in ((request, partner), (partner, request)):
         met = redis_keys.recently_met(mine.user_id)
         pipe.zadd(met, {other.user_id: now.timestamp()})
@@ -366,9 +362,9 @@ def _announce(
         waited = max(0.0, (now - mine.created_at).total_seconds())
         metrics.observe("matchmaking_time_to_match_seconds", waited)
         metrics.count("matchmaking_requests_total", "matched")
-        waits.setdefault((mine.target_language_code, mine.user_level), []).append(waited)
-    for (language, level), samples in waits.items():
-        queue.record_waits(language=language, level=level, samples=samples, pipe=pipe)
+        samples.setdefault((mine.target_language_code, mine.user_level), []).append(waited)
+    for (language, level), waited_there in samples.items():
+        queue.record_waits(language=language, level=level, samples=waited_there, pipe=pipe)
     pipe.execute()
     session_payload = session_json(session, topic=topic)
     events.push_each(
@@ -399,16 +395,28 @@ def _choose_topic(request: MatchmakingRequest, partner: MatchmakingRequest) -> T
 
 def request_cancel(*, request: MatchmakingRequest) -> MatchmakingRequest:
     """pending -> cancelled; a cancel racing a match loses cleanly (409 not_pending)."""
-    if not Where(MatchmakingRequest, id=request.id, status=PENDING).update_one(set__status=CANCELLED):
+    cancelled = _request_close(request=request, status=CANCELLED)
+    if cancelled is None:
         raise Conflict(_("The request is not pending."), "not_pending")
-    cancelled = reloaded(request)
-    queue.dequeue(cancelled)
-    metrics.count("matchmaking_requests_total", "cancelled")
-    events.push(events.user_group(cancelled.user_id), "request.cancelled", {"request": request_json(cancelled)})
     return cancelled
 
 
-def request_cancel_if_pending(request: MatchmakingRequest) -> MatchmakingRequest:
+_CLOSED_EVENTS = {CANCELLED: "request.cancelled", EXPIRED: "request.expired"}
+
+
+def _request_close(*, request: MatchmakingRequest, status: str) -> MatchmakingRequest | None:
+    """pending -> `status` (cancelled, expired) by compare-and-set, out of its queue, its user told; None if
+    it was no longer pending."""
+    if not Where(MatchmakingRequest, id=request.id, status=PENDING).update_one(set__status=status):
+        return None
+    closed = reloaded(request)
+    queue.dequeue(closed)
+    metrics.count("matchmaking_requests_total", status)
+    events.push(events.user_group(closed.user_id), _CLOSED_EVENTS[status], {"request": request_json(closed)})
+    return closed
+
+
+def request_cancel_if_pending(*, request: MatchmakingRequest) -> MatchmakingRequest:
     """`request_cancel` for a request that may be matched or cancelled already (no 409): as it stands now."""
     with contextlib.suppress(Conflict):
         return request_cancel(request=request)
@@ -420,12 +428,7 @@ def requests_expire(*, now: dt.datetime | None = None, limit: int = 500) -> int:
     now = now or clock.now()
     count = 0
     for request in requests_pending(expires_at__lte=now, limit=limit):
-        if Where(MatchmakingRequest, id=request.id, status=PENDING).update_one(set__status=EXPIRED):
-            expired = reloaded(request)
-            queue.dequeue(expired)
-            metrics.count("matchmaking_requests_total", "expired")
-            events.push(events.user_group(expired.user_id), "request.expired", {"request": request_json(expired)})
-            count += 1
+        count += _request_close(request=request, status=EXPIRED) is not None
     return count
 
 
@@ -433,7 +436,7 @@ RECONCILE_GRACE = dt.timedelta(seconds=5)
 
 
 def queues_reconcile(*, now: dt.datetime | None = None, limit: int = 1000) -> int:
-    """Puts back into Redis any pending, unexpired request missing from its queue.
+    """Pairs again (or queues) any pending, unexpired request missing from its queue: how many.
 
     Requests younger than a few seconds are left alone: they may be between their insert and
     their first pairing step in a web process right now.
@@ -446,12 +449,12 @@ def queues_reconcile(*, now: dt.datetime | None = None, limit: int = 1000) -> in
     pipe = redis.pipeline(transaction=False)
     for request in pending:
         pipe.zscore(queue.queue_key_of(request), queue.member_of(request).encode())
-    restored = 0
+    retried = 0
     for request, score in zip(pending, pipe.execute(), strict=True):
         if score is None:
             request_pair(request=request, now=now)
-            restored += 1
-    return restored
+            retried += 1
+    return retried
 
 
 def queues_relax(*, now: dt.datetime | None = None, limit: int = 200) -> int:

@@ -1,4 +1,5 @@
-"""Session state machine: open, join by heartbeat, start, and every ending.
+"""Session state machine: open, join by heartbeat, start, and every ending; and what ends a pair's
+sessions for good, reports and blocks.
 
 Each transition is a compare-and-set on `status` in MongoDB; only the winner
 cleans Redis up and tells the participants, so two racing endings produce one
@@ -42,6 +43,9 @@ from sessions_app.redis_scripts import Beat
 from sessions_app.services import presence
 
 log = logging.getLogger(__name__)
+
+REPORT_LOCK_LEASE_SECONDS = 10  # a report's check and store run under a lock per reporter and session
+REPORT_LOCK_WAIT_SECONDS = 2.0
 
 
 class SessionGone(Exception):
@@ -92,7 +96,7 @@ def session_discard(*, session: ConversationSession) -> None:
     presence.presence_close(session)
 
 
-def session_publish(*, session: ConversationSession, pipe=None) -> None:
+def session_publish(*, session: ConversationSession, pipe: Pipeline | None = None) -> None:
     """Makes an instant session live: the seed's presence hash and user map."""
     presence.presence_open(session, pipe)
 
@@ -103,7 +107,7 @@ def session_heartbeat(
     """Records a heartbeat; the first of each participant is their join, both joined starts it."""
     now = now or clock.now()
     slot = session.slot_of(user_id)
-    if slot is None:
+    if slot is None:  # unreachable from the views and the consumer: they check the slot first
         raise PermissionError(user_id)
     if session.status not in LIVE_STATUSES:
         raise SessionGone()
@@ -249,7 +253,8 @@ def session_report(
     partner = session.partner_of(user_id)
     mine = SessionReport.objects(session_id=str(session.id), reporter_id=user_id)
     busy = Conflict(_("Your report of this session is already being filed."), "already_reported")
-    with held(redis_keys.report_lock(str(session.id), user_id), lease_seconds=10, wait_seconds=2.0, busy=busy):
+    lock = redis_keys.report_lock(str(session.id), user_id)
+    with held(lock, lease_seconds=REPORT_LOCK_LEASE_SECONDS, wait_seconds=REPORT_LOCK_WAIT_SECONDS, busy=busy):
         if mine.only("id").first() is not None:
             raise _already_reported()
         users_block(user_id=user_id, other_id=partner, session_id=str(session.id), now=now)  # ends this one too

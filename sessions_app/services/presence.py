@@ -1,9 +1,9 @@
-"""Redis side of a live session: the seed's presence hash, user map and timers."""
+"""Redis side of a live session (the seed's presence hash, user map and timers) and of an accepted
+invitation (its participants' bookings, `sess:booked`)."""
 
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from functools import cache
 
 from django.conf import settings
@@ -13,8 +13,6 @@ from conversation import redis_keys
 from conversation.redis import client, delete_if_equals, index_ttl_due, set_if_equals
 from sessions_app.documents import ACTIVE, ConversationSession
 from sessions_app.redis_scripts import Beat, Held, Scripts
-
-log = logging.getLogger(__name__)
 
 JOIN, MAX, TIME_UP = "join", "max", "time_up"
 SCHEDULE_EARLY = dt.timedelta(minutes=5)
@@ -81,11 +79,7 @@ def presence_restore(session: ConversationSession, now: dt.datetime) -> None:
         pipe.hset(redis_keys.session_active(sid), mapping={"lastHeartbeat1": beat, "lastHeartbeat2": beat})
         pipe.zadd(redis_keys.session_heartbeats(), {f"{sid}:1": now.timestamp(), f"{sid}:2": now.timestamp()})
         pipe.expire(redis_keys.session_heartbeats(), redis_keys.SESSION_INDEX_TTL_SECONDS)
-        started = session.started_at or now
-        schedule_timer(sid, MAX, started + dt.timedelta(seconds=settings.SESSION_MAX_DURATION_SECONDS), pipe)
-        time_up = started + dt.timedelta(minutes=session.planned_duration_minutes or 10)
-        if time_up > now:
-            schedule_timer(sid, TIME_UP, time_up, pipe)
+        _running_timers_arm(session, started=session.started_at or now, pipe=pipe, now=now)
     else:
         schedule_timer(sid, JOIN, join_deadline(session), pipe)
     pipe.execute()
@@ -95,11 +89,21 @@ def presence_mark_active(session: ConversationSession) -> None:
     sid = str(session.id)
     started = session.started_at
     pipe = client().pipeline(transaction=True)
-    pipe.hset(redis_keys.session_active(sid), "status", "active")
+    pipe.hset(redis_keys.session_active(sid), "status", ACTIVE)
     pipe.zrem(redis_keys.session_deadlines(), timer(sid, JOIN))
-    schedule_timer(sid, MAX, started + dt.timedelta(seconds=settings.SESSION_MAX_DURATION_SECONDS), pipe)
-    schedule_timer(sid, TIME_UP, started + dt.timedelta(minutes=session.planned_duration_minutes or 10), pipe)
+    _running_timers_arm(session, started=started, pipe=pipe)
     pipe.execute()
+
+
+def _running_timers_arm(
+    session: ConversationSession, *, started: dt.datetime, pipe: Pipeline, now: dt.datetime | None = None
+) -> None:
+    """A running session's timers: its hard maximum, and its planned time up (unless past `now`)."""
+    sid = str(session.id)
+    schedule_timer(sid, MAX, started + dt.timedelta(seconds=settings.SESSION_MAX_DURATION_SECONDS), pipe)
+    time_up = started + dt.timedelta(minutes=session.planned_duration_minutes or 10)
+    if now is None or time_up > now:
+        schedule_timer(sid, TIME_UP, time_up, pipe)
 
 
 def presence_close(session: ConversationSession) -> None:

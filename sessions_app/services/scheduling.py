@@ -212,7 +212,8 @@ def _left_over(session: ConversationSession, now: dt.datetime) -> bool:
 
 
 def _held_elsewhere(session: ConversationSession, now: dt.datetime) -> Held | None:
-    """Another waiting or active session of a participant in MongoDB (the invitee's first), or None.
+    """Another waiting or active session of a participant in MongoDB (any one; reported as the invitee's,
+    slot 2, when the invitee is in it), or None.
 
     A session still waiting a minute past its join deadline is a leftover its join timer never came for (a
     store failed between its insert and its timer; the sweep ends an accepted one): it holds nobody.
@@ -241,9 +242,9 @@ def _stands_accepted(session: ConversationSession) -> bool:
     return accepted.only("id").first() is not None
 
 
-def _busy(held: Held) -> Conflict:
+def _busy(holder: Held) -> Conflict:
     """The invitee (slot 2) or the inviter (slot 1) holds another session, live or accepted."""
-    if held.slot == 2:
+    if holder.slot == 2:
         return Conflict(_("You already have a conversation session waiting or running."), "in_session")
     return Conflict(
         _("The other learner already has a conversation session waiting or running: try again once it has ended."),
