@@ -160,7 +160,11 @@ class _Blocks:
 
     at: float  # monotonic
     epoch: bytes | None
-    flagged: bool
+    flag: bytes | None  # the user's blocker flag: a new token at each block they make (`blocks_publish`)
+
+    @property
+    def flagged(self) -> bool:
+        return self.flag is not None
 
 
 # userId -> its last check, reused by the pairing that follows the request's own check.
@@ -182,7 +186,7 @@ def _settle(user_id: str, reply: list) -> _Snapshot:
     version, epoch, flag = reply
     if len(_seen) >= _SEEN_MAX:  # entries matter for a second; user ids come from callers
         _seen.clear()
-    _seen[user_id] = _Blocks(time.monotonic(), epoch, flag is not None)
+    _seen[user_id] = _Blocks(time.monotonic(), epoch, flag)
     return _refresh(version, _read_mirror, user_id)
 
 
@@ -221,17 +225,30 @@ def blocked_ids(user_id: str, *, max_age: float = 0.0) -> set[str]:
     return _blocks_of(user_id) if _blocks_of is not None else set()
 
 
+def blocker_flag_key(user_id: str) -> str:
+    """The key `blocks_moved` compares, for a caller that reads it in a round trip of its own."""
+    return redis_keys.blocker_flag(user_id)
+
+
+def blocks_moved(user_id: str, flag: bytes | None) -> bool:
+    """Whether `user_id` may have blocked someone since this process's last check of them (`blocked_ids`
+    answered from it): their blocker flag, read again, is not the one that check read."""
+    seen = _seen.get(user_id)
+    return seen is None or seen.flag != flag
+
+
 def blocks_publish(*, user_ids: Iterable[str]) -> None:
     """Flags users who just blocked someone: call it after writing MongoDB.
 
     The flag is only ever set (a lifted block leaves it: the user's pairings read MongoDB, which is
     right either way), so it races with nothing. It outlives the epoch it was written in, and every
     epoch starts with a rebuild that flags every blocker MongoDB held: while the epoch is present,
-    no blocker lacks its flag.
+    no blocker lacks its flag. Its value is a new token each time, so a pairing that read it before a
+    block tells, reading it again once its session is stored, that it must look again (`blocks_moved`).
     """
     pipe = client().pipeline(transaction=False)
     for user_id in user_ids:
-        pipe.set(redis_keys.blocker_flag(user_id), 1, ex=BLOCKER_FLAG_TTL_SECONDS)
+        pipe.set(redis_keys.blocker_flag(user_id), uuid.uuid4().hex, ex=BLOCKER_FLAG_TTL_SECONDS)
     execute_replicated(pipe)  # a flag lost in a failover would let a blocker meet the user blocked
 
 

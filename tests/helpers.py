@@ -6,6 +6,7 @@ import asyncio
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from channels.testing import WebsocketCommunicator
@@ -21,6 +22,21 @@ def request_body(**overrides: Any) -> dict[str, Any]:
 
 def ask(api, user_id: str, **overrides: Any):
     return api(user_id).post("/api/v1/matchmaking/requests/", request_body(**overrides), format="json")
+
+
+def after_the_first_read(monkeypatch, then: Callable[[], object]) -> None:
+    """Runs `then` once, as the next matchmaking POST's first round trip has answered (its checks passed):
+    a call racing that POST, landing between its checks and its insert."""
+    from matchmaking.services import queue
+
+    estimated_wait = queue.estimated_wait
+
+    def hooked(*args, **kwargs):
+        monkeypatch.setattr(queue, "estimated_wait", estimated_wait)
+        then()
+        return estimated_wait(*args, **kwargs)
+
+    monkeypatch.setattr(queue, "estimated_wait", hooked)
 
 
 async def open_socket(path: str, user_id: str) -> WebsocketCommunicator:

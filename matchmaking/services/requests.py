@@ -233,18 +233,25 @@ def _commit_pair(*, request: MatchmakingRequest, popped: Popped, now: dt.datetim
         now=now,
         pipe=pipe,
     )
-    # With the join timer, the bookings of both: an invitation accepted after their requests' own checks. An
-    # acceptance books, then looks for sessions in MongoDB, where this one now is; this pairing stored it, then
-    # reads the bookings: of the two, one sees the other (ARCHITECTURE.md, Sessions).
+    # With the join timer, in one MGET, the bookings of both (an invitation accepted after their requests'
+    # own checks) and the arriving user's blocker flag (a block since its check). An acceptance books, a
+    # report blocks, then each looks for sessions in MongoDB, where this one now is; this pairing stored it,
+    # then reads what they wrote: of the two, one sees the other (ARCHITECTURE.md, Sessions and Trust).
     try:
-        presence.bookings_read(session.participants, pipe)
-        *_, bookings = pipe.execute()
+        pipe.mget(*presence.bookings_keys(session.participants), restrictions.blocker_flag_key(request.user_id))
+        *_, (*bookings, flag) = pipe.execute()
     except STORE_ERRORS:  # no timer would end it: the session goes, never announced; the partner goes back
         with contextlib.suppress(*STORE_ERRORS):  # its MongoDB step first; Redis's may fail as the timer did
             lifecycle.session_discard(session=session)
         with contextlib.suppress(*STORE_ERRORS):  # else the reconciler puts its pending request back
             queue.requeue(popped)
         raise
+    if restrictions.blocks_moved(request.user_id, flag) and lifecycle.users_blocked(
+        user_id=request.user_id, other_id=partner.user_id
+    ):  # the report's ending of their sessions ran before this one was stored
+        lifecycle.session_discard(session=session)
+        queue.requeue(popped)  # back at its place; this pairing passes it over
+        return None
     if any(bookings):
         partner_state, mine_state = (
             scheduling.booking_state(user_id=user_id, session_id=booked.decode()) if booked else scheduling.STALE

@@ -7,9 +7,9 @@ import pytest
 from conversation import clock, redis_keys, restrictions
 from conversation.redis import client as redis
 from matchmaking.documents import MatchmakingRequest
-from sessions_app.documents import UserBlock
+from sessions_app.documents import ConversationSession, UserBlock
 from sessions_app.services import lifecycle
-from tests.helpers import ask
+from tests.helpers import after_the_first_read, ask
 
 
 @pytest.fixture
@@ -33,7 +33,7 @@ def test_a_pairing_of_users_without_blocks_reads_no_blocks_from_mongodb(api, blo
     assert ask(api, "dave", targetLanguageCode="de").json()["matchedWithUserId"] == "carol"
     # The first pairing found no mirror: it rebuilt the flags and answered from MongoDB; the next read nothing.
     assert block_reads == ["bob"]
-    assert redis().get(redis_keys.blocker_flag("erin")) == b"1"
+    assert redis().get(redis_keys.blocker_flag("erin"))
     assert redis().get(redis_keys.blocker_flag("bob")) is None
 
 
@@ -54,7 +54,7 @@ def test_a_block_saved_as_a_document_is_flagged_too(api):
     ask(api, "alice")
     ask(api, "bob")  # the mirror is built now
     UserBlock(user_id="dave", blocked_user_id="carol", created_at=clock.now()).save()
-    assert redis().get(redis_keys.blocker_flag("dave")) == b"1"
+    assert redis().get(redis_keys.blocker_flag("dave"))
     ask(api, "carol")
     assert ask(api, "dave").json()["status"] == "pending"
 
@@ -69,7 +69,7 @@ def test_when_redis_lost_the_mirror_the_next_pairing_rebuilds_it_and_blocks_stil
     ask(api, "carol")
     assert ask(api, "dave").json()["status"] == "pending"  # answered from MongoDB while the flags were rebuilt
     assert block_reads == ["dave"]
-    assert redis().get(redis_keys.blocker_flag("carol")) == b"1" and redis().get(redis_keys.blocker_flag("dave"))
+    assert redis().get(redis_keys.blocker_flag("carol")) and redis().get(redis_keys.blocker_flag("dave"))
     epoch = redis().get(redis_keys.blocks_epoch())
     assert epoch and not epoch.startswith(restrictions.REBUILDING.encode())
     assert 0 < redis().ttl(redis_keys.blocks_epoch()) < redis().ttl(redis_keys.blocker_flag("carol"))
@@ -82,3 +82,23 @@ def test_a_lifted_block_lets_the_pair_meet_at_once(api):
     UserBlock.objects(user_id__in=["carol", "dave"]).delete()  # what moderation's block_lift does
     ask(api, "carol")
     assert ask(api, "dave").json()["matchedWithUserId"] == "carol"
+
+
+def test_a_report_racing_a_pairing_leaves_the_pair_no_session(api, monkeypatch):
+    """The report blocks the pair just after the arriving user's check, and ends their sessions before the
+    pairing stores one: the pairing reads the blocker flag again once stored, and discards its session."""
+    ask(api, "erin")
+    ask(api, "frank")  # the mirror is built now
+    ask(api, "alice")
+    after_the_first_read(monkeypatch, lambda: block("alice", "bob"))
+    assert ask(api, "bob").json()["status"] == "pending"
+    assert ConversationSession.objects(participant2_id="bob").count() == 0
+    assert {r.user_id for r in MatchmakingRequest.objects(status="pending")} == {"alice", "bob"}
+    assert ask(api, "carol").json()["matchedWithUserId"] == "alice"  # she kept her place
+
+
+def test_each_block_writes_a_new_flag(api):
+    block("alice", "bob")
+    first = redis().get(redis_keys.blocker_flag("alice"))
+    block("alice", "carol")
+    assert first and redis().get(redis_keys.blocker_flag("alice")) not in (None, first)

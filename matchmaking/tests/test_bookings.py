@@ -5,7 +5,6 @@ matchmaking POST comes first, and the two never both fail (ARCHITECTURE.md, Sess
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -14,11 +13,10 @@ from conversation import breaker, clock, redis_keys
 from conversation.redis import client as redis
 from matchmaking.documents import MatchmakingRequest
 from matchmaking.redis_scripts import QueueMember
-from matchmaking.services import queue
 from matchmaking.services import requests as mm
 from sessions_app.documents import ConversationSession
 from sessions_app.services import scheduling
-from tests.helpers import ask
+from tests.helpers import after_the_first_read, ask
 
 QUEUE = redis_keys.matchmaking_queue("fr", "B1")
 
@@ -49,18 +47,6 @@ def _stood(invitation: str) -> None:
     ConversationSession.objects(id=invitation).update_one(set__invitation="accepted")
 
 
-def _after_the_first_read(monkeypatch, then: Callable[[], object]) -> None:
-    """Runs `then` once, as the next matchmaking POST's first round trip has answered (no booking seen)."""
-    estimated_wait = queue.estimated_wait
-
-    def hooked(*args, **kwargs):
-        monkeypatch.setattr(queue, "estimated_wait", estimated_wait)
-        then()
-        return estimated_wait(*args, **kwargs)
-
-    monkeypatch.setattr(queue, "estimated_wait", hooked)
-
-
 def _queued() -> list[str]:
     return [QueueMember.decode(raw).user_id for raw in redis().zrange(QUEUE, 0, -1)]
 
@@ -73,7 +59,7 @@ def test_an_arrival_that_accepted_an_invitation_after_its_check_is_not_paired(ap
     """Its first read found no booking; the acceptance came, found no request to cancel, and then the request
     was stored. The pairing reads the bookings: the request is cancelled, the partner goes back to its place."""
     waiting = ask(api, "alice").json()
-    _after_the_first_read(monkeypatch, lambda: _accepted(api, "dave", "bob"))
+    after_the_first_read(monkeypatch, lambda: _accepted(api, "dave", "bob"))
     assert _refused(ask(api, "bob"))
     assert MatchmakingRequest.objects.get(user_id="bob").status == "cancelled"
     assert ConversationSession.objects(invitation=None).count() == 0
@@ -87,7 +73,7 @@ def test_a_pairing_that_runs_into_its_users_acceptance_on_its_way_waits_for_it(a
     goes through; if it stands, the request is cancelled. Never both, never neither."""
     waiting = ask(api, "alice").json()
     invitation = _invitation(api, "dave", "bob")
-    _after_the_first_read(monkeypatch, lambda: _claimed(invitation))
+    after_the_first_read(monkeypatch, lambda: _claimed(invitation))
     monkeypatch.setattr(mm, "_acceptance_settle", lambda: (_stood if acceptance == "stood" else _given_up)(invitation))
     arrival = ask(api, "bob")
     instant = ConversationSession.objects(invitation=None)
@@ -103,7 +89,7 @@ def test_a_pairing_that_runs_into_its_users_acceptance_on_its_way_waits_for_it(a
 def test_a_request_stored_after_its_users_acceptance_with_nobody_to_pair_is_refused_not_queued(api, monkeypatch):
     """Its first read found no booking; the acceptance came, found no request to cancel, and then the request
     was stored with nobody waiting: the pairing step reads the booking instead of queueing it."""
-    _after_the_first_read(monkeypatch, lambda: _accepted(api, "dave", "bob"))
+    after_the_first_read(monkeypatch, lambda: _accepted(api, "dave", "bob"))
     assert _refused(ask(api, "bob"))
     assert MatchmakingRequest.objects.get(user_id="bob").status == "cancelled"
     assert _queued() == []
@@ -116,7 +102,7 @@ def test_a_lone_arrival_whose_users_acceptance_is_on_its_way_waits_for_it(api, m
     """Booked after the request's check, not stored yet, nobody waiting: the request is queued if the
     acceptance gives up, refused if it stands."""
     invitation = _invitation(api, "dave", "bob")
-    _after_the_first_read(monkeypatch, lambda: _claimed(invitation))
+    after_the_first_read(monkeypatch, lambda: _claimed(invitation))
     waits = []
 
     def settled():
@@ -152,7 +138,7 @@ def test_a_stale_booking_met_by_the_pairing_step_is_deleted_and_the_request_queu
     session_id = _accepted(api, "alice", "bob")
     ConversationSession.objects(id=session_id).update_one(set__status="cancelled")
     redis().delete(redis_keys.session_booked("alice"))
-    _after_the_first_read(monkeypatch, lambda: redis().set(redis_keys.session_booked("alice"), session_id))
+    after_the_first_read(monkeypatch, lambda: redis().set(redis_keys.session_booked("alice"), session_id))
     assert ask(api, "alice").json()["status"] == "pending"
     assert redis().get(redis_keys.session_booked("alice")) is None
     assert ask(api, "carol").json()["matchedWithUserId"] == "alice"
@@ -217,7 +203,7 @@ def test_a_pairing_whose_redis_step_fails_leaves_no_session_behind(api, monkeypa
         raise RedisConnectionError("Redis went away")
 
     with monkeypatch.context() as failing:
-        failing.setattr(mm.presence, "bookings_read", redis_gone)
+        failing.setattr(mm.presence, "bookings_keys", redis_gone)
         try:
             assert ask(api, "bob").status_code == 503
         finally:
@@ -230,7 +216,7 @@ def test_a_pairing_whose_redis_step_fails_leaves_no_session_behind(api, monkeypa
 def test_a_request_its_users_acceptance_cancelled_while_it_waited_is_not_queued_again(api, monkeypatch):
     ask(api, "alice")
     invitation = _invitation(api, "dave", "bob")
-    _after_the_first_read(monkeypatch, lambda: _claimed(invitation))
+    after_the_first_read(monkeypatch, lambda: _claimed(invitation))
 
     def still_on_its_way():  # ... and on the last wait it stands: its cancel of bob's search ran
         for request in MatchmakingRequest.objects(user_id="bob", status="pending"):

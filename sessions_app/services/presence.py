@@ -186,9 +186,9 @@ def booked_session_id(user_id: str) -> str | None:
     return value.decode() if value else None
 
 
-def bookings_read(user_ids: list[str], pipe: Pipeline) -> None:
-    """Queues on `pipe` the read of the users' bookings: its reply is a list, bytes or None for each."""
-    pipe.mget([redis_keys.session_booked(user_id) for user_id in user_ids])
+def bookings_keys(user_ids: list[str]) -> list[str]:
+    """The keys of the users' bookings, for a caller's MGET: their values are the booked ids, bytes or None."""
+    return [redis_keys.session_booked(user_id) for user_id in user_ids]
 
 
 def sessions_held_keys(user_id: str) -> tuple[str, str]:
