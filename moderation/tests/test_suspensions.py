@@ -16,7 +16,7 @@ from channels.testing import WebsocketCommunicator
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from config.asgi import application
-from conversation import breaker, redis_keys, restrictions
+from conversation import breaker, clock, redis_keys, restrictions
 from conversation.auth import mint_token
 from conversation.events import access_group, user_group
 from conversation.redis import client as redis
@@ -24,6 +24,7 @@ from matchmaking.documents import MatchmakingRequest
 from moderation.documents import Suspension
 from mongoadmin.documents import AdminAuditEntry
 from sessions_app.documents import ConversationSession
+from sessions_app.services import scheduling
 from tests.helpers import ask, next_event, open_socket
 from tests.processes import http, web_servers
 
@@ -344,3 +345,25 @@ def test_it_takes_effect_within_a_second_on_every_web_process_and_lifts_as_fast(
             lifted_after = time.monotonic() - started if code == 200 else None
         assert lifted_after is not None and lifted_after < 1
         print(f"lifted on the other process after {lifted_after:.3f}s")
+
+
+@pytest.mark.parametrize("suspended", ["alice", "bob"])
+def test_an_invitation_sent_as_either_user_is_suspended_does_not_survive(api, monkeypatch, suspended):
+    """The suspension lands between the invitation's checks and its insert, and ends the user's live sessions
+    before it: the invitation, checked again once stored, is taken back."""
+    open_count = scheduling.invitations_open_count
+
+    def then_suspended(**kwargs):
+        monkeypatch.setattr(scheduling, "invitations_open_count", open_count)
+        suspend(api, suspended)
+        return open_count(**kwargs)
+
+    monkeypatch.setattr(scheduling, "invitations_open_count", then_suspended)
+    later = (clock.now() + dt.timedelta(days=2)).isoformat()
+    body = {"participant2Id": "bob", "targetLanguageCode": "fr", "scheduledAt": later}
+    refused = api("alice").post("/api/v1/sessions/", body, format="json")
+    if suspended == "alice":
+        assert refused.status_code == 403 and refused.json()["code"] == "suspended"
+    else:
+        assert refused.status_code == 400 and "participant2Id" in refused.json()["fields"]
+    assert ConversationSession.objects(participant1_id="alice").count() == 0

@@ -19,6 +19,7 @@ from mongoengine.queryset import QuerySet
 from rest_framework.exceptions import ValidationError
 
 from conversation import clock, events, redis_keys, restrictions
+from conversation.auth import Suspended
 from conversation.documents import reloaded
 from conversation.errors import Conflict
 from conversation.lookups import parse_object_id
@@ -59,11 +60,25 @@ def _check_invite(*, user_id: str, partner_id: str, scheduled_at: dt.datetime, n
     if lifecycle.users_blocked(user_id=user_id, other_id=partner_id) or restrictions.is_suspended(
         partner_id, max_age=1.0
     ):
-        raise ValidationError({"participant2Id": [_("You cannot schedule a session with this user.")]})
+        raise _cannot_schedule()
     if scheduled_at <= now:
         raise ValidationError({"scheduledAt": [_("Must be in the future.")]})
     if scheduled_at > now + MAX_AHEAD:
         raise ValidationError({"scheduledAt": [_("Must be at most 30 days ahead.")]})
+
+
+def _check_invite_stored(*, user_id: str, partner_id: str) -> None:
+    """The checks a suspension or a report racing the invitation may have changed, made again once it is
+    stored: each of them writes its change, then ends the live sessions of the user (the pair), so one that
+    looked before the insert missed it, and this call sees its change."""
+    if restrictions.is_suspended(user_id):
+        raise Suspended()
+    if restrictions.is_suspended(partner_id) or lifecycle.users_blocked(user_id=user_id, other_id=partner_id):
+        raise _cannot_schedule()
+
+
+def _cannot_schedule() -> ValidationError:
+    return ValidationError({"participant2Id": [_("You cannot schedule a session with this user.")]})
 
 
 def invitations_open_count(*, user_id: str) -> int:
@@ -108,6 +123,11 @@ def session_schedule(
             now=now,
             invitation=INVITATION_PENDING,
         )
+    try:
+        _check_invite_stored(user_id=user_id, partner_id=partner_id)
+    except (Suspended, ValidationError):
+        lifecycle.session_discard(session=session)  # never announced
+        raise
     events.push(events.user_group(partner_id), "invitation.received", {"session": session_json(session)})
     return session
 

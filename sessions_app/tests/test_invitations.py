@@ -20,7 +20,7 @@ from matchmaking.documents import MatchmakingRequest
 from sessions_app import consumers
 from sessions_app.documents import ConversationSession, UserBlock
 from sessions_app.redis_scripts import Scripts
-from sessions_app.services import presence, scheduling
+from sessions_app.services import lifecycle, presence, scheduling
 from sessions_app.services.sweeper import sessions_sweep
 from tests.helpers import ask, next_event, open_socket
 
@@ -646,3 +646,24 @@ def test_an_acceptance_whose_claim_ran_out_before_its_store_stops(api, soon, mon
     assert refused.status_code == 409 and refused.json()["code"] == "invitation_in_progress"
     assert ConversationSession.objects.get(id=session_id).invitation == "pending"
     assert booked("alice", "bob") == [None, None]
+
+
+def _racing_the_insert(monkeypatch, then) -> None:
+    """Runs `then` once, after an invitation's checks and before its insert (a call landing in between)."""
+    open_count = scheduling.invitations_open_count
+
+    def hooked(**kwargs):
+        monkeypatch.setattr(scheduling, "invitations_open_count", open_count)
+        then()
+        return open_count(**kwargs)
+
+    monkeypatch.setattr(scheduling, "invitations_open_count", hooked)
+
+
+def test_an_invitation_sent_as_a_report_blocks_the_pair_does_not_survive(api, soon, monkeypatch):
+    """The report blocks the pair and ends their live sessions between the invitation's checks and its insert."""
+    _racing_the_insert(monkeypatch, lambda: lifecycle.users_block(user_id="alice", other_id="bob", session_id=None,
+                                                                  now=clock.now()))  # fmt: skip
+    refused = invite(api, "bob", "alice", soon)
+    assert refused.status_code == 400 and "participant2Id" in refused.json()["fields"]
+    assert ConversationSession.objects(participant1_id="bob").count() == 0
