@@ -34,7 +34,7 @@ CONFLICT_CODES = (
     "recording_exists", "upload_window_closed",
     "not_open", "already_suspended", "already_lifted", "suspension_in_progress",
     "too_many_invitations", "not_invited", "invitation_in_progress", "already_reported",
-    "partner_in_session",
+    "partner_in_session", "not_reportable",
 )  # fmt: skip
 
 # The code of each status when the exception names none of its own (shared/API.md, Errors).

@@ -242,13 +242,20 @@ def session_report(
 ) -> ConversationSession:
     """Blocks the pair both ways, ends the session if it is live, and stores the report.
 
-    One report per reporter and session: a repeat is 409 `already_reported` and does nothing (a staff
-    member may have lifted the block since). The report is stored last, by an upsert on the pair, so that
+    Not by the inviter of an invitation never accepted (409 `not_reportable`). One report per reporter and
+    session: a repeat is 409 `already_reported` and does nothing (a staff member may have lifted the block
+    since). The report is stored last, by an upsert on the pair, so that
     a call cut short (503) stored nothing and its retry does it all: the block and the ending are
     idempotent. The check and the upsert run under a Redis lock per reporter and session: there is no
     unique index (a release could not build one over the duplicates stored before), and two calls at the
     very same moment would otherwise both store.
     """
+    if session.awaits_answer and user_id == session.participant1_id:
+        # Anyone may invite anyone: reporting one's own invitation would file reports, and blocks, against
+        # learners who never answered it. Its invitee may report it (an unwanted invitation).
+        raise Conflict(
+            _("You cannot report an invitation you sent that was never accepted: cancel it instead."), "not_reportable"
+        )
     now = clock.now()
     partner = session.partner_of(user_id)
     mine = SessionReport.objects(session_id=str(session.id), reporter_id=user_id)

@@ -18,7 +18,7 @@ from conversation.errors import Conflict
 from conversation.redis import client as redis
 from matchmaking.documents import MatchmakingRequest
 from sessions_app import consumers
-from sessions_app.documents import ConversationSession, UserBlock
+from sessions_app.documents import ConversationSession, SessionReport, UserBlock
 from sessions_app.redis_scripts import Scripts
 from sessions_app.services import lifecycle, presence, scheduling
 from sessions_app.services.sweeper import sessions_sweep
@@ -169,6 +169,18 @@ def test_a_report_cancels_the_sessions_the_pair_has_scheduled(api, soon):
     assert ConversationSession.objects.get(id=other).status == "waiting"
     assert api("alice").get("/api/v1/sessions/invitations/").json()["count"] == 0
     assert booked("alice", "bob") == [None, None]
+
+
+def test_only_the_invitee_may_report_an_invitation_never_accepted(api, soon):
+    """Anyone may invite anyone: its sender reporting it would file a report and a block against a learner who
+    never answered. The invitee may (an unwanted invitation)."""
+    sent = invite(api, "mallory", "alice", soon).json()["id"]
+    refused = api("mallory").post(f"/api/v1/sessions/{sent}/report/", {"reason": "abuse"}, format="json")
+    assert refused.status_code == 409 and refused.json()["code"] == "not_reportable"
+    assert not SessionReport.objects(reporter_id="mallory") and not UserBlock.objects(user_id="mallory")
+    assert ConversationSession.objects.get(id=sent).status == "waiting"
+    assert api("alice").post(f"/api/v1/sessions/{sent}/report/", {"reason": "spam"}, format="json").status_code == 200
+    assert SessionReport.objects.get(reporter_id="alice").reported_user_id == "mallory"
 
 
 def test_invitations_are_rate_limited_even_when_each_is_cancelled(api, soon, settings):
