@@ -105,8 +105,11 @@ def request_create(
         raise Conflict(_("You already have a pending matchmaking request."), "request_pending") from None
     metrics.count("matchmaking_requests_total", "created")
     paired = request_pair(request=request, now=now, score=score)
-    if paired.status == CANCELLED and presence.booked_session_id(data.user_id):
-        raise _booked()  # its user accepted an invitation while it was paired, which cancelled it
+    if paired.status == CANCELLED:  # while it was paired: its user accepted an invitation, or was suspended
+        if presence.booked_session_id(data.user_id):
+            raise _booked()
+        if restrictions.is_suspended(data.user_id):
+            raise Suspended()
     return paired
 
 
@@ -122,9 +125,10 @@ def request_pair(
     """Pairs a pending request with the best waiting partner, or leaves it queued (unless its user has booked
     since the request's check: cancelled then, as the acceptance does)."""
     now = now or clock.now()
-    # A suspension racing this request: never paired (costs no Redis command right after the request's own check).
+    # A suspension racing this request: never paired, cancelled as the suspension does (its cancel may have come
+    # before the request was stored). Costs no Redis command right after the request's own check.
     if restrictions.is_suspended(request.user_id, max_age=SUSPENSION_CHECK_AGE):
-        return request
+        return request_cancel_if_pending(request=request)
     score = request.created_at.timestamp() if score is None else score
     never = _NeverPaired(user_id=request.user_id)
     waits = _AcceptanceWaits()

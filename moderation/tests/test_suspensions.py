@@ -21,6 +21,7 @@ from conversation.auth import mint_token
 from conversation.events import access_group, user_group
 from conversation.redis import client as redis
 from matchmaking.documents import MatchmakingRequest
+from matchmaking.services import requests as mm
 from moderation.documents import Suspension
 from mongoadmin.documents import AdminAuditEntry
 from sessions_app.documents import ConversationSession
@@ -367,3 +368,18 @@ def test_an_invitation_sent_as_either_user_is_suspended_does_not_survive(api, mo
     else:
         assert refused.status_code == 400 and "participant2Id" in refused.json()["fields"]
     assert ConversationSession.objects(participant1_id="alice").count() == 0
+
+
+def test_a_matchmaking_request_stored_as_its_user_is_suspended_is_refused_and_cancelled(api, monkeypatch):
+    """The suspension's cancel of the user's requests ran just before, or just after, the request's insert."""
+    stored = mm.insert
+
+    def then_suspended(document):
+        stored(document)
+        suspend(api, "bob")
+
+    monkeypatch.setattr(mm, "insert", then_suspended)
+    refused = ask(api, "bob")
+    assert refused.status_code == 403 and refused.json()["code"] == "suspended"
+    assert MatchmakingRequest.objects.get(user_id="bob").status == "cancelled"
+    assert redis().zcard(redis_keys.matchmaking_queue("fr", "B1")) == 0

@@ -679,3 +679,19 @@ def test_an_invitation_sent_as_a_report_blocks_the_pair_does_not_survive(api, so
     refused = invite(api, "bob", "alice", soon)
     assert refused.status_code == 400 and "participant2Id" in refused.json()["fields"]
     assert ConversationSession.objects(participant1_id="bob").count() == 0
+
+
+def test_an_acceptance_whose_invitation_is_cancelled_under_it_is_told_so(api, soon, monkeypatch):
+    """The cancel removed the claim: 409 not_invited (there is nothing to accept), not a 'try again'."""
+    session_id = invite(api, "alice", "bob", soon).json()["id"]
+    held_elsewhere = scheduling._held_elsewhere
+
+    def cancelled_meanwhile(session, now):
+        assert api("alice").post(f"/api/v1/sessions/{session_id}/cancel/").status_code == 200
+        return held_elsewhere(session, now)
+
+    monkeypatch.setattr(scheduling, "_held_elsewhere", cancelled_meanwhile)
+    refused = api("bob").post(f"/api/v1/sessions/{session_id}/accept/")
+    assert refused.status_code == 409 and refused.json()["code"] == "not_invited"
+    assert ConversationSession.objects.get(id=session_id).status == "cancelled"
+    assert booked("alice", "bob") == [None, None]
