@@ -108,7 +108,8 @@ def blocks_epoch() -> str:
 
 
 def blocker_flag(user_id: str) -> str:
-    """'1' (TTL two days): `user_id` has or had blocks, so its pairings read them from MongoDB."""
+    """A token, new at each block (TTL two days): `user_id` has or had blocks, so its pairings read them from
+    MongoDB."""
     return f"restrict:blocker:{user_id}"
 
 

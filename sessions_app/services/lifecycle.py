@@ -30,6 +30,8 @@ from sessions_app.documents import (
     END_COMPLETED,
     END_REPORTED,
     END_TIMEOUT,
+    INVITATION_DECLINED,
+    INVITATION_PENDING,
     LIVE_STATUSES,
     REPORT_OPEN,
     WAITING,
@@ -250,12 +252,10 @@ def session_report(
     unique index (a release could not build one over the duplicates stored before), and two calls at the
     very same moment would otherwise both store.
     """
-    if session.awaits_answer and user_id == session.participant1_id:
-        # Anyone may invite anyone: reporting one's own invitation would file reports, and blocks, against
-        # learners who never answered it. Its invitee may report it (an unwanted invitation).
-        raise Conflict(
-            _("You cannot report an invitation you sent that was never accepted: cancel it instead."), "not_reportable"
-        )
+    if user_id == session.participant1_id and session.invitation in (INVITATION_PENDING, INVITATION_DECLINED):
+        # Anyone may invite anyone: reporting one's own invitation, unanswered or declined, would file reports
+        # and blocks against learners who never met the reporter. Its invitee may report it (unwanted).
+        raise Conflict(_("You cannot report an invitation you sent that was never accepted."), "not_reportable")
     now = clock.now()
     partner = session.partner_of(user_id)
     mine = SessionReport.objects(session_id=str(session.id), reporter_id=user_id)

@@ -9,6 +9,7 @@ endReason `timeout` by the sweeper.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 
 from bson import ObjectId
@@ -21,7 +22,7 @@ from rest_framework.exceptions import ValidationError
 from conversation import clock, events, redis_keys, restrictions
 from conversation.auth import Suspended
 from conversation.documents import reloaded
-from conversation.errors import Conflict
+from conversation.errors import STORE_ERRORS, Conflict
 from conversation.lookups import parse_object_id
 from conversation.redis import held
 from sessions_app.documents import (
@@ -125,8 +126,9 @@ def session_schedule(
         )
     try:
         _check_invite_stored(user_id=user_id, partner_id=partner_id)
-    except (Suspended, ValidationError):
-        lifecycle.session_discard(session=session)  # never announced
+    except Exception:  # refused, or a store failed (503): never announced, nothing left for a retry to double
+        with contextlib.suppress(*STORE_ERRORS):
+            lifecycle.session_discard(session=session)
         raise
     events.push(events.user_group(partner_id), "invitation.received", {"session": session_json(session)})
     return session

@@ -183,6 +183,14 @@ def test_only_the_invitee_may_report_an_invitation_never_accepted(api, soon):
     assert SessionReport.objects.get(reporter_id="alice").reported_user_id == "mallory"
 
 
+def test_an_invitation_declined_is_not_reportable_by_its_sender_either(api, soon):
+    sent = invite(api, "mallory", "bob", soon).json()["id"]
+    assert api("bob").post(f"/api/v1/sessions/{sent}/decline/").status_code == 200
+    refused = api("mallory").post(f"/api/v1/sessions/{sent}/report/", {"reason": "abuse"}, format="json")
+    assert refused.status_code == 409 and refused.json()["code"] == "not_reportable"
+    assert not SessionReport.objects(reporter_id="mallory") and not UserBlock.objects(user_id="mallory")
+
+
 def test_invitations_are_rate_limited_even_when_each_is_cancelled(api, soon, settings):
     """The open-invitation cap bounds what waits; the hourly limit bounds what a loop can send."""
     settings.SESSION_INVITATIONS_PER_HOUR = 3
