@@ -202,10 +202,16 @@ def is_suspended(user_id: str, *, max_age: float = 0.0) -> bool:
     `max_age` > 0 trusts a copy checked that many seconds ago (authentication, AUTH_CHECK_AGE; pairing,
     right after the request's own check), so the answer then costs no Redis command at all.
     """
+    return suspension_checked(user_id, max_age=max_age)[0]
+
+
+def suspension_checked(user_id: str, *, max_age: float = 0.0) -> tuple[bool, bytes | None]:
+    """`is_suspended`, and the suspensions' version its answer came from: `version_key()` read later to the
+    same value means no suspension was made or lifted since (each writes a new version)."""
     snapshot = _snapshot
     if max_age <= 0 or time.monotonic() - snapshot.checked_at > max_age:
         snapshot = _check(user_id)
-    return snapshot.suspended(user_id)
+    return snapshot.suspended(user_id), snapshot.version
 
 
 def blocked_ids(user_id: str, *, max_age: float = 0.0) -> set[str]:
@@ -214,6 +220,12 @@ def blocked_ids(user_id: str, *, max_age: float = 0.0) -> set[str]:
     `max_age` > 0 trusts the flag read by this user's check that many seconds ago (the matchmaking request's
     own, `suspended_in`), so the answer costs no Redis command either.
     """
+    return blocks_checked(user_id, max_age=max_age)[0]
+
+
+def blocks_checked(user_id: str, *, max_age: float = 0.0) -> tuple[set[str], bytes | None]:
+    """`blocked_ids`, and the user's blocker flag its answer came from: `blocker_flag_key(user_id)` read later
+    to the same value means the user made no block since (each writes a new flag)."""
     seen = _seen.get(user_id)
     if seen is None or max_age <= 0 or time.monotonic() - seen.at > max_age:
         _check(user_id)
@@ -221,20 +233,14 @@ def blocked_ids(user_id: str, *, max_age: float = 0.0) -> set[str]:
     if seen.epoch is None or seen.epoch.startswith(REBUILDING.encode()):
         _rebuild_blocker_flags()
     elif not seen.flagged:
-        return set()
-    return _blocks_of(user_id) if _blocks_of is not None else set()
+        return set(), seen.flag
+    return (_blocks_of(user_id) if _blocks_of is not None else set()), seen.flag
 
 
 def blocker_flag_key(user_id: str) -> str:
-    """The key `blocks_moved` compares, for a caller that reads it in a round trip of its own."""
+    """The key of `user_id`'s blocker flag (`blocks_checked`), for a caller that reads it in a round trip of
+    its own."""
     return redis_keys.blocker_flag(user_id)
-
-
-def blocks_moved(user_id: str, flag: bytes | None) -> bool:
-    """Whether `user_id` may have blocked someone since this process's last check of them (`blocked_ids`
-    answered from it): their blocker flag, read again, is not the one that check read."""
-    seen = _seen.get(user_id)
-    return seen is None or seen.flag != flag
 
 
 def blocks_publish(*, user_ids: Iterable[str]) -> None:
@@ -244,7 +250,7 @@ def blocks_publish(*, user_ids: Iterable[str]) -> None:
     right either way), so it races with nothing. It outlives the epoch it was written in, and every
     epoch starts with a rebuild that flags every blocker MongoDB held: while the epoch is present,
     no blocker lacks its flag. Its value is a new token each time, so a pairing that read it before a
-    block tells, reading it again once its session is stored, that it must look again (`blocks_moved`).
+    block tells, reading it again once its session is stored, that it must look again (`blocks_checked`).
     """
     pipe = client().pipeline(transaction=False)
     for user_id in user_ids:

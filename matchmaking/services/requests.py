@@ -127,10 +127,11 @@ def request_pair(
     now = now or clock.now()
     # A suspension racing this request: never paired, cancelled as the suspension does (its cancel may have come
     # before the request was stored). Costs no Redis command right after the request's own check.
-    if restrictions.is_suspended(request.user_id, max_age=SUSPENSION_CHECK_AGE):
+    suspended, version = restrictions.suspension_checked(request.user_id, max_age=SUSPENSION_CHECK_AGE)
+    if suspended:
         return request_cancel_if_pending(request=request)
     score = request.created_at.timestamp() if score is None else score
-    never = _NeverPaired(user_id=request.user_id)
+    never = _NeverPaired(user_id=request.user_id, suspensions_version=version)
     waits = _AcceptanceWaits()
     for _attempt in range(PAIR_ATTEMPTS):
         popped = queue.pair_step(request=request, score=score, now=now.timestamp(), excluded=never.ids, enqueue=enqueue)
@@ -147,7 +148,7 @@ def request_pair(
         if never.unfit(popped):
             continue
         try:
-            outcome = _commit_pair(request=request, popped=popped, now=now)
+            outcome = _commit_pair(request=request, popped=popped, now=now, never=never)
         except _AcceptanceOnItsWay as on_its_way:  # the partner is back at its place, or cancelled (booked)
             if not waits.settle(on_its_way, partner_id=popped.member.user_id, excluded=never.ids):
                 break
@@ -164,8 +165,10 @@ class _NeverPaired:
     blocked by its user, or whose acceptance it waited for too often (`_AcceptanceWaits`)."""
 
     user_id: str
+    suspensions_version: bytes | None  # what the user's suspension check read (`restrictions.suspension_checked`)
     ids: set[str] = field(default_factory=set)
     blocks_read: bool = False  # read only once there is someone to pair with: an arrival that waits costs no read
+    blocks_flag: bytes | None = None  # what that read answered from (`restrictions.blocks_checked`)
 
     def unfit(self, popped: Popped) -> bool:
         """True if the popped partner is suspended or blocked; the user's blocks are read at the first partner."""
@@ -175,7 +178,8 @@ class _NeverPaired:
             return True
         if not self.blocks_read:
             self.blocks_read = True
-            self.ids |= restrictions.blocked_ids(self.user_id, max_age=SUSPENSION_CHECK_AGE)
+            blocked, self.blocks_flag = restrictions.blocks_checked(self.user_id, max_age=SUSPENSION_CHECK_AGE)
+            self.ids |= blocked
             if partner_id in self.ids:
                 queue.requeue(popped)  # a blocked partner goes back to its place
                 return True
@@ -205,7 +209,9 @@ def _wait_in_queue(request: MatchmakingRequest, score: float) -> MatchmakingRequ
     return current
 
 
-def _commit_pair(*, request: MatchmakingRequest, popped: Popped, now: dt.datetime) -> MatchmakingRequest | None:
+def _commit_pair(
+    *, request: MatchmakingRequest, popped: Popped, now: dt.datetime, never: _NeverPaired
+) -> MatchmakingRequest | None:
     """MongoDB commit of a pair popped from Redis: the request matched; or as it stands, cancelled or reloaded
     (booked, or cancelled meanwhile); None to look again (the partner no longer pending, or booked).
     `_AcceptanceOnItsWay`: pair again once an acceptance of either has settled."""
@@ -238,24 +244,27 @@ def _commit_pair(*, request: MatchmakingRequest, popped: Popped, now: dt.datetim
         pipe=pipe,
     )
     # With the join timer, in one MGET, the bookings of both (an invitation accepted after their requests'
-    # own checks) and the arriving user's blocker flag (a block since its check). An acceptance books, a
-    # report blocks, then each looks for sessions in MongoDB, where this one now is; this pairing stored it,
-    # then reads what they wrote: of the two, one sees the other (ARCHITECTURE.md, Sessions and Trust).
+    # own checks), the arriving user's blocker flag (a block since its check) and the suspensions' version (a
+    # suspension since). An acceptance books, a report blocks, a suspension is published, then each looks for
+    # sessions in MongoDB, where this one now is; this pairing stored it, then reads what they wrote: of the
+    # two, one sees the other (ARCHITECTURE.md, Sessions, Trust and safety).
     try:
-        pipe.mget(*presence.bookings_keys(session.participants), restrictions.blocker_flag_key(request.user_id))
-        *_, (*bookings, flag) = pipe.execute()
+        pipe.mget(
+            *presence.bookings_keys(session.participants), restrictions.blocker_flag_key(request.user_id),
+            restrictions.version_key(),
+        )  # fmt: skip
+        *_, (*bookings, flag, version) = pipe.execute()
     except STORE_ERRORS:  # no timer would end it: the session goes, never announced; the partner goes back
         with contextlib.suppress(*STORE_ERRORS):  # its MongoDB step first; Redis's may fail as the timer did
             lifecycle.session_discard(session=session)
         with contextlib.suppress(*STORE_ERRORS):  # else the reconciler puts its pending request back
             queue.requeue(popped)
         raise
-    if restrictions.blocks_moved(request.user_id, flag) and lifecycle.users_blocked(
-        user_id=request.user_id, other_id=partner.user_id
-    ):  # the report's ending of their sessions ran before this one was stored
-        lifecycle.session_discard(session=session)
-        queue.requeue(popped)  # back at its place; this pairing passes it over
-        return None
+    if stopped := _restricted_since(request=request, partner=partner, never=never, flag=flag, version=version):
+        lifecycle.session_discard(session=session)  # their clean-up looked before it was stored
+        if stopped != _PARTNER_SUSPENDED:
+            queue.requeue(popped)  # back at its place; this pairing passes it over
+        return request_cancel_if_pending(request=request) if stopped == _SUSPENDED else None
     if any(bookings):
         partner_state, mine_state = (
             scheduling.booking_state(user_id=user_id, session_id=booked.decode()) if booked else scheduling.STALE
@@ -290,6 +299,25 @@ def _commit_pair(*, request: MatchmakingRequest, popped: Popped, now: dt.datetim
         )  # fmt: skip
     _announce(request=request, partner=partner, session=session, topic=topic, now=now)
     return request
+
+
+_SUSPENDED, _PARTNER_SUSPENDED, _BLOCKED = "suspended", "partner suspended", "blocked"
+
+
+def _restricted_since(
+    *, request: MatchmakingRequest, partner: MatchmakingRequest, never: _NeverPaired, flag: bytes | None,
+    version: bytes | None,
+) -> str | None:  # fmt: skip
+    """A suspension of either, or a block between them, since this pairing's checks (`flag` and `version`, read
+    once its session was stored, moved from what they answered from): what stops the pair, or None."""
+    if version != never.suspensions_version:
+        if restrictions.is_suspended(request.user_id):
+            return _SUSPENDED
+        if restrictions.is_suspended(partner.user_id):
+            return _PARTNER_SUSPENDED
+    if flag != never.blocks_flag and lifecycle.users_blocked(user_id=request.user_id, other_id=partner.user_id):
+        return _BLOCKED
+    return None
 
 
 class _AcceptanceOnItsWay(Exception):

@@ -102,3 +102,25 @@ def test_each_block_writes_a_new_flag(api):
     first = redis().get(redis_keys.blocker_flag("alice"))
     block("alice", "carol")
     assert first and redis().get(redis_keys.blocker_flag("alice")) not in (None, first)
+
+
+def test_a_report_racing_a_pairing_is_seen_though_another_call_checked_the_user_since(api, monkeypatch):
+    """Between the pairing's read of bob's blocks and its session's insert, the report lands and another call
+    of bob's in this process checks him (reading the report's new flag): the pairing compares the flag it
+    read again with the one its own read answered from, not with the process's latest."""
+    ask(api, "erin")
+    ask(api, "frank")  # the mirror is built now
+    ask(api, "alice")
+    checked = restrictions.blocks_checked
+
+    def then_reported_and_checked_again(user_id, **kwargs):
+        answer = checked(user_id, **kwargs)
+        monkeypatch.setattr(restrictions, "blocks_checked", checked)
+        block("alice", "bob")
+        restrictions.is_suspended("bob")  # its exact check records bob's new flag
+        return answer
+
+    monkeypatch.setattr(restrictions, "blocks_checked", then_reported_and_checked_again)
+    assert ask(api, "bob").json()["status"] == "pending"
+    assert ConversationSession.objects(participant2_id="bob").count() == 0
+    assert ask(api, "carol").json()["matchedWithUserId"] == "alice"

@@ -26,7 +26,7 @@ from moderation.documents import Suspension
 from mongoadmin.documents import AdminAuditEntry
 from sessions_app.documents import ConversationSession
 from sessions_app.services import scheduling
-from tests.helpers import ask, next_event, open_socket
+from tests.helpers import after_the_first_read, ask, next_event, open_socket
 from tests.processes import http, web_servers
 
 SUSPENSIONS = "/api/v1/moderation/suspensions/"
@@ -383,3 +383,23 @@ def test_a_matchmaking_request_stored_as_its_user_is_suspended_is_refused_and_ca
     assert refused.status_code == 403 and refused.json()["code"] == "suspended"
     assert MatchmakingRequest.objects.get(user_id="bob").status == "cancelled"
     assert redis().zcard(redis_keys.matchmaking_queue("fr", "B1")) == 0
+
+
+def test_a_pairing_whose_user_another_process_suspended_meanwhile_is_undone(api, monkeypatch):
+    """Suspended by another web process just after this POST's check, its clean-up done before the insert:
+    this process's copy still says 'not suspended' when the pairing starts. The suspensions' version, read
+    again once the session is stored, has moved: the pairing checks both users exactly and stops."""
+    ask(api, "alice")
+
+    def suspended_elsewhere():
+        copy = restrictions._snapshot
+        suspend(api, "bob")
+        restrictions._snapshot = copy  # what another process still holds
+
+    after_the_first_read(monkeypatch, suspended_elsewhere)
+    refused = ask(api, "bob")
+    assert refused.status_code == 403 and refused.json()["code"] == "suspended"
+    assert ConversationSession.objects.count() == 0
+    assert MatchmakingRequest.objects.get(user_id="bob").status == "cancelled"
+    assert MatchmakingRequest.objects.get(user_id="alice").status == "pending"
+    assert redis().zcard(redis_keys.matchmaking_queue("fr", "B1")) == 1  # alice, at her place
