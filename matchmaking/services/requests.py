@@ -82,7 +82,7 @@ def request_create(
         raise Suspended()
     if rate_limit is not None:
         rate_limit.settle(rate_limit_replies)
-    if live:
+    if live and lifecycle.live_session_stands(user_id=data.user_id, session_id=live.decode()):
         raise Conflict(_("You are already in a conversation session."), "in_session")
     if booked and scheduling.booking_state(user_id=data.user_id, session_id=booked.decode()) != scheduling.STALE:
         raise _booked()

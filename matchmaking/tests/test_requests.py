@@ -390,7 +390,8 @@ def test_a_creation_is_counted_against_the_rate_limit_in_its_first_round_trip(ap
     refused = ask(api, "alice")
     assert refused.status_code == 429 and refused["RateLimit-Remaining"] == "0"
     assert MatchmakingRequest.objects(user_id="alice").count() == 1
-    redis().set(redis_keys.user_session("bob"), "a-session")  # bob is in a live session
+    live = ConversationSession(participant1_id="bob", participant2_id="erin", target_language_code="fr").save()
+    redis().set(redis_keys.user_session("bob"), str(live.id))  # bob is in a live session
     assert [ask(api, "bob").json()["code"] for _ in range(3)] == ["in_session", "in_session", "rate_limited"]
     invalid = ask(api, "carol", userLevel="Z9")  # refused by validation, counted all the same
     assert invalid.status_code == 400 and invalid["RateLimit-Remaining"] == "1"
@@ -512,3 +513,18 @@ def test_a_no_show_requeue_leaves_out_a_learner_suspended_meanwhile(api):
         mm.request_requeue_after_no_show(user_id=user_id, session=ended, now=clock.now())
     assert MatchmakingRequest.objects(user_id="bob", status="pending").count() == 1  # not suspended: requeued
     assert not MatchmakingRequest.objects(user_id="alice", status="pending")
+
+
+def test_a_live_session_key_left_by_an_ended_session_stops_nobody(api):
+    """An ending that lands between a pairing's insert and its announcement leaves `user:session` written
+    again by the announcement, for 30 minutes: healed where it stops someone."""
+    ask(api, "alice")
+    session_id = ask(api, "bob").json()["sessionId"]
+    ConversationSession.objects(id=session_id).update_one(set__status="cancelled")  # the keys stayed
+    assert redis().get(redis_keys.user_session("alice")) == session_id.encode()
+    assert ask(api, "alice").json()["status"] == "pending"
+    assert redis().get(redis_keys.user_session("alice")) is None
+    at = (clock.now() + dt.timedelta(hours=1)).isoformat()
+    body = {"participant2Id": "bob", "targetLanguageCode": "fr", "scheduledAt": at}
+    invitation = api("dave").post("/api/v1/sessions/", body, format="json").json()["id"]
+    assert api("bob").post(f"/api/v1/sessions/{invitation}/accept/").status_code == 200

@@ -22,6 +22,7 @@ from redis.client import Pipeline
 from conversation import clock, events, metrics, redis_keys, restrictions
 from conversation.documents import Where, insert, reloaded
 from conversation.errors import STORE_ERRORS, Conflict
+from conversation.lookups import parse_object_id
 from conversation.redis import held
 from sessions_app.documents import (
     ACTIVE,
@@ -96,6 +97,17 @@ def session_discard(*, session: ConversationSession) -> None:
     """Removes a session that was never announced (its match did not commit)."""
     ConversationSession.objects(id=session.id, status=WAITING).delete()
     presence.presence_close(session)
+
+
+def live_session_stands(*, user_id: str, session_id: str) -> bool:
+    """Whether `user_id`'s `user:session` names a session still waiting or active, read from MongoDB where the
+    key stops someone. One that has ended is deleted here: an ending that landed between a pairing's insert
+    and its announcement, whose presence then wrote the key again (it would have stood for its 30 minutes)."""
+    oid = parse_object_id(session_id)
+    if oid and ConversationSession.objects(id=oid, status__in=LIVE_STATUSES).only("id").first() is not None:
+        return True
+    presence.live_forget(user_id, session_id)
+    return False
 
 
 def session_publish(*, session: ConversationSession, pipe: Pipeline | None = None) -> None:

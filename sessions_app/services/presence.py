@@ -181,6 +181,11 @@ def live_session_id(user_id: str) -> str | None:
     return value.decode() if value else None
 
 
+def live_forget(user_id: str, session_id: str) -> None:
+    """Deletes `user_id`'s `user:session` while it is of `session_id`."""
+    delete_if_equals(redis_keys.user_session(user_id), session_id)
+
+
 def booked_session_id(user_id: str) -> str | None:
     value = client().get(redis_keys.session_booked(user_id))
     return value.decode() if value else None

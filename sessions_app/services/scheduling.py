@@ -199,14 +199,19 @@ def invitation_accept(*, session: ConversationSession, user_id: str) -> Conversa
 
 
 def _book(session: ConversationSession) -> tuple[bool, Held | None]:
-    """`presence.booking_claim` for ACCEPTING_SECONDS, once more if what stood in the way was a booking
-    of a session that has ended."""
+    """`presence.booking_claim` for ACCEPTING_SECONDS, once more if what stood in the way was a session that
+    has ended (its key, a booking or `user:session`, is deleted then)."""
     wrote, holder = presence.booking_claim(session, ttl_seconds=ACCEPTING_SECONDS)
-    if holder and holder.booked:
-        user_id = session.participants[holder.slot - 1]
-        if booking_state(user_id=user_id, session_id=holder.session_id) == STALE:
-            wrote, holder = presence.booking_claim(session, ttl_seconds=ACCEPTING_SECONDS)
+    if holder and not _stands(session, holder):
+        wrote, holder = presence.booking_claim(session, ttl_seconds=ACCEPTING_SECONDS)
     return wrote, holder
+
+
+def _stands(session: ConversationSession, holder: Held) -> bool:
+    user_id = session.participants[holder.slot - 1]
+    if holder.booked:
+        return booking_state(user_id=user_id, session_id=holder.session_id) != STALE
+    return lifecycle.live_session_stands(user_id=user_id, session_id=holder.session_id)
 
 
 # What a booking stands for (`booking_state`).
