@@ -207,7 +207,8 @@ def is_suspended(user_id: str, *, max_age: float = 0.0) -> bool:
 
 def suspension_checked(user_id: str, *, max_age: float = 0.0) -> tuple[bool, bytes | None]:
     """`is_suspended`, and the suspensions' version its answer came from: `version_key()` read later to the
-    same value means no suspension was made or lifted since (each writes a new version)."""
+    same value, not None, means no suspension was made or lifted since (each writes a new version; one made
+    while the mirror is missing or rebuilt writes none)."""
     snapshot = _snapshot
     if max_age <= 0 or time.monotonic() - snapshot.checked_at > max_age:
         snapshot = _check(user_id)

@@ -310,7 +310,8 @@ def _restricted_since(
 ) -> str | None:  # fmt: skip
     """A suspension of either, or a block between them, since this pairing's checks (`flag` and `version`, read
     once its session was stored, moved from what they answered from): what stops the pair, or None."""
-    if version != never.suspensions_version:
+    # No version (the mirror missing or being rebuilt: a change then writes none) tells nothing: check.
+    if version is None or version != never.suspensions_version:
         if restrictions.is_suspended(request.user_id):
             return _SUSPENDED
         if restrictions.is_suspended(partner.user_id):

@@ -403,3 +403,32 @@ def test_a_pairing_whose_user_another_process_suspended_meanwhile_is_undone(api,
     assert MatchmakingRequest.objects.get(user_id="bob").status == "cancelled"
     assert MatchmakingRequest.objects.get(user_id="alice").status == "pending"
     assert redis().zcard(redis_keys.matchmaking_queue("fr", "B1")) == 1  # alice, at her place
+
+
+def test_a_pairing_checked_without_a_suspensions_version_checks_again(api, monkeypatch):
+    """The check ran while the mirror was missing (it answered without a version), and a suspension made then
+    writes none either: a version still missing after the insert tells nothing, so both users are checked."""
+    ask(api, "alice")
+
+    def suspended_while_the_mirror_was_missing():
+        suspend(api, "bob")
+        redis().delete(redis_keys.restrictions_version())
+        restrictions._snapshot = restrictions._Snapshot(None, {}, time.monotonic())  # answered without a version
+
+    after_the_first_read(monkeypatch, suspended_while_the_mirror_was_missing)
+    refused = ask(api, "bob")
+    assert refused.status_code == 403 and refused.json()["code"] == "suspended"
+    assert ConversationSession.objects.count() == 0
+
+
+def test_a_suspension_of_someone_else_during_a_pairing_does_not_stop_it(api, monkeypatch):
+    """The version moved, so both users are checked exactly: neither is suspended, the pair stands."""
+    ask(api, "alice")
+
+    def another_suspended_elsewhere():
+        copy = restrictions._snapshot
+        suspend(api, "zed")
+        restrictions._snapshot = copy
+
+    after_the_first_read(monkeypatch, another_suspended_elsewhere)
+    assert ask(api, "bob").json()["matchedWithUserId"] == "alice"

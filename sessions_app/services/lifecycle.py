@@ -15,6 +15,7 @@ from itertools import groupby
 from typing import Any
 
 from bson import ObjectId
+from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 from mongoengine import Q
 from redis.client import Pipeline
@@ -102,12 +103,21 @@ def session_discard(*, session: ConversationSession) -> None:
 def live_session_stands(*, user_id: str, session_id: str) -> bool:
     """Whether `user_id`'s `user:session` names a session still waiting or active, read from MongoDB where the
     key stops someone. One that has ended is deleted here: an ending that landed between a pairing's insert
-    and its announcement, whose presence then wrote the key again (it would have stood for its 30 minutes)."""
+    and its announcement, whose presence then wrote the key again (it would have stood for its 30 minutes).
+    Then the user's other live sessions are looked for, in case that write replaced a newer one's key."""
     oid = parse_object_id(session_id)
     if oid and ConversationSession.objects(id=oid, status__in=LIVE_STATUSES).only("id").first() is not None:
         return True
     presence.live_forget(user_id, session_id)
-    return False
+    # Instant ones (an accepted scheduled one is booked, and its booking checked apart); a waiting one only
+    # while it can still be joined (past that, a leftover whose timer never came holds nobody).
+    joinable = clock.now() - dt.timedelta(seconds=settings.SESSION_JOIN_TIMEOUT_SECONDS + 60)
+    other = ConversationSession.objects(
+        (Q(participant1_id=user_id) | Q(participant2_id=user_id))
+        & Q(scheduled_at=None)
+        & (Q(status=ACTIVE) | Q(status=WAITING, created_at__gte=joinable))
+    )
+    return other.only("id").first() is not None
 
 
 def session_publish(*, session: ConversationSession, pipe: Pipeline | None = None) -> None:

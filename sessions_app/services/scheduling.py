@@ -198,11 +198,16 @@ def invitation_accept(*, session: ConversationSession, user_id: str) -> Conversa
     return session
 
 
+STALE_KEYS_MAX = 4  # keys of ended sessions an acceptance clears on its way: two a participant
+
+
 def _book(session: ConversationSession) -> tuple[bool, Held | None]:
-    """`presence.booking_claim` for ACCEPTING_SECONDS, once more if what stood in the way was a session that
+    """`presence.booking_claim` for ACCEPTING_SECONDS, again while what stood in the way was a session that
     has ended (its key, a booking or `user:session`, is deleted then)."""
     wrote, holder = presence.booking_claim(session, ttl_seconds=ACCEPTING_SECONDS)
-    if holder and not _stands(session, holder):
+    for _attempt in range(STALE_KEYS_MAX):
+        if holder is None or _stands(session, holder):
+            break
         wrote, holder = presence.booking_claim(session, ttl_seconds=ACCEPTING_SECONDS)
     return wrote, holder
 
