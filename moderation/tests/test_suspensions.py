@@ -405,6 +405,30 @@ def test_a_pairing_whose_user_another_process_suspended_meanwhile_is_undone(api,
     assert redis().zcard(redis_keys.matchmaking_queue("fr", "B1")) == 1  # alice, at her place
 
 
+def test_a_pairing_compares_the_version_its_own_check_read_not_the_processs_latest(api, monkeypatch):
+    """Suspended by another process after the POST's check; before the pairing's second look, another call in
+    this process refreshes the copy to the new version. The pairing still sees that its own check predates it."""
+    ask(api, "alice")
+
+    def suspended_elsewhere():
+        copy = restrictions._snapshot
+        suspend(api, "bob")
+        restrictions._snapshot = copy
+
+    after_the_first_read(monkeypatch, suspended_elsewhere)
+    checked = restrictions.blocks_checked
+
+    def then_another_call_refreshes_the_copy(user_id, **kwargs):
+        monkeypatch.setattr(restrictions, "blocks_checked", checked)
+        restrictions.is_suspended("zed")  # an exact check: the process's copy is at the new version now
+        return checked(user_id, **kwargs)
+
+    monkeypatch.setattr(restrictions, "blocks_checked", then_another_call_refreshes_the_copy)
+    refused = ask(api, "bob")
+    assert refused.status_code == 403 and refused.json()["code"] == "suspended"
+    assert ConversationSession.objects.count() == 0
+
+
 def test_a_pairing_checked_without_a_suspensions_version_checks_again(api, monkeypatch):
     """The check ran while the mirror was missing (it answered without a version), and a suspension made then
     writes none either: a version still missing after the insert tells nothing, so both users are checked."""
