@@ -40,6 +40,14 @@ def suspend(api, user_id: str = "bob", **extra):
     return response.json()
 
 
+def suspend_elsewhere(api, user_id: str) -> None:
+    """A suspension made by another web process: this process keeps the copy it held (the one that suspends
+    drops its own at once)."""
+    copy = restrictions._snapshot
+    suspend(api, user_id)
+    restrictions._snapshot = copy
+
+
 async def closed_with(communicator: WebsocketCommunicator, timeout: float = 3) -> int:
     """The close code the server sent, skipping events before it."""
     while True:
@@ -391,12 +399,7 @@ def test_a_pairing_whose_user_another_process_suspended_meanwhile_is_undone(api,
     again once the session is stored, has moved: the pairing checks both users exactly and stops."""
     ask(api, "alice")
 
-    def suspended_elsewhere():
-        copy = restrictions._snapshot
-        suspend(api, "bob")
-        restrictions._snapshot = copy  # what another process still holds
-
-    after_the_first_read(monkeypatch, suspended_elsewhere)
+    after_the_first_read(monkeypatch, lambda: suspend_elsewhere(api, "bob"))
     refused = ask(api, "bob")
     assert refused.status_code == 403 and refused.json()["code"] == "suspended"
     assert ConversationSession.objects.count() == 0
@@ -410,12 +413,7 @@ def test_a_pairing_compares_the_version_its_own_check_read_not_the_processs_late
     this process refreshes the copy to the new version. The pairing still sees that its own check predates it."""
     ask(api, "alice")
 
-    def suspended_elsewhere():
-        copy = restrictions._snapshot
-        suspend(api, "bob")
-        restrictions._snapshot = copy
-
-    after_the_first_read(monkeypatch, suspended_elsewhere)
+    after_the_first_read(monkeypatch, lambda: suspend_elsewhere(api, "bob"))
     checked = restrictions.blocks_checked
 
     def then_another_call_refreshes_the_copy(user_id, **kwargs):
@@ -449,10 +447,5 @@ def test_a_suspension_of_someone_else_during_a_pairing_does_not_stop_it(api, mon
     """The version moved, so both users are checked exactly: neither is suspended, the pair stands."""
     ask(api, "alice")
 
-    def another_suspended_elsewhere():
-        copy = restrictions._snapshot
-        suspend(api, "zed")
-        restrictions._snapshot = copy
-
-    after_the_first_read(monkeypatch, another_suspended_elsewhere)
+    after_the_first_read(monkeypatch, lambda: suspend_elsewhere(api, "zed"))
     assert ask(api, "bob").json()["matchedWithUserId"] == "alice"

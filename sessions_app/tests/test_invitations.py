@@ -655,17 +655,26 @@ def test_an_ending_between_the_store_and_the_lengthening_is_not_undone(api, soon
 def test_an_acceptance_whose_claim_ran_out_before_its_store_stops(api, soon, monkeypatch):
     """A store slower than ACCEPTING_SECONDS: somebody may hold a participant by now, so nothing is stored."""
     session_id = invite(api, "alice", "bob", soon).json()["id"]
-    held_elsewhere = scheduling._held_elsewhere
 
-    def slow(session, now):
-        redis().delete(*(redis_keys.session_booked(user) for user in ("alice", "bob")))  # the claim ran out
-        return held_elsewhere(session, now)
+    def claim_ran_out():
+        redis().delete(*(redis_keys.session_booked(user) for user in ("alice", "bob")))
 
-    monkeypatch.setattr(scheduling, "_held_elsewhere", slow)
+    _between_claim_and_store(monkeypatch, claim_ran_out)
     refused = api("bob").post(f"/api/v1/sessions/{session_id}/accept/")
     assert refused.status_code == 409 and refused.json()["code"] == "invitation_in_progress"
     assert ConversationSession.objects.get(id=session_id).invitation == "pending"
     assert booked("alice", "bob") == [None, None]
+
+
+def _between_claim_and_store(monkeypatch, then) -> None:
+    """Runs `then` inside an acceptance, once it has booked and before it stores (a call landing in between)."""
+    held_elsewhere = scheduling._held_elsewhere
+
+    def hooked(session, now):
+        then()
+        return held_elsewhere(session, now)
+
+    monkeypatch.setattr(scheduling, "_held_elsewhere", hooked)
 
 
 def _racing_the_insert(monkeypatch, then) -> None:
@@ -692,13 +701,11 @@ def test_an_invitation_sent_as_a_report_blocks_the_pair_does_not_survive(api, so
 def test_an_acceptance_whose_invitation_is_cancelled_under_it_is_told_so(api, soon, monkeypatch):
     """The cancel removed the claim: 409 not_invited (there is nothing to accept), not a 'try again'."""
     session_id = invite(api, "alice", "bob", soon).json()["id"]
-    held_elsewhere = scheduling._held_elsewhere
 
-    def cancelled_meanwhile(session, now):
+    def cancelled_meanwhile():
         assert api("alice").post(f"/api/v1/sessions/{session_id}/cancel/").status_code == 200
-        return held_elsewhere(session, now)
 
-    monkeypatch.setattr(scheduling, "_held_elsewhere", cancelled_meanwhile)
+    _between_claim_and_store(monkeypatch, cancelled_meanwhile)
     refused = api("bob").post(f"/api/v1/sessions/{session_id}/accept/")
     assert refused.status_code == 409 and refused.json()["code"] == "not_invited"
     assert ConversationSession.objects.get(id=session_id).status == "cancelled"
