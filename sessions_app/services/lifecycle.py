@@ -18,6 +18,7 @@ from bson import ObjectId
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 from mongoengine import Q
+from mongoengine.queryset import QuerySet
 from redis.client import Pipeline
 
 from conversation import clock, events, metrics, redis_keys, restrictions
@@ -48,6 +49,7 @@ from sessions_app.services import presence
 
 log = logging.getLogger(__name__)
 
+LEFT_OVER_AFTER = dt.timedelta(minutes=1)  # past its join deadline, a session still waiting holds nobody
 REPORT_LOCK_LEASE_SECONDS = 10  # a report's check and store run under a lock per reporter and session
 REPORT_LOCK_WAIT_SECONDS = 2.0
 
@@ -109,15 +111,22 @@ def live_session_stands(*, user_id: str, session_id: str) -> bool:
     if oid and ConversationSession.objects(id=oid, status__in=LIVE_STATUSES).only("id").first() is not None:
         return True
     presence.live_forget(user_id, session_id)
-    # Instant ones (an accepted scheduled one is booked, and its booking checked apart); a waiting one only
-    # while it can still be joined (past that, a leftover whose timer never came holds nobody).
-    joinable = clock.now() - dt.timedelta(seconds=settings.SESSION_JOIN_TIMEOUT_SECONDS + 60)
-    other = ConversationSession.objects(
-        (Q(participant1_id=user_id) | Q(participant2_id=user_id))
-        & Q(scheduled_at=None)
-        & (Q(status=ACTIVE) | Q(status=WAITING, created_at__gte=joinable))
+    return sessions_holding([user_id], clock.now()).only("id").first() is not None
+
+
+def sessions_holding(user_ids: list[str], now: dt.datetime) -> QuerySet:
+    """The sessions that hold any of `user_ids` (one waiting or active session a user, DESIGN.md): the active
+    ones, and the waiting ones still joinable, an invitation once accepted. A session still waiting a minute
+    past its join deadline is a leftover its join timer never came for (a store failed between its insert and
+    its timer; the sweep ends an accepted one): it holds nobody."""
+    instant_left = now - dt.timedelta(seconds=settings.SESSION_JOIN_TIMEOUT_SECONDS) - LEFT_OVER_AFTER
+    scheduled_left = now - presence.SCHEDULE_LATE - LEFT_OVER_AFTER
+    joinable_still = Q(scheduled_at=None, created_at__gte=instant_left) | Q(scheduled_at__gte=scheduled_left)
+    return ConversationSession.objects(
+        (Q(participant1_id__in=user_ids) | Q(participant2_id__in=user_ids))
+        & Q(status__in=LIVE_STATUSES, invitation__ne=INVITATION_PENDING)
+        & (Q(status=ACTIVE) | joinable_still)
     )
-    return other.only("id").first() is not None
 
 
 def session_publish(*, session: ConversationSession, pipe: Pipeline | None = None) -> None:

@@ -15,7 +15,6 @@ import datetime as dt
 from bson import ObjectId
 from django.conf import settings
 from django.utils.translation import gettext as _
-from mongoengine import Q
 from mongoengine.queryset import QuerySet
 from rest_framework.exceptions import ValidationError
 
@@ -26,7 +25,6 @@ from conversation.errors import STORE_ERRORS, Conflict
 from conversation.lookups import parse_object_id
 from conversation.redis import held
 from sessions_app.documents import (
-    ACTIVE,
     CANCELLED,
     END_TIMEOUT,
     INVITATION_ACCEPTED,
@@ -52,7 +50,6 @@ ACCEPT_LOCK_WAIT_SECONDS = 2.0
 # An acceptance books, then stores, within milliseconds: its claim lasts this long, and is lengthened to the
 # join deadline once the acceptance is stored. One that died in between leaves nothing for longer.
 ACCEPTING_SECONDS = 30
-LEFT_OVER_AFTER = dt.timedelta(minutes=1)  # past its join deadline, a session still waiting holds nobody
 
 
 def _check_invite(*, user_id: str, partner_id: str, scheduled_at: dt.datetime, now: dt.datetime) -> None:
@@ -241,27 +238,17 @@ def booking_state(*, user_id: str, session_id: str) -> str:
 
 
 def _left_over(session: ConversationSession, now: dt.datetime) -> bool:
-    """Still waiting a minute past its join deadline: its join timer never came (see `_held_elsewhere`)."""
-    return session.status == WAITING and presence.join_deadline(session) + LEFT_OVER_AFTER < now
+    """Still waiting a minute past its join deadline: its join timer never came (the same rule as a query:
+    `lifecycle.sessions_holding`)."""
+    return session.status == WAITING and presence.join_deadline(session) + lifecycle.LEFT_OVER_AFTER < now
 
 
 def _held_elsewhere(session: ConversationSession, now: dt.datetime) -> Held | None:
-    """Another waiting or active session of a participant in MongoDB (any one; reported as the invitee's,
-    slot 2, when the invitee is in it), or None.
-
-    A session still waiting a minute past its join deadline is a leftover its join timer never came for (a
-    store failed between its insert and its timer; the sweep ends an accepted one): it holds nobody.
-    """
-    users = session.participants
-    instant_left = now - dt.timedelta(seconds=settings.SESSION_JOIN_TIMEOUT_SECONDS) - LEFT_OVER_AFTER
-    scheduled_left = now - presence.SCHEDULE_LATE - LEFT_OVER_AFTER
-    joinable_still = Q(scheduled_at=None, created_at__gte=instant_left) | Q(scheduled_at__gte=scheduled_left)
+    """Another session holding a participant in MongoDB (`lifecycle.sessions_holding`; any one, reported as
+    the invitee's, slot 2, when the invitee is in it), or None."""
     other = (
-        ConversationSession.objects(
-            (Q(participant1_id__in=users) | Q(participant2_id__in=users))
-            & Q(status__in=LIVE_STATUSES, invitation__ne=INVITATION_PENDING, id__ne=session.id)
-            & (Q(status=ACTIVE) | joinable_still)
-        )
+        lifecycle.sessions_holding(session.participants, now)
+        .filter(id__ne=session.id)
         .only("participant1_id", "participant2_id")
         .first()
     )
