@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 from matchmaking.selectors import requests_pending
-from matchmaking.services.requests import request_cancel_if_pending, request_requeue_after_no_show
+from matchmaking.services.closing import request_cancel_if_pending
+from matchmaking.services.requests import request_requeue_after_no_show
 from sessions_app.documents import ConversationSession
 
 

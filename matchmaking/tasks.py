@@ -2,19 +2,19 @@
 
 from celery import shared_task
 
-from matchmaking.services import requests
+from matchmaking.services import closing, pairing
 
 
 @shared_task(name="matchmaking.tasks.expire_requests")
 def expire_requests() -> int:
-    return requests.requests_expire()
+    return closing.requests_expire()
 
 
 @shared_task(name="matchmaking.tasks.reconcile_queues")
 def reconcile_queues() -> int:
-    return requests.queues_reconcile()
+    return pairing.queues_reconcile()
 
 
 @shared_task(name="matchmaking.tasks.relax_queues")
 def relax_queues() -> int:
-    return requests.queues_relax()
+    return pairing.queues_relax()

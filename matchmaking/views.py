@@ -21,7 +21,8 @@ from matchmaking import selectors
 from matchmaking.documents import MatchmakingRequest
 from matchmaking.payloads import request_json
 from matchmaking.serializers import QueueSerializer, RequestCreateSerializer, RequestSerializer
-from matchmaking.services.requests import NewRequest, request_cancel, request_create
+from matchmaking.services.closing import request_cancel
+from matchmaking.services.requests import NewRequest, request_create
 
 REQUEST_ID = OpenApiParameter(
     "request_id", str, OpenApiParameter.PATH, description="24-hex ObjectId (anything else: 404)."

@@ -19,7 +19,7 @@ from conversation.documents import reloaded
 from conversation.errors import Conflict
 from conversation.redis import held
 from matchmaking.documents import PENDING, MatchmakingRequest
-from matchmaking.services.requests import request_cancel
+from matchmaking.services.closing import request_cancel
 from moderation.documents import Suspension
 from moderation.selectors import suspension_active
 from mongoadmin.audit import actor_name, audit_record, snapshot

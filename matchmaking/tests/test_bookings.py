@@ -13,9 +13,9 @@ from conversation import breaker, clock, redis_keys
 from conversation.redis import client as redis
 from matchmaking.documents import MatchmakingRequest
 from matchmaking.redis_scripts import QueueMember
-from matchmaking.services import requests as mm
+from matchmaking.services import closing, pairing
 from sessions_app.documents import ConversationSession
-from sessions_app.services import scheduling
+from sessions_app.services import presence, scheduling
 from tests.helpers import after_the_first_read, ask
 
 QUEUE = redis_keys.matchmaking_queue("fr", "B1")
@@ -35,7 +35,7 @@ def _accepted(api, inviter: str, invitee: str) -> str:
 
 def _claimed(invitation: str) -> None:
     """An acceptance's booking of both participants, before it stores anything (then it stands or gives up)."""
-    assert mm.presence.booking_claim(ConversationSession.objects.get(id=invitation), ttl_seconds=30) == (True, None)
+    assert presence.booking_claim(ConversationSession.objects.get(id=invitation), ttl_seconds=30) == (True, None)
 
 
 def _given_up(invitation: str) -> None:
@@ -74,7 +74,8 @@ def test_a_pairing_that_runs_into_its_users_acceptance_on_its_way_waits_for_it(a
     waiting = ask(api, "alice").json()
     invitation = _invitation(api, "dave", "bob")
     after_the_first_read(monkeypatch, lambda: _claimed(invitation))
-    monkeypatch.setattr(mm, "_acceptance_settle", lambda: (_stood if acceptance == "stood" else _given_up)(invitation))
+    settle = _stood if acceptance == "stood" else _given_up
+    monkeypatch.setattr(pairing, "_acceptance_settle", lambda: settle(invitation))
     arrival = ask(api, "bob")
     instant = ConversationSession.objects(invitation=None)
     if acceptance == "stood":
@@ -109,7 +110,7 @@ def test_a_lone_arrival_whose_users_acceptance_is_on_its_way_waits_for_it(api, m
         waits.append(1)
         (_stood if acceptance == "stood" else _given_up)(invitation)
 
-    monkeypatch.setattr(mm, "_acceptance_settle", settled)
+    monkeypatch.setattr(pairing, "_acceptance_settle", settled)
     searching = ask(api, "bob")
     assert len(waits) == 1
     if acceptance == "stood":
@@ -128,7 +129,7 @@ def test_the_reconciler_does_not_queue_again_a_request_whose_user_has_booked(api
     invitation = _invitation(api, "dave", "alice")
     _stood(invitation)
     redis().set(redis_keys.session_booked("alice"), invitation)
-    mm.queues_reconcile(now=clock.now() + mm.RECONCILE_GRACE + dt.timedelta(seconds=1))
+    pairing.queues_reconcile(now=clock.now() + pairing.RECONCILE_GRACE + dt.timedelta(seconds=1))
     assert MatchmakingRequest.objects.get(id=alice["id"]).status == "cancelled"
     assert _queued() == []
 
@@ -160,7 +161,7 @@ def test_a_partner_whose_acceptance_is_on_its_way_is_tried_again_not_passed_over
     ask(api, "alice")
     invitation = _invitation(api, "dave", "alice")
     _claimed(invitation)
-    monkeypatch.setattr(mm, "_acceptance_settle", lambda: _given_up(invitation))
+    monkeypatch.setattr(pairing, "_acceptance_settle", lambda: _given_up(invitation))
     assert ask(api, "bob").json()["matchedWithUserId"] == "alice"
     assert ConversationSession.objects(invitation=None).count() == 1
 
@@ -188,10 +189,10 @@ def test_a_partner_stuck_accepting_does_not_hold_up_its_queue(api, monkeypatch):
     ask(api, "alice")
     _claimed(_invitation(api, "dave", "alice"))
     waits = []
-    monkeypatch.setattr(mm, "_acceptance_settle", lambda: waits.append(1))
+    monkeypatch.setattr(pairing, "_acceptance_settle", lambda: waits.append(1))
     assert ask(api, "bob").json()["status"] == "pending"
     assert ask(api, "carol").json()["matchedWithUserId"] == "bob"
-    assert len(waits) == 2 * mm.ACCEPTANCE_WAITS  # for alice, in each pairing
+    assert len(waits) == 2 * pairing.ACCEPTANCE_WAITS  # for alice, in each pairing
     assert MatchmakingRequest.objects.get(user_id="alice", status="pending")
 
 
@@ -203,7 +204,7 @@ def test_a_pairing_whose_redis_step_fails_leaves_no_session_behind(api, monkeypa
         raise RedisConnectionError("Redis went away")
 
     with monkeypatch.context() as failing:
-        failing.setattr(mm.presence, "bookings_keys", redis_gone)
+        failing.setattr(presence, "bookings_keys", redis_gone)
         try:
             assert ask(api, "bob").status_code == 503
         finally:
@@ -220,9 +221,9 @@ def test_a_request_its_users_acceptance_cancelled_while_it_waited_is_not_queued_
 
     def still_on_its_way():  # ... and on the last wait it stands: its cancel of bob's search ran
         for request in MatchmakingRequest.objects(user_id="bob", status="pending"):
-            mm.request_cancel(request=request)
+            closing.request_cancel(request=request)
 
-    monkeypatch.setattr(mm, "_acceptance_settle", still_on_its_way)
+    monkeypatch.setattr(pairing, "_acceptance_settle", still_on_its_way)
     ask(api, "bob")
     assert MatchmakingRequest.objects.get(user_id="bob").status == "cancelled"
     assert _queued() == ["alice"]

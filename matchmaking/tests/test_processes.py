@@ -84,17 +84,17 @@ CRASH_SCRIPT = """
 import os, signal, django
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django.setup()
-from matchmaking.services import requests as mm
+from matchmaking.services import pairing, requests as mm
 def die(**kwargs):
     os.kill(os.getpid(), signal.SIGKILL)  # killed between the Redis pop and the MongoDB commit
-mm._commit_pair = die
+pairing._commit_pair = die
 mm.request_create(data=mm.NewRequest(user_id="bob", learning_profile_id="lp", target_language_code="fr",
                                      user_level="B1", preferred_topic_id=None, preferred_duration=10))
 """
 
 
 def test_a_process_killed_between_pop_and_commit_loses_nobody(api):
-    from matchmaking.services.requests import RECONCILE_GRACE, queues_reconcile
+    from matchmaking.services.pairing import RECONCILE_GRACE, queues_reconcile
 
     assert api("alice").post("/api/v1/matchmaking/requests/", request_body(), format="json").status_code == 201
     result = subprocess.run([sys.executable, "-c", CRASH_SCRIPT], cwd=ROOT, env=os.environ.copy())

@@ -13,7 +13,7 @@ from conversation import clock, idempotency, redis_keys, restrictions
 from conversation.redis import client as redis
 from matchmaking import serializers, views
 from matchmaking.documents import MatchmakingRequest
-from matchmaking.services import queue
+from matchmaking.services import closing, pairing, queue
 from matchmaking.services import requests as mm
 from matchmaking.views import RequestCreateView
 from sessions_app.documents import ConversationSession, UserBlock
@@ -158,7 +158,7 @@ def _now():
 def _later():
     import datetime as dt
 
-    return _now() + mm.RECONCILE_GRACE + dt.timedelta(seconds=1)
+    return _now() + pairing.RECONCILE_GRACE + dt.timedelta(seconds=1)
 
 
 def test_cancel_leaves_the_queue_and_notifies(api):
@@ -206,8 +206,8 @@ def test_expiry_marks_expired_dequeues_and_notifies(api, frozen_clock):
 
         created = (await sync_to_async(ask)(api, "alice")).json()
         frozen_clock.advance(seconds=121)
-        expired = await sync_to_async(mm.requests_expire)()
-        again = await sync_to_async(mm.requests_expire)()
+        expired = await sync_to_async(closing.requests_expire)()
+        again = await sync_to_async(closing.requests_expire)()
         event = await next_event(socket, "request.expired")
         await socket.disconnect()
         return created, expired, again, event
@@ -228,9 +228,9 @@ def test_an_expired_request_is_not_matched(api, frozen_clock):
 def test_reconciler_restores_a_request_lost_between_the_stores(api):
     alice = ask(api, "alice").json()
     redis().delete(QUEUE)  # Redis lost it (restart, or a crash after a pop)
-    assert mm.queues_reconcile() == 0  # too young: it may be mid-creation in a web process
-    assert mm.queues_reconcile(now=_later()) == 1
-    assert mm.queues_reconcile(now=_later()) == 0
+    assert pairing.queues_reconcile() == 0  # too young: it may be mid-creation in a web process
+    assert pairing.queues_reconcile(now=_later()) == 1
+    assert pairing.queues_reconcile(now=_later()) == 0
     score = redis().zscore(QUEUE, json.dumps(
         {"userId": "alice", "learningProfileId": "lp-1", "preferredTopicId": None, "preferredDuration": 10},
         separators=(",", ":"),
@@ -244,7 +244,7 @@ def test_reconciler_pairs_two_restored_requests(api):
     redis().delete(QUEUE)
     # bob arrives while alice is missing from Redis: he waits, then the reconciler pairs them.
     assert ask(api, "bob").json()["status"] == "pending"
-    mm.queues_reconcile(now=_later())
+    pairing.queues_reconcile(now=_later())
     assert MatchmakingRequest.objects.get(user_id="alice").matched_with_user_id == "bob"
 
 
@@ -253,7 +253,7 @@ def test_relaxation_pairs_adjacent_levels_only_after_the_wait(api, frozen_clock,
     assert ask(api, "bob", userLevel="B2").json()["status"] == "pending"
     assert ask(api, "carol", userLevel="C1").json()["status"] == "pending"
     frozen_clock.advance(seconds=settings.MATCHMAKING_RELAX_AFTER_SECONDS + 1)
-    assert mm.queues_relax() >= 1
+    assert pairing.queues_relax() >= 1
     alice = MatchmakingRequest.objects.get(user_id="alice")
     assert alice.status == "matched" and alice.matched_with_user_id == "bob"
     assert MatchmakingRequest.objects.get(user_id="carol").status == "pending"
@@ -267,7 +267,7 @@ def test_relaxation_that_pops_a_partner_gone_meanwhile_leaves_the_request_in_its
     # bob's request expired in MongoDB; the expiry pass has not taken his member out of Redis yet.
     MatchmakingRequest.objects(user_id="bob").update_one(set__status="expired")
     frozen_clock.advance(seconds=settings.MATCHMAKING_RELAX_AFTER_SECONDS + 1)
-    assert mm.queues_relax() == 0
+    assert pairing.queues_relax() == 0
     assert MatchmakingRequest.objects.get(user_id="alice").status == "pending"
     assert redis().zscore(QUEUE, queue.member_of(alice).encode()) == alice.created_at.replace(tzinfo=dt.UTC).timestamp()
     assert redis().zcard("matchmaking:fr:B2") == 0
@@ -278,7 +278,7 @@ def test_never_two_levels_apart(api, frozen_clock):
     ask(api, "alice", userLevel="A2")
     frozen_clock.advance(seconds=60)
     assert ask(api, "bob", userLevel="B2").json()["status"] == "pending"
-    mm.queues_relax()
+    pairing.queues_relax()
     assert MatchmakingRequest.objects(status="matched").count() == 0
 
 
@@ -456,18 +456,18 @@ def test_cancel_racing_a_match_never_half_matches(api):
     )  # fmt: skip
     bob.expires_at = bob.created_at.replace(year=bob.created_at.year + 1)
     bob.save()
-    original_open = mm.lifecycle.session_open
+    original_open = lifecycle.session_open
 
     def open_then_cancel(**kwargs):
         session = original_open(**kwargs)
         MatchmakingRequest.objects(id=bob.id).update_one(set__status="cancelled")
         return session
 
-    mm.lifecycle.session_open = open_then_cancel
+    lifecycle.session_open = open_then_cancel
     try:
-        result = mm.request_pair(request=bob)
+        result = pairing.request_pair(request=bob)
     finally:
-        mm.lifecycle.session_open = original_open
+        lifecycle.session_open = original_open
     assert result.status == "cancelled"
     alice = MatchmakingRequest.objects.get(user_id="alice")
     assert alice.status == "pending" and alice.session_id is None and alice.matched_with_user_id is None

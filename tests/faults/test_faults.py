@@ -46,7 +46,7 @@ def test_redis_restart_rebuilds_queue_and_presence_from_mongodb():
                 "import datetime as dt\n"
                 "from conversation import clock\n"
                 "from sessions_app.services.sweeper import sessions_sweep\n"
-                "from matchmaking.services.requests import queues_reconcile, RECONCILE_GRACE\n"
+                "from matchmaking.services.pairing import queues_reconcile, RECONCILE_GRACE\n"
                 "print(sessions_sweep().rebuilt, queues_reconcile(now=clock.now() + RECONCILE_GRACE))",
                 env,
             )
