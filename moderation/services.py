@@ -24,7 +24,7 @@ from moderation.documents import Suspension
 from moderation.selectors import suspension_active
 from mongoadmin.audit import actor_name, audit_record, snapshot
 from sessions_app.documents import LIVE_STATUSES, REPORT_OPEN, ConversationSession, SessionReport, UserBlock
-from sessions_app.services import lifecycle
+from sessions_app.services import lifecycle, safety
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +162,7 @@ def suspension_lift(*, suspension: Suspension, actor, now: dt.datetime | None = 
 def block_create(*, user_id: str, other_id: str, actor) -> UserBlock:
     if user_id == other_id:
         raise ValueError("a user cannot block themself")
-    lifecycle.users_block(user_id=user_id, other_id=other_id, session_id=None, now=clock.now())
+    safety.users_block(user_id=user_id, other_id=other_id, session_id=None, now=clock.now())
     block = UserBlock.objects(user_id=user_id, blocked_user_id=other_id).first()
     _audit(actor=actor, document_type=BLOCK_TYPE, document=block, action="create_block", before=None)
     return block

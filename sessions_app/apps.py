@@ -16,9 +16,9 @@ class SessionsConfig(AppConfig):
         from conversation import restrictions
         from sessions_app.documents import UserBlock
         from sessions_app.selectors import topics_usage
-        from sessions_app.services import lifecycle
+        from sessions_app.services import safety
         from topics.usage import register_usage_reader
 
         register_usage_reader(topics_usage)
-        restrictions.register_blocks_loader(blocks_of=lifecycle.blocked_ids, blockers=lifecycle.blockers)
-        signals.post_save.connect(lifecycle.block_saved, sender=UserBlock)
+        restrictions.register_blocks_loader(blocks_of=safety.blocked_ids, blockers=safety.blockers)
+        signals.post_save.connect(safety.block_saved, sender=UserBlock)

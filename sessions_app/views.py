@@ -32,7 +32,7 @@ from sessions_app.serializers import (
     UploadUrlResponseSerializer,
     UploadUrlSerializer,
 )
-from sessions_app.services import feedback, lifecycle, recording, scheduling
+from sessions_app.services import feedback, lifecycle, recording, safety, scheduling
 
 SessionPageSerializer = paginated(SessionSerializer, "SessionPage")
 SESSION_ID = OpenApiParameter(
@@ -172,7 +172,7 @@ class ReportView(SessionView):
     def post(self, request, session_id: str):
         session = self.session(request, session_id)
         data = _valid(ReportSerializer, request.data)
-        session = lifecycle.session_report(
+        session = safety.session_report(
             session=session, user_id=caller_id(request.user), reason=data["reason"], details=data.get("details")
         )
         return Response(session_json(session))

@@ -32,7 +32,7 @@ from matchmaking.services import queue
 from matchmaking.services.closing import request_cancel_if_pending
 from sessions_app.documents import ConversationSession
 from sessions_app.payloads import session_json
-from sessions_app.services import lifecycle, presence, scheduling
+from sessions_app.services import lifecycle, presence, safety, scheduling
 from topics.documents import Topic
 from topics.selectors import topic_active_cached, topic_random_cached
 
@@ -239,7 +239,7 @@ def _restricted_since(
             return _SUSPENDED
         if restrictions.is_suspended(partner.user_id):
             return _PARTNER_SUSPENDED
-    if flag != never.blocks_flag and lifecycle.users_blocked(user_id=request.user_id, other_id=partner.user_id):
+    if flag != never.blocks_flag and safety.users_blocked(user_id=request.user_id, other_id=partner.user_id):
         return _BLOCKED
     return None
 

@@ -8,7 +8,7 @@ from conversation import clock, redis_keys, restrictions
 from conversation.redis import client as redis
 from matchmaking.documents import MatchmakingRequest
 from sessions_app.documents import ConversationSession, UserBlock
-from sessions_app.services import lifecycle
+from sessions_app.services import safety
 from tests.helpers import after_the_first_read, ask
 
 
@@ -22,7 +22,7 @@ def block_reads(monkeypatch) -> list[str]:
 
 
 def block(a: str, b: str) -> None:
-    lifecycle.users_block(user_id=a, other_id=b, session_id=None, now=clock.now())
+    safety.users_block(user_id=a, other_id=b, session_id=None, now=clock.now())
 
 
 def test_a_pairing_of_users_without_blocks_reads_no_blocks_from_mongodb(api, block_reads):

@@ -1,5 +1,5 @@
-"""Session state machine: open, join by heartbeat, start, and every ending; and what ends a pair's
-sessions for good, reports and blocks.
+"""Session state machine: open, join by heartbeat, start, and every ending (a report's or a suspension's
+too: `session_end_reported`; the reports and blocks themselves are `safety.py`).
 
 Each transition is a compare-and-set on `status` in MongoDB; only the winner
 cleans Redis up and tells the participants, so two racing endings produce one
@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterator
-from itertools import groupby
 from typing import Any
 
 from bson import ObjectId
@@ -21,11 +19,10 @@ from mongoengine import Q
 from mongoengine.queryset import QuerySet
 from redis.client import Pipeline
 
-from conversation import clock, events, metrics, redis_keys, restrictions
+from conversation import clock, events, metrics
 from conversation.documents import Where, insert, reloaded
 from conversation.errors import STORE_ERRORS, Conflict
 from conversation.lookups import parse_object_id
-from conversation.redis import held
 from sessions_app.documents import (
     ACTIVE,
     CANCELLED,
@@ -33,15 +30,11 @@ from sessions_app.documents import (
     END_COMPLETED,
     END_REPORTED,
     END_TIMEOUT,
-    INVITATION_DECLINED,
     INVITATION_PENDING,
     LIVE_STATUSES,
-    REPORT_OPEN,
     WAITING,
     ConversationSession,
     RecordingConsent,
-    SessionReport,
-    UserBlock,
 )
 from sessions_app.payloads import session_json
 from sessions_app.redis_scripts import Beat
@@ -50,8 +43,6 @@ from sessions_app.services import presence
 log = logging.getLogger(__name__)
 
 LEFT_OVER_AFTER = dt.timedelta(minutes=1)  # past its join deadline, a session still waiting holds nobody
-REPORT_LOCK_LEASE_SECONDS = 10  # a report's check and store run under a lock per reporter and session
-REPORT_LOCK_WAIT_SECONDS = 2.0
 
 
 class SessionGone(Exception):
@@ -270,47 +261,6 @@ def session_cancel(*, session: ConversationSession) -> ConversationSession:
     return ended
 
 
-def session_report(
-    *, session: ConversationSession, user_id: str, reason: str, details: str | None
-) -> ConversationSession:
-    """Blocks the pair both ways, ends the session if it is live, and stores the report.
-
-    Not by the inviter of an invitation never accepted (409 `not_reportable`). One report per reporter and
-    session: a repeat is 409 `already_reported` and does nothing (a staff member may have lifted the block
-    since). The report is stored last, by an upsert on the pair, so that
-    a call cut short (503) stored nothing and its retry does it all: the block and the ending are
-    idempotent. The check and the upsert run under a Redis lock per reporter and session: there is no
-    unique index (a release could not build one over the duplicates stored before), and two calls at the
-    very same moment would otherwise both store.
-    """
-    if user_id == session.participant1_id and session.invitation in (INVITATION_PENDING, INVITATION_DECLINED):
-        # Anyone may invite anyone: reporting one's own invitation, unanswered or declined, would file reports
-        # and blocks against learners who never met the reporter. Its invitee may report it (unwanted).
-        raise Conflict(_("You cannot report an invitation you sent that was never accepted."), "not_reportable")
-    now = clock.now()
-    partner = session.partner_of(user_id)
-    mine = SessionReport.objects(session_id=str(session.id), reporter_id=user_id)
-    busy = Conflict(_("Your report of this session is already being filed."), "already_reported")
-    lock = redis_keys.report_lock(str(session.id), user_id)
-    with held(lock, lease_seconds=REPORT_LOCK_LEASE_SECONDS, wait_seconds=REPORT_LOCK_WAIT_SECONDS, busy=busy):
-        if mine.only("id").first() is not None:
-            raise _already_reported()
-        users_block(user_id=user_id, other_id=partner, session_id=str(session.id), now=now)  # ends this one too
-        ended = reloaded(session)
-        stored = mine.update_one(
-            upsert=True, full_result=True,
-            set_on_insert__reported_user_id=partner, set_on_insert__reason=reason, set_on_insert__details=details,
-            set_on_insert__state=REPORT_OPEN, set_on_insert__created_at=now,
-        )  # fmt: skip
-    if stored.upserted_id is None:  # stored meanwhile without the lock (a lease that ran out)
-        raise _already_reported()
-    return ended
-
-
-def _already_reported() -> Conflict:
-    return Conflict(_("You have already reported this session."), "already_reported")
-
-
 def session_end_reported(*, session: ConversationSession, now: dt.datetime | None = None) -> ConversationSession:
     """Ends a live session with endReason `reported` (a report, a suspension): completed if it ran, else cancelled."""
     for _attempt in range(2):  # a waiting session may start meanwhile: then it completes
@@ -324,45 +274,6 @@ def session_end_reported(*, session: ConversationSession, now: dt.datetime | Non
             return ended
         session = reloaded(session)
     return session
-
-
-def users_block(*, user_id: str, other_id: str, session_id: str | None, now: dt.datetime) -> None:
-    """Blocks the pair both ways, and ends what they still have together: never paired or scheduled
-    together again (an invitation between them, pending or accepted, is cancelled with endReason reported)."""
-    for a, b in ((user_id, other_id), (other_id, user_id)):
-        UserBlock.objects(user_id=a, blocked_user_id=b).update_one(
-            upsert=True, set_on_insert__session_id=session_id, set_on_insert__created_at=now
-        )
-    restrictions.blocks_publish(user_ids=(user_id, other_id))
-    together = Q(participant1_id=user_id, participant2_id=other_id) | Q(
-        participant1_id=other_id, participant2_id=user_id
-    )
-    for session in ConversationSession.objects(together & Q(status__in=LIVE_STATUSES)):
-        session_end_reported(session=session, now=now)
-
-
-def block_saved(_sender, *, document: UserBlock, **_kwargs) -> None:
-    """A block saved as a document (the admin, a test): its user's pairings must see it at once too."""
-    restrictions.blocks_publish(user_ids=(document.user_id,))
-
-
-def blocked_ids(user_id: str) -> set[str]:
-    """From MongoDB; the matcher asks `restrictions.blocked_ids`, which skips this for users without blocks."""
-    return {b.blocked_user_id for b in UserBlock.objects(user_id=user_id).only("blocked_user_id")}
-
-
-def blockers() -> Iterator[str]:
-    """Every user who has blocked someone, once each, streamed in the unique index's order (the mirror's rebuild)."""
-    return (user_id for user_id, _rows in groupby(UserBlock.objects.order_by("user_id").scalar("user_id")))
-
-
-def users_blocked(*, user_id: str, other_id: str) -> bool:
-    """Either of the two blocked the other (a staff block may go one way only)."""
-    return bool(
-        UserBlock.objects(
-            Q(user_id=user_id, blocked_user_id=other_id) | Q(user_id=other_id, blocked_user_id=user_id)
-        ).count()
-    )
 
 
 def no_show_timeout(*, session: ConversationSession, now: dt.datetime) -> ConversationSession | None:

@@ -36,7 +36,7 @@ from sessions_app.documents import (
 )
 from sessions_app.payloads import session_json
 from sessions_app.redis_scripts import Held
-from sessions_app.services import lifecycle, presence
+from sessions_app.services import lifecycle, presence, safety
 from sessions_app.signals import session_booked
 
 MAX_AHEAD = dt.timedelta(days=30)
@@ -55,9 +55,7 @@ ACCEPTING_SECONDS = 30
 def _check_invite(*, user_id: str, partner_id: str, scheduled_at: dt.datetime, now: dt.datetime) -> None:
     if partner_id == user_id:
         raise ValidationError({"participant2Id": [_("You cannot schedule a session with yourself.")]})
-    if lifecycle.users_blocked(user_id=user_id, other_id=partner_id) or restrictions.is_suspended(
-        partner_id, max_age=1.0
-    ):
+    if safety.users_blocked(user_id=user_id, other_id=partner_id) or restrictions.is_suspended(partner_id, max_age=1.0):
         raise _cannot_schedule()
     if scheduled_at <= now:
         raise ValidationError({"scheduledAt": [_("Must be in the future.")]})
@@ -71,7 +69,7 @@ def _check_invite_stored(*, user_id: str, partner_id: str) -> None:
     looked before the insert missed it, and this call sees its change."""
     if restrictions.is_suspended(user_id):
         raise Suspended()
-    if restrictions.is_suspended(partner_id) or lifecycle.users_blocked(user_id=user_id, other_id=partner_id):
+    if restrictions.is_suspended(partner_id) or safety.users_blocked(user_id=user_id, other_id=partner_id):
         raise _cannot_schedule()
 
 
@@ -165,7 +163,7 @@ def invitation_accept(*, session: ConversationSession, user_id: str) -> Conversa
         session = reloaded(session)
         if session.status != WAITING or not session.awaits_answer or session.scheduled_at <= now:
             raise _not_invited()  # the compare-and-set checks these again; nothing is booked for them
-        if lifecycle.users_blocked(user_id=session.participant1_id, other_id=user_id):
+        if safety.users_blocked(user_id=session.participant1_id, other_id=user_id):
             raise _not_invited()
         accepted = wrote = False
         try:

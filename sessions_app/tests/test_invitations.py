@@ -20,7 +20,7 @@ from matchmaking.documents import MatchmakingRequest
 from sessions_app import consumers
 from sessions_app.documents import ConversationSession, SessionReport, UserBlock
 from sessions_app.redis_scripts import Scripts
-from sessions_app.services import lifecycle, presence, scheduling
+from sessions_app.services import presence, safety, scheduling
 from sessions_app.services.sweeper import sessions_sweep
 from tests.helpers import ask, next_event, open_socket
 
@@ -691,7 +691,7 @@ def _racing_the_insert(monkeypatch, then) -> None:
 
 def test_an_invitation_sent_as_a_report_blocks_the_pair_does_not_survive(api, soon, monkeypatch):
     """The report blocks the pair and ends their live sessions between the invitation's checks and its insert."""
-    _racing_the_insert(monkeypatch, lambda: lifecycle.users_block(user_id="alice", other_id="bob", session_id=None,
+    _racing_the_insert(monkeypatch, lambda: safety.users_block(user_id="alice", other_id="bob", session_id=None,
                                                                   now=clock.now()))  # fmt: skip
     refused = invite(api, "bob", "alice", soon)
     assert refused.status_code == 400 and "participant2Id" in refused.json()["fields"]

@@ -20,7 +20,7 @@ from conversation.redis import client as redis
 from conversation.s3 import s3
 from matchmaking.documents import MatchmakingRequest
 from sessions_app.documents import ConversationSession, SessionFeedback, SessionReport, UserBlock
-from sessions_app.services import lifecycle, presence, recording
+from sessions_app.services import lifecycle, presence, recording, safety
 from sessions_app.services.sweeper import sessions_sweep
 from tests.helpers import ask, next_event, open_socket, post_upload
 
@@ -313,7 +313,7 @@ def test_time_up_is_announced_once_at_the_planned_duration(api, frozen_clock):
 
 
 def test_no_show_cancels_and_puts_who_came_back_at_the_head_of_the_queue(api, frozen_clock, settings):
-    lifecycle.users_block(user_id="dave", other_id="carol", session_id=None, now=frozen_clock.value)
+    safety.users_block(user_id="dave", other_id="carol", session_id=None, now=frozen_clock.value)
     ask(api, "dave")
     frozen_clock.advance(seconds=1)
     ask(api, "carol")  # blocked from dave: both wait, dave first
