@@ -8,33 +8,16 @@ import hashlib
 import hmac
 import json
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from typing import Any
 
 from channels.testing import WebsocketCommunicator
 
-from tests.contract import check_response
+from tests.processes import http_call
 
 
 def call(method: str, url: str, token: str, body: dict | None = None) -> tuple[int, dict[str, str], Any]:
     """(status, headers with lower-case names, json body) of one HTTP call to a real server."""
-    data = json.dumps(body).encode() if body is not None else None
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-    request = urllib.request.Request(url, data=data, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            status, raw, received = response.status, response.read(), response.headers
-    except urllib.error.HTTPError as error:
-        status, raw, received = error.code, error.read(), error.headers
-    parsed = urllib.parse.urlsplit(url)
-    check_response(method, parsed.path, status, raw, dict(received.items()), query=parsed.query)
-    return status, _lower(received), json.loads(raw or b"null")
-
-
-def _lower(headers) -> dict[str, str]:
-    return {name.lower(): value for name, value in headers.items()}
+    return http_call(method, url, token, body)
 
 
 def _b64(data: bytes) -> str:

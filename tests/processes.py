@@ -15,6 +15,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from tests.contract import check_response
 
@@ -116,6 +117,15 @@ def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 30) -> None:
 
 def http(method: str, url: str, token: str, body: dict | None = None, headers: dict | None = None):
     """(status, json body) of one HTTP call."""
+    status, _headers, parsed = http_call(method, url, token, body, headers)
+    return status, parsed
+
+
+def http_call(
+    method: str, url: str, token: str, body: dict | None = None, headers: dict | None = None
+) -> tuple[int, dict[str, str], Any]:
+    """(status, headers with lower-case names, json body) of one HTTP call to a real server, its response
+    checked against the OpenAPI schema."""
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(
         url, data=data, method=method,
@@ -128,4 +138,4 @@ def http(method: str, url: str, token: str, body: dict | None = None, headers: d
         status, raw, received = error.code, error.read(), error.headers
     parsed = urllib.parse.urlsplit(url)
     check_response(method, parsed.path, status, raw, dict(received.items()), query=parsed.query)
-    return status, json.loads(raw or b"null")
+    return status, {name.lower(): value for name, value in received.items()}, json.loads(raw or b"null")
