@@ -84,6 +84,12 @@ def recording_uploads(session_id: str, user_id: str) -> str:
     return f"rec:uploads:{session_id}:{user_id}"
 
 
+def recording_issued(session_id: str) -> str:
+    """Set of the session's upload keys `complete` may take: those given while both consented, and not since
+    voided by a withdrawal of consent."""
+    return f"rec:issued:{session_id}"
+
+
 def recording_pending() -> str:
     """Sorted set upload key -> unix time after which it is deleted (completed or not)."""
     return "rec:pending"

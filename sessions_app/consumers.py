@@ -40,6 +40,11 @@ class SessionConsumer(EventConsumer):
     session: ConversationSession
     state: dict  # the session as loaded at the handshake, sent as `session.state` once the socket is open
     client_messages = frozenset({"heartbeat", "signal"})
+    # The session's group comes from the URL, so the socket joins it in its slot claim, before `authorize`
+    # reads the session: what is pushed to the session after that read (the partner's join that starts it,
+    # an ending) reaches this socket, after its `session.state`. A socket refused after the claim leaves
+    # at once, and sends nothing after its close frame.
+    joins_with_claim = True
     reread_after = 0.0  # monotonic time before which a pending invitation is not read again (`_join_refusal`)
 
     async def authorize(self) -> int | None:
@@ -57,7 +62,8 @@ class SessionConsumer(EventConsumer):
         return None
 
     def groups_for(self) -> list[str]:
-        return [session_group(str(self.session.id))]
+        session_id = parse_object_id(self.scope["url_route"]["kwargs"]["session_id"])
+        return [session_group(str(session_id))] if session_id else []  # a malformed id joins nothing: 4404
 
     async def refuse(self, code: int) -> None:
         """4410 always comes after a `session.ended` with the session as MongoDB has it (shared/API.md)."""
@@ -76,6 +82,14 @@ class SessionConsumer(EventConsumer):
     async def on_heartbeat(self, content) -> None:
         now = clock.now()
         beat = await aheartbeat(async_client(), session_id=self.session_id, slot=self.slot, now=now.timestamp())
+        if beat is None and self.session.scheduled_at is not None and (refusal := await self._join_refusal()):
+            # Not open for joining (an invitation not accepted, outside its window): refused as a signal is,
+            # from the socket's copy, so that a refused heartbeat cannot buy a MongoDB read each either.
+            if self.session.status in LIVE_STATUSES:
+                await self.send_error(refusal.code, refusal.detail)
+            else:  # its read again found it ended: as the full path says it
+                await self.refuse(CLOSE_GONE)
+            return
         try:
             if beat is None:  # presence missing: the full path writes it, rebuilds it or says why not
                 # A scheduled session gets its presence at its first join: that is its opening, not a loss.
@@ -132,10 +146,11 @@ class SessionConsumer(EventConsumer):
             )  # fmt: skip
 
     async def _join_refusal(self) -> Conflict | None:
-        """`lifecycle.join_refusal` for a scheduled session (instant sessions never get here: their signals cost
-        nothing more). The cached session follows `session.started` and `session.ended`; an acceptance is
-        not pushed to this socket, so an invitation pending in it is read again, at most every
-        INVITATION_REREAD_SECONDS (a refused signal must not buy a MongoDB read)."""
+        """`lifecycle.join_refusal` for a scheduled session, before a signal or a heartbeat with no presence to
+        beat (instant sessions never get here: their signals cost nothing more). The cached session follows
+        `session.started` and `session.ended`; an acceptance is not pushed to this socket, so an invitation
+        pending in it is read again, at most every INVITATION_REREAD_SECONDS (a refused frame must not buy a
+        MongoDB read)."""
         refusal = lifecycle.join_refusal(self.session, clock.now())
         if refusal is not None and self.session.awaits_answer and time.monotonic() >= self.reread_after:
             self.reread_after = time.monotonic() + INVITATION_REREAD_SECONDS

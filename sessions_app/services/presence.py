@@ -18,6 +18,7 @@ JOIN, MAX, TIME_UP = "join", "max", "time_up"
 SCHEDULE_EARLY = dt.timedelta(minutes=5)
 SCHEDULE_LATE = dt.timedelta(minutes=10)
 BOOKING_SLACK_SECONDS = 60  # a booking outlives its session's join deadline by this, for the sweep to end it
+LIVE_SLACK_SECONDS = 60  # a started session's presence outlives its maximum by this, for the sweep to end it
 
 
 @cache
@@ -86,13 +87,26 @@ def presence_restore(session: ConversationSession, now: dt.datetime) -> None:
 
 
 def presence_mark_active(session: ConversationSession) -> None:
+    """The start: the hash says active, the join timer gives way to the running ones, and the presence keys
+    live as long as the session may run from now (`live_ttl`)."""
     sid = str(session.id)
     started = session.started_at
     pipe = client().pipeline(transaction=True)
     pipe.hset(redis_keys.session_active(sid), "status", ACTIVE)
+    pipe.expire(redis_keys.session_active(sid), live_ttl())
+    for user_id in session.participants:
+        pipe.expire(redis_keys.user_session(user_id), live_ttl())
     pipe.zrem(redis_keys.session_deadlines(), timer(sid, JOIN))
     _running_timers_arm(session, started=started, pipe=pipe)
     pipe.execute()
+
+
+def live_ttl() -> int:
+    """The presence keys' TTL from a session's start. Written with the seed's 1800 s when the session opens
+    (the match, a scheduled session's first join), they must outlive the session, the seed's reason for that
+    number ("30 min max session"); but a scheduled session opens up to 15 minutes before it starts, and from
+    the start it may run SESSION_MAX_DURATION_SECONDS (1800) more, then wait for the sweep to end it."""
+    return max(redis_keys.SESSION_ACTIVE_TTL_SECONDS, settings.SESSION_MAX_DURATION_SECONDS) + LIVE_SLACK_SECONDS
 
 
 def _running_timers_arm(

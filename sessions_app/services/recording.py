@@ -4,6 +4,8 @@ Clients upload straight to S3 with a presigned POST under `uploads/<sessionId>/`
 object is audio by its first bytes and copies it to `recordings/<sessionId>/`, a prefix no upload policy
 covers, so a completed recording cannot be overwritten. Uploads are deleted once a recording is kept, and
 never-completed ones by `recording_uploads_sweep` (and the bucket's lifecycle rule on `uploads/`).
+A withdrawal of consent deletes the session's recording and its uploads, and voids every upload key given
+before it (`rec:issued`): audio sent under such a key, whenever it is sent, can never become the recording.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework.exceptions import Throttled, ValidationError
 
 from conversation import clock, redis_keys
+from conversation.documents import reloaded
 from conversation.errors import Conflict, NotFound
 from conversation.redis import client
 from conversation.s3 import s3
@@ -69,12 +72,18 @@ def audio_type_of(head: bytes) -> str | None:
 
 
 def consent_set(*, session: ConversationSession, user_id: str, consent: bool) -> ConversationSession:
-    """Sets the caller's own flag; withdrawing deletes a stored recording."""
+    """Sets the caller's own flag. Withdrawing deletes a stored recording and the session's uploads, and voids
+    the upload keys given so far (their policies stay usable on S3 until they expire, but what is sent under
+    them can never be completed)."""
     field = f"set__recording_consent__participant{session.slot_of(user_id)}"
     ConversationSession.objects(id=session.id).update_one(**{field: consent}, set__updated_at=clock.now())
     session.reload()
     if not consent:
+        # After the MongoDB write: an upload URL given meanwhile was either registered before this delete, or
+        # reads the withdrawal after registering (`upload_url`).
+        client().delete(redis_keys.recording_issued(str(session.id)))
         recording_delete(session=session)
+        uploads_delete(prefix=_upload_prefix(session))
         session.reload()
     return session
 
@@ -105,14 +114,18 @@ def _check_upload_allowed(session: ConversationSession, now: dt.datetime) -> Non
 def _count_upload(session: ConversationSession, user_id: str) -> None:
     """At most RECORDING_MAX_UPLOADS_PER_PARTICIPANT URLs, for as long as uploads are possible at all."""
     key = redis_keys.recording_uploads(str(session.id), user_id)
-    ttl = settings.SESSION_MAX_DURATION_SECONDS + settings.RECORDING_UPLOAD_WINDOW_SECONDS
     pipe = client().pipeline(transaction=True)
     pipe.incr(key)
-    pipe.expire(key, ttl, nx=True)
+    pipe.expire(key, _uploads_ttl(), nx=True)
     pipe.ttl(key)
     count, _expire_set, left = pipe.execute()
     if count > settings.RECORDING_MAX_UPLOADS_PER_PARTICIPANT:
         raise Throttled(wait=max(left, 1), detail=str(_("Too many recording uploads for this session.")))
+
+
+def _uploads_ttl() -> int:
+    """How long a session's upload bookkeeping lives: as long as uploads are possible at all."""
+    return settings.SESSION_MAX_DURATION_SECONDS + settings.RECORDING_UPLOAD_WINDOW_SECONDS
 
 
 def upload_url(*, session: ConversationSession, user_id: str, content_type: str) -> dict:
@@ -133,7 +146,17 @@ def upload_url(*, session: ConversationSession, user_id: str, content_type: str)
     )
     # Deleted once the policy has expired plus as long again to call `complete`: completed or not, an
     # upload is never the kept recording (that is a copy), so the sweep deletes every one.
-    client().zadd(redis_keys.recording_pending(), {key: time.time() + 2 * expires})
+    issued = redis_keys.recording_issued(str(session.id))
+    pipe = client().pipeline(transaction=False)
+    pipe.zadd(redis_keys.recording_pending(), {key: time.time() + 2 * expires})
+    pipe.sadd(issued, key)
+    pipe.expire(issued, _uploads_ttl())
+    pipe.execute()
+    # Registered, then consent read again: a withdrawal since the check above voids the key here, or its own
+    # delete of the registered keys, which comes after its MongoDB write, removes it.
+    if not _both_consented(reloaded(session)):
+        client().srem(issued, key)
+        raise Conflict(_("Both participants must consent to recording."), "consent_missing")
     return {
         "uploadUrl": post["url"],
         "method": "POST",
@@ -168,6 +191,9 @@ def upload_complete(*, session: ConversationSession, key: str) -> ConversationSe
         raise ValidationError({"key": [_("Not an upload key of this session.")]})
     if session.audio_recording_url:
         raise Conflict(_("This session's recording is already stored."), "recording_exists")
+    if not client().sismember(redis_keys.recording_issued(str(session.id)), key):
+        void = _("This upload key is not valid: consent was withdrawn after it was given. Ask for a new upload URL.")
+        raise ValidationError({"key": [void]})
     content_type = _checked_upload(session, key)
     final = f"{_prefix(session)}{key.rsplit('/', 1)[-1]}"
     try:

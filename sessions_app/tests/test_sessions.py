@@ -6,7 +6,6 @@ import asyncio
 import datetime as dt
 import json
 import threading
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -15,14 +14,13 @@ from bson import ObjectId
 from channels.layers import get_channel_layer
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from conversation import breaker, clock, redis_keys, restrictions
+from conversation import breaker, redis_keys, restrictions
 from conversation.redis import client as redis
-from conversation.s3 import s3
 from matchmaking.documents import MatchmakingRequest
 from sessions_app.documents import ConversationSession, SessionFeedback, SessionReport, UserBlock
-from sessions_app.services import lifecycle, presence, recording, safety
+from sessions_app.services import lifecycle, presence, safety
 from sessions_app.services.sweeper import sessions_sweep
-from tests.helpers import ask, next_event, open_socket, post_upload
+from tests.helpers import ask, next_event, open_socket
 
 
 def matched(api) -> str:
@@ -532,100 +530,6 @@ def test_scheduled_session_nobody_joined_is_cancelled_after_the_window(api, froz
     assert (session.status, session.end_reason) == ("cancelled", "timeout")
 
 
-def test_consent_changes_move_updated_at(api, frozen_clock):
-    """A client syncing on `updatedAt` sees consent changes (the recording's own writes stamp it too)."""
-    session_id = start(api)
-    consent = f"/api/v1/sessions/{session_id}/recording-consent/"
-    for seconds, value in ((7, True), (11, False)):
-        frozen_clock.advance(seconds=seconds)
-        answered = api("alice").put(consent, {"consent": value}, format="json").json()
-        assert answered["recordingConsent"]["participant1"] is value
-        assert answered["updatedAt"] == clock.isoformat(frozen_clock.value)
-
-
-def test_an_upload_url_body_that_is_not_an_object_is_a_400(api):
-    """No body means no options; `[]` or `0` are not an object (they were read as no body)."""
-    session_id = start(api)
-    url = f"/api/v1/sessions/{session_id}/recording/upload-url/"
-    for body in ([], 0, [1, 2]):
-        refused = api("alice").post(url, body, format="json")
-        assert refused.status_code == 400 and "non_field_errors" in refused.json()["fields"], body
-    assert api("alice").post(url).json()["code"] == "consent_missing"  # no body: past validation
-
-
-def test_recording_flow_against_the_s3_server(api, settings):
-    session_id = start(api)
-    base = f"/api/v1/sessions/{session_id}"
-    missing = api("alice").post(f"{base}/recording/upload-url/", {}, format="json")
-    assert missing.status_code == 409 and missing.json()["code"] == "consent_missing"
-    api("alice").put(f"{base}/recording-consent/", {"consent": True}, format="json")
-    assert api("alice").post(f"{base}/recording/upload-url/", {}, format="json").status_code == 409
-    consent = api("bob").put(f"{base}/recording-consent/", {"consent": True}, format="json").json()
-    assert consent["recordingConsent"] == {"participant1": True, "participant2": True}
-
-    upload = api("alice").post(f"{base}/recording/upload-url/", {"contentType": "audio/webm"}, format="json").json()
-    assert upload["method"] == "POST" and upload["key"].startswith(f"uploads/{session_id}/")
-    assert upload["fields"]["Content-Type"] == "audio/webm"
-    assert "alice" not in upload["key"] and "bob" not in upload["key"]
-    assert post_upload(upload, b"\x1a\x45\xdf\xa3 fake webm") == 204
-    done = api("alice").post(f"{base}/recording/complete/", {"key": upload["key"]}, format="json")
-    assert done.status_code == 200
-    assert done.json()["audioRecordingUrl"] == (
-        f"s3://{settings.S3_BUCKET}/recordings/{session_id}/{upload['key'].rsplit('/', 1)[1]}"
-    )
-
-    download = api("bob").get(f"{base}/recording/").json()
-    with urllib.request.urlopen(download["downloadUrl"], timeout=10) as response:
-        assert response.read() == b"\x1a\x45\xdf\xa3 fake webm"
-    assert api("mallory").get(f"{base}/recording/").status_code == 404
-
-    withdrawn = api("bob").put(f"{base}/recording-consent/", {"consent": False}, format="json").json()
-    assert withdrawn["audioRecordingUrl"] is None
-    assert api("alice").get(f"{base}/recording/").status_code == 404
-    for prefix in (f"recordings/{session_id}/", f"uploads/{session_id}/"):
-        assert s3().list_objects_v2(Bucket=settings.S3_BUCKET, Prefix=prefix).get("KeyCount", 0) == 0
-
-
-@pytest.mark.parametrize("slower_reaches", ["the compare-and-set", "the copy"])
-def test_two_completes_of_one_upload_at_once_keep_the_recording(api, settings, monkeypatch, slower_reaches):
-    """Both copy to the same final key; the call that loses must not delete the object the winner stored (it
-    did: the recording's URL then led to a 404), nor fail when the winner cleared the uploads first."""
-    session_id = start(api)
-    base = f"/api/v1/sessions/{session_id}"
-    for user in ("alice", "bob"):
-        api(user).put(f"{base}/recording-consent/", {"consent": True}, format="json")
-    upload = api("alice").post(f"{base}/recording/upload-url/", {"contentType": "audio/ogg"}, format="json").json()
-    assert post_upload(upload, b"OggS" + b"\0" * 200) == 204
-    before_either = ConversationSession.objects.get(id=session_id)  # what the slower call read
-    with monkeypatch.context() as timing:
-        if slower_reaches == "the compare-and-set":  # the winner has not cleared the uploads yet
-            timing.setattr(recording, "uploads_delete", lambda prefix: 0)
-        first = api("alice").post(f"{base}/recording/complete/", {"key": upload["key"]}, format="json")
-    assert first.status_code == 200
-    # The slower call, past its checks of the upload before the first stored the recording.
-    monkeypatch.setattr(recording, "_checked_upload", lambda session, key: "audio/ogg")
-    second = recording.upload_complete(session=before_either, key=upload["key"])
-    assert second.audio_recording_url == first.json()["audioRecordingUrl"]
-    final = first.json()["audioRecordingUrl"].split("/", 3)[3]
-    assert s3().head_object(Bucket=settings.S3_BUCKET, Key=final)["ContentLength"] == 204
-
-
-def test_complete_refuses_foreign_keys_and_non_audio(api, settings):
-    session_id = start(api)
-    base = f"/api/v1/sessions/{session_id}"
-    for user in ("alice", "bob"):
-        api(user).put(f"{base}/recording-consent/", {"consent": True}, format="json")
-    foreign = api("alice").post(f"{base}/recording/complete/", {"key": "recordings/other/x.webm"}, format="json")
-    assert foreign.status_code == 400 and "key" in foreign.json()["fields"]
-    upload = api("alice").post(f"{base}/recording/upload-url/", {}, format="json").json()
-    absent = api("alice").post(f"{base}/recording/complete/", {"key": upload["key"]}, format="json")
-    assert absent.status_code == 400
-    s3().put_object(Bucket=settings.S3_BUCKET, Key=upload["key"], Body=b"text", ContentType="text/plain")
-    wrong = api("alice").post(f"{base}/recording/complete/", {"key": upload["key"]}, format="json")
-    assert wrong.status_code == 400
-    assert ConversationSession.objects.get(id=session_id).audio_recording_url is None
-
-
 def test_feedback_after_the_end_once_per_participant(api):
     session_id = start(api)
     body = {"partnerRating": 5, "connectionQuality": 4, "topicRating": 3, "talkAgain": True, "levelFeltRight": True}
@@ -688,25 +592,6 @@ def test_presence_lost_with_redis_is_rebuilt_from_mongodb(api, frozen_clock, set
     frozen_clock.advance(seconds=1)
     assert sessions_sweep().dropped == 1
     assert ConversationSession.objects.get(id=session_id).end_reason == "dropped"
-
-
-def test_s3_unreachable_gives_a_503_naming_s3(api, settings):
-    from sessions_app.services import recording
-
-    session_id = start(api)
-    base = f"/api/v1/sessions/{session_id}"
-    for user in ("alice", "bob"):
-        api(user).put(f"{base}/recording-consent/", {"consent": True}, format="json")
-    key = api("alice").post(f"{base}/recording/upload-url/", {}, format="json").json()["key"]
-    settings.S3_ENDPOINT_URL = "http://127.0.0.1:9"  # nothing listens there
-    recording.s3.cache_clear()
-    try:
-        response = api("alice").post(f"{base}/recording/complete/", {"key": key}, format="json")
-    finally:
-        recording.s3.cache_clear()
-    assert response.status_code == 503
-    assert response.json() == {"detail": "s3 is unavailable, retry shortly.", "code": "service_unavailable"}
-    assert ConversationSession.objects.get(id=session_id).audio_recording_url is None
 
 
 def test_heartbeats_of_two_sessions_in_one_loop_turn_each_get_their_own_beat():

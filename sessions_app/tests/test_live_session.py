@@ -1,0 +1,165 @@
+"""A live session's edges (a fourth probe): a socket opened as the session starts or ends, heartbeats the
+session refuses, and presence that must outlive the session."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+from conversation import redis_keys
+from conversation.events import session_group
+from conversation.redis import client as redis
+from sessions_app import consumers
+from sessions_app.documents import ConversationSession
+from sessions_app.services import lifecycle, presence
+from tests.helpers import ask, next_event, open_socket
+
+
+def matched(api) -> str:
+    ask(api, "alice")
+    return ask(api, "bob").json()["sessionId"]
+
+
+def beat(api, user: str, session_id: str):
+    return api(user).post(f"/api/v1/sessions/{session_id}/heartbeat/")
+
+
+def _after_the_handshake_read(monkeypatch, then) -> None:
+    """`then(session_id)` runs right after a session socket's handshake has read the session."""
+    load = consumers._load_with_state
+
+    def load_then(session_id: str, user_id: str):
+        loaded = load(session_id, user_id)
+        then(session_id)
+        return loaded
+
+    monkeypatch.setattr(consumers, "_load_with_state", load_then)
+
+
+async def _frames_until_quiet(socket, quiet: float) -> list[dict]:
+    frames = []
+    while not await socket.receive_nothing(timeout=quiet):
+        frames.append(await socket.receive_output(timeout=5))
+    return frames
+
+
+@pytest.mark.timeout(60)
+def test_a_socket_opened_as_the_session_starts_is_told_it_started(api, monkeypatch):
+    """The partner's join lands between the socket's read of the session (waiting) and its group join: the
+    `session.started` it pushes reaches the socket after its `session.state` (it used to be lost for good)."""
+    session_id = matched(api)
+    assert beat(api, "alice", session_id).status_code == 200  # alice joined (another tab, the HTTP fallback)
+    _after_the_handshake_read(
+        monkeypatch,
+        lambda sid: lifecycle.session_heartbeat(session=ConversationSession.objects.get(id=sid), user_id="bob"),
+    )
+
+    async def scenario():
+        alice = await open_socket(f"/ws/v1/sessions/{session_id}/", "alice")
+        state = await next_event(alice, "session.state")
+        started = await next_event(alice, "session.started")
+        await alice.disconnect()
+        return state, started
+
+    state, started = async_to_sync(scenario)()
+    assert state["session"]["status"] == "waiting"  # as read, before the join
+    assert started["session"]["status"] == "active"
+    assert ConversationSession.objects.get(id=session_id).status == "active"
+
+
+@pytest.mark.timeout(60)
+def test_a_socket_opened_as_the_session_ends_is_told_it_ended(api, monkeypatch):
+    """The partner ends the session between the socket's read (active) and its group join: the socket gets
+    `session.ended`, then the 4410 close (it used to stay open, relaying signals into an ended session)."""
+    session_id = matched(api)
+    beat(api, "alice", session_id)
+    beat(api, "bob", session_id)
+    _after_the_handshake_read(
+        monkeypatch, lambda sid: lifecycle.session_finish(session=ConversationSession.objects.get(id=sid))
+    )
+
+    async def scenario():
+        alice = await open_socket(f"/ws/v1/sessions/{session_id}/", "alice")
+        state = await next_event(alice, "session.state")
+        return state, await _frames_until_quiet(alice, quiet=1.5)
+
+    state, frames = async_to_sync(scenario)()
+    assert state["session"]["status"] == "active"
+    sent = [f for f in frames if f["type"] == "websocket.send"]
+    assert [f["type"] for f in frames if f["type"] != "websocket.send"] == ["websocket.close"]
+    assert frames[-1] == {"type": "websocket.close", "code": 4410}
+    assert any('"session.ended"' in f["text"] for f in sent)
+
+
+@pytest.mark.timeout(60)
+def test_a_refused_socket_hears_nothing_of_the_session_it_joined_in_its_claim(api, monkeypatch):
+    """An outsider's socket is in the session's group from its claim until its refusal: what is pushed to the
+    session meanwhile is not sent to it, and it leaves the group."""
+    session_id = matched(api)
+    beat(api, "alice", session_id)
+    _after_the_handshake_read(
+        monkeypatch,
+        lambda sid: lifecycle.session_heartbeat(session=ConversationSession.objects.get(id=sid), user_id="bob"),
+    )
+
+    async def scenario():
+        mallory = await open_socket(f"/ws/v1/sessions/{session_id}/", "mallory")
+        return await _frames_until_quiet(mallory, quiet=1.0)
+
+    frames = async_to_sync(scenario)()
+    assert frames == [{"type": "websocket.close", "code": 4403}]
+    assert ConversationSession.objects.get(id=session_id).status == "active"  # the push went out meanwhile
+    assert redis().zcard(get_channel_layer()._group_key(session_group(session_id))) == 0  # it left the group
+
+
+@pytest.mark.timeout(60)
+def test_refused_heartbeats_on_a_pending_invitation_do_not_buy_a_mongodb_read_each(api, monkeypatch):
+    """Anyone may invite anyone and open a socket to that invitation: its heartbeats are refused
+    `not_joinable` from the socket's copy, read again at most every INVITATION_REREAD_SECONDS, as its
+    signals are (each used to cost a thread hop and a MongoDB read)."""
+    at = dt.datetime.now(dt.UTC) + dt.timedelta(days=2)
+    body = {"participant2Id": "victim", "targetLanguageCode": "fr", "scheduledAt": at.isoformat()}
+    created = api("mallory").post("/api/v1/sessions/", body, format="json")
+    assert created.status_code == 201, created.json()
+    reads = []
+    for module in (lifecycle, consumers):
+        original = module.reloaded
+        monkeypatch.setattr(module, "reloaded", lambda session, original=original: reads.append(1) or original(session))
+
+    async def scenario():
+        socket = await open_socket(f"/ws/v1/sessions/{created.json()['id']}/", "mallory")
+        await next_event(socket, "session.state")
+        codes = []
+        for _ in range(40):  # within the socket's burst: no rate limit applies
+            await socket.send_json_to({"type": "heartbeat"})
+            codes.append((await next_event(socket, "error"))["code"])
+        await socket.disconnect()
+        return codes
+
+    started = time.monotonic()
+    codes = async_to_sync(scenario)()
+    elapsed = time.monotonic() - started
+    assert set(codes) == {"not_joinable"}
+    assert len(reads) <= 1 + elapsed / consumers.INVITATION_REREAD_SECONDS, f"{len(reads)} reads in {elapsed:.1f} s"
+
+
+def test_a_started_sessions_presence_outlives_its_maximum(api, settings):
+    """Presence opens with the seed's 1800 s TTL (at the match, or a scheduled session's first join, up to 15
+    minutes before its start); the start gives it the session's maximum from then, plus the sweep's minute.
+    It used to run out while the session was active, and the matchmaking POST then paired the user again."""
+    session_id = matched(api)
+    keys = (redis_keys.session_active(session_id), redis_keys.user_session("alice"), redis_keys.user_session("bob"))
+    assert all(1790 <= redis().ttl(key) <= 1800 for key in keys)
+    assert beat(api, "alice", session_id).status_code == 200
+    for key in keys:
+        redis().expire(key, 2)  # what is left when a session opened long before it starts
+    assert beat(api, "bob", session_id).json()["session"]["status"] == "active"
+    expected = settings.SESSION_MAX_DURATION_SECONDS + presence.LIVE_SLACK_SECONDS
+    assert all(expected - 10 <= redis().ttl(key) <= expected for key in keys)
+    time.sleep(2.5)
+    again = ask(api, "alice")
+    assert (again.status_code, again.json()["code"]) == (409, "in_session")
