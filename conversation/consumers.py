@@ -81,8 +81,8 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
     closing: bool = False
     # Message types a client may send, each handled by `on_<type>(content)`; the other `on_*` are lifecycle hooks.
     client_messages: frozenset[str] = frozenset()
-    # True where `groups_for` needs nothing `authorize` reads (the lobby: the user's own groups): the socket
-    # joins them in its slot claim's round trip. Otherwise (a session's group) it joins once authorized.
+    # True where `groups_for` needs nothing `authorize` reads (the user's own groups, a session's from its URL):
+    # the socket joins them in its slot claim's round trip, before `authorize`. Otherwise it joins once authorized.
     joins_with_claim = False
     accepted = False
     closed = False
@@ -106,13 +106,16 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
             breaker.store_failed(store_name(exc))
             log.warning("socket closed 1013: %s unreachable (%r)", store_name(exc), exc)
             await self.close_unavailable()
+            # What it took in Redis before another store failed (MongoDB, in `authorize`) is given back below.
+            crashed = store_name(exc) != "redis"
         except Exception:
             crashed = True
             raise
         finally:
             # channels calls no `disconnect` when the consumer fails: stop renewing the per-user slot, which
-            # would count against the user's socket cap until the token expires, and after a bug (not a
-            # store that is gone) give it back at once.
+            # would count against the user's socket cap until the token expires, and give it back at once with
+            # its group places (unless Redis is what failed: they then run out with the slot's lease and the
+            # group).
             if getattr(self, "guard", None) is not None:
                 self.guard.cancel()
             if crashed and (getattr(self, "claimed", False) or getattr(self, "groups_joined", None)):
@@ -288,7 +291,8 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
             return _NOT_JSON
 
     async def event_push(self, message) -> None:
-        if self.closing or (message.get("exclude") and message["exclude"] == self.channel_name):
+        # Closed: a refused socket's group places (joined in its claim) may have taken a push meanwhile.
+        if self.closing or self.closed or (message.get("exclude") and message["exclude"] == self.channel_name):
             return
         await self.send_json(message["event"])
         await self.after_push(message["event"])

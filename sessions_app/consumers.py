@@ -33,7 +33,7 @@ def _load_with_state(session_id: str, user_id: str) -> tuple[ConversationSession
     return session, session_json(session) if joinable else None
 
 
-INVITATION_REREAD_SECONDS = 2.0
+REFUSAL_REREAD_SECONDS = 2.0  # how often a socket whose copy of its session refuses a frame reads it again
 
 
 class SessionConsumer(EventConsumer):
@@ -148,12 +148,12 @@ class SessionConsumer(EventConsumer):
     async def _join_refusal(self) -> Conflict | None:
         """`lifecycle.join_refusal` for a scheduled session, before a signal or a heartbeat with no presence to
         beat (instant sessions never get here: their signals cost nothing more). The cached session follows
-        `session.started` and `session.ended`; an acceptance is not pushed to this socket, so an invitation
-        pending in it is read again, at most every INVITATION_REREAD_SECONDS (a refused frame must not buy a
-        MongoDB read)."""
+        `session.started` and `session.ended`, but an acceptance is not pushed to this socket, and a push may
+        be lost (Redis lost the group): a copy that refuses is read again, at most every
+        REFUSAL_REREAD_SECONDS (a refused frame must not buy a MongoDB read)."""
         refusal = lifecycle.join_refusal(self.session, clock.now())
-        if refusal is not None and self.session.awaits_answer and time.monotonic() >= self.reread_after:
-            self.reread_after = time.monotonic() + INVITATION_REREAD_SECONDS
+        if refusal is not None and time.monotonic() >= self.reread_after:
+            self.reread_after = time.monotonic() + REFUSAL_REREAD_SECONDS
             self.session = await sync_to_async(reloaded, thread_sensitive=False)(self.session)
             refusal = lifecycle.join_refusal(self.session, clock.now())
         return refusal

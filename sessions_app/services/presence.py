@@ -46,8 +46,9 @@ def schedule_timer(session_id: str, kind: str, at: dt.datetime, pipe: Pipeline |
         target.execute()
 
 
-def presence_open(session: ConversationSession, pipe: Pipeline | None = None) -> None:
-    """Writes the seed's `session:active:{id}` hash and both `user:session:{userId}` keys."""
+def presence_open(session: ConversationSession, pipe: Pipeline | None = None, *, ttl: int | None = None) -> None:
+    """Writes the seed's `session:active:{id}` hash and both `user:session:{userId}` keys, with the seed's TTL
+    (an active session's rebuild gives `live_ttl`)."""
     own = pipe if pipe is not None else client().pipeline(transaction=True)
     sid = str(session.id)
     key = redis_keys.session_active(sid)
@@ -59,9 +60,9 @@ def presence_open(session: ConversationSession, pipe: Pipeline | None = None) ->
     # was lost and the session did not start until that participant's next heartbeat.
     own.hsetnx(key, "lastHeartbeat1", "0")
     own.hsetnx(key, "lastHeartbeat2", "0")
-    own.expire(key, redis_keys.SESSION_ACTIVE_TTL_SECONDS)
+    own.expire(key, ttl or redis_keys.SESSION_ACTIVE_TTL_SECONDS)
     for user_id in session.participants:
-        own.set(redis_keys.user_session(user_id), sid, ex=redis_keys.USER_SESSION_TTL_SECONDS)
+        own.set(redis_keys.user_session(user_id), sid, ex=ttl or redis_keys.USER_SESSION_TTL_SECONDS)
     if pipe is None:
         own.execute()
 
@@ -74,7 +75,7 @@ def presence_restore(session: ConversationSession, now: dt.datetime) -> None:
     """
     sid = str(session.id)
     pipe = client().pipeline(transaction=True)
-    presence_open(session, pipe)
+    presence_open(session, pipe, ttl=live_ttl() if session.status == ACTIVE else None)
     if session.status == ACTIVE:
         beat = repr(now.timestamp())
         pipe.hset(redis_keys.session_active(sid), mapping={"lastHeartbeat1": beat, "lastHeartbeat2": beat})

@@ -79,10 +79,10 @@ def consent_set(*, session: ConversationSession, user_id: str, consent: bool) ->
     ConversationSession.objects(id=session.id).update_one(**{field: consent}, set__updated_at=clock.now())
     session.reload()
     if not consent:
-        # After the MongoDB write: an upload URL given meanwhile was either registered before this delete, or
-        # reads the withdrawal after registering (`upload_url`).
+        recording_delete(session=session)  # MongoDB and S3 only: done even with Redis gone (then 503)
+        # After the MongoDB write: an upload URL given meanwhile was registered before this delete, or reads the
+        # withdrawal after registering (`upload_url`); a `complete` under way reads this delete after storing.
         client().delete(redis_keys.recording_issued(str(session.id)))
-        recording_delete(session=session)
         uploads_delete(prefix=_upload_prefix(session))
         session.reload()
     return session
@@ -128,8 +128,19 @@ def _uploads_ttl() -> int:
     return settings.SESSION_MAX_DURATION_SECONDS + settings.RECORDING_UPLOAD_WINDOW_SECONDS
 
 
+def _void_key() -> ValidationError:
+    return ValidationError(
+        {
+            "key": [
+                _("This upload key is no longer valid (consent was withdrawn since it was given): ask for a new one.")
+            ]
+        }
+    )
+
+
 def upload_url(*, session: ConversationSession, user_id: str, content_type: str) -> dict:
-    """A presigned POST whose policy bounds the size and the type; the key is remembered for the sweep."""
+    """A presigned POST whose policy bounds the size and the type; its key is registered for `complete` (until a
+    withdrawal of consent voids it) and for the sweep."""
     _check_upload_allowed(session, clock.now())
     _count_upload(session, user_id)
     key = f"{_upload_prefix(session)}{secrets.token_urlsafe(18)}.{AUDIO_TYPES[content_type]}"
@@ -150,7 +161,7 @@ def upload_url(*, session: ConversationSession, user_id: str, content_type: str)
     pipe = client().pipeline(transaction=False)
     pipe.zadd(redis_keys.recording_pending(), {key: time.time() + 2 * expires})
     pipe.sadd(issued, key)
-    pipe.expire(issued, _uploads_ttl())
+    pipe.expire(issued, max(_uploads_ttl(), 2 * expires))
     pipe.execute()
     # Registered, then consent read again: a withdrawal since the check above voids the key here, or its own
     # delete of the registered keys, which comes after its MongoDB write, removes it.
@@ -191,9 +202,9 @@ def upload_complete(*, session: ConversationSession, key: str) -> ConversationSe
         raise ValidationError({"key": [_("Not an upload key of this session.")]})
     if session.audio_recording_url:
         raise Conflict(_("This session's recording is already stored."), "recording_exists")
-    if not client().sismember(redis_keys.recording_issued(str(session.id)), key):
-        void = _("This upload key is not valid: consent was withdrawn after it was given. Ask for a new upload URL.")
-        raise ValidationError({"key": [void]})
+    issued = redis_keys.recording_issued(str(session.id))
+    if not client().sismember(issued, key):
+        raise _void_key()
     content_type = _checked_upload(session, key)
     final = f"{_prefix(session)}{key.rsplit('/', 1)[-1]}"
     try:
@@ -224,6 +235,14 @@ def upload_complete(*, session: ConversationSession, key: str) -> ConversationSe
         if session.audio_recording_url:
             raise Conflict(_("This session's recording is already stored."), "recording_exists")
         raise Conflict(_("Both participants must consent to recording."), "consent_missing")
+    # Stored, then the key read again: a withdrawal (then a new consent) since the check above voided it, and
+    # looked for a recording to delete before this one was stored.
+    if not client().sismember(issued, key):
+        ConversationSession.objects(id=session.id, audio_recording_url=_url(final)).update_one(
+            unset__audio_recording_url=True, set__updated_at=clock.now()
+        )
+        s3().delete_object(Bucket=settings.S3_BUCKET, Key=final)
+        raise _void_key()
     uploads_delete(prefix=_upload_prefix(session))
     session.reload()
     return session

@@ -483,7 +483,7 @@ def test_a_suspension_ends_an_accepted_invitation_and_its_bookings(api, soon):
 def test_signals_wait_for_the_join_window_and_the_first_join_is_no_resync(api, frozen_clock, soon, monkeypatch):
     """Nothing is relayed in a session nobody may join yet (as a heartbeat is refused there); a scheduled
     session's first join writes its presence, which is its opening, not a `session.resync`."""
-    monkeypatch.setattr(consumers, "INVITATION_REREAD_SECONDS", 0.0)  # its own test below
+    monkeypatch.setattr(consumers, "REFUSAL_REREAD_SECONDS", 0.0)  # its own test below
     session_id = invite(api, "alice", "bob", soon).json()["id"]
     path = f"/ws/v1/sessions/{session_id}/"
 
@@ -599,7 +599,7 @@ def test_an_acceptance_stands_when_cancelling_the_searches_fails(api, soon, monk
 
 def test_refused_signals_in_a_pending_invitation_cost_one_read_a_while(api, soon, monkeypatch):
     """A socket on an invitation not accepted yet re-reads it before a refusal, at most every
-    INVITATION_REREAD_SECONDS: a burst of signals cannot buy a MongoDB read each."""
+    REFUSAL_REREAD_SECONDS: a burst of signals cannot buy a MongoDB read each."""
     session_id = invite(api, "alice", "bob", soon).json()["id"]
     reads = []
     reloaded = consumers.reloaded

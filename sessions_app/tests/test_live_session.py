@@ -9,8 +9,9 @@ import time
 import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from pymongo.errors import ServerSelectionTimeoutError
 
-from conversation import redis_keys
+from conversation import breaker, redis_keys
 from conversation.events import session_group
 from conversation.redis import client as redis
 from sessions_app import consumers
@@ -98,7 +99,8 @@ def test_a_socket_opened_as_the_session_ends_is_told_it_ended(api, monkeypatch):
 @pytest.mark.timeout(60)
 def test_a_refused_socket_hears_nothing_of_the_session_it_joined_in_its_claim(api, monkeypatch):
     """An outsider's socket is in the session's group from its claim until its refusal: what is pushed to the
-    session meanwhile is not sent to it, and it leaves the group."""
+    session meanwhile is not sent to it nor handled as if it were open (it raised, the session never read),
+    and it leaves the group."""
     session_id = matched(api)
     beat(api, "alice", session_id)
     _after_the_handshake_read(
@@ -108,7 +110,9 @@ def test_a_refused_socket_hears_nothing_of_the_session_it_joined_in_its_claim(ap
 
     async def scenario():
         mallory = await open_socket(f"/ws/v1/sessions/{session_id}/", "mallory")
-        return await _frames_until_quiet(mallory, quiet=1.0)
+        frames = await _frames_until_quiet(mallory, quiet=1.0)
+        await mallory.disconnect()  # raises what the consumer raised meanwhile
+        return frames
 
     frames = async_to_sync(scenario)()
     assert frames == [{"type": "websocket.close", "code": 4403}]
@@ -119,7 +123,7 @@ def test_a_refused_socket_hears_nothing_of_the_session_it_joined_in_its_claim(ap
 @pytest.mark.timeout(60)
 def test_refused_heartbeats_on_a_pending_invitation_do_not_buy_a_mongodb_read_each(api, monkeypatch):
     """Anyone may invite anyone and open a socket to that invitation: its heartbeats are refused
-    `not_joinable` from the socket's copy, read again at most every INVITATION_REREAD_SECONDS, as its
+    `not_joinable` from the socket's copy, read again at most every REFUSAL_REREAD_SECONDS, as its
     signals are (each used to cost a thread hop and a MongoDB read)."""
     at = dt.datetime.now(dt.UTC) + dt.timedelta(days=2)
     body = {"participant2Id": "victim", "targetLanguageCode": "fr", "scheduledAt": at.isoformat()}
@@ -144,7 +148,7 @@ def test_refused_heartbeats_on_a_pending_invitation_do_not_buy_a_mongodb_read_ea
     codes = async_to_sync(scenario)()
     elapsed = time.monotonic() - started
     assert set(codes) == {"not_joinable"}
-    assert len(reads) <= 1 + elapsed / consumers.INVITATION_REREAD_SECONDS, f"{len(reads)} reads in {elapsed:.1f} s"
+    assert len(reads) <= 1 + elapsed / consumers.REFUSAL_REREAD_SECONDS, f"{len(reads)} reads in {elapsed:.1f} s"
 
 
 def test_a_started_sessions_presence_outlives_its_maximum(api, settings):
@@ -163,3 +167,37 @@ def test_a_started_sessions_presence_outlives_its_maximum(api, settings):
     time.sleep(2.5)
     again = ask(api, "alice")
     assert (again.status_code, again.json()["code"]) == (409, "in_session")
+
+
+@pytest.mark.timeout(60)
+def test_a_socket_whose_handshake_finds_mongodb_gone_gives_back_its_slot_and_group(api, monkeypatch):
+    """The claim joined the session's group and took a slot; `authorize` then finds MongoDB unreachable: the
+    socket closes 1013 and gives both back (the group place stayed for the layer's group expiry)."""
+    session_id = matched(api)
+
+    def mongodb_gone(session_id: str, user_id: str):
+        raise ServerSelectionTimeoutError("mongodb gone")
+
+    monkeypatch.setattr(consumers, "_load_with_state", mongodb_gone)
+
+    async def scenario():
+        alice = await open_socket(f"/ws/v1/sessions/{session_id}/", "alice")
+        return await _frames_until_quiet(alice, quiet=1.0)
+
+    try:
+        frames = async_to_sync(scenario)()
+    finally:
+        breaker.store_answered("mongodb")  # the 1013 opened the process's breaker
+    assert frames[-1] == {"type": "websocket.close", "code": 1013}
+    assert redis().zcard(get_channel_layer()._group_key(session_group(session_id))) == 0
+    assert redis().zcard(redis_keys.user_sockets("alice")) == 0
+
+
+def test_an_active_sessions_presence_rebuilt_after_a_redis_loss_outlives_its_maximum(api):
+    session_id = matched(api)
+    beat(api, "alice", session_id)
+    beat(api, "bob", session_id)
+    keys = (redis_keys.session_active(session_id), redis_keys.user_session("alice"), redis_keys.user_session("bob"))
+    redis().delete(*keys)  # Redis lost them
+    presence.presence_restore(ConversationSession.objects.get(id=session_id), dt.datetime.now(dt.UTC))
+    assert all(redis().ttl(key) > redis_keys.SESSION_ACTIVE_TTL_SECONDS for key in keys)  # live_ttl, not 1800

@@ -185,3 +185,31 @@ def test_an_upload_url_asked_as_consent_is_withdrawn_gives_no_usable_key(api, mo
     refused = api("bob").post(f"{base}/recording/upload-url/", {}, format="json")
     assert (refused.status_code, refused.json()["code"]) == (409, "consent_missing")
     assert redis().scard(redis_keys.recording_issued(session_id)) == 0
+
+
+def test_a_complete_under_way_as_consent_is_withdrawn_then_given_again_keeps_nothing(api, settings, monkeypatch):
+    """The withdrawal (then a new consent) lands after `complete` checked its key and copied the upload, before
+    it stored the recording: the withdrawal found no recording to delete, so `complete` reads its key again
+    once stored, and undoes (the audio, sent before the withdrawal, became the recording)."""
+    session_id = start(api)
+    base = _consented(api, session_id)
+    upload = api("bob").post(f"{base}/recording/upload-url/", {}, format="json").json()
+    assert post_upload(upload, WEBM) == 204
+    real = recording.s3()
+
+    class CopiedAsAliceWithdrawsAndConsentsAgain:
+        def __getattr__(self, name: str):
+            return getattr(real, name)
+
+        def copy_object(self, **kwargs):
+            copied = real.copy_object(**kwargs)
+            for consent in (False, True):
+                api("alice").put(f"{base}/recording-consent/", {"consent": consent}, format="json")
+            return copied
+
+    monkeypatch.setattr(recording, "s3", CopiedAsAliceWithdrawsAndConsentsAgain)
+    refused = api("bob").post(f"{base}/recording/complete/", {"key": upload["key"]}, format="json")
+    assert refused.status_code == 400 and "withdrawn" in refused.json()["fields"]["key"][0]
+    assert ConversationSession.objects.get(id=session_id).audio_recording_url is None
+    kept = s3().list_objects_v2(Bucket=settings.S3_BUCKET, Prefix=f"recordings/{session_id}/").get("KeyCount", 0)
+    assert kept == 0
