@@ -45,7 +45,7 @@ class SessionConsumer(EventConsumer):
     # an ending) reaches this socket, after its `session.state`. A socket refused after the claim leaves
     # at once, and sends nothing after its close frame.
     joins_with_claim = True
-    reread_after = 0.0  # monotonic time before which a pending invitation is not read again (`_join_refusal`)
+    reread_after = 0.0  # monotonic time before which a refusing copy of the session is not read again (`_join_refusal`)
 
     async def authorize(self) -> int | None:
         session_id = self.scope["url_route"]["kwargs"]["session_id"]

@@ -129,13 +129,8 @@ def _uploads_ttl() -> int:
 
 
 def _void_key() -> ValidationError:
-    return ValidationError(
-        {
-            "key": [
-                _("This upload key is no longer valid (consent was withdrawn since it was given): ask for a new one.")
-            ]
-        }
-    )
+    detail = _("This upload key is no longer valid (consent was withdrawn since it was given): ask for a new one.")
+    return ValidationError({"key": [detail]})
 
 
 def upload_url(*, session: ConversationSession, user_id: str, content_type: str) -> dict:
