@@ -7,7 +7,7 @@ import datetime as dt
 import time
 
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 from pymongo.errors import ServerSelectionTimeoutError
 
@@ -201,3 +201,37 @@ def test_an_active_sessions_presence_rebuilt_after_a_redis_loss_outlives_its_max
     redis().delete(*keys)  # Redis lost them
     presence.presence_restore(ConversationSession.objects.get(id=session_id), dt.datetime.now(dt.UTC))
     assert all(redis().ttl(key) > redis_keys.SESSION_ACTIVE_TTL_SECONDS for key in keys)  # live_ttl, not 1800
+
+
+def _started_unannounced(session_id: str, at: dt.datetime) -> None:
+    """The session started while its push to a socket was lost, and Redis then lost its presence."""
+    ConversationSession.objects(id=session_id).update_one(set__status="active", set__started_at=at)
+    redis().delete(
+        redis_keys.session_active(session_id), redis_keys.user_session("alice"), redis_keys.user_session("bob")
+    )
+
+
+@pytest.mark.timeout(60)
+def test_a_socket_whose_copy_missed_the_start_reads_it_again_before_refusing_a_heartbeat(api, frozen_clock):
+    """Its copy says waiting, and past the join window would refuse every heartbeat for good (a copy is read
+    again on any refusal, not only a pending invitation's): the heartbeat rebuilds presence and is answered."""
+    at = frozen_clock.value + dt.timedelta(hours=1)
+    body = {"participant2Id": "bob", "targetLanguageCode": "fr", "scheduledAt": at.isoformat()}
+    session_id = api("alice").post("/api/v1/sessions/", body, format="json").json()["id"]
+    assert api("bob").post(f"/api/v1/sessions/{session_id}/accept/").status_code == 200
+    frozen_clock.advance(hours=1)  # its time: the join window is open
+
+    async def scenario() -> list[str]:
+        alice = await open_socket(f"/ws/v1/sessions/{session_id}/", "alice")
+        assert (await next_event(alice, "session.state"))["session"]["status"] == "waiting"
+        await sync_to_async(_started_unannounced)(session_id, at)
+        frozen_clock.advance(minutes=11)  # past the join window
+        await alice.send_json_to({"type": "heartbeat"})
+        answers = [(await alice.receive_json_from(timeout=5))["type"]]
+        while answers[-1] not in ("heartbeat.ack", "error"):
+            answers.append((await alice.receive_json_from(timeout=5))["type"])
+        await alice.disconnect()
+        return answers
+
+    assert async_to_sync(scenario)() == ["session.resync", "heartbeat.ack"]
+    assert redis().exists(redis_keys.session_active(session_id))
