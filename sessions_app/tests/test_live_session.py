@@ -235,3 +235,35 @@ def test_a_socket_whose_copy_missed_the_start_reads_it_again_before_refusing_a_h
 
     assert async_to_sync(scenario)() == ["session.resync", "heartbeat.ack"]
     assert redis().exists(redis_keys.session_active(session_id))
+
+
+def test_a_session_socket_opens_in_one_redis_round_trip(api, monkeypatch):
+    """Its slot claim reads the suspension version and joins its groups, the session's among them (it joined
+    that one in a round trip of its own, once the session was read)."""
+    from redis.asyncio.connection import AbstractConnection
+
+    session_id = matched(api)
+    sent: list[bytes] = []
+    send = AbstractConnection.send_packed_command
+
+    async def counted(self, command, check_health=True):
+        packed = command if isinstance(command, bytes | str) else b"".join(bytes(part) for part in command)
+        if b"BZPOPMIN" not in packed:  # the process's read of its sockets' messages, not this socket's own
+            sent.append(packed)
+        return await send(self, command, check_health)
+
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", counted)
+
+    async def scenario() -> int:
+        warm = await open_socket(f"/ws/v1/sessions/{session_id}/", "alice")  # loads the scripts, the mirror
+        await next_event(warm, "session.state")
+        del sent[:]
+        socket = await open_socket(f"/ws/v1/sessions/{session_id}/", "alice")
+        await next_event(socket, "session.state")
+        opened = len(sent)
+        for each in (socket, warm):
+            await each.disconnect()
+        return opened
+
+    assert async_to_sync(scenario)() == 1
+    assert redis().zcard(get_channel_layer()._group_key(session_group(session_id))) == 0
