@@ -78,7 +78,6 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
 
     groups_joined: list[str]
     language: str
-    closing: bool = False
     # Message types a client may send, each handled by `on_<type>(content)`; the other `on_*` are lifecycle hooks.
     client_messages: frozenset[str] = frozenset()
     # True where `groups_for` needs nothing `authorize` reads (the user's own groups, a session's from its URL):
@@ -244,10 +243,7 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if self.guard is not None:
             self.guard.cancel()
-        opened = bool(self.groups_joined)
         await self.leave()
-        if opened:
-            await self.on_close()
 
     async def websocket_receive(self, message) -> None:
         if self.over_rate or not self.frames.take():
@@ -291,15 +287,16 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
             return _NOT_JSON
 
     async def event_push(self, message) -> None:
-        # Closed: a refused socket's group places (joined in its claim) may have taken a push meanwhile.
-        if self.closing or self.closed or (message.get("exclude") and message["exclude"] == self.channel_name):
+        # Closed (staff closed it, or a refused socket whose group places, joined in its claim, took a push
+        # meanwhile): nothing more is sent nor handled.
+        if self.closed or (message.get("exclude") and message["exclude"] == self.channel_name):
             return
         await self.send_json(message["event"])
         await self.after_push(message["event"])
 
     async def access_close(self, message) -> None:
-        """Staff closed every socket of this user (a suspension): nothing more is sent on this one."""
-        self.closing = True
+        """Staff closed every socket of this user (a suspension): nothing more is sent on this one (the close
+        frame sets `closed`)."""
         await self.close(code=message["code"])
 
     # Hooks for subclasses.
@@ -310,9 +307,6 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
         return []
 
     async def on_open(self) -> None:
-        return None
-
-    async def on_close(self) -> None:
         return None
 
     async def after_push(self, event: dict) -> None:

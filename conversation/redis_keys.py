@@ -16,6 +16,11 @@ def matchmaking_queue(language: str, level: str) -> str:
     return f"matchmaking:{language}:{level}"
 
 
+def matchmaking_queue_level(key: str) -> str:
+    """The level a `matchmaking_queue` key is for."""
+    return key.rsplit(":", 1)[1]
+
+
 def session_active(session_id: str) -> str:
     return f"session:active:{session_id}"
 

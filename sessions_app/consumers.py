@@ -29,8 +29,8 @@ def _load_with_state(session_id: str, user_id: str) -> tuple[ConversationSession
     """The session, and its `session.state` payload when `user_id` is a participant and it is live (waiting or
     active): one thread hop for both."""
     session = _load(session_id)
-    joinable = session is not None and session.slot_of(user_id) is not None and session.status in LIVE_STATUSES
-    return session, session_json(session) if joinable else None
+    live_participant = session is not None and session.slot_of(user_id) is not None and session.status in LIVE_STATUSES
+    return session, session_json(session) if live_participant else None
 
 
 REFUSAL_REREAD_SECONDS = 2.0  # how often a socket whose copy of its session refuses a frame reads it again
@@ -82,12 +82,12 @@ class SessionConsumer(EventConsumer):
     async def on_heartbeat(self, content) -> None:
         now = clock.now()
         beat = await aheartbeat(async_client(), session_id=self.session_id, slot=self.slot, now=now.timestamp())
-        if beat is None and self.session.scheduled_at is not None and (refusal := await self._join_refusal()):
+        if beat is None and (refusal := await self._join_refusal()):
             # Not open for joining (an invitation not accepted, outside its window): refused as a signal is,
             # from the socket's copy, so that a refused heartbeat cannot buy a MongoDB read each either.
             if self.session.status in LIVE_STATUSES:
                 await self.send_error(refusal.code, refusal.detail)
-            else:  # its read again found it ended: as the full path says it
+            else:  # ended since: `session.ended`, then 4410, as SessionGone does below
                 await self.refuse(CLOSE_GONE)
             return
         try:
@@ -112,7 +112,8 @@ class SessionConsumer(EventConsumer):
         await self.send_json({"type": "heartbeat.ack", "serverTime": clock.isoformat(now)})
 
     async def resync(self, *, announce: bool = True) -> None:
-        """After Redis lost our state: rejoin the group and (`announce`) send the client the current session."""
+        """After the full heartbeat path wrote presence (a scheduled session's opening, or a rebuild after Redis
+        lost it): rejoin the groups, and with `announce` (a rebuild) send the client the current session."""
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
         if announce:
@@ -124,7 +125,7 @@ class SessionConsumer(EventConsumer):
         if not isinstance(payload, dict):
             await self.send_error("bad_message", _("A signal needs an object payload."))
             return
-        if self.session.scheduled_at is not None and (refusal := await self._join_refusal()):
+        if refusal := await self._join_refusal():
             await self.send_error(refusal.code, refusal.detail)  # as a heartbeat would be: nothing relayed
             return
         try:
@@ -146,11 +147,13 @@ class SessionConsumer(EventConsumer):
             )  # fmt: skip
 
     async def _join_refusal(self) -> Conflict | None:
-        """`lifecycle.join_refusal` for a scheduled session, before a signal or a heartbeat with no presence to
-        beat (instant sessions never get here: their signals cost nothing more). The cached session follows
+        """`lifecycle.join_refusal`, before a signal or a heartbeat with no presence to beat; None at once for an
+        instant session (joinable until it ends: its frames cost nothing more). The cached session follows
         `session.started` and `session.ended`, but an acceptance is not pushed to this socket, and a push may
         be lost (Redis lost the group): a copy that refuses is read again, at most every
         REFUSAL_REREAD_SECONDS (a refused frame must not buy a MongoDB read)."""
+        if self.session.scheduled_at is None:
+            return None
         refusal = lifecycle.join_refusal(self.session, clock.now())
         if refusal is not None and time.monotonic() >= self.reread_after:
             self.reread_after = time.monotonic() + REFUSAL_REREAD_SECONDS

@@ -61,14 +61,14 @@ def request_pair(
         if popped is None:
             return request
         if isinstance(popped, Booked):  # nobody to pair with, and its user has booked since the request's check
-            if (settled := _own_booking_met(request=request, booked=popped, waits=waits, score=score)) is not None:
+            if (settled := _after_own_booking(request=request, booked=popped, waits=waits, score=score)) is not None:
                 return settled
             continue
         # A pop also takes our own member out of the queue if it was there (enqueue=False: the relax pass).
         # From here on the request is an arrival: if this partner is not taken, the next step queues it again
         # at its own score when nobody fits.
         enqueue = True
-        if never.unfit(popped):
+        if never.passes_over(popped):
             continue
         try:
             outcome = _commit_pair(request=request, popped=popped, now=now, never=never)
@@ -93,8 +93,9 @@ class _NeverPaired:
     blocks_read: bool = False  # read only once there is someone to pair with: an arrival that waits costs no read
     blocks_flag: bytes | None = None  # what that read answered from (`restrictions.blocks_checked`)
 
-    def unfit(self, popped: Popped) -> bool:
-        """True if the popped partner is suspended or blocked; the user's blocks are read at the first partner."""
+    def passes_over(self, popped: Popped) -> bool:
+        """True if the popped partner is suspended (its member stays out of the queue) or blocked by the user (put
+        back at its place); either joins `ids`. The user's blocks are read at the first partner."""
         partner_id = popped.member.user_id
         if restrictions.is_suspended(partner_id, max_age=SUSPENSION_CHECK_AGE):
             self.ids.add(partner_id)  # suspended while queued: its member stays out
@@ -109,7 +110,7 @@ class _NeverPaired:
         return False
 
 
-def _own_booking_met(
+def _after_own_booking(
     *, request: MatchmakingRequest, booked: Booked, waits: _AcceptanceWaits, score: float
 ) -> MatchmakingRequest | None:
     """The pairing step found nobody to pair with, and did not queue the request: its user has booked since the
@@ -139,7 +140,7 @@ def _commit_pair(
     (booked, or cancelled meanwhile); None to look again (the partner no longer pending, or booked).
     `_AcceptanceOnItsWay`: pair again once an acceptance of either has settled."""
     member = popped.member
-    partner_level = popped.queue_key.rsplit(":", 1)[1]
+    partner_level = redis_keys.matchmaking_queue_level(popped.queue_key)
     # The partner's pending request (one per user, by the unique index), read by the exact key of the
     # (userId, status) index; it must be the one queued: a newer one in another queue does not match.
     # A read, then a compare-and-set below: SecantusDB spends several times the two on one findAndModify.
@@ -272,7 +273,7 @@ class _AcceptanceWaits:
         if self.mine >= ACCEPTANCE_WAITS:
             return False
         self.mine += 1
-        _acceptance_settle()
+        _wait_for_acceptance()
         return True
 
     def partner_settle(self, partner_id: str, excluded: set[str]) -> None:
@@ -282,10 +283,10 @@ class _AcceptanceWaits:
             excluded.add(partner_id)
             return
         self.partners[partner_id] += 1
-        _acceptance_settle()
+        _wait_for_acceptance()
 
 
-def _acceptance_settle() -> None:
+def _wait_for_acceptance() -> None:
     time.sleep(ACCEPTANCE_SETTLE_SECONDS)
 
 

@@ -1,4 +1,5 @@
-"""The seed's Redis queue `matchmaking:{lang}:{level}` and the atomic pairing step."""
+"""The seed's Redis queue `matchmaking:{lang}:{level}`, the atomic pairing step, and the recent time-to-match
+samples behind a new request's estimated wait."""
 
 from __future__ import annotations
 
@@ -16,9 +17,9 @@ from matchmaking.documents import MatchmakingRequest
 from matchmaking.redis_scripts import Booked, Popped, QueueMember, Scripts
 
 WAIT_SAMPLES = 50
-WAIT_MEDIAN_SECONDS = 10.0
+WAIT_MEDIAN_CACHE_SECONDS = 10.0  # how long a queue's median time to match is reused in a process
 # (language, level) -> the queue's median time to match; queues come from validated input.
-_medians: TimedCache[tuple[str, str], int | None] = TimedCache(seconds=WAIT_MEDIAN_SECONDS, max_entries=1000)
+_medians: TimedCache[tuple[str, str], int | None] = TimedCache(seconds=WAIT_MEDIAN_CACHE_SECONDS, max_entries=1000)
 
 
 @cache
@@ -127,7 +128,7 @@ def estimated_wait(waiting: int, *, language: str, level: str) -> int | None:
     queue's recent times to match, None without any.
 
     The median moves slowly (the last WAIT_SAMPLES matches), so a process reads it at most once every
-    WAIT_MEDIAN_SECONDS per queue; until a queue has samples every arrival looks again.
+    WAIT_MEDIAN_CACHE_SECONDS per queue; until a queue has samples every arrival looks again.
     """
     if waiting:
         return 0

@@ -75,7 +75,7 @@ def test_a_pairing_that_runs_into_its_users_acceptance_on_its_way_waits_for_it(a
     invitation = _invitation(api, "dave", "bob")
     after_the_first_read(monkeypatch, lambda: _claimed(invitation))
     settle = _stood if acceptance == "stood" else _given_up
-    monkeypatch.setattr(pairing, "_acceptance_settle", lambda: settle(invitation))
+    monkeypatch.setattr(pairing, "_wait_for_acceptance", lambda: settle(invitation))
     arrival = ask(api, "bob")
     instant = ConversationSession.objects(invitation=None)
     if acceptance == "stood":
@@ -110,7 +110,7 @@ def test_a_lone_arrival_whose_users_acceptance_is_on_its_way_waits_for_it(api, m
         waits.append(1)
         (_stood if acceptance == "stood" else _given_up)(invitation)
 
-    monkeypatch.setattr(pairing, "_acceptance_settle", settled)
+    monkeypatch.setattr(pairing, "_wait_for_acceptance", settled)
     searching = ask(api, "bob")
     assert len(waits) == 1
     if acceptance == "stood":
@@ -161,7 +161,7 @@ def test_a_partner_whose_acceptance_is_on_its_way_is_tried_again_not_passed_over
     ask(api, "alice")
     invitation = _invitation(api, "dave", "alice")
     _claimed(invitation)
-    monkeypatch.setattr(pairing, "_acceptance_settle", lambda: _given_up(invitation))
+    monkeypatch.setattr(pairing, "_wait_for_acceptance", lambda: _given_up(invitation))
     assert ask(api, "bob").json()["matchedWithUserId"] == "alice"
     assert ConversationSession.objects(invitation=None).count() == 1
 
@@ -189,7 +189,7 @@ def test_a_partner_stuck_accepting_does_not_hold_up_its_queue(api, monkeypatch):
     ask(api, "alice")
     _claimed(_invitation(api, "dave", "alice"))
     waits = []
-    monkeypatch.setattr(pairing, "_acceptance_settle", lambda: waits.append(1))
+    monkeypatch.setattr(pairing, "_wait_for_acceptance", lambda: waits.append(1))
     assert ask(api, "bob").json()["status"] == "pending"
     assert ask(api, "carol").json()["matchedWithUserId"] == "bob"
     assert len(waits) == 2 * pairing.ACCEPTANCE_WAITS  # for alice, in each pairing
@@ -223,7 +223,7 @@ def test_a_request_its_users_acceptance_cancelled_while_it_waited_is_not_queued_
         for request in MatchmakingRequest.objects(user_id="bob", status="pending"):
             closing.request_cancel(request=request)
 
-    monkeypatch.setattr(pairing, "_acceptance_settle", still_on_its_way)
+    monkeypatch.setattr(pairing, "_wait_for_acceptance", still_on_its_way)
     ask(api, "bob")
     assert MatchmakingRequest.objects.get(user_id="bob").status == "cancelled"
     assert _queued() == ["alice"]

@@ -424,7 +424,7 @@ def test_invalid_bodies_count_against_the_rate_limit_too(api, settings, frozen_c
 
 def test_a_lone_arrival_reads_the_queues_median_wait_once_in_a_while(api, monkeypatch):
     """The median of recent times to match moves slowly: a process reads it once per queue every
-    WAIT_MEDIAN_SECONDS, not on every arrival that finds nobody waiting."""
+    WAIT_MEDIAN_CACHE_SECONDS, not on every arrival that finds nobody waiting."""
     redis().lpush(redis_keys.match_waits("fr", "B1"), "30.000", "10.000", "20.000")
     sent = _sent_to_redis(monkeypatch)
     first = ask(api, "alice").json()

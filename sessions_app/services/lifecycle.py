@@ -1,5 +1,7 @@
 """Session state machine: open, join by heartbeat, start, and every ending (a report's or a suspension's
-too: `session_end_reported`; the reports and blocks themselves are `safety.py`).
+too: `session_end_reported`; the reports and blocks themselves are `safety.py`). Also what the state
+decides for callers: whether a session may be joined now (`join_refusal`), and which sessions hold a user
+(`sessions_holding`, `live_session_stands`, which deletes a `user:session` key of an ended session).
 
 Each transition is a compare-and-set on `status` in MongoDB; only the winner
 cleans Redis up and tells the participants, so two racing endings produce one
@@ -276,6 +278,6 @@ def session_end_reported(*, session: ConversationSession, now: dt.datetime | Non
     return session
 
 
-def no_show_timeout(*, session: ConversationSession, now: dt.datetime) -> ConversationSession | None:
+def session_end_no_show(*, session: ConversationSession, now: dt.datetime) -> ConversationSession | None:
     """A waiting session not joined by both in time: cancelled with endReason timeout."""
     return session_end(session=session, status=CANCELLED, reason=END_TIMEOUT, expected=(WAITING,), now=now)

@@ -36,7 +36,7 @@ def _upload_prefix(session: ConversationSession) -> str:
     return f"{UPLOADS_PREFIX}{session.id}/"
 
 
-def _prefix(session: ConversationSession) -> str:
+def _recording_prefix(session: ConversationSession) -> str:
     return f"recordings/{session.id}/"
 
 
@@ -49,6 +49,18 @@ def _key_of(url: str | None) -> str | None:
         return None
     parsed = urlparse(url)
     return parsed.path.lstrip("/") if parsed.scheme == "s3" else None
+
+
+def _consent_missing() -> Conflict:
+    return Conflict(_("Both participants must consent to recording."), "consent_missing")
+
+
+def _recording_exists() -> Conflict:
+    return Conflict(_("This session's recording is already stored."), "recording_exists")
+
+
+def _no_upload() -> ValidationError:
+    return ValidationError({"key": [_("No uploaded object under this key.")]})
 
 
 def _both_consented(session: ConversationSession) -> bool:
@@ -89,21 +101,24 @@ def consent_set(*, session: ConversationSession, user_id: str, consent: bool) ->
 
 
 def recording_delete(*, session: ConversationSession) -> None:
-    key = _key_of(session.audio_recording_url)
-    if key is None:
-        return
-    # Clear the reference first: a failed delete then leaves an orphan object, never a visible one.
-    ConversationSession.objects(id=session.id, audio_recording_url=session.audio_recording_url).update_one(
+    if _key_of(session.audio_recording_url) is not None:
+        _recording_unset(session, session.audio_recording_url)
+
+
+def _recording_unset(session: ConversationSession, url: str) -> None:
+    """Clears the session's recording while it is `url`, then deletes its object: the reference goes first, so
+    a failed delete leaves an orphan object, never a visible one."""
+    ConversationSession.objects(id=session.id, audio_recording_url=url).update_one(
         unset__audio_recording_url=True, set__updated_at=clock.now()
     )
-    s3().delete_object(Bucket=settings.S3_BUCKET, Key=key)
+    s3().delete_object(Bucket=settings.S3_BUCKET, Key=_key_of(url))
 
 
 def _check_upload_allowed(session: ConversationSession, now: dt.datetime) -> None:
     if not _both_consented(session):
-        raise Conflict(_("Both participants must consent to recording."), "consent_missing")
+        raise _consent_missing()
     if session.audio_recording_url:
-        raise Conflict(_("This session's recording is already stored."), "recording_exists")
+        raise _recording_exists()
     if session.started_at is None:
         raise Conflict(_("Recording is possible once the session has started."), "not_active")
     ended = session.ended_at
@@ -162,7 +177,7 @@ def upload_url(*, session: ConversationSession, user_id: str, content_type: str)
     # delete of the registered keys, which comes after its MongoDB write, removes it.
     if not _both_consented(reloaded(session)):
         client().srem(issued, key)
-        raise Conflict(_("Both participants must consent to recording."), "consent_missing")
+        raise _consent_missing()
     return {
         "uploadUrl": post["url"],
         "method": "POST",
@@ -173,12 +188,12 @@ def upload_url(*, session: ConversationSession, user_id: str, content_type: str)
     }
 
 
-def _checked_upload(session: ConversationSession, key: str) -> str:
+def _checked_upload(key: str) -> str:
     """The audio type of an uploaded object of this session, or a 400 naming what is wrong with it."""
     try:
         head = s3().head_object(Bucket=settings.S3_BUCKET, Key=key)
     except ClientError:
-        raise ValidationError({"key": [_("No uploaded object under this key.")]}) from None
+        raise _no_upload() from None
     if not 0 < head.get("ContentLength", 0) <= settings.RECORDING_MAX_BYTES:
         problem = _("The object must be 1 to %(max)d bytes.") % {"max": settings.RECORDING_MAX_BYTES}
     else:
@@ -196,12 +211,12 @@ def upload_complete(*, session: ConversationSession, key: str) -> ConversationSe
     if not key.startswith(_upload_prefix(session)) or ".." in key:
         raise ValidationError({"key": [_("Not an upload key of this session.")]})
     if session.audio_recording_url:
-        raise Conflict(_("This session's recording is already stored."), "recording_exists")
+        raise _recording_exists()
     issued = redis_keys.recording_issued(str(session.id))
     if not client().sismember(issued, key):
         raise _void_key()
-    content_type = _checked_upload(session, key)
-    final = f"{_prefix(session)}{key.rsplit('/', 1)[-1]}"
+    content_type = _checked_upload(key)
+    final = f"{_recording_prefix(session)}{key.rsplit('/', 1)[-1]}"
     try:
         s3().copy_object(
             Bucket=settings.S3_BUCKET,
@@ -214,7 +229,7 @@ def upload_complete(*, session: ConversationSession, key: str) -> ConversationSe
         session.reload()
         if session.audio_recording_url == _url(final):
             return session
-        raise ValidationError({"key": [_("No uploaded object under this key.")]}) from None
+        raise _no_upload() from None
     # audio_recording_url=None: a concurrent `complete` of another upload may have won; the first one stays.
     stored = ConversationSession.objects(
         id=session.id,
@@ -228,15 +243,12 @@ def upload_complete(*, session: ConversationSession, key: str) -> ConversationSe
             return session  # the same upload, completed by a concurrent call (a retry): that copy is the recording
         s3().delete_object(Bucket=settings.S3_BUCKET, Key=final)
         if session.audio_recording_url:
-            raise Conflict(_("This session's recording is already stored."), "recording_exists")
-        raise Conflict(_("Both participants must consent to recording."), "consent_missing")
+            raise _recording_exists()
+        raise _consent_missing()
     # Stored, then the key read again: a withdrawal (then a new consent) since the check above voided it, and
     # looked for a recording to delete before this one was stored.
     if not client().sismember(issued, key):
-        ConversationSession.objects(id=session.id, audio_recording_url=_url(final)).update_one(
-            unset__audio_recording_url=True, set__updated_at=clock.now()
-        )
-        s3().delete_object(Bucket=settings.S3_BUCKET, Key=final)
+        _recording_unset(session, _url(final))
         raise _void_key()
     uploads_delete(prefix=_upload_prefix(session))
     session.reload()

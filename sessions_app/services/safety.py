@@ -37,7 +37,7 @@ def session_report(
 
     Not by the inviter of an invitation never accepted (409 `not_reportable`). One report per reporter and
     session: a repeat is 409 `already_reported` and does nothing (a staff member may have lifted the block
-    since). The report is stored last, by an upsert on the pair, so that
+    since). The report is stored last, by an upsert on (session, reporter), so that
     a call cut short (503) stored nothing and its retry does it all: the block and the ending are
     idempotent. The check and the upsert run under a Redis lock per reporter and session: there is no
     unique index (a release could not build one over the duplicates stored before), and two calls at the

@@ -55,6 +55,8 @@ ACCEPTING_SECONDS = 30
 def _check_invite(*, user_id: str, partner_id: str, scheduled_at: dt.datetime, now: dt.datetime) -> None:
     if partner_id == user_id:
         raise ValidationError({"participant2Id": [_("You cannot schedule a session with yourself.")]})
+    # The partner's suspension from this process's copy up to a second old: the stored invitation is checked
+    # exactly (`_check_invite_stored`).
     if safety.users_blocked(user_id=user_id, other_id=partner_id) or restrictions.is_suspended(partner_id, max_age=1.0):
         raise _cannot_schedule()
     if scheduled_at <= now:
@@ -297,7 +299,7 @@ def accepted_no_shows_end(*, now: dt.datetime, batch: int = 1000) -> int:
     accepted what the inviter was told had failed). Idempotent, index-driven, and nearly always empty."""
     late = now - presence.SCHEDULE_LATE
     due = ConversationSession.objects(status=WAITING, invitation=INVITATION_ACCEPTED, scheduled_at__lte=late)
-    return sum(lifecycle.no_show_timeout(session=session, now=now) is not None for session in due.limit(batch))
+    return sum(lifecycle.session_end_no_show(session=session, now=now) is not None for session in due.limit(batch))
 
 
 def invitations_expire(*, now: dt.datetime, batch: int = 1000) -> int:

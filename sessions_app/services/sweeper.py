@@ -135,7 +135,7 @@ def _sweep_timer(entry: str, session: ConversationSession | None, now: dt.dateti
         return
     if kind == presence.JOIN and session.status == WAITING:
         showed_up = _joined_users(session)  # read before the ending clears presence
-        ended = lifecycle.no_show_timeout(session=session, now=now)
+        ended = lifecycle.session_end_no_show(session=session, now=now)
         if ended:
             result.no_shows += 1
             if not ended.scheduled_at:  # a scheduled session was not born of a queue

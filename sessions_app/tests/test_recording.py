@@ -95,7 +95,7 @@ def test_two_completes_of_one_upload_at_once_keep_the_recording(api, settings, m
         first = api("alice").post(f"{base}/recording/complete/", {"key": upload["key"]}, format="json")
     assert first.status_code == 200
     # The slower call, past its checks of the upload before the first stored the recording.
-    monkeypatch.setattr(recording, "_checked_upload", lambda session, key: "audio/ogg")
+    monkeypatch.setattr(recording, "_checked_upload", lambda key: "audio/ogg")
     second = recording.upload_complete(session=before_either, key=upload["key"])
     assert second.audio_recording_url == first.json()["audioRecordingUrl"]
     final = first.json()["audioRecordingUrl"].split("/", 3)[3]
