@@ -85,3 +85,21 @@ def post_upload(upload: dict, data: bytes, content_type: str | None = None) -> i
             return response.status
     except urllib.error.HTTPError as error:
         return error.code
+
+
+def async_redis_sends(monkeypatch) -> list[bytes]:
+    """What this process sends Redis over its asyncio connections from now on, one entry a round trip (a packed
+    pipeline is one), leaving out the process's own read of its sockets' messages (BZPOPMIN)."""
+    from redis.asyncio.connection import AbstractConnection
+
+    sent: list[bytes] = []
+    send = AbstractConnection.send_packed_command
+
+    async def counted(self, command, check_health=True):
+        packed = command if isinstance(command, bytes | str) else b"".join(bytes(part) for part in command)
+        if b"BZPOPMIN" not in packed:
+            sent.append(packed)
+        return await send(self, command, check_health)
+
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", counted)
+    return sent

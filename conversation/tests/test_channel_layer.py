@@ -102,23 +102,12 @@ def test_a_socket_that_closes_leaves_its_channel_forgotten():
 def test_a_lobby_socket_opens_in_one_redis_round_trip_and_closes_in_one(monkeypatch):
     """The handshake's slot claim also reads the suspension version and joins the socket's groups; the
     close gives the slot back and leaves the groups together (two round trips each before)."""
-    from redis.asyncio.connection import AbstractConnection
-
-    from tests.helpers import open_socket
+    from tests.helpers import async_redis_sends, open_socket
 
     layer = get_channel_layer()
     redis = redis_client()
     groups = [layer._group_key(g) for g in (events.user_group("alice"), events.access_group("alice"))]
-    sent: list[bytes] = []
-    send = AbstractConnection.send_packed_command
-
-    async def counted(self, command, check_health=True):
-        packed = command if isinstance(command, bytes | str) else b"".join(bytes(part) for part in command)
-        if b"BZPOPMIN" not in packed:  # the process's read of its sockets' messages, not this socket's own
-            sent.append(packed)
-        return await send(self, command, check_health)
-
-    monkeypatch.setattr(AbstractConnection, "send_packed_command", counted)
+    sent = async_redis_sends(monkeypatch)
 
     async def run() -> tuple[int, list, int, list]:
         warm = await open_socket("/ws/v1/matchmaking/", "alice")  # loads the scripts, builds the mirror

@@ -17,7 +17,7 @@ from conversation.redis import client as redis
 from sessions_app import consumers
 from sessions_app.documents import ConversationSession
 from sessions_app.services import lifecycle, presence
-from tests.helpers import ask, next_event, open_socket
+from tests.helpers import ask, async_redis_sends, next_event, open_socket
 
 
 def matched(api) -> str:
@@ -240,19 +240,8 @@ def test_a_socket_whose_copy_missed_the_start_reads_it_again_before_refusing_a_h
 def test_a_session_socket_opens_in_one_redis_round_trip(api, monkeypatch):
     """Its slot claim reads the suspension version and joins its groups, the session's among them (it joined
     that one in a round trip of its own, once the session was read)."""
-    from redis.asyncio.connection import AbstractConnection
-
     session_id = matched(api)
-    sent: list[bytes] = []
-    send = AbstractConnection.send_packed_command
-
-    async def counted(self, command, check_health=True):
-        packed = command if isinstance(command, bytes | str) else b"".join(bytes(part) for part in command)
-        if b"BZPOPMIN" not in packed:  # the process's read of its sockets' messages, not this socket's own
-            sent.append(packed)
-        return await send(self, command, check_health)
-
-    monkeypatch.setattr(AbstractConnection, "send_packed_command", counted)
+    sent = async_redis_sends(monkeypatch)
 
     async def scenario() -> int:
         warm = await open_socket(f"/ws/v1/sessions/{session_id}/", "alice")  # loads the scripts, the mirror
