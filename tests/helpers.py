@@ -103,3 +103,21 @@ def async_redis_sends(monkeypatch) -> list[bytes]:
 
     monkeypatch.setattr(AbstractConnection, "send_packed_command", counted)
     return sent
+
+
+def matched_session(api) -> str:
+    """alice waits, bob arrives: the id of their session (waiting)."""
+    ask(api, "alice")
+    return ask(api, "bob").json()["sessionId"]
+
+
+def http_heartbeat(api, user_id: str, session_id: str):
+    return api(user_id).post(f"/api/v1/sessions/{session_id}/heartbeat/")
+
+
+def started_session(api) -> str:
+    """`matched_session`, joined by both (HTTP heartbeats): active."""
+    session_id = matched_session(api)
+    for user_id in ("alice", "bob"):
+        http_heartbeat(api, user_id, session_id)
+    return session_id

@@ -17,16 +17,15 @@ from conversation.redis import client as redis
 from sessions_app import consumers
 from sessions_app.documents import ConversationSession
 from sessions_app.services import lifecycle, presence
-from tests.helpers import ask, async_redis_sends, next_event, open_socket
-
-
-def matched(api) -> str:
-    ask(api, "alice")
-    return ask(api, "bob").json()["sessionId"]
-
-
-def beat(api, user: str, session_id: str):
-    return api(user).post(f"/api/v1/sessions/{session_id}/heartbeat/")
+from tests.helpers import (
+    ask,
+    async_redis_sends,
+    http_heartbeat,
+    matched_session,
+    next_event,
+    open_socket,
+    started_session,
+)
 
 
 def _after_the_handshake_read(monkeypatch, then) -> None:
@@ -41,6 +40,10 @@ def _after_the_handshake_read(monkeypatch, then) -> None:
     monkeypatch.setattr(consumers, "_load_with_state", load_then)
 
 
+def _bob_joins(session_id: str) -> None:
+    lifecycle.session_heartbeat(session=ConversationSession.objects.get(id=session_id), user_id="bob")
+
+
 async def _frames_until_quiet(socket, quiet: float) -> list[dict]:
     frames = []
     while not await socket.receive_nothing(timeout=quiet):
@@ -52,12 +55,9 @@ async def _frames_until_quiet(socket, quiet: float) -> list[dict]:
 def test_a_socket_opened_as_the_session_starts_is_told_it_started(api, monkeypatch):
     """The partner's join lands between the socket's read of the session (waiting) and its group join: the
     `session.started` it pushes reaches the socket after its `session.state` (it used to be lost for good)."""
-    session_id = matched(api)
-    assert beat(api, "alice", session_id).status_code == 200  # alice joined (another tab, the HTTP fallback)
-    _after_the_handshake_read(
-        monkeypatch,
-        lambda sid: lifecycle.session_heartbeat(session=ConversationSession.objects.get(id=sid), user_id="bob"),
-    )
+    session_id = matched_session(api)
+    assert http_heartbeat(api, "alice", session_id).status_code == 200  # alice joined (another tab, the HTTP fallback)
+    _after_the_handshake_read(monkeypatch, _bob_joins)
 
     async def scenario():
         alice = await open_socket(f"/ws/v1/sessions/{session_id}/", "alice")
@@ -76,9 +76,7 @@ def test_a_socket_opened_as_the_session_starts_is_told_it_started(api, monkeypat
 def test_a_socket_opened_as_the_session_ends_is_told_it_ended(api, monkeypatch):
     """The partner ends the session between the socket's read (active) and its group join: the socket gets
     `session.ended`, then the 4410 close (it used to stay open, relaying signals into an ended session)."""
-    session_id = matched(api)
-    beat(api, "alice", session_id)
-    beat(api, "bob", session_id)
+    session_id = started_session(api)
     _after_the_handshake_read(
         monkeypatch, lambda sid: lifecycle.session_finish(session=ConversationSession.objects.get(id=sid))
     )
@@ -101,12 +99,9 @@ def test_a_refused_socket_hears_nothing_of_the_session_it_joined_in_its_claim(ap
     """An outsider's socket is in the session's group from its claim until its refusal: what is pushed to the
     session meanwhile is not sent to it nor handled as if it were open (it raised, the session never read),
     and it leaves the group."""
-    session_id = matched(api)
-    beat(api, "alice", session_id)
-    _after_the_handshake_read(
-        monkeypatch,
-        lambda sid: lifecycle.session_heartbeat(session=ConversationSession.objects.get(id=sid), user_id="bob"),
-    )
+    session_id = matched_session(api)
+    http_heartbeat(api, "alice", session_id)
+    _after_the_handshake_read(monkeypatch, _bob_joins)
 
     async def scenario():
         mallory = await open_socket(f"/ws/v1/sessions/{session_id}/", "mallory")
@@ -155,13 +150,13 @@ def test_a_started_sessions_presence_outlives_its_maximum(api, settings):
     """Presence opens with the seed's 1800 s TTL (at the match, or a scheduled session's first join, up to 15
     minutes before its start); the start gives it the session's maximum from then, plus the sweep's minute.
     It used to run out while the session was active, and the matchmaking POST then paired the user again."""
-    session_id = matched(api)
+    session_id = matched_session(api)
     keys = (redis_keys.session_active(session_id), redis_keys.user_session("alice"), redis_keys.user_session("bob"))
     assert all(1790 <= redis().ttl(key) <= 1800 for key in keys)
-    assert beat(api, "alice", session_id).status_code == 200
+    assert http_heartbeat(api, "alice", session_id).status_code == 200
     for key in keys:
         redis().expire(key, 2)  # what is left when a session opened long before it starts
-    assert beat(api, "bob", session_id).json()["session"]["status"] == "active"
+    assert http_heartbeat(api, "bob", session_id).json()["session"]["status"] == "active"
     expected = settings.SESSION_MAX_DURATION_SECONDS + presence.LIVE_SLACK_SECONDS
     assert all(expected - 10 <= redis().ttl(key) <= expected for key in keys)
     time.sleep(2.5)
@@ -173,7 +168,7 @@ def test_a_started_sessions_presence_outlives_its_maximum(api, settings):
 def test_a_socket_whose_handshake_finds_mongodb_gone_gives_back_its_slot_and_group(api, monkeypatch):
     """The claim joined the session's group and took a slot; `authorize` then finds MongoDB unreachable: the
     socket closes 1013 and gives both back (the group place stayed for the layer's group expiry)."""
-    session_id = matched(api)
+    session_id = matched_session(api)
 
     def mongodb_gone(session_id: str, user_id: str):
         raise ServerSelectionTimeoutError("mongodb gone")
@@ -194,9 +189,7 @@ def test_a_socket_whose_handshake_finds_mongodb_gone_gives_back_its_slot_and_gro
 
 
 def test_an_active_sessions_presence_rebuilt_after_a_redis_loss_outlives_its_maximum(api):
-    session_id = matched(api)
-    beat(api, "alice", session_id)
-    beat(api, "bob", session_id)
+    session_id = started_session(api)
     keys = (redis_keys.session_active(session_id), redis_keys.user_session("alice"), redis_keys.user_session("bob"))
     redis().delete(*keys)  # Redis lost them
     presence.presence_restore(ConversationSession.objects.get(id=session_id), dt.datetime.now(dt.UTC))
@@ -240,7 +233,7 @@ def test_a_socket_whose_copy_missed_the_start_reads_it_again_before_refusing_a_h
 def test_a_session_socket_opens_in_one_redis_round_trip(api, monkeypatch):
     """Its slot claim reads the suspension version and joins its groups, the session's among them (it joined
     that one in a round trip of its own, once the session was read)."""
-    session_id = matched(api)
+    session_id = matched_session(api)
     sent = async_redis_sends(monkeypatch)
 
     async def scenario() -> int:

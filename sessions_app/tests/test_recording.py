@@ -11,22 +11,14 @@ from conversation.redis import client as redis
 from conversation.s3 import s3
 from sessions_app.documents import ConversationSession
 from sessions_app.services import recording
-from tests.helpers import ask, post_upload
+from tests.helpers import post_upload, started_session
 
 WEBM = b"\x1a\x45\xdf\xa3" + b"\x00" * 64
 
 
-def start(api) -> str:
-    ask(api, "alice")
-    session_id = ask(api, "bob").json()["sessionId"]
-    for user in ("alice", "bob"):
-        api(user).post(f"/api/v1/sessions/{session_id}/heartbeat/")
-    return session_id
-
-
 def test_consent_changes_move_updated_at(api, frozen_clock):
     """A client syncing on `updatedAt` sees consent changes (the recording's own writes stamp it too)."""
-    session_id = start(api)
+    session_id = started_session(api)
     consent = f"/api/v1/sessions/{session_id}/recording-consent/"
     for seconds, value in ((7, True), (11, False)):
         frozen_clock.advance(seconds=seconds)
@@ -37,7 +29,7 @@ def test_consent_changes_move_updated_at(api, frozen_clock):
 
 def test_an_upload_url_body_that_is_not_an_object_is_a_400(api):
     """No body means no options; `[]` or `0` are not an object (they were read as no body)."""
-    session_id = start(api)
+    session_id = started_session(api)
     url = f"/api/v1/sessions/{session_id}/recording/upload-url/"
     for body in ([], 0, [1, 2]):
         refused = api("alice").post(url, body, format="json")
@@ -46,7 +38,7 @@ def test_an_upload_url_body_that_is_not_an_object_is_a_400(api):
 
 
 def test_recording_flow_against_the_s3_server(api, settings):
-    session_id = start(api)
+    session_id = started_session(api)
     base = f"/api/v1/sessions/{session_id}"
     missing = api("alice").post(f"{base}/recording/upload-url/", {}, format="json")
     assert missing.status_code == 409 and missing.json()["code"] == "consent_missing"
@@ -82,7 +74,7 @@ def test_recording_flow_against_the_s3_server(api, settings):
 def test_two_completes_of_one_upload_at_once_keep_the_recording(api, settings, monkeypatch, slower_reaches):
     """Both copy to the same final key; the call that loses must not delete the object the winner stored (it
     did: the recording's URL then led to a 404), nor fail when the winner cleared the uploads first."""
-    session_id = start(api)
+    session_id = started_session(api)
     base = f"/api/v1/sessions/{session_id}"
     for user in ("alice", "bob"):
         api(user).put(f"{base}/recording-consent/", {"consent": True}, format="json")
@@ -103,7 +95,7 @@ def test_two_completes_of_one_upload_at_once_keep_the_recording(api, settings, m
 
 
 def test_complete_refuses_foreign_keys_and_non_audio(api, settings):
-    session_id = start(api)
+    session_id = started_session(api)
     base = f"/api/v1/sessions/{session_id}"
     for user in ("alice", "bob"):
         api(user).put(f"{base}/recording-consent/", {"consent": True}, format="json")
@@ -121,7 +113,7 @@ def test_complete_refuses_foreign_keys_and_non_audio(api, settings):
 def test_s3_unreachable_gives_a_503_naming_s3(api, settings):
     from sessions_app.services import recording
 
-    session_id = start(api)
+    session_id = started_session(api)
     base = f"/api/v1/sessions/{session_id}"
     for user in ("alice", "bob"):
         api(user).put(f"{base}/recording-consent/", {"consent": True}, format="json")
@@ -152,7 +144,7 @@ def test_a_withdrawal_deletes_the_uploads_and_voids_the_keys_given_before_it(api
     """API.md: withdrawing deletes the recording. Audio uploaded but not completed is deleted too, and what the
     partner sends afterwards under a policy given before the withdrawal can never become the recording, even
     once consent is given again (it stayed up to 30 minutes, and became the recording after a new consent)."""
-    session_id = start(api)
+    session_id = started_session(api)
     base = _consented(api, session_id)
     upload = api("bob").post(f"{base}/recording/upload-url/", {}, format="json").json()
     assert post_upload(upload, WEBM) == 204
@@ -173,7 +165,7 @@ def test_a_withdrawal_deletes_the_uploads_and_voids_the_keys_given_before_it(api
 def test_an_upload_url_asked_as_consent_is_withdrawn_gives_no_usable_key(api, monkeypatch):
     """The withdrawal lands between the call's consent check and its key's registration: 409 `consent_missing`,
     and the key is not one `complete` takes (a URL was given, and its key stayed valid)."""
-    session_id = start(api)
+    session_id = started_session(api)
     base = _consented(api, session_id)
     count = recording._count_upload
 
@@ -191,7 +183,7 @@ def test_a_complete_under_way_as_consent_is_withdrawn_then_given_again_keeps_not
     """The withdrawal (then a new consent) lands after `complete` checked its key and copied the upload, before
     it stored the recording: the withdrawal found no recording to delete, so `complete` reads its key again
     once stored, and undoes (the audio, sent before the withdrawal, became the recording)."""
-    session_id = start(api)
+    session_id = started_session(api)
     base = _consented(api, session_id)
     upload = api("bob").post(f"{base}/recording/upload-url/", {}, format="json").json()
     assert post_upload(upload, WEBM) == 204

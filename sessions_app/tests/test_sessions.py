@@ -20,23 +20,7 @@ from matchmaking.documents import MatchmakingRequest
 from sessions_app.documents import ConversationSession, SessionFeedback, SessionReport, UserBlock
 from sessions_app.services import lifecycle, presence, safety
 from sessions_app.services.sweeper import sessions_sweep
-from tests.helpers import ask, next_event, open_socket
-
-
-def matched(api) -> str:
-    ask(api, "alice")
-    return ask(api, "bob").json()["sessionId"]
-
-
-def beat(api, user: str, session_id: str):
-    return api(user).post(f"/api/v1/sessions/{session_id}/heartbeat/")
-
-
-def start(api) -> str:
-    session_id = matched(api)
-    beat(api, "alice", session_id)
-    beat(api, "bob", session_id)
-    return session_id
+from tests.helpers import ask, http_heartbeat, matched_session, next_event, open_socket, started_session
 
 
 def live_keys(session_id: str) -> list[int]:
@@ -44,7 +28,7 @@ def live_keys(session_id: str) -> list[int]:
 
 
 def test_heartbeats_join_and_start_the_session_over_sockets(api):
-    session_id = matched(api)
+    session_id = matched_session(api)
     path = f"/ws/v1/sessions/{session_id}/"
 
     async def scenario():
@@ -106,14 +90,14 @@ def pushes(monkeypatch) -> list[list[str]]:
 
 def test_the_heartbeat_that_starts_the_session_sends_its_events_in_one_push(api, pushes):
     """The second joiner's `partner.joined` travels with `session.started` (one call to Redis), in that order."""
-    session_id = matched(api)
+    session_id = matched_session(api)
     pushes.clear()  # the pairing's own
 
     async def scenario():
         alice = await open_socket(f"/ws/v1/sessions/{session_id}/", "alice")
         assert (await alice.receive_json_from(timeout=5))["type"] == "session.state"
-        await sync_to_async(beat)(api, "alice", session_id)
-        await sync_to_async(beat)(api, "bob", session_id)
+        await sync_to_async(http_heartbeat)(api, "alice", session_id)
+        await sync_to_async(http_heartbeat)(api, "bob", session_id)
         seen = [(await alice.receive_json_from(timeout=5)) for _ in range(2)]
         await alice.disconnect()
         return seen
@@ -128,7 +112,7 @@ def test_a_stored_start_is_announced_even_when_redis_fails_to_take_its_timers(
     api, pushes, monkeypatch, frozen_clock, settings
 ):
     """The start is in MongoDB: `session.started` goes out, the failure answers 503, the sweep sets the timers."""
-    session_id = matched(api)
+    session_id = matched_session(api)
     pushes.clear()  # the pairing's own
 
     def redis_gone(session):
@@ -136,9 +120,9 @@ def test_a_stored_start_is_announced_even_when_redis_fails_to_take_its_timers(
 
     with monkeypatch.context() as failing:
         failing.setattr(presence, "presence_mark_active", redis_gone)
-        beat(api, "alice", session_id)
+        http_heartbeat(api, "alice", session_id)
         try:
-            assert beat(api, "bob", session_id).status_code == 503
+            assert http_heartbeat(api, "bob", session_id).status_code == 503
         finally:
             breaker.store_answered("redis")  # the 503 opened the process's breaker: Redis is in fact fine
     assert pushes == [["partner.joined"], ["partner.joined", "session.started"]]
@@ -163,15 +147,15 @@ def test_a_stored_start_is_announced_even_when_redis_fails_to_take_its_timers(
 
 
 def test_http_heartbeat_fallback_does_the_same(api):
-    session_id = matched(api)
-    first = beat(api, "alice", session_id).json()
+    session_id = matched_session(api)
+    first = http_heartbeat(api, "alice", session_id).json()
     assert first["session"]["status"] == "waiting" and first["serverTime"].endswith("Z")
-    second = beat(api, "bob", session_id).json()
+    second = http_heartbeat(api, "bob", session_id).json()
     assert second["session"]["status"] == "active"
 
 
 def test_end_completes_clears_presence_and_tells_both(api, frozen_clock):
-    session_id = start(api)
+    session_id = started_session(api)
     frozen_clock.advance(seconds=95)
 
     async def scenario():
@@ -199,7 +183,7 @@ def test_an_end_whose_presence_cannot_be_cleared_is_still_told_and_the_sweep_cle
     api, pushes, monkeypatch, frozen_clock, settings
 ):
     """Ended in MongoDB: 200 and `session.ended` all the same; the sweep that finds its heartbeats clears the rest."""
-    session_id = start(api)
+    session_id = started_session(api)
     pushes.clear()
 
     def redis_gone(session):
@@ -220,7 +204,7 @@ def test_an_end_whose_presence_cannot_be_cleared_is_still_told_and_the_sweep_cle
 def test_clearing_presence_is_one_pipeline_with_no_script_check(api):
     """The session's end clears its presence in one round trip: the conditional deletes travel in the
     pipeline as EVAL (a registered script's call there makes redis-py send SCRIPT EXISTS first, alone)."""
-    session_id = start(api)
+    session_id = started_session(api)
     session = ConversationSession.objects.get(id=session_id)
     redis().set(redis_keys.user_session("bob"), "a-later-session")  # no longer this session's: kept
     with redis().monitor() as monitor:
@@ -238,7 +222,7 @@ def test_clearing_presence_is_one_pipeline_with_no_script_check(api):
 
 
 def test_cancel_only_while_waiting(api):
-    session_id = matched(api)
+    session_id = matched_session(api)
     cancelled = api("bob").post(f"/api/v1/sessions/{session_id}/cancel/").json()
     assert cancelled["status"] == "cancelled" and cancelled["endReason"] is None
     assert live_keys(session_id) == [0, 0, 0]
@@ -248,21 +232,21 @@ def test_cancel_only_while_waiting(api):
 
 
 def test_silent_partner_is_disconnected_then_reconnects_then_drops(api, frozen_clock, settings):
-    session_id = start(api)
+    session_id = started_session(api)
 
     async def scenario():
         bob = await open_socket(f"/ws/v1/sessions/{session_id}/", "bob")
         frozen_clock.advance(seconds=settings.SESSION_HEARTBEAT_TIMEOUT_SECONDS - 5)
-        await sync_to_async(beat)(api, "bob", session_id)  # bob keeps beating, alice is silent
+        await sync_to_async(http_heartbeat)(api, "bob", session_id)  # bob keeps beating, alice is silent
         frozen_clock.advance(seconds=6)
         first = await sync_to_async(sessions_sweep)()
         second = await sync_to_async(sessions_sweep)()
         disconnected = await next_event(bob, "partner.disconnected")
-        await sync_to_async(beat)(api, "alice", session_id)
+        await sync_to_async(http_heartbeat)(api, "alice", session_id)
         reconnected = await next_event(bob, "partner.reconnected")
         grace = settings.SESSION_HEARTBEAT_TIMEOUT_SECONDS + settings.SESSION_RECONNECT_GRACE_SECONDS
         frozen_clock.advance(seconds=grace)
-        await sync_to_async(beat)(api, "bob", session_id)
+        await sync_to_async(http_heartbeat)(api, "bob", session_id)
         dropped = await sync_to_async(sessions_sweep)()
         ended = await next_event(bob, "session.ended")
         await bob.disconnect()
@@ -280,11 +264,11 @@ def test_silent_partner_is_disconnected_then_reconnects_then_drops(api, frozen_c
 
 
 def test_session_past_the_maximum_ends_with_timeout(api, frozen_clock, settings):
-    session_id = start(api)
+    session_id = started_session(api)
     for _ in range(2):
         frozen_clock.advance(seconds=settings.SESSION_MAX_DURATION_SECONDS / 2 + 1)
-        beat(api, "alice", session_id)
-        beat(api, "bob", session_id)
+        http_heartbeat(api, "alice", session_id)
+        http_heartbeat(api, "bob", session_id)
     result = sessions_sweep()
     assert result.timed_out == 1
     session = ConversationSession.objects.get(id=session_id)
@@ -292,13 +276,13 @@ def test_session_past_the_maximum_ends_with_timeout(api, frozen_clock, settings)
 
 
 def test_time_up_is_announced_once_at_the_planned_duration(api, frozen_clock):
-    session_id = start(api)
+    session_id = started_session(api)
 
     async def scenario():
         alice = await open_socket(f"/ws/v1/sessions/{session_id}/", "alice")
         frozen_clock.advance(minutes=10, seconds=1)
         for user in ("alice", "bob"):
-            await sync_to_async(beat)(api, user, session_id)
+            await sync_to_async(http_heartbeat)(api, user, session_id)
         results = [await sync_to_async(sessions_sweep)() for _ in range(2)]
         event = await next_event(alice, "session.time_up")
         await alice.disconnect()
@@ -321,7 +305,7 @@ def test_no_show_cancels_and_puts_who_came_back_at_the_head_of_the_queue(api, fr
 
     async def scenario():
         socket = await open_socket("/ws/v1/matchmaking/", "dave")
-        await sync_to_async(beat)(api, "dave", session_id)  # erin never comes
+        await sync_to_async(http_heartbeat)(api, "dave", session_id)  # erin never comes
         frozen_clock.advance(seconds=settings.SESSION_JOIN_TIMEOUT_SECONDS + 1)
         result = await sync_to_async(sessions_sweep)()
         told = await next_event(socket, "request.requeued")
@@ -339,7 +323,7 @@ def test_no_show_cancels_and_puts_who_came_back_at_the_head_of_the_queue(api, fr
 
 
 def test_racing_endings_produce_one_outcome(api):
-    session_id = start(api)
+    session_id = started_session(api)
     session = ConversationSession.objects.get(id=session_id)
     outcomes = []
     barrier = threading.Barrier(4)
@@ -359,7 +343,7 @@ def test_racing_endings_produce_one_outcome(api):
 
 
 def test_outsiders_are_refused_everywhere(api):
-    session_id = matched(api)
+    session_id = matched_session(api)
     for path in ("", "heartbeat/", "end/", "cancel/", "report/", "recording/", "recording/upload-url/"):
         method = api("mallory").get if path in ("", "recording/") else api("mallory").post
         assert method(f"/api/v1/sessions/{session_id}/{path}", {"reason": "x"}, format="json").status_code == 404
@@ -394,11 +378,11 @@ def test_outsiders_are_refused_everywhere(api):
 
 
 def test_history_and_current(api):
-    session_id = matched(api)
+    session_id = matched_session(api)
     assert api("alice").get("/api/v1/sessions/current/").json()["id"] == session_id
     api("alice").post(f"/api/v1/sessions/{session_id}/cancel/")
     assert api("alice").get("/api/v1/sessions/current/").status_code == 404
-    second = matched(api)
+    second = matched_session(api)
     listing = api("bob").get("/api/v1/sessions/").json()
     assert [s["id"] for s in listing["results"]] == [second, session_id]
     cancelled = api("bob").get("/api/v1/sessions/?status=cancelled").json()
@@ -408,7 +392,7 @@ def test_history_and_current(api):
 
 
 def test_report_ends_the_session_and_blocks_the_pair(api):
-    session_id = start(api)
+    session_id = started_session(api)
     response = api("alice").post(f"/api/v1/sessions/{session_id}/report/", {"reason": "abuse"}, format="json")
     assert response.status_code == 200
     assert (response.json()["status"], response.json()["endReason"]) == ("completed", "reported")
@@ -426,7 +410,7 @@ def test_report_ends_the_session_and_blocks_the_pair(api):
 
 def test_a_participant_reports_a_session_once(api):
     """A repeat stores nothing more (409 already_reported): one learner cannot fill the moderation queue."""
-    session_id = start(api)
+    session_id = started_session(api)
     report = f"/api/v1/sessions/{session_id}/report/"
     assert api("alice").post(report, {"reason": "abuse", "details": "x" * 1900}, format="json").status_code == 200
     for _ in range(3):
@@ -438,7 +422,7 @@ def test_a_participant_reports_a_session_once(api):
 
 
 def test_the_same_report_sent_many_times_at_once_is_stored_once(api):
-    session_id = start(api)
+    session_id = started_session(api)
     report = f"/api/v1/sessions/{session_id}/report/"
     barrier = threading.Barrier(6)
 
@@ -456,7 +440,7 @@ def test_the_same_report_sent_many_times_at_once_is_stored_once(api):
 
 def test_a_report_whose_block_failed_is_stored_by_its_retry(api, monkeypatch):
     """The block's Redis flag fails (503): nothing is stored, and the retry blocks, ends and stores it."""
-    session_id = start(api)
+    session_id = started_session(api)
     report = f"/api/v1/sessions/{session_id}/report/"
 
     def redis_gone(**kwargs):
@@ -479,7 +463,7 @@ def test_a_report_whose_block_failed_is_stored_by_its_retry(api, monkeypatch):
 
 
 def test_a_repeated_report_does_not_put_back_a_block_staff_lifted(api):
-    session_id = start(api)
+    session_id = started_session(api)
     report = f"/api/v1/sessions/{session_id}/report/"
     assert api("alice").post(report, {"reason": "abuse"}, format="json").status_code == 200
     UserBlock.objects(session_id=session_id).delete()  # staff lifted it (moderation.services.block_lift)
@@ -507,14 +491,14 @@ def test_scheduling_validates_and_opens_a_join_window(api, frozen_clock):
     assert (body["status"], body["participant1Id"], body["plannedDurationMinutes"]) == ("waiting", "alice", 15)
     assert api("bob").get("/api/v1/sessions/").json()["results"][0]["id"] == body["id"]
     assert body["invitation"] == "pending"
-    unanswered = beat(api, "alice", body["id"])
+    unanswered = http_heartbeat(api, "alice", body["id"])
     assert unanswered.status_code == 409 and unanswered.json()["code"] == "not_joinable"
     assert api("bob").post(f"/api/v1/sessions/{body['id']}/accept/").json()["invitation"] == "accepted"
-    early = beat(api, "alice", body["id"])
+    early = http_heartbeat(api, "alice", body["id"])
     assert early.status_code == 409 and early.json()["code"] == "not_joinable"
     frozen_clock.advance(hours=2, minutes=-4)
-    assert beat(api, "alice", body["id"]).status_code == 200
-    assert beat(api, "bob", body["id"]).json()["session"]["status"] == "active"
+    assert http_heartbeat(api, "alice", body["id"]).status_code == 200
+    assert http_heartbeat(api, "bob", body["id"]).json()["session"]["status"] == "active"
 
 
 def test_scheduled_session_nobody_joined_is_cancelled_after_the_window(api, frozen_clock):
@@ -531,7 +515,7 @@ def test_scheduled_session_nobody_joined_is_cancelled_after_the_window(api, froz
 
 
 def test_feedback_after_the_end_once_per_participant(api):
-    session_id = start(api)
+    session_id = started_session(api)
     body = {"partnerRating": 5, "connectionQuality": 4, "topicRating": 3, "talkAgain": True, "levelFeltRight": True}
     early = api("alice").post(f"/api/v1/sessions/{session_id}/feedback/", body, format="json")
     assert early.status_code == 409 and early.json()["code"] == "not_ended"
@@ -557,7 +541,7 @@ def test_a_cancelled_session_takes_no_feedback_and_says_why(api):
 
 @pytest.mark.timeout(60)
 def test_oversized_socket_frames_are_refused(api):
-    session_id = matched(api)
+    session_id = matched_session(api)
 
     async def scenario():
         alice = await open_socket(f"/ws/v1/sessions/{session_id}/", "alice")
@@ -573,7 +557,7 @@ def test_oversized_socket_frames_are_refused(api):
 
 
 def test_presence_lost_with_redis_is_rebuilt_from_mongodb(api, frozen_clock, settings):
-    session_id = start(api)
+    session_id = started_session(api)
     ask(api, "carol", targetLanguageCode="es")  # waiting in another queue
     doomed = [k for k in redis().scan_iter() if not k.startswith((b"_kombu", b"unacked", b"celery"))]
     redis().delete(*doomed)  # what a Redis restart without persistence leaves
@@ -584,11 +568,11 @@ def test_presence_lost_with_redis_is_rebuilt_from_mongodb(api, frozen_clock, set
     assert hash_[b"status"] == b"active" and hash_[b"participant1Id"] == b"alice"
     assert live_keys(session_id) == [1, 1, 1]
     assert redis().zscore(redis_keys.session_heartbeats(), f"{session_id}:1") == frozen_clock.value.timestamp()
-    assert beat(api, "alice", session_id).json()["session"]["status"] == "active"
+    assert http_heartbeat(api, "alice", session_id).json()["session"]["status"] == "active"
 
     # Nobody comes back: the rebuilt session is dropped, not left active without heartbeats.
     frozen_clock.advance(seconds=settings.SESSION_HEARTBEAT_TIMEOUT_SECONDS + settings.SESSION_RECONNECT_GRACE_SECONDS)
-    beat(api, "bob", session_id)
+    http_heartbeat(api, "bob", session_id)
     frozen_clock.advance(seconds=1)
     assert sessions_sweep().dropped == 1
     assert ConversationSession.objects.get(id=session_id).end_reason == "dropped"
