@@ -101,10 +101,15 @@ def live_session_stands(*, user_id: str, session_id: str) -> bool:
     and its announcement, whose presence then wrote the key again (it would have stood for its 30 minutes).
     Then the user's other live sessions are looked for, in case that write replaced a newer one's key."""
     oid = parse_object_id(session_id)
-    if oid and ConversationSession.objects(id=oid, status__in=LIVE_STATUSES).only("id").first() is not None:
+    if oid and session_is_live(oid):
         return True
     presence.live_forget(user_id, session_id)
     return sessions_holding([user_id], clock.now()).only("id").first() is not None
+
+
+def session_is_live(session_id: ObjectId) -> bool:
+    """Whether the session is still waiting or active in MongoDB."""
+    return ConversationSession.objects(id=session_id, status__in=LIVE_STATUSES).only("id").first() is not None
 
 
 def sessions_holding(user_ids: list[str], now: dt.datetime) -> QuerySet:

@@ -175,7 +175,7 @@ def invitation_accept(*, session: ConversationSession, user_id: str) -> Conversa
             if not presence.booking_renew(session, ttl_seconds=ACCEPTING_SECONDS):
                 # An ending removed the claim (the inviter cancelled): nothing to accept any more. Else it ran
                 # out (a store slower than ACCEPTING_SECONDS): somebody may hold a participant now.
-                raise _not_invited() if _ended(session) else busy
+                raise busy if lifecycle.session_is_live(session.id) else _not_invited()
             accepted = bool(
                 ConversationSession.objects(
                     id=session.id, participant2_id=user_id, status=WAITING, invitation=INVITATION_PENDING,
@@ -256,10 +256,6 @@ def _held_elsewhere(session: ConversationSession, now: dt.datetime) -> Held | No
         return None
     slot = 2 if session.participant2_id in other.participants else 1
     return Held(slot=slot, booked=False, session_id=str(other.id))
-
-
-def _ended(session: ConversationSession) -> bool:
-    return ConversationSession.objects(id=session.id, status__in=LIVE_STATUSES).only("id").first() is None
 
 
 def _stands_accepted(session: ConversationSession) -> bool:
