@@ -98,17 +98,18 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
 
         # The channel layer's receive loop runs beside the handlers: with Redis down it raises before
         # (or while) `connect` runs, and uvicorn would answer the handshake with an HTTP 500.
-        crashed = False
+        give_back = False
         try:
             await super().__call__(scope, receive, send_until_closed)
         except STORE_ERRORS as exc:
-            breaker.store_failed(store_name(exc))
-            log.warning("socket closed 1013: %s unreachable (%r)", store_name(exc), exc)
+            store = store_name(exc)
+            breaker.store_failed(store)
+            log.warning("socket closed 1013: %s unreachable (%r)", store, exc)
             await self.close_unavailable()
             # What it took in Redis before another store failed (MongoDB, in `authorize`) is given back below.
-            crashed = store_name(exc) != "redis"
+            give_back = store != "redis"
         except Exception:
-            crashed = True
+            give_back = True
             raise
         finally:
             # channels calls no `disconnect` when the consumer fails: stop renewing the per-user slot, which
@@ -117,7 +118,7 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
             # group).
             if getattr(self, "guard", None) is not None:
                 self.guard.cancel()
-            if crashed and (getattr(self, "claimed", False) or getattr(self, "groups_joined", None)):
+            if give_back and (getattr(self, "claimed", False) or getattr(self, "groups_joined", None)):
                 try:
                     await self.leave()
                 except Exception:

@@ -92,11 +92,12 @@ def presence_mark_active(session: ConversationSession) -> None:
     live as long as the session may run from now (`live_ttl`)."""
     sid = str(session.id)
     started = session.started_at
+    ttl = live_ttl()
     pipe = client().pipeline(transaction=True)
     pipe.hset(redis_keys.session_active(sid), "status", ACTIVE)
-    pipe.expire(redis_keys.session_active(sid), live_ttl())
+    pipe.expire(redis_keys.session_active(sid), ttl)
     for user_id in session.participants:
-        pipe.expire(redis_keys.user_session(user_id), live_ttl())
+        pipe.expire(redis_keys.user_session(user_id), ttl)
     pipe.zrem(redis_keys.session_deadlines(), timer(sid, JOIN))
     _running_timers_arm(session, started=started, pipe=pipe)
     pipe.execute()
